@@ -1,0 +1,153 @@
+//! Tick cost, printed: a full default tick (collect + evaluate) on this machine, and rule
+//! evaluation alone for 10, 1,000 and 10,000 rules. CPU time of this thread, median of many
+//! ticks. Run with `cargo bench --bench tick`.
+
+use hostwatch::collect::{self, Sample};
+use hostwatch::config::{self, Config};
+use hostwatch::engine::Engine;
+use hostwatch::metrics::Metric;
+use hostwatch::series::Registry;
+use serde_json::json;
+
+/// CPU time of the calling thread, nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn p99(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[(v.len() * 99 / 100).min(v.len() - 1)]
+}
+
+fn full_default_tick() {
+    let config = config::load_str(config::DEFAULT_JSON, "<embedded default>", &|_| None)
+        .expect("default config");
+    let mut backend = collect::backend(&config.collect);
+    let mut registry = Registry::new();
+    let mut sample = Sample::default();
+    let mut engine = Engine::new(&config, None);
+    let mut out = Vec::with_capacity(64);
+    backend.collect(&mut registry, &mut sample);
+    let (mut collect_ns, mut eval_ns, mut total_ns) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..400 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let t0 = thread_cpu_ns();
+        backend.collect(&mut registry, &mut sample);
+        let t1 = thread_cpu_ns();
+        out.clear();
+        engine.tick(&registry, &sample, &mut out);
+        let t2 = thread_cpu_ns();
+        if i >= 20 {
+            collect_ns.push(t1 - t0);
+            eval_ns.push(t2 - t1);
+            total_ns.push(t2 - t0);
+        }
+    }
+    println!(
+        "full default tick ({} series, {} rules): collect median {:.1} µs, evaluate median {:.2} µs, total median {:.1} µs (p99 {:.1} µs)",
+        sample.points.len(),
+        config.rules.len(),
+        median(collect_ns) as f64 / 1e3,
+        median(eval_ns) as f64 / 1e3,
+        median(total_ns.clone()) as f64 / 1e3,
+        p99(total_ns) as f64 / 1e3,
+    );
+}
+
+/// A config with `n` rules spread over the unlabelled metrics and every window form.
+fn synthetic_config(n: usize) -> Config {
+    let metrics = [
+        "cpu.usage",
+        "cpu.iowait",
+        "load.1",
+        "load.5",
+        "load.15",
+        "mem.used_percent",
+        "swap.used_percent",
+        "swap.in_rate",
+        "swap.out_rate",
+        "tcp.established",
+    ];
+    let rules: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let metric = metrics[i % metrics.len()];
+            let mut rule = json!({"name": format!("r{i}"), "metric": metric, "warn": format!("> {}", 50 + i % 40)});
+            match i % 6 {
+                0 => {}
+                1 => rule["for"] = json!("2m"),
+                2 => rule["avg"] = json!("1m"),
+                3 => rule["max"] = json!("5m"),
+                4 => rule["min"] = json!("5m"),
+                _ => rule["occurrences"] = json!("3/5"),
+            }
+            rule
+        })
+        .collect();
+    let text = json!({"host": "bench", "interval": "5s", "state_dir": "/tmp/hostwatch-bench", "rules": rules}).to_string();
+    config::load_str(&text, "bench.json", &|_| None).expect("synthetic config")
+}
+
+fn evaluation_only(n: usize) {
+    let config = synthetic_config(n);
+    let mut registry = Registry::new();
+    let metrics = [
+        Metric::CpuUsage,
+        Metric::CpuIowait,
+        Metric::Load1,
+        Metric::Load5,
+        Metric::Load15,
+        Metric::MemUsedPercent,
+        Metric::SwapUsedPercent,
+        Metric::SwapInRate,
+        Metric::SwapOutRate,
+        Metric::TcpEstablished,
+    ];
+    let ids: Vec<_> = metrics.iter().map(|&m| registry.intern(m, None)).collect();
+    let mut engine = Engine::new(&config, None);
+    let mut sample = Sample::default();
+    let mut out = Vec::with_capacity(n * 4);
+    let mut ticks = Vec::new();
+    for tick in 0..1500u64 {
+        sample.clear();
+        sample.unix_ts = 1_000_000.0 + 5.0 * tick as f64;
+        for (i, &id) in ids.iter().enumerate() {
+            // Values wander over the thresholds, so alerts move between states.
+            let v = 40.0 + ((tick * 7 + i as u64 * 13) % 60) as f64;
+            sample.points.push((id, v));
+        }
+        out.clear();
+        let t0 = thread_cpu_ns();
+        engine.tick(&registry, &sample, &mut out);
+        let t1 = thread_cpu_ns();
+        if tick >= 100 {
+            ticks.push(t1 - t0);
+        }
+    }
+    let med = median(ticks.clone());
+    println!(
+        "evaluate {n:>6} rules: median {:>9.1} µs per tick ({:.0} ns per rule), p99 {:.1} µs",
+        med as f64 / 1e3,
+        med as f64 / n as f64,
+        p99(ticks) as f64 / 1e3
+    );
+}
+
+fn main() {
+    // `cargo test --all-targets` runs this binary without `--bench`: a smoke run only.
+    if !std::env::args().any(|a| a == "--bench") {
+        evaluation_only(10);
+        return;
+    }
+    full_default_tick();
+    for n in [10, 1_000, 10_000] {
+        evaluation_only(n);
+    }
+}

@@ -1,0 +1,202 @@
+//! Command-line grammar (argh): the global flags and one struct per subcommand.
+
+use argh::FromArgs;
+use std::path::PathBuf;
+
+/// hostwatch watches CPU, memory, disk and network, evaluates rules and notifies.
+#[derive(FromArgs, Debug)]
+pub struct Cli {
+    /// config file (default: /etc/hostwatch/config.json if present, else the embedded default)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+
+    /// log level: off, error, warn, info, debug or trace (default: info)
+    #[argh(option, default = "String::from(\"info\")")]
+    pub log_level: String,
+
+    /// log format: text or json (default: text)
+    #[argh(option, default = "String::from(\"text\")")]
+    pub log_format: String,
+
+    /// print the version, git revision, linkage and enabled features, then exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
+
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    /// `hostwatch sample`
+    Sample(SampleArgs),
+    /// `hostwatch check`
+    Check(CheckArgs),
+    /// `hostwatch run`
+    Run(RunArgs),
+    /// `hostwatch once`
+    Once(OnceArgs),
+    /// `hostwatch replay`
+    Replay(ReplayArgs),
+    /// `hostwatch silence`
+    Silence(SilenceArgs),
+}
+
+/// Run the monitor: sample every interval, evaluate rules, notify (SIGHUP reloads the config).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "run")]
+pub struct RunArgs {
+    /// print each notification as it would be sent and send nothing (the state file is read,
+    /// never written)
+    #[argh(switch)]
+    pub dry_run: bool,
+
+    /// config file (overrides the global --config)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+}
+
+/// One evaluation for cron; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "once")]
+pub struct OnceArgs {
+    /// output format: text, json or nagios (default: text)
+    #[argh(option, default = "String::from(\"text\")")]
+    pub format: String,
+
+    /// print notifications instead of sending them; the state file is not written
+    #[argh(switch)]
+    pub dry_run: bool,
+
+    /// samples further apart than this break windows (default: 15m, for cron periods up to ~7m)
+    #[argh(option, default = "String::from(\"15m\")")]
+    pub max_gap: String,
+
+    /// on the first run (no saved counters), the time between the two reads (default: 1s)
+    #[argh(option, default = "String::from(\"1s\")")]
+    pub first_interval: String,
+
+    /// config file (overrides the global --config)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+}
+
+/// Feed recorded samples (sample --format jsonl) through the rules; print notifications.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "replay")]
+pub struct ReplayArgs {
+    /// the jsonl file (- for standard input)
+    #[argh(positional)]
+    pub file: PathBuf,
+
+    /// config file (overrides the global --config)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+
+    /// load alert states from DIR/state.json first and save them there at the end
+    #[argh(option)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Add, list or remove silences (kept in state_dir/silences.json).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "silence")]
+pub struct SilenceArgs {
+    /// config file (overrides the global --config; gives the state_dir)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+
+    #[argh(subcommand)]
+    pub action: SilenceAction,
+}
+
+/// What to do with silences.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum SilenceAction {
+    /// `silence add`
+    Add(SilenceAdd),
+    /// `silence list`
+    List(SilenceList),
+    /// `silence remove`
+    Remove(SilenceRemove),
+}
+
+/// Silence notifications of matching alerts until an expiry.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "add")]
+pub struct SilenceAdd {
+    /// rule name glob (default: every rule)
+    #[argh(option)]
+    pub rule: Option<String>,
+
+    /// label matcher KEY=GLOB (repeatable), e.g. mount=/data*
+    #[argh(option, long = "match")]
+    pub matchers: Vec<String>,
+
+    /// how long, e.g. 2h
+    #[argh(option, long = "for")]
+    pub duration: String,
+
+    /// why, and who
+    #[argh(option, default = "String::new()")]
+    pub comment: String,
+}
+
+/// List the silences in force.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct SilenceList {
+    /// print JSON instead of a table
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// Remove a silence by id.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "remove")]
+pub struct SilenceRemove {
+    /// the silence's id
+    #[argh(positional)]
+    pub id: String,
+}
+
+/// Print every series now (or every interval, to record).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "sample")]
+pub struct SampleArgs {
+    /// output format: table, json or jsonl (default: table)
+    #[argh(option, default = "String::from(\"table\")")]
+    pub format: String,
+
+    /// print a sample every DURATION (e.g. 5s) instead of once
+    #[argh(option)]
+    pub every: Option<String>,
+
+    /// stop after N samples (default: 1 without --every, unbounded with it)
+    #[argh(option)]
+    pub count: Option<u64>,
+
+    /// time between the two reads that rates and CPU% need for a single sample (default: 1s)
+    #[argh(option, default = "String::from(\"1s\")")]
+    pub over: String,
+
+    /// collector backend: auto, proc or sysinfo (default: from the config)
+    #[argh(option)]
+    pub backend: Option<String>,
+
+    /// config file (overrides the global --config)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+}
+
+/// Validate a config and print it as in effect, secrets redacted (exit 0 valid, 2 invalid).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct CheckArgs {
+    /// config file (overrides the global --config)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+}

@@ -1,0 +1,275 @@
+//! Mounted filesystems (`/proc/self/mountinfo`) and their space (`statvfs`): `disk.used_percent`
+//! and `disk.free` per mount point, computed as df and psutil do.
+//!
+//! The mount table is re-read only when it changed: the file stays open and is polled with a
+//! zero timeout each tick (the kernel flags POLLPRI|POLLERR after a mount or unmount). Each
+//! tick then costs one `statvfs` per collected mount. Pseudo filesystems are left out by
+//! default; a mount point listed twice keeps its last entry (the one on top). Not the place
+//! for I/O rates (`disk`).
+
+use super::parse::{label_from_bytes, lines, unescape_octal};
+use super::procfile::ProcFile;
+use crate::collect::filter::is_pseudo_fs;
+use crate::collect::{LabelFilter, Sample};
+use crate::metrics::{LabelKey, Metric};
+use crate::series::{Registry, SeriesId};
+use std::ffi::CString;
+use std::mem::MaybeUninit;
+
+/// Calls `f(mount_point, fstype)` for every line of `/proc/self/mountinfo`; the mount point
+/// is still escaped (`\040` for a space).
+pub(super) fn parse_mountinfo(text: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
+    for line in lines(text) {
+        // id parent major:minor root mount-point options [optional...] - fstype source super
+        let mut it = line.split(|&b| b == b' ');
+        let Some(mount_point) = it.nth(4) else { continue };
+        if !it.by_ref().any(|field| field == b"-") {
+            continue;
+        }
+        if let Some(fstype) = it.next() {
+            f(mount_point, fstype);
+        }
+    }
+}
+
+/// Space on one filesystem, from `statvfs`.
+#[derive(Debug, PartialEq)]
+pub(super) struct Space {
+    /// Percent of the space non-root users can reach that is used (as df).
+    pub used_percent: f64,
+    /// Bytes available to non-root users.
+    pub free: f64,
+}
+
+/// Computes df's figures; `None` for a filesystem without blocks.
+pub(super) fn space(blocks: u64, bfree: u64, bavail: u64, frsize: u64) -> Option<Space> {
+    let used = blocks.saturating_sub(bfree).saturating_mul(frsize) as f64;
+    let avail = bavail.saturating_mul(frsize) as f64;
+    if blocks == 0 || used + avail <= 0.0 {
+        return None;
+    }
+    Some(Space { used_percent: 100.0 * used / (used + avail), free: avail })
+}
+
+#[allow(clippy::unnecessary_cast)] // the field types are u32 or u64 depending on the target
+fn statvfs(path: &CString) -> std::io::Result<Option<Space>> {
+    let mut st = MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is NUL-terminated and `st` is a valid place for the kernel to fill.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    Ok(space(st.f_blocks as u64, st.f_bfree as u64, st.f_bavail as u64, st.f_frsize as u64))
+}
+
+#[derive(Debug, PartialEq)]
+enum Status {
+    Pending,
+    Excluded,
+    /// Collected; series are interned at the first successful statvfs.
+    Allowed(Option<[SeriesId; 2]>),
+}
+
+#[derive(Debug)]
+struct Mount {
+    path: Vec<u8>,
+    cpath: CString,
+    fstype: Box<[u8]>,
+    status: Status,
+    seen: bool,
+    /// A statvfs failure was logged (cleared when it works again).
+    logged: bool,
+}
+
+impl Mount {
+    fn retire(&mut self, registry: &mut Registry) {
+        if let Status::Allowed(Some(ids)) = self.status {
+            ids.iter().for_each(|id| registry.retire(*id));
+        }
+    }
+}
+
+/// The mount table and the state of each mount.
+#[derive(Debug)]
+pub(super) struct Mounts {
+    file: ProcFile,
+    loaded: bool,
+    entries: Vec<Mount>,
+}
+
+impl Mounts {
+    /// Mounts of this process's mount namespace.
+    pub(super) fn new() -> Mounts {
+        Mounts::with_path("/proc/self/mountinfo")
+    }
+
+    /// Mounts as listed by `path` (a mountinfo file).
+    pub(super) fn with_path(path: &'static str) -> Mounts {
+        Mounts { file: ProcFile::new(path), loaded: false, entries: Vec::new() }
+    }
+
+    /// True when the mount table must be (re-)read: never read, or the kernel flagged a change.
+    fn changed(&self) -> bool {
+        let Some(fd) = self.file.raw_fd() else { return true };
+        if !self.loaded {
+            return true;
+        }
+        let mut pfd = libc::pollfd { fd, events: libc::POLLPRI, revents: 0 };
+        // SAFETY: one valid pollfd, zero timeout.
+        let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+        rc != 0 && (rc < 0 || pfd.revents & (libc::POLLPRI | libc::POLLERR) != 0)
+    }
+
+    /// Re-reads the mount table if it changed, then pushes each mount's space into `out`.
+    /// Returns false when the mount table cannot be read (the metrics are unsupported).
+    pub(super) fn update(
+        &mut self,
+        registry: &mut Registry,
+        filter: &LabelFilter,
+        out: &mut Sample,
+    ) -> bool {
+        if self.changed() {
+            match self.file.read_logged() {
+                Some(text) => {
+                    reload(&mut self.entries, text, registry, filter);
+                    self.loaded = true;
+                }
+                None => {
+                    self.loaded = false;
+                    return false;
+                }
+            }
+        }
+        for m in &mut self.entries {
+            let Status::Allowed(ids) = &mut m.status else { continue };
+            match statvfs(&m.cpath) {
+                Ok(Some(s)) => {
+                    m.logged = false;
+                    let [used, free] = *ids.get_or_insert_with(|| {
+                        let label = label_from_bytes(&m.path);
+                        [
+                            registry.intern(Metric::DiskUsedPercent, Some(&label)),
+                            registry.intern(Metric::DiskFree, Some(&label)),
+                        ]
+                    });
+                    out.points.push((used, s.used_percent));
+                    out.points.push((free, s.free));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if !m.logged {
+                        m.logged = true;
+                        log::debug!(
+                            "statvfs {}: {e}; mount skipped",
+                            String::from_utf8_lossy(&m.path)
+                        );
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+fn reload(entries: &mut Vec<Mount>, text: &[u8], registry: &mut Registry, filter: &LabelFilter) {
+    for m in entries.iter_mut() {
+        m.seen = false;
+    }
+    parse_mountinfo(text, |escaped, fstype| {
+        let path = unescape_octal(escaped);
+        match entries.iter_mut().find(|m| m.path == path) {
+            Some(m) => {
+                if &*m.fstype != fstype {
+                    // Mounted over with another filesystem: decide again.
+                    m.retire(registry);
+                    m.fstype = fstype.into();
+                    m.status = Status::Pending;
+                }
+                m.seen = true;
+            }
+            None => {
+                let Ok(cpath) = CString::new(path.clone()) else { return };
+                entries.push(Mount {
+                    path,
+                    cpath,
+                    fstype: fstype.into(),
+                    status: Status::Pending,
+                    seen: true,
+                    logged: false,
+                });
+            }
+        }
+    });
+    entries.retain_mut(|m| {
+        if !m.seen {
+            m.retire(registry);
+        }
+        m.seen
+    });
+    for m in entries.iter_mut().filter(|m| m.status == Status::Pending) {
+        let label = label_from_bytes(&m.path);
+        m.status = if filter.allows(LabelKey::Mount, &label, is_pseudo_fs(&m.fstype)) {
+            Status::Allowed(None)
+        } else {
+            Status::Excluded
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CollectConfig;
+
+    const MOUNTINFO: &[u8] = br"22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard
+31 27 0:28 / /mnt/a\040b rw,relatime shared:5 master:2 - ext4 /dev/vdb1 rw
+32 27 0:29 / /run/x\134y\011z rw - xfs /dev/vdc rw
+33 27 0:30 / /mnt/a\040b rw - tmpfs tmpfs rw
+broken line without separator
+";
+
+    #[test]
+    fn mountinfo_fields_and_escapes() {
+        let mut got: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        parse_mountinfo(MOUNTINFO, |p, t| got.push((unescape_octal(p), t.to_vec())));
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[0], (b"/proc".to_vec(), b"proc".to_vec()));
+        assert_eq!(got[2], (b"/mnt/a b".to_vec(), b"ext4".to_vec()), "optional fields skipped");
+        assert_eq!(got[3].0, b"/run/x\\y\tz".to_vec());
+    }
+
+    #[test]
+    fn duplicate_mount_point_keeps_the_last_and_pseudo_are_excluded() {
+        let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
+        let mut entries = Vec::new();
+        reload(&mut entries, MOUNTINFO, &mut reg, &filter);
+        let status = |path: &[u8]| entries.iter().find(|m| m.path == path).map(|m| &m.status);
+        assert_eq!(entries.len(), 4);
+        assert_eq!(status(b"/"), Some(&Status::Allowed(None)));
+        assert_eq!(status(b"/proc"), Some(&Status::Excluded));
+        assert_eq!(status(b"/mnt/a b"), Some(&Status::Excluded), "the tmpfs on top wins");
+    }
+
+    #[test]
+    fn df_formula() {
+        // 100 blocks, 30 free of which 20 available to non-root users, 4 KiB each.
+        let s = space(100, 30, 20, 4096).expect("has blocks");
+        assert!((s.used_percent - 100.0 * 70.0 / 90.0).abs() < 1e-9);
+        assert_eq!(s.free, 20.0 * 4096.0);
+        assert!(space(0, 0, 0, 4096).is_none());
+    }
+
+    #[test]
+    fn live_mounts_report_space_and_change_is_polled() {
+        let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
+        let mut mounts = Mounts::new();
+        let mut out = Sample::default();
+        assert!(mounts.update(&mut reg, &filter, &mut out));
+        let root = reg.find(Metric::DiskUsedPercent, Some("/")).expect("/ is collected");
+        assert!(out.points.iter().any(|(id, v)| *id == root && (0.0..=100.0).contains(v)));
+        assert!(!mounts.changed(), "no mount happened since the read");
+    }
+}

@@ -1,0 +1,54 @@
+//! The subcommands' bodies and what they share (config loading, exit codes, version text).
+
+pub mod check;
+pub mod once;
+pub mod replay;
+pub mod run;
+pub mod sample;
+pub mod silence;
+
+use crate::config::{self, Config};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Exit code for an invalid config or invalid arguments.
+pub const EXIT_INVALID: u8 = 2;
+
+/// `hostwatch 0.1.0 (rev …, target, linkage)` and the enabled features.
+pub fn version_text() -> String {
+    let features = env!("HOSTWATCH_FEATURES");
+    format!(
+        "hostwatch {} (rev {}, {}, {} build)\nfeatures: {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("HOSTWATCH_GIT_REVISION"),
+        env!("HOSTWATCH_TARGET"),
+        env!("HOSTWATCH_LINKAGE"),
+        if features.is_empty() { "none" } else { features }
+    )
+}
+
+/// Prints a usage error and returns the invalid-input exit code.
+pub fn usage_error(message: &str) -> ExitCode {
+    eprintln!("hostwatch: {message}");
+    ExitCode::from(EXIT_INVALID)
+}
+
+/// Prints a runtime failure (I/O, state directory) and returns exit code 1.
+pub fn runtime_error(message: &str) -> ExitCode {
+    eprintln!("hostwatch: {message}");
+    ExitCode::FAILURE
+}
+
+/// Loads the config named by the subcommand's `--config`, else the global one, else the
+/// default; prints every error on failure.
+pub fn load_config(local: Option<&Path>, global: Option<&Path>) -> Result<Config, ExitCode> {
+    config::load(local.or(global)).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+/// Parses a duration flag with the config's grammar (`5s`, `2m`, `1h30m`).
+pub fn parse_duration_flag(flag: &str, text: &str) -> Result<std::time::Duration, ExitCode> {
+    config::units::parse_duration(text).map_err(|e| usage_error(&format!("{flag}: {e}")))
+}

@@ -1,0 +1,288 @@
+//! `hostwatch once`: one evaluation for cron. Windows, counters and alert states persist in
+//! the state file, so rates cover the time since the previous run and `for: 2m` spans runs.
+//! Exit codes follow Nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+use crate::cli::OnceArgs;
+use crate::collect::{self, Sample};
+use crate::config::{Op, Severity};
+use crate::engine::{AlertView, Engine};
+use crate::event::Notification;
+use crate::eventlog::EventLog;
+use crate::humanize;
+use crate::metrics::Unit;
+use crate::notify::{DryRun, LogNotifier, Notify};
+use crate::series::{Registry, parse_series_key};
+use crate::silence_store;
+use crate::state::{self, OnceState};
+use serde_json::json;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Nagios exit codes.
+const OK: u8 = 0;
+const WARNING: u8 = 1;
+const CRITICAL: u8 = 2;
+const UNKNOWN: u8 = 3;
+
+/// Output formats.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+    Nagios,
+}
+
+/// Runs one evaluation and exits with the worst state.
+pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
+    let format = match args.format.as_str() {
+        "text" => Format::Text,
+        "json" => Format::Json,
+        "nagios" => Format::Nagios,
+        other => {
+            return unknown(&format!(
+                "--format: unknown format \"{other}\" (expected text, json or nagios)"
+            ));
+        }
+    };
+    let config = match crate::config::load(args.config.as_deref().or(global_config)) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return unknown("invalid config");
+        }
+    };
+    let max_gap = match super::parse_duration_flag("--max-gap", &args.max_gap) {
+        Ok(d) => d.as_secs_f64(),
+        Err(_) => return ExitCode::from(UNKNOWN),
+    };
+    let first_interval = match super::parse_duration_flag("--first-interval", &args.first_interval)
+    {
+        Ok(d) => d,
+        Err(_) => return ExitCode::from(UNKNOWN),
+    };
+    let _lock = if args.dry_run {
+        None
+    } else {
+        match state::lock(&config.state_dir) {
+            Ok(l) => Some(l),
+            Err(e) => return unknown(&format!("state_dir: {e}")),
+        }
+    };
+    let mut persisted = state::load(&config.state_dir);
+    let previous = persisted.once.take().unwrap_or_default();
+
+    let mut registry = Registry::new();
+    let mut engine = Engine::new(&config, Some(max_gap));
+    engine.restore_alerts(std::mem::take(&mut persisted.alerts));
+    warm_rings(&mut engine, &mut registry, &previous);
+    engine.set_silences(silence_store::Watcher::new(&config.state_dir).merged(&config, true));
+
+    let mut backend = collect::backend(&config.collect);
+    let mut sample = Sample::default();
+    if !backend.restore_counters(&previous.counters) {
+        backend.collect(&mut registry, &mut sample);
+        std::thread::sleep(first_interval);
+    }
+    backend.collect(&mut registry, &mut sample);
+    if sample.points.is_empty() {
+        return unknown("the collector read no values");
+    }
+    let mut out = Vec::new();
+    engine.tick(&registry, &sample, &mut out);
+    engine.drop_unbound_restored(sample.unix_ts, &mut out);
+
+    let mut notifier: Vec<Box<dyn Notify>> = vec![Box::new(LogNotifier)];
+    if args.dry_run {
+        notifier.push(Box::new(DryRun));
+    } else {
+        notifier.push(Box::new(EventLog::new(&config.state_dir)));
+    }
+    for n in &out {
+        for sink in &mut notifier {
+            sink.notify(n);
+        }
+    }
+
+    if !args.dry_run {
+        persisted.alerts = engine.saved_alerts(&registry);
+        persisted.once = Some(OnceState {
+            counters: backend.save_counters(),
+            rings: engine.saved_rings(&registry),
+        });
+        if let Err(e) = state::save(&config.state_dir, &persisted) {
+            return unknown(&format!(
+                "cannot save the state in {}: {e}",
+                config.state_dir.display()
+            ));
+        }
+    }
+
+    let alerts: Vec<AlertView<'_>> = engine.alerts(&registry).collect();
+    let code = alerts
+        .iter()
+        .filter_map(|a| a.state.firing_severity())
+        .map(|s| if s == Severity::Critical { CRITICAL } else { WARNING })
+        .max()
+        .unwrap_or(OK);
+    let text = match format {
+        Format::Nagios => nagios(code, &alerts),
+        Format::Text => text(code, &config.host, &alerts),
+        Format::Json => serde_json::to_string_pretty(&report_json(
+            code,
+            &config.host,
+            sample.unix_ts,
+            &alerts,
+            &out,
+        ))
+        .unwrap_or_default(),
+    };
+    println!("{text}");
+    ExitCode::from(code)
+}
+
+/// Prints why the check cannot tell, Nagios style, and exits 3.
+fn unknown(message: &str) -> ExitCode {
+    println!("HOSTWATCH UNKNOWN - {message}");
+    ExitCode::from(UNKNOWN)
+}
+
+/// Feeds the rings saved by the previous run back into the windows.
+fn warm_rings(engine: &mut Engine, registry: &mut Registry, previous: &OnceState) {
+    let mut sample = Sample::default();
+    for ring in &previous.rings {
+        let Ok((metric, label)) = parse_series_key(&ring.series) else { continue };
+        let id = registry.intern(metric, label);
+        for &(ts, value) in &ring.entries {
+            sample.clear();
+            sample.unix_ts = ts;
+            sample.points.push((id, value));
+            engine.warm(registry, &sample);
+        }
+    }
+}
+
+fn status_word(code: u8) -> &'static str {
+    match code {
+        OK => "OK",
+        WARNING => "WARNING",
+        CRITICAL => "CRITICAL",
+        _ => "UNKNOWN",
+    }
+}
+
+/// `disk_root / 96.1% > 95`
+fn firing_summary(a: &AlertView<'_>) -> String {
+    let severity = a.state.firing_severity().unwrap_or(Severity::Warning);
+    let label = a.series.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+    format!(
+        "{}{label} {} {}",
+        a.rule.name,
+        humanize::value(a.series.metric.unit(), a.state.value),
+        a.rule.threshold_text(severity)
+    )
+}
+
+/// Firing alerts, critical first.
+fn firing<'a>(alerts: &'a [AlertView<'a>]) -> Vec<&'a AlertView<'a>> {
+    let mut f: Vec<_> = alerts.iter().filter(|a| a.state.firing_severity().is_some()).collect();
+    f.sort_by_key(|a| std::cmp::Reverse(a.state.firing_severity()));
+    f
+}
+
+/// `HOSTWATCH CRITICAL - disk_root / 96.1% > 95 | 'disk_root'=96.1%;90;95`
+fn nagios(code: u8, alerts: &[AlertView<'_>]) -> String {
+    let firing = firing(alerts);
+    let summary = if firing.is_empty() {
+        format!("{} series checked by {} rules, nothing firing", alerts.len(), rule_count(alerts))
+    } else {
+        firing.iter().map(|a| firing_summary(a)).collect::<Vec<_>>().join(", ")
+    };
+    let perf: Vec<String> =
+        alerts.iter().filter(|a| a.state.value.is_finite()).map(|a| perfdata(a, alerts)).collect();
+    let mut line = format!("HOSTWATCH {} - {summary}", status_word(code));
+    if !perf.is_empty() {
+        line.push_str(" | ");
+        line.push_str(&perf.join(" "));
+    }
+    line
+}
+
+fn rule_count(alerts: &[AlertView<'_>]) -> usize {
+    let mut names: Vec<&str> = alerts.iter().map(|a| &*a.rule.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.len()
+}
+
+/// One perfdata item: `'label'=value[UOM];warn;crit`, thresholds in Nagios range syntax.
+fn perfdata(a: &AlertView<'_>, all: &[AlertView<'_>]) -> String {
+    let shared = all.iter().filter(|b| b.rule.name == a.rule.name).count() > 1;
+    let mut label = a.rule.name.to_string();
+    if shared && let Some(l) = a.series.label.as_deref() {
+        label.push_str(&format!("[{l}]"));
+    }
+    let label = label.replace('\'', "''").replace('=', "_");
+    let (value, uom) = match a.series.metric.unit() {
+        Unit::Percent => (format!("{:.1}", a.state.value), "%"),
+        Unit::Bytes => (format!("{:.0}", a.state.value), "B"),
+        _ => (format!("{}", humanize::round3(a.state.value)), ""),
+    };
+    let range = |p: Option<crate::rules::Predicate>| match p {
+        Some(p) if matches!(p.op, Op::Lt | Op::Le) => format!("{}:", p.value),
+        Some(p) => format!("{}", p.value),
+        None => String::new(),
+    };
+    format!("'{label}'={value}{uom};{};{}", range(a.rule.warn), range(a.rule.crit))
+}
+
+/// Plain text for people.
+fn text(code: u8, host: &str, alerts: &[AlertView<'_>]) -> String {
+    let firing = firing(alerts);
+    let mut lines = vec![format!(
+        "{} on {host}: {} firing of {} series checked",
+        status_word(code),
+        firing.len(),
+        alerts.len()
+    )];
+    for a in firing {
+        let severity = a.state.firing_severity().map_or("", |s| s.as_str());
+        lines.push(format!(
+            "  {:<8} {}  ({})",
+            severity.to_uppercase(),
+            firing_summary(a),
+            a.series.key
+        ));
+    }
+    lines.join("\n")
+}
+
+/// The JSON report.
+fn report_json(
+    code: u8,
+    host: &str,
+    ts: f64,
+    alerts: &[AlertView<'_>],
+    out: &[Notification],
+) -> serde_json::Value {
+    let alerts: Vec<serde_json::Value> = alerts
+        .iter()
+        .map(|a| {
+            let state = serde_json::to_value(a.state).unwrap_or_default();
+            json!({
+                "rule": &*a.rule.name,
+                "series": &*a.series.key,
+                "labels": a.series.label_pair().map(|(k, v)| json!({k.as_str(): v})).unwrap_or(json!({})),
+                "state": state,
+                "value": if a.state.value.is_finite() { json!(humanize::round3(a.state.value)) } else { json!(null) },
+            })
+        })
+        .collect();
+    json!({
+        "status": status_word(code).to_lowercase(),
+        "exit_code": code,
+        "host": host,
+        "ts": ts,
+        "alerts": alerts,
+        "notifications": out.iter().map(Notification::to_json).collect::<Vec<_>>(),
+    })
+}

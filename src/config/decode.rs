@@ -1,0 +1,549 @@
+//! Typed decoding of the spanned tree into a [`Config`], with every check that needs no I/O.
+//!
+//! The [`Decoder`] collects errors instead of stopping at the first, so one `hostwatch check`
+//! shows everything wrong. This file holds the shared helpers and the top-level, `collect`,
+//! `escalation` and `routes` sections; rules live in `rules`, channels in `channels`.
+//! Not the place for parsing text (`json`, `units`) or the environment (`env`).
+
+use super::channels::decode_channels;
+use super::env::{HOST_VAR, INTERVAL_VAR, Overrides};
+use super::error::{ConfigError, hint, index_path, key_path, suggest};
+use super::json::{Key, Node, NodeValue};
+use super::rules::decode_rules;
+use super::silences::decode_silences;
+use super::units::parse_duration;
+use super::{CollectBackend, CollectConfig, Config, Escalation, Route, Severity};
+use crate::glob::{glob_match, is_literal};
+use crate::metrics::LabelKey;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The default time between samples.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// The default state directory when running as root.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostwatch";
+
+/// Where state lives when the config does not say: `/var/lib/hostwatch` for root, else
+/// `$XDG_STATE_HOME/hostwatch` or `~/.local/state/hostwatch`, so an unprivileged user can run
+/// hostwatch without a config file.
+pub fn default_state_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from(DEFAULT_STATE_DIR);
+    }
+    let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    from_env("XDG_STATE_HOME")
+        .or_else(|| from_env("HOME").map(|h| h.join(".local/state")))
+        .map(|base| base.join("hostwatch"))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
+const TOP_KEYS: &[&str] = &[
+    "host",
+    "interval",
+    "state_dir",
+    "collect",
+    "rules",
+    "escalation",
+    "channels",
+    "routes",
+    "silences",
+];
+const COLLECT_KEYS: &[&str] = &["backend", "include", "exclude"];
+const ESCALATION_KEYS: &[&str] = &["remind_every", "critical_after"];
+const ROUTE_KEYS: &[&str] = &["severity", "rule", "match", "channels"];
+const LABEL_NAMES: &[&str] = &["core", "mount", "device", "iface"];
+
+/// An object's members.
+pub(crate) type Members = [(Key, Node)];
+
+/// Collects errors while decoding; every helper reports a problem and returns `None`.
+pub(crate) struct Decoder<'a> {
+    file: &'a str,
+    /// Errors found so far.
+    pub errors: Vec<ConfigError>,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder for a tree read from `file`.
+    pub fn new(file: &'a str) -> Self {
+        Decoder { file, errors: Vec::new() }
+    }
+
+    /// Reports `message` at the position of `node`.
+    pub fn error(&mut self, node: &Node, path: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError::at(self.file, node.line, node.col, path, message));
+    }
+
+    /// Reports `message` at the position of `key`.
+    pub fn key_error(&mut self, key: &Key, path: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError::at(self.file, key.line, key.col, path, message));
+    }
+
+    /// Reports that `node` is not of the kind `what` describes (`a string like "5s"`).
+    pub fn wrong_type(&mut self, node: &Node, path: &str, what: &str) {
+        self.error(node, path, format!("expected {what}, found {}", node.kind()));
+    }
+
+    /// The members of an object, after reporting every key not in `allowed`.
+    pub fn object<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+        example: &str,
+    ) -> Option<&'n Members> {
+        let NodeValue::Object(members) = &node.value else {
+            self.wrong_type(node, path, &format!("an object like {example}"));
+            return None;
+        };
+        for (key, _) in members {
+            if !allowed.contains(&key.name.as_str()) {
+                let message = match suggest(&key.name, allowed.iter().copied()) {
+                    Some(s) => format!("unknown key (did you mean {s:?}?)"),
+                    None => format!("unknown key (expected one of {})", allowed.join(", ")),
+                };
+                self.key_error(key, &key_path(path, &key.name), message);
+            }
+        }
+        Some(members)
+    }
+
+    /// The members of an object whose keys are names chosen by the operator.
+    pub fn map<'n>(&mut self, node: &'n Node, path: &str, example: &str) -> Option<&'n Members> {
+        match &node.value {
+            NodeValue::Object(members) => Some(members),
+            _ => {
+                self.wrong_type(node, path, &format!("an object like {example}"));
+                None
+            }
+        }
+    }
+
+    /// A string value.
+    pub fn string<'n>(&mut self, node: &'n Node, path: &str, example: &str) -> Option<&'n str> {
+        match &node.value {
+            NodeValue::String(s) => Some(s),
+            _ => {
+                self.wrong_type(node, path, &format!("a string like {example}"));
+                None
+            }
+        }
+    }
+
+    /// A string value that must not be empty.
+    pub fn non_empty(&mut self, node: &Node, path: &str, example: &str) -> Option<String> {
+        let s = self.string(node, path, example)?;
+        if s.trim().is_empty() {
+            self.error(
+                node,
+                path,
+                format!("must not be empty (expected something like {example})"),
+            );
+            return None;
+        }
+        Some(s.to_owned())
+    }
+
+    /// `true` or `false`.
+    pub fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match node.value {
+            NodeValue::Bool(b) => Some(b),
+            _ => {
+                self.wrong_type(node, path, "true or false");
+                None
+            }
+        }
+    }
+
+    /// A duration string such as `"5s"`.
+    pub fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+        let text = self.string(node, path, "\"5s\"")?;
+        parse_duration(text).map_err(|e| self.error(node, path, e)).ok()
+    }
+
+    /// The items of an array.
+    pub fn array<'n>(&mut self, node: &'n Node, path: &str, example: &str) -> Option<&'n [Node]> {
+        match &node.value {
+            NodeValue::Array(items) => Some(items),
+            _ => {
+                self.wrong_type(node, path, &format!("an array like {example}"));
+                None
+            }
+        }
+    }
+
+    /// An array of non-empty strings; `None` if any item is wrong.
+    pub fn strings(
+        &mut self,
+        node: &Node,
+        path: &str,
+        example: &str,
+        item_example: &str,
+    ) -> Option<Vec<String>> {
+        let items = self.array(node, path, example)?;
+        let before = self.errors.len();
+        let out: Vec<String> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| self.non_empty(item, &index_path(path, i), item_example))
+            .collect();
+        (self.errors.len() == before).then_some(out)
+    }
+
+    /// An object of string values (`{"X-Team": "infra"}`), members in file order.
+    pub fn string_map(
+        &mut self,
+        node: &Node,
+        path: &str,
+        example: &str,
+    ) -> Option<Vec<(Key, String)>> {
+        let members = self.map(node, path, example)?;
+        let before = self.errors.len();
+        let mut out = Vec::new();
+        for (key, value) in members {
+            if let Some(s) = self.string(value, &key_path(path, &key.name), "\"value\"") {
+                out.push((key.clone(), s.to_owned()));
+            }
+        }
+        (self.errors.len() == before).then_some(out)
+    }
+
+    /// Reports `missing required key` at the object when `value` is absent.
+    pub fn required<'n>(
+        &mut self,
+        value: Option<&'n Node>,
+        object: &Node,
+        path: &str,
+        key: &str,
+    ) -> Option<&'n Node> {
+        if value.is_none() {
+            self.error(object, path, format!("missing required key {key:?}"));
+        }
+        value
+    }
+
+    /// Reports every name of `names` not in `known` (channel references).
+    pub fn channel_refs(
+        &mut self,
+        node: &Node,
+        path: &str,
+        known: &[String],
+    ) -> Option<Vec<String>> {
+        let names = self.strings(node, path, "[\"ops\"]", "\"ops\"")?;
+        let NodeValue::Array(items) = &node.value else { return None };
+        let before = self.errors.len();
+        for (i, (name, item)) in names.iter().zip(items).enumerate() {
+            if !known.iter().any(|k| k == name) {
+                let message = if known.is_empty() {
+                    format!("unknown channel {name:?} (no channels are defined under \"channels\")")
+                } else {
+                    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                    format!("unknown channel {name:?}{}", hint(name, &known))
+                };
+                self.error(item, &index_path(path, i), message);
+            }
+        }
+        (self.errors.len() == before).then_some(names)
+    }
+}
+
+/// The member `name` of an object, with its path.
+pub(crate) fn member<'n>(
+    members: &'n Members,
+    path: &str,
+    name: &str,
+) -> Option<(&'n Node, String)> {
+    members.iter().find(|(k, _)| k.name == name).map(|(_, v)| (v, key_path(path, name)))
+}
+
+/// The member `name` of an object.
+pub(crate) fn get<'n>(members: &'n Members, name: &str) -> Option<&'n Node> {
+    members.iter().find(|(k, _)| k.name == name).map(|(_, v)| v)
+}
+
+/// True when `name` is a valid rule or channel name: `[A-Za-z0-9_.-]+`.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Decodes a whole config; `Err` holds every error found, in file order.
+pub(crate) fn decode(
+    root: &Node,
+    file: &str,
+    overrides: &Overrides,
+) -> Result<Config, Vec<ConfigError>> {
+    let mut d = Decoder::new(file);
+    let example = "{\"interval\": \"5s\", \"rules\": [...]}";
+    let Some(top) = d.object(root, "", TOP_KEYS, example) else {
+        return Err(d.errors);
+    };
+
+    let mut host = get(top, "host").and_then(|n| host_name(&mut d, n, "host"));
+    // `None` once the interval is known to be wrong, so no window is compared with it.
+    let mut interval = match get(top, "interval") {
+        Some(n) => d.duration(n, "interval"),
+        None => Some(DEFAULT_INTERVAL),
+    };
+    let mut state_dir =
+        get(top, "state_dir").and_then(|n| d.non_empty(n, "state_dir", "\"/var/lib/hostwatch\""));
+
+    let mut env_errors = Vec::new();
+    let env_error = |var: &str, m: String| ConfigError::whole(&format!("environment {var}"), m);
+    if let Some(v) = &overrides.host {
+        match check_host(v) {
+            Ok(()) => host = Some(v.clone()),
+            Err(m) => env_errors.push(env_error(HOST_VAR, m)),
+        }
+    }
+    if let Some(v) = &overrides.interval {
+        match parse_duration(v) {
+            Ok(i) => interval = Some(i),
+            Err(m) => {
+                env_errors.push(env_error(INTERVAL_VAR, m));
+                interval = None;
+            }
+        }
+    }
+    if let Some(v) = &overrides.state_dir {
+        state_dir = Some(v.clone());
+    }
+
+    let collect = get(top, "collect").map(|n| decode_collect(&mut d, n)).unwrap_or_default();
+    let escalation =
+        get(top, "escalation").map(|n| decode_escalation(&mut d, n)).unwrap_or_default();
+    let (channels, channel_names) = match get(top, "channels") {
+        Some(n) => decode_channels(&mut d, n, "channels"),
+        None => (BTreeMap::new(), Vec::new()),
+    };
+    let (rules, rule_names) = match get(top, "rules") {
+        Some(n) => decode_rules(&mut d, n, interval, &channel_names),
+        None => (Vec::new(), Vec::new()),
+    };
+    let routes = get(top, "routes")
+        .map(|n| decode_routes(&mut d, n, &rule_names, &channel_names))
+        .unwrap_or_default();
+    let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
+
+    let mut errors = env_errors;
+    let mut file_errors = d.errors;
+    file_errors.sort_by_key(|e| (e.line, e.column));
+    errors.extend(file_errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Config {
+        source: file.to_owned(),
+        host: host.unwrap_or_else(system_host_name),
+        interval: interval.unwrap_or(DEFAULT_INTERVAL),
+        state_dir: state_dir.map(PathBuf::from).unwrap_or_else(default_state_dir),
+        collect,
+        rules,
+        escalation,
+        channels,
+        routes,
+        silences,
+    })
+}
+
+fn check_host(host: &str) -> Result<(), String> {
+    if host.trim().is_empty() {
+        return Err("the host name must not be empty".to_owned());
+    }
+    if host.chars().any(char::is_control) {
+        return Err("the host name must not contain control characters".to_owned());
+    }
+    Ok(())
+}
+
+fn host_name(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<String> {
+    let s = d.string(node, path, "\"web-01\"")?;
+    check_host(s).map_err(|m| d.error(node, path, m)).ok()?;
+    Some(s.to_owned())
+}
+
+/// The system host name, or `localhost` when it cannot be read.
+pub fn system_host_name() -> String {
+    sysinfo::System::host_name()
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Parses a label key, reporting an unknown one at its key.
+fn label_key(d: &mut Decoder<'_>, key: &Key, path: &str) -> Option<LabelKey> {
+    let parsed = LabelKey::parse(&key.name);
+    if parsed.is_none() {
+        d.key_error(
+            key,
+            path,
+            format!("unknown label {:?}{}", key.name, hint(&key.name, LABEL_NAMES)),
+        );
+    }
+    parsed
+}
+
+fn decode_collect(d: &mut Decoder<'_>, node: &Node) -> CollectConfig {
+    let example = "{\"backend\": \"auto\", \"exclude\": {\"mount\": [\"/snap/*\"]}}";
+    let mut out = CollectConfig::default();
+    let Some(members) = d.object(node, "collect", COLLECT_KEYS, example) else { return out };
+    if let Some((n, path)) = member(members, "collect", "backend")
+        && let Some(s) = d.string(n, &path, "\"auto\"")
+    {
+        match s {
+            "auto" => out.backend = CollectBackend::Auto,
+            "proc" if cfg!(target_os = "linux") => out.backend = CollectBackend::Proc,
+            "proc" => d.error(
+                n,
+                &path,
+                "the proc backend reads Linux /proc; use \"auto\" or \"sysinfo\" here",
+            ),
+            "sysinfo" => out.backend = CollectBackend::Sysinfo,
+            other => d.error(
+                n,
+                &path,
+                format!("unknown backend {other:?}{}", hint(other, &["auto", "proc", "sysinfo"])),
+            ),
+        }
+    }
+    for (name, target) in [("include", &mut out.include), ("exclude", &mut out.exclude)] {
+        let Some((n, path)) = member(members, "collect", name) else { continue };
+        let Some(labels) = d.map(n, &path, "{\"mount\": [\"/snap/*\"]}") else { continue };
+        for (key, globs) in labels {
+            let label_path = key_path(&path, &key.name);
+            let label = label_key(d, key, &label_path);
+            let globs = d.strings(globs, &label_path, "[\"/snap/*\"]", "\"/snap/*\"");
+            if let (Some(label), Some(globs)) = (label, globs) {
+                target.insert(label, globs);
+            }
+        }
+    }
+    out
+}
+
+fn decode_escalation(d: &mut Decoder<'_>, node: &Node) -> Escalation {
+    let example = "{\"remind_every\": \"30m\", \"critical_after\": \"15m\"}";
+    let mut out = Escalation::default();
+    let Some(members) = d.object(node, "escalation", ESCALATION_KEYS, example) else { return out };
+    if let Some((n, path)) = member(members, "escalation", "remind_every") {
+        out.remind_every = d.duration(n, &path);
+    }
+    if let Some((n, path)) = member(members, "escalation", "critical_after") {
+        out.critical_after = d.duration(n, &path);
+    }
+    out
+}
+
+/// Label matchers `{"mount": "/data*"}` over any label key (routes).
+pub(crate) fn decode_matchers(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    path: &str,
+) -> Vec<(LabelKey, String)> {
+    let Some(members) = d.map(node, path, "{\"mount\": \"/\"}") else { return Vec::new() };
+    let mut out = Vec::new();
+    for (key, value) in members {
+        let p = key_path(path, &key.name);
+        let label = label_key(d, key, &p);
+        let glob = matcher_glob(d, value, &p);
+        if let (Some(label), Some(glob)) = (label, glob) {
+            out.push((label, glob));
+        }
+    }
+    out
+}
+
+/// One matcher value: a non-empty glob string.
+pub(crate) fn matcher_glob(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<String> {
+    let s = d.string(node, path, "\"/\" or \"eth*\"")?;
+    if s.is_empty() {
+        d.error(node, path, "empty pattern (use \"*\" to match every value)");
+        return None;
+    }
+    Some(s.to_owned())
+}
+
+fn decode_routes(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    rule_names: &[String],
+    channels: &[String],
+) -> Vec<Route> {
+    let Some(items) =
+        d.array(node, "routes", "[{\"severity\": \"critical\", \"channels\": [\"ops\"]}]")
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = index_path("routes", i);
+        let example = "{\"severity\": \"critical\", \"channels\": [\"ops\"]}";
+        let Some(members) = d.object(item, &path, ROUTE_KEYS, example) else { continue };
+        let before = d.errors.len();
+        let mut route =
+            Route { severity: None, rule: None, matchers: Vec::new(), channels: Vec::new() };
+        if let Some((n, p)) = member(members, &path, "severity")
+            && let Some(s) = d.string(n, &p, "\"critical\"")
+        {
+            route.severity = match s {
+                "warning" => Some(Severity::Warning),
+                "critical" => Some(Severity::Critical),
+                other => {
+                    d.error(
+                        n,
+                        &p,
+                        format!(
+                            "unknown severity {other:?}{}",
+                            hint(other, &["warning", "critical"])
+                        ),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some((n, p)) = member(members, &path, "rule")
+            && let Some(pattern) = matcher_glob(d, n, &p)
+        {
+            check_rule_pattern(d, n, &p, &pattern, rule_names);
+            route.rule = Some(pattern);
+        }
+        if let Some((n, p)) = member(members, &path, "match") {
+            route.matchers = decode_matchers(d, n, &p);
+        }
+        match member(members, &path, "channels") {
+            Some((n, p)) => {
+                if matches!(&n.value, NodeValue::Array(a) if a.is_empty()) {
+                    d.error(n, &p, "a route needs at least one channel");
+                }
+                route.channels = d.channel_refs(n, &p, channels).unwrap_or_default();
+            }
+            None => d.error(item, &path, "missing required key \"channels\""),
+        }
+        if d.errors.len() == before {
+            out.push(route);
+        }
+    }
+    out
+}
+
+fn check_rule_pattern(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    path: &str,
+    pattern: &str,
+    rule_names: &[String],
+) {
+    if rule_names.iter().any(|r| glob_match(pattern, r)) {
+        return;
+    }
+    let names: Vec<&str> = rule_names.iter().map(String::as_str).collect();
+    if !is_literal(pattern) {
+        d.error(node, path, format!("pattern {pattern:?} matches no rule"));
+    } else if names.is_empty() {
+        d.error(node, path, format!("no rule is named {pattern:?} (no rules are defined)"));
+    } else {
+        d.error(node, path, format!("no rule is named {pattern:?}{}", hint(pattern, &names)));
+    }
+}

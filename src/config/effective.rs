@@ -1,0 +1,296 @@
+//! The effective configuration as JSON, for `hostwatch check`: environment substituted,
+//! defaults filled in, durations and thresholds written the way configs spell them, and every
+//! secret replaced by `"<redacted>"`.
+//!
+//! The output uses the config's own keys, so it reads like a config file. Not the place for
+//! checks: a `Config` is valid by construction.
+
+use super::channels::{ChannelKind, EmailTls, SlackTarget, TeamsFormat, WebhookFormat};
+use super::units::format_duration;
+use super::{Channel, CollectBackend, Config, LabelKey, Route, Rule, Window};
+use crate::silence::Silence;
+use crate::timefmt::rfc3339;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// What a secret is shown as.
+pub const REDACTED: &str = "<redacted>";
+
+/// Key fragments that mark a plugin setting as secret.
+const SECRET_WORDS: &[&str] = &["password", "secret", "token", "key", "credential", "auth"];
+
+impl Config {
+    /// The effective configuration, secrets redacted.
+    pub fn to_effective_json(&self) -> Value {
+        let collect = json!({
+            "backend": match self.collect.backend {
+                CollectBackend::Auto => "auto",
+                CollectBackend::Proc => "proc",
+                CollectBackend::Sysinfo => "sysinfo",
+            },
+            "include": label_globs(&self.collect.include),
+            "exclude": label_globs(&self.collect.exclude),
+        });
+        let mut escalation = Map::new();
+        if let Some(d) = self.escalation.remind_every {
+            escalation.insert("remind_every".into(), format_duration(d).into());
+        }
+        if let Some(d) = self.escalation.critical_after {
+            escalation.insert("critical_after".into(), format_duration(d).into());
+        }
+        let channels: Map<String, Value> =
+            self.channels.iter().map(|(name, ch)| (name.clone(), channel_json(ch))).collect();
+        json!({
+            "host": self.host,
+            "interval": format_duration(self.interval),
+            "state_dir": self.state_dir.display().to_string(),
+            "collect": collect,
+            "rules": self.rules.iter().map(rule_json).collect::<Vec<_>>(),
+            "escalation": escalation,
+            "channels": channels,
+            "routes": self.routes.iter().map(route_json).collect::<Vec<_>>(),
+            "silences": self.silences.iter().map(silence_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn label_globs(map: &BTreeMap<LabelKey, Vec<String>>) -> Value {
+    map.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect::<Map<_, _>>().into()
+}
+
+fn matchers_json(matchers: &[(LabelKey, String)]) -> Value {
+    matchers.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect::<Map<_, _>>().into()
+}
+
+fn rule_json(rule: &Rule) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), rule.name.clone().into());
+    m.insert("metric".into(), rule.metric.name().into());
+    if !rule.matchers.is_empty() {
+        m.insert("match".into(), matchers_json(&rule.matchers));
+    }
+    for (key, t) in [("warn", &rule.warn), ("crit", &rule.crit), ("clear", &rule.clear)] {
+        if let Some(t) = t {
+            m.insert(key.into(), t.text.clone().into());
+        }
+    }
+    let window = match rule.window {
+        Window::Latest => None,
+        Window::For(d) => Some(("for", format_duration(d))),
+        Window::Avg(d) => Some(("avg", format_duration(d))),
+        Window::Max(d) => Some(("max", format_duration(d))),
+        Window::Min(d) => Some(("min", format_duration(d))),
+        Window::Occurrences { n, m } => Some(("occurrences", format!("{n}/{m}"))),
+    };
+    if let Some((key, text)) = window {
+        m.insert(key.into(), text.into());
+    }
+    if let Some(channels) = &rule.channels {
+        m.insert("channels".into(), json!(channels));
+    }
+    if let Some(description) = &rule.description {
+        m.insert("description".into(), description.clone().into());
+    }
+    m.into()
+}
+
+fn route_json(route: &Route) -> Value {
+    let mut m = Map::new();
+    if let Some(s) = route.severity {
+        m.insert("severity".into(), s.as_str().into());
+    }
+    if let Some(r) = &route.rule {
+        m.insert("rule".into(), r.clone().into());
+    }
+    if !route.matchers.is_empty() {
+        m.insert("match".into(), matchers_json(&route.matchers));
+    }
+    m.insert("channels".into(), json!(route.channels));
+    m.into()
+}
+
+fn silence_json(silence: &Silence) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), silence.id.clone().into());
+    if let Some(r) = &silence.rule {
+        m.insert("rule".into(), r.clone().into());
+    }
+    if !silence.matchers.is_empty() {
+        m.insert("match".into(), json!(silence.matchers));
+    }
+    m.insert("until".into(), rfc3339(silence.until).into());
+    if !silence.comment.is_empty() {
+        m.insert("comment".into(), silence.comment.clone().into());
+    }
+    m.into()
+}
+
+fn channel_json(channel: &Channel) -> Value {
+    let opt_duration = |d: Option<std::time::Duration>| d.map(format_duration);
+    let mut v = match &channel.kind {
+        ChannelKind::Slack(s) => {
+            let mut v = match &s.target {
+                SlackTarget::Webhook { url } => json!({"webhook_url": redact_url(url)}),
+                SlackTarget::Bot { channel, .. } => json!({"token": REDACTED, "channel": channel}),
+            };
+            if let Some(u) = &s.username {
+                v["username"] = u.clone().into();
+            }
+            v
+        }
+        ChannelKind::Teams(t) => {
+            let format = match t.format {
+                TeamsFormat::Workflows => "workflows",
+                TeamsFormat::MessageCard => "messagecard",
+            };
+            json!({"webhook_url": redact_url(&t.webhook_url), "format": format})
+        }
+        ChannelKind::Email(e) => json!({
+            "server": e.server(),
+            "tls": match e.tls {
+                EmailTls::StartTls => "starttls",
+                EmailTls::Tls => "tls",
+                EmailTls::None => "none",
+            },
+            "username": e.username,
+            "password": e.password.as_ref().map(|_| REDACTED),
+            "from": e.from,
+            "to": e.to,
+            "ca_file": e.ca_file.as_ref().map(|p| p.display().to_string()),
+            "insecure_skip_verify": e.insecure_skip_verify,
+            "allow_plaintext_auth": e.allow_plaintext_auth,
+            "timeout": opt_duration(e.timeout),
+        }),
+        ChannelKind::Webhook(w) => {
+            let headers: Map<_, _> =
+                w.headers.iter().map(|(k, _)| (k.clone(), json!(REDACTED))).collect();
+            let format = match w.format {
+                WebhookFormat::Json => "json",
+                WebhookFormat::AlertmanagerWebhook => "alertmanager-webhook",
+            };
+            json!({
+                "url": redact_url_secrets(&w.url),
+                "headers": headers,
+                "format": format,
+                "timeout": opt_duration(w.timeout),
+            })
+        }
+        ChannelKind::Alertmanager(a) => json!({
+            "url": redact_url_secrets(&a.url),
+            "timeout": opt_duration(a.timeout),
+            "resend_every": format_duration(a.resend_every),
+        }),
+        ChannelKind::Exec(x) => json!({
+            "command": x.command,
+            "timeout": format_duration(x.timeout),
+            "env": x.env.keys().map(|k| (k.clone(), json!(REDACTED))).collect::<Map<_, _>>(),
+            "cwd": x.cwd.as_ref().map(|p| p.display().to_string()),
+        }),
+        ChannelKind::Plugin(p) => json!({
+            "path": p.path.display().to_string(),
+            "config": redact_secret_keys(&p.config),
+        }),
+    };
+    if let Value::Object(m) = &mut v {
+        m.retain(|_, value| !value.is_null());
+        m.insert("type".into(), channel.kind.type_name().into());
+    }
+    v
+}
+
+/// Splits `scheme://authority rest` into its three parts.
+fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some((scheme, &rest[..end], &rest[end..]))
+}
+
+/// A URL whose path and query are the secret (Slack and Teams webhooks): keeps
+/// `scheme://host[:port]` and redacts the rest (`https://hooks.slack.com/<redacted>`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, authority, rest)) = split_url(url) else { return REDACTED.to_owned() };
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    if rest.is_empty() || rest == "/" {
+        format!("{scheme}://{host}{rest}")
+    } else {
+        format!("{scheme}://{host}/{REDACTED}")
+    }
+}
+
+/// A URL that may carry credentials: redacts the user info, the query and the fragment and
+/// keeps the rest (`https://<redacted>@am.example.com/path?<redacted>`).
+pub fn redact_url_secrets(url: &str) -> String {
+    let Some((scheme, authority, rest)) = split_url(url) else { return REDACTED.to_owned() };
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{REDACTED}@{host}"),
+        None => authority.to_owned(),
+    };
+    let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (path, tail) = rest.split_at(path_end);
+    let tail = match tail.chars().next() {
+        Some(c) => format!("{c}{REDACTED}"),
+        None => String::new(),
+    };
+    format!("{scheme}://{authority}{path}{tail}")
+}
+
+/// Plugin settings with the values of secret-looking keys (password, token, key, …)
+/// redacted, at any depth.
+fn redact_secret_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let lower = k.to_ascii_lowercase();
+                if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
+                    (k.clone(), json!(REDACTED))
+                } else {
+                    (k.clone(), redact_secret_keys(v))
+                }
+            })
+            .collect::<Map<_, _>>()
+            .into(),
+        Value::Array(items) => items.iter().map(redact_secret_keys).collect::<Vec<_>>().into(),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_keep_only_scheme_and_host() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T0/B0/XX"),
+            "https://hooks.slack.com/<redacted>"
+        );
+        assert_eq!(
+            redact_url("https://u:p@x.example:8443/a?b=c"),
+            "https://x.example:8443/<redacted>"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9000/"), "http://127.0.0.1:9000/");
+        assert_eq!(redact_url("not a url"), "<redacted>");
+    }
+
+    #[test]
+    fn other_urls_lose_user_info_and_query() {
+        assert_eq!(redact_url_secrets("http://am:9093"), "http://am:9093");
+        assert_eq!(
+            redact_url_secrets("https://u:p@h/x/y?token=1#f"),
+            "https://<redacted>@h/x/y?<redacted>"
+        );
+        assert_eq!(redact_url_secrets("https://h/x#frag"), "https://h/x#<redacted>");
+    }
+
+    #[test]
+    fn plugin_settings_hide_secret_keys_at_any_depth() {
+        let v =
+            json!({"routing_key": "abc", "nested": [{"Password": "x", "team": "infra"}], "n": 1});
+        assert_eq!(
+            redact_secret_keys(&v),
+            json!({"routing_key": REDACTED, "nested": [{"Password": REDACTED, "team": "infra"}],
+                   "n": 1})
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! Configuration: the typed, validated shape of `config.json` and how it is loaded.
+//!
+//! Loading goes text → spanned JSON tree (`json`) → `${VAR}` substitution (`env`) →
+//! typed decoding with units and validation (`decode`, `units`); every error carries the file,
+//! line, column and key path. `effective` renders the result back, secrets redacted, for
+//! `hostwatch check`. Not the place for defaults of behaviour that belongs to other modules.
+
+use crate::metrics::{LabelKey, Metric};
+use crate::silence::Silence;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A fully validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the config came from: a file path or `<embedded default>`.
+    pub source: String,
+    /// The host name put in every notification (default: the system host name).
+    pub host: String,
+    /// Time between samples.
+    pub interval: Duration,
+    /// Where state (alerts, silences, outbox) and history live.
+    pub state_dir: PathBuf,
+    /// What the collector reads and leaves out.
+    pub collect: CollectConfig,
+    /// The rules, in file order.
+    pub rules: Vec<Rule>,
+    /// Reminders and escalation for firing alerts.
+    pub escalation: Escalation,
+    /// Notification channels by name.
+    pub channels: BTreeMap<String, Channel>,
+    /// Which channels receive which notifications.
+    pub routes: Vec<Route>,
+    /// Silences kept in the config (planned maintenance), merged with `hostwatch silence`'s.
+    pub silences: Vec<Silence>,
+}
+
+/// Collector settings (`collect` key).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CollectConfig {
+    /// Which collector implementation to use.
+    pub backend: CollectBackend,
+    /// Per label key: only values matching one of these globs are collected (replaces the
+    /// default exclusions for that key).
+    pub include: BTreeMap<LabelKey, Vec<String>>,
+    /// Per label key: values matching one of these globs are never collected.
+    pub exclude: BTreeMap<LabelKey, Vec<String>>,
+}
+
+/// Which collector implementation reads the system.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CollectBackend {
+    /// `/proc` on Linux, sysinfo elsewhere.
+    #[default]
+    Auto,
+    /// Linux `/proc` and `statvfs` readers.
+    Proc,
+    /// The portable sysinfo crate (no iowait, swap rates, disk ops or TCP count).
+    Sysinfo,
+}
+
+/// A comparison operator of a threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+}
+
+/// A threshold such as `> 85` or `< 500MB`, value in the metric's base unit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    /// The comparison.
+    pub op: Op,
+    /// The value in the metric's base unit (percent, bytes, bytes/s, /s, load, count).
+    pub value: f64,
+    /// The threshold as the operator wrote it (`> 800Mbps`), for messages.
+    pub text: String,
+}
+
+/// How a rule looks at a series over time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Window {
+    /// The latest sample alone.
+    Latest,
+    /// Every sample in the duration meets the threshold.
+    For(Duration),
+    /// The mean over the duration meets it.
+    Avg(Duration),
+    /// The maximum over the duration meets it.
+    Max(Duration),
+    /// The minimum over the duration meets it.
+    Min(Duration),
+    /// At least `n` of the last `m` samples meet it.
+    Occurrences {
+        /// How many must meet it.
+        n: u32,
+        /// Out of how many latest samples.
+        m: u32,
+    },
+}
+
+/// Alert severity.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The `warn` threshold holds.
+    Warning,
+    /// The `crit` threshold holds (or a warning escalated).
+    Critical,
+}
+
+impl Severity {
+    /// `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Unique name.
+    pub name: String,
+    /// The metric watched.
+    pub metric: Metric,
+    /// Label matchers (exact or glob); empty means every series of the metric.
+    pub matchers: Vec<(LabelKey, String)>,
+    /// Warning threshold.
+    pub warn: Option<Threshold>,
+    /// Critical threshold.
+    pub crit: Option<Threshold>,
+    /// Recovery threshold (hysteresis); `None` means the firing threshold no longer holds.
+    pub clear: Option<Threshold>,
+    /// The window form.
+    pub window: Window,
+    /// Channels this rule notifies in addition to the routes.
+    pub channels: Option<Vec<String>>,
+    /// Free text for operators, shown in notifications.
+    pub description: Option<String>,
+}
+
+/// Reminder and escalation timing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Escalation {
+    /// Re-notify a still-firing alert this often.
+    pub remind_every: Option<Duration>,
+    /// Escalate a warning that keeps firing this long to critical.
+    pub critical_after: Option<Duration>,
+}
+
+/// One route: notifications matching every given matcher go to `channels`.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Only this severity (any when `None`).
+    pub severity: Option<Severity>,
+    /// Only rules whose name matches this glob.
+    pub rule: Option<String>,
+    /// Label matchers (globs).
+    pub matchers: Vec<(LabelKey, String)>,
+    /// Channel names.
+    pub channels: Vec<String>,
+}
+
+pub mod channels;
+mod decode;
+mod effective;
+pub mod env;
+mod error;
+pub mod json;
+mod rules;
+mod silences;
+pub mod units;
+
+pub use channels::{Channel, ChannelKind};
+pub use decode::{DEFAULT_INTERVAL, DEFAULT_STATE_DIR, default_state_dir, system_host_name};
+pub use effective::{REDACTED, redact_url, redact_url_secrets};
+pub use error::{ConfigError, ConfigErrors};
+pub use silences::parse_rfc3339;
+
+use std::path::Path;
+
+/// Where `load(None)` looks first.
+pub const DEFAULT_PATH: &str = "/etc/hostwatch/config.json";
+
+/// The `source` of the embedded default config.
+pub const EMBEDDED_SOURCE: &str = "<embedded default>";
+
+/// The embedded default config: the seed thresholds, no channels, no routes.
+pub const DEFAULT_JSON: &str = include_str!("default.json");
+
+/// Loads the config from `path`; with `None`, from [`DEFAULT_PATH`] if that file exists,
+/// else the embedded default. The process environment supplies `${NAME}` values and the
+/// `HOSTWATCH_*` overrides.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let env = |name: &str| std::env::var(name).ok();
+    let default = Path::new(DEFAULT_PATH);
+    let path = match path {
+        Some(p) => p,
+        None if default.exists() => default,
+        None => return load_str(DEFAULT_JSON, EMBEDDED_SOURCE, &env),
+    };
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::whole(&source, format!("cannot read the config file: {e}")))?;
+    load_str(&text, &source, &env)
+}
+
+/// Loads a config from text; `source` names it in errors, `env` looks up environment
+/// variables (for `${NAME}` and the `HOSTWATCH_*` overrides).
+pub fn load_str(
+    text: &str,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut root =
+        json::parse(text).map_err(|e| ConfigError::at(source, e.line, e.col, "", e.message))?;
+    let env_errors = env::substitute(&mut root, source, env);
+    let overrides = env::Overrides::from_env(env);
+    let result = decode::decode(&root, source, &overrides);
+    if env_errors.is_empty() {
+        return result.map_err(ConfigErrors);
+    }
+    // A string whose variable is missing still holds `${NAME}`: drop what decoding said
+    // about it, the missing variable is the error.
+    let failed: Vec<(u32, u32)> = env_errors.iter().map(|e| (e.line, e.column)).collect();
+    let mut errors = env_errors;
+    if let Err(decode_errors) = result {
+        errors.extend(decode_errors.into_iter().filter(|e| !failed.contains(&(e.line, e.column))));
+    }
+    errors.sort_by_key(|e| (e.line, e.column));
+    Err(ConfigErrors(errors))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,377 @@
+//! The evaluation core shared by `run`, `once` and `replay`: samples in, notifications out.
+//!
+//! Rules are bound to series when a series is discovered (one ring per series, sized to the
+//! longest window any bound rule needs); a tick then touches only the series that have a
+//! value, does no string work and, in steady state, allocates nothing. Only the clock and the
+//! source of samples differ between the commands that drive it.
+
+use crate::alerts::{AlertState, Phase};
+use crate::collect::Sample;
+use crate::config::{Config, Escalation};
+use crate::event::Notification;
+use crate::ring::Ring;
+use crate::rules::CompiledRule;
+use crate::rules::window::WindowState;
+use crate::series::{Registry, SeriesId};
+use crate::silence::{self, Silence};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How far apart two samples of a series may be, in intervals, before it counts as a gap.
+pub const GAP_INTERVALS: f64 = 2.5;
+
+/// A rule bound to one series.
+#[derive(Debug)]
+struct Binding {
+    rule: u32,
+    series: SeriesId,
+    window: WindowState,
+    alert: AlertState,
+}
+
+/// One series the engine follows.
+#[derive(Debug)]
+struct Slot {
+    ring: Ring,
+    last_ts: f64,
+    bindings: Vec<u32>,
+}
+
+/// An alert as saved in the state file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedAlert {
+    /// Rule name.
+    pub rule: String,
+    /// Series key.
+    pub series: String,
+    /// Its state.
+    pub state: AlertState,
+}
+
+/// A ring as saved in the state file (for `once`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedRing {
+    /// Series key.
+    pub series: String,
+    /// `[ts, value]` pairs, oldest first.
+    pub entries: Vec<(f64, f64)>,
+}
+
+/// The evaluation engine.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Vec<CompiledRule>,
+    escalation: Escalation,
+    host: Arc<str>,
+    interval_s: f64,
+    max_gap_s: f64,
+    slots: Vec<Option<Slot>>,
+    bindings: Vec<Option<Binding>>,
+    seen_changes: u64,
+    silences: Vec<Silence>,
+    restored: HashMap<(String, String), AlertState>,
+    changed: bool,
+}
+
+impl Engine {
+    /// An engine for `config`'s rules; a gap is `GAP_INTERVALS` intervals unless `max_gap_s`.
+    pub fn new(config: &Config, max_gap_s: Option<f64>) -> Engine {
+        let interval_s = config.interval.as_secs_f64();
+        Engine {
+            rules: config.rules.iter().map(CompiledRule::new).collect(),
+            escalation: config.escalation.clone(),
+            host: Arc::from(config.host.as_str()),
+            interval_s,
+            max_gap_s: max_gap_s.unwrap_or(interval_s * GAP_INTERVALS),
+            slots: Vec::new(),
+            bindings: Vec::new(),
+            seen_changes: u64::MAX,
+            silences: config.silences.clone(),
+            restored: HashMap::new(),
+            changed: false,
+        }
+    }
+
+    /// Replaces the silences (the config's plus the ones from `hostwatch silence`).
+    pub fn set_silences(&mut self, silences: Vec<Silence>) {
+        self.silences = silences;
+    }
+
+    /// The silences in force.
+    pub fn silences(&self) -> &[Silence] {
+        &self.silences
+    }
+
+    /// The compiled rules.
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    /// Alert states to adopt when their (rule, series) gets bound.
+    pub fn restore_alerts(&mut self, saved: Vec<SavedAlert>) {
+        for a in saved {
+            self.restored.insert((a.rule, a.series), a.state);
+        }
+    }
+
+    /// Binds new series, unbinds vanished ones (their announced alerts resolve into `out`).
+    fn rebind(&mut self, registry: &Registry, now: f64, out: &mut Vec<Notification>) {
+        if registry.changes() == self.seen_changes {
+            return;
+        }
+        self.seen_changes = registry.changes();
+        if self.slots.len() < registry.len() {
+            self.slots.resize_with(registry.len(), || None);
+        }
+        let interval = std::time::Duration::from_secs_f64(self.interval_s);
+        for (id, info) in registry.iter() {
+            let slot = &mut self.slots[id.0 as usize];
+            match (info.live, slot.is_some()) {
+                (true, false) => {
+                    let rules: Vec<u32> = (0..self.rules.len() as u32)
+                        .filter(|&r| self.rules[r as usize].applies_to(info))
+                        .collect();
+                    if rules.is_empty() {
+                        continue;
+                    }
+                    let capacity = rules
+                        .iter()
+                        .map(|&r| self.rules[r as usize].ring_capacity(interval))
+                        .max()
+                        .unwrap_or(1);
+                    let mut bindings = Vec::with_capacity(rules.len());
+                    for r in rules {
+                        let rule = &self.rules[r as usize];
+                        let alert = self
+                            .restored
+                            .remove(&(rule.rule.name.clone(), info.key.to_string()))
+                            .unwrap_or_default();
+                        let window = WindowState::new(rule, capacity, self.interval_s);
+                        bindings.push(self.bindings.len() as u32);
+                        self.bindings.push(Some(Binding { rule: r, series: id, window, alert }));
+                    }
+                    *slot = Some(Slot {
+                        ring: Ring::new(capacity),
+                        last_ts: f64::NEG_INFINITY,
+                        bindings,
+                    });
+                }
+                (false, true) => {
+                    let old = slot.take().expect("checked is_some");
+                    for b in old.bindings {
+                        if let Some(mut binding) = self.bindings[b as usize].take() {
+                            self.changed |= binding.alert.phase != Phase::Ok;
+                            if let Some(t) = binding.alert.vanish() {
+                                let rule = &self.rules[binding.rule as usize];
+                                out.push(make_notification(
+                                    &self.host,
+                                    rule,
+                                    registry,
+                                    binding.series,
+                                    now,
+                                    &binding.alert,
+                                    t,
+                                ));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Evaluates one sample; notifications (delivered or not, silenced ones left out) are
+    /// appended to `out`.
+    pub fn tick(&mut self, registry: &Registry, sample: &Sample, out: &mut Vec<Notification>) {
+        self.evaluate(registry, sample, out, true);
+    }
+
+    /// Feeds a sample into the windows without moving alert states (restoring saved rings).
+    pub fn warm(&mut self, registry: &Registry, sample: &Sample) {
+        let mut sink = Vec::new();
+        self.evaluate(registry, sample, &mut sink, false);
+    }
+
+    fn evaluate(
+        &mut self,
+        registry: &Registry,
+        sample: &Sample,
+        out: &mut Vec<Notification>,
+        step: bool,
+    ) {
+        let now = sample.unix_ts;
+        self.rebind(registry, now, out);
+        let Engine {
+            rules, escalation, host, max_gap_s, slots, bindings, silences, changed, ..
+        } = self;
+        for &(id, value) in &sample.points {
+            let Some(Some(slot)) = slots.get_mut(id.0 as usize) else { continue };
+            if !value.is_finite() || now <= slot.last_ts {
+                continue;
+            }
+            if now - slot.last_ts > *max_gap_s {
+                for &b in &slot.bindings {
+                    if let Some(binding) = bindings[b as usize].as_mut() {
+                        binding.window.reset(&slot.ring);
+                    }
+                }
+            }
+            slot.last_ts = now;
+            for &b in &slot.bindings {
+                if let Some(binding) = bindings[b as usize].as_mut() {
+                    binding.window.before_push(&rules[binding.rule as usize], &slot.ring);
+                }
+            }
+            let seq = slot.ring.push(now, value);
+            for &b in &slot.bindings {
+                let Some(binding) = bindings[b as usize].as_mut() else { continue };
+                let rule = &rules[binding.rule as usize];
+                let verdict = binding.window.after_push(rule, &slot.ring, seq);
+                if !step {
+                    binding.alert.value = verdict.value;
+                    continue;
+                }
+                let may_notify = verdict.warn
+                    || verdict.crit
+                    || matches!(binding.alert.phase, Phase::Firing { .. });
+                let silenced = may_notify
+                    && !silences.is_empty()
+                    && silence::any_covers(silences, &rule.name, registry.info(id), now);
+                let before = std::mem::discriminant(&binding.alert.phase);
+                if let Some(t) = binding.alert.step(now, &verdict, escalation, silenced) {
+                    out.push(make_notification(host, rule, registry, id, now, &binding.alert, t));
+                    *changed = true;
+                }
+                *changed |= before != std::mem::discriminant(&binding.alert.phase);
+            }
+        }
+    }
+
+    /// True (once) when an alert changed phase or notified since the last call: time to save.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Ends restored alerts whose series did not come back (call after the first tick of
+    /// `run` or `once`): the announced ones resolve into `out`.
+    pub fn drop_unbound_restored(&mut self, now: f64, out: &mut Vec<Notification>) {
+        self.changed |= !self.restored.is_empty();
+        for ((rule_name, series), mut state) in self.restored.drain() {
+            let Some(rule) = self.rules.iter().find(|r| *r.name == *rule_name) else {
+                log::info!(rule = rule_name.as_str(), series = series.as_str(); "rule no longer configured; its saved alert is dropped");
+                continue;
+            };
+            let value = state.value;
+            if let Some(t) = state.vanish() {
+                out.push(Notification {
+                    ts: now,
+                    host: self.host.clone(),
+                    rule: rule.name.clone(),
+                    series: Arc::from(series.as_str()),
+                    metric: rule.rule.metric,
+                    label: crate::series::parse_series_key(&series)
+                        .ok()
+                        .and_then(|(m, l)| Some((m.label_key()?, Arc::from(l?)))),
+                    severity: t.severity,
+                    event: t.event,
+                    value,
+                    threshold: rule.clear_text.clone(),
+                    since: t.episode,
+                    seq: t.seq,
+                    description: rule.rule.description.as_deref().map(Arc::from),
+                });
+            }
+        }
+    }
+
+    /// The alert states worth saving (everything not ok).
+    pub fn saved_alerts(&self, registry: &Registry) -> Vec<SavedAlert> {
+        let mut saved: Vec<SavedAlert> = self
+            .bindings
+            .iter()
+            .flatten()
+            .filter(|b| b.alert.phase != Phase::Ok)
+            .map(|b| SavedAlert {
+                rule: self.rules[b.rule as usize].rule.name.clone(),
+                series: registry.info(b.series).key.to_string(),
+                state: b.alert,
+            })
+            .collect();
+        saved.extend(self.restored.iter().map(|((rule, series), state)| SavedAlert {
+            rule: rule.clone(),
+            series: series.clone(),
+            state: *state,
+        }));
+        saved
+    }
+
+    /// Every ring's content (for `once`, whose windows span runs).
+    pub fn saved_rings(&self, registry: &Registry) -> Vec<SavedRing> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+            .filter(|(_, s)| !s.ring.is_empty())
+            .map(|(i, s)| SavedRing {
+                series: registry.info(SeriesId(i as u32)).key.to_string(),
+                entries: s.ring.iter().map(|e| (e.ts, e.value)).collect(),
+            })
+            .collect()
+    }
+
+    /// Every bound (rule, series) with its current state, for `once` output and status pages.
+    pub fn alerts<'a>(
+        &'a self,
+        registry: &'a Registry,
+    ) -> impl Iterator<Item = AlertView<'a>> + 'a {
+        self.bindings.iter().flatten().map(move |b| AlertView {
+            rule: &self.rules[b.rule as usize],
+            series: registry.info(b.series),
+            state: &b.alert,
+        })
+    }
+}
+
+/// A read-only view of one alert.
+#[derive(Debug)]
+pub struct AlertView<'a> {
+    /// The rule.
+    pub rule: &'a CompiledRule,
+    /// The series.
+    pub series: &'a crate::series::SeriesInfo,
+    /// Its state.
+    pub state: &'a AlertState,
+}
+
+fn make_notification(
+    host: &Arc<str>,
+    rule: &CompiledRule,
+    registry: &Registry,
+    id: SeriesId,
+    now: f64,
+    state: &AlertState,
+    t: crate::alerts::Transition,
+) -> Notification {
+    let info = registry.info(id);
+    let threshold = match t.event {
+        crate::alerts::EventKind::Resolved => rule.clear_text.clone(),
+        _ => rule.threshold_text(t.severity).clone(),
+    };
+    Notification {
+        ts: now,
+        host: host.clone(),
+        rule: rule.name.clone(),
+        series: info.key.clone(),
+        metric: info.metric,
+        label: info.metric.label_key().zip(info.label.clone()),
+        severity: t.severity,
+        event: t.event,
+        value: state.value,
+        threshold,
+        since: t.episode,
+        seq: t.seq,
+        description: rule.description.clone(),
+    }
+}

@@ -1,0 +1,31 @@
+//! hostwatch: parses the command line and dispatches to a command; nothing else.
+
+use hostwatch::{cli, commands, logging};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli: cli::Cli = argh::from_env();
+    if cli.version {
+        println!("{}", commands::version_text());
+        return ExitCode::SUCCESS;
+    }
+    let format = match cli.log_format.parse::<logging::LogFormat>() {
+        Ok(f) => f,
+        Err(e) => return commands::usage_error(&e),
+    };
+    let level = match logging::parse_level(&cli.log_level) {
+        Ok(l) => l,
+        Err(e) => return commands::usage_error(&e),
+    };
+    logging::init(level, format);
+    let global_config = cli.config.as_deref();
+    match cli.command {
+        Some(cli::Command::Sample(args)) => commands::sample::run(&args, global_config),
+        Some(cli::Command::Check(args)) => commands::check::run(&args, global_config),
+        Some(cli::Command::Run(args)) => commands::run::run(&args, global_config),
+        Some(cli::Command::Once(args)) => commands::once::run(&args, global_config),
+        Some(cli::Command::Replay(args)) => commands::replay::run(&args, global_config),
+        Some(cli::Command::Silence(args)) => commands::silence::run(&args, global_config),
+        None => commands::usage_error("no command given; try `hostwatch --help`"),
+    }
+}

@@ -42,6 +42,29 @@ pub enum Command {
     Replay(ReplayArgs),
     /// `hostwatch silence`
     Silence(SilenceArgs),
+    /// `hostwatch test-notify`
+    TestNotify(TestNotifyArgs),
+}
+
+/// Send a test notification through one channel and print the receiver's answer.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "test-notify")]
+pub struct TestNotifyArgs {
+    /// the channel's name in the config
+    #[argh(positional)]
+    pub channel: String,
+
+    /// severity of the test notification: warning or critical (default: warning)
+    #[argh(option, default = "String::from(\"warning\")")]
+    pub severity: String,
+
+    /// print the payload that would be sent instead of sending it
+    #[argh(switch)]
+    pub dry_run: bool,
+
+    /// config file (overrides the global --config)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
 }
 
 /// Run the monitor: sample every interval, evaluate rules, notify (SIGHUP reloads the config).

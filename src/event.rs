@@ -6,7 +6,9 @@
 use crate::alerts::EventKind;
 use crate::config::Severity;
 use crate::metrics::{LabelKey, Metric};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One notification.
@@ -63,28 +65,36 @@ impl Notification {
         )
     }
 
+    /// The owned form that crosses to delivery threads and is kept in the outbox.
+    pub fn to_event(&self) -> AlertEvent {
+        AlertEvent {
+            ts: round_ms(self.ts),
+            host: self.host.to_string(),
+            rule: self.rule.to_string(),
+            series: self.series.to_string(),
+            metric: self.metric.name().to_string(),
+            labels: self.label.iter().map(|(k, v)| (k.as_str().to_string(), v.to_string())).collect(),
+            severity: self.severity,
+            event: self.event,
+            value: self.value.is_finite().then(|| crate::humanize::round3(self.value)),
+            value_text: if self.value.is_finite() {
+                crate::humanize::value(self.metric.unit(), self.value)
+            } else {
+                "n/a".to_string()
+            },
+            threshold: self.threshold.to_string(),
+            since: round_ms(self.since),
+            seq: self.seq,
+            key: self.key(),
+            episode_key: self.episode_key(),
+            description: self.description.as_deref().map(str::to_string),
+            test: false,
+        }
+    }
+
     /// The event as the JSON object `replay`, the events log and webhooks use.
     pub fn to_json(&self) -> Value {
-        let mut labels = serde_json::Map::new();
-        if let Some((k, v)) = &self.label {
-            labels.insert(k.as_str().to_string(), Value::String(v.to_string()));
-        }
-        json!({
-            "ts": round_ms(self.ts),
-            "host": &*self.host,
-            "rule": &*self.rule,
-            "series": &*self.series,
-            "metric": self.metric.name(),
-            "labels": labels,
-            "severity": self.severity.as_str(),
-            "event": self.event.as_str(),
-            "value": if self.value.is_finite() { json!(crate::humanize::round3(self.value)) } else { Value::Null },
-            "threshold": &*self.threshold,
-            "since": round_ms(self.since),
-            "seq": self.seq,
-            "key": self.key(),
-            "description": self.description.as_deref(),
-        })
+        serde_json::to_value(self.to_event()).unwrap_or(Value::Null)
     }
 
     /// One line for people: `CRITICAL firing disk_root disk.used_percent{mount=/} = 96.1% (> 95)`.
@@ -103,6 +113,88 @@ impl Notification {
             },
             self.threshold
         )
+    }
+}
+
+/// A notification as owned data: what channels render, what the outbox keeps, and (as JSON)
+/// the documented body of the generic webhook, `replay` and the events log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// When (Unix seconds).
+    pub ts: f64,
+    /// The host it is about.
+    pub host: String,
+    /// The rule's name.
+    pub rule: String,
+    /// The series key (`disk.used_percent{mount=/}`).
+    pub series: String,
+    /// The metric name.
+    pub metric: String,
+    /// The series' labels.
+    pub labels: BTreeMap<String, String>,
+    /// `warning` or `critical`.
+    pub severity: Severity,
+    /// `firing`, `reminder`, `escalated` or `resolved`.
+    pub event: EventKind,
+    /// The value (null when there is none).
+    pub value: Option<f64>,
+    /// The value for people (`96.1%`, `1.5 GiB`).
+    pub value_text: String,
+    /// The threshold crossed, or for `resolved` the clear condition.
+    pub threshold: String,
+    /// When the episode started firing (Unix seconds).
+    pub since: f64,
+    /// Sequence number within the episode.
+    pub seq: u32,
+    /// Stable per notification (rule, series, episode, sequence).
+    pub key: String,
+    /// Stable per episode (rule, series, episode): groups a firing with its resolution.
+    pub episode_key: String,
+    /// The rule's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// True for `hostwatch test-notify` messages.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
+}
+
+impl AlertEvent {
+    /// `CRITICAL firing disk_root on web-01: disk.used_percent{mount=/} = 96.1% (> 95)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {} {} on {}: {} = {} ({})",
+            self.severity.as_str().to_uppercase(),
+            self.event.as_str(),
+            self.rule,
+            self.host,
+            self.series,
+            self.value_text,
+            self.threshold
+        )
+    }
+
+    /// A test event for `hostwatch test-notify`.
+    pub fn test_event(host: &str, severity: Severity, now: f64) -> AlertEvent {
+        let series = "cpu.usage".to_string();
+        AlertEvent {
+            ts: round_ms(now),
+            host: host.to_string(),
+            rule: "hostwatch_test".to_string(),
+            series: series.clone(),
+            metric: series,
+            labels: BTreeMap::new(),
+            severity,
+            event: EventKind::Firing,
+            value: Some(99.9),
+            value_text: "99.9%".to_string(),
+            threshold: "> 95".to_string(),
+            since: round_ms(now),
+            seq: 1,
+            key: format!("hostwatch_test:{:016x}:{}:1", fnv1a64(b"cpu.usage"), (now * 1000.0) as i64),
+            episode_key: format!("hostwatch_test:{:016x}:{}", fnv1a64(b"cpu.usage"), (now * 1000.0) as i64),
+            description: Some("A test notification from hostwatch test-notify; no action needed.".to_string()),
+            test: true,
+        }
     }
 }
 

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Once(args)) => commands::once::run(&args, global_config),
         Some(cli::Command::Replay(args)) => commands::replay::run(&args, global_config),
         Some(cli::Command::Silence(args)) => commands::silence::run(&args, global_config),
+        Some(cli::Command::TestNotify(args)) => commands::test_notify::run(&args, global_config),
         None => commands::usage_error("no command given; try `hostwatch --help`"),
     }
 }

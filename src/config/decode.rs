@@ -12,7 +12,7 @@ use super::json::{Key, Node, NodeValue};
 use super::rules::decode_rules;
 use super::silences::decode_silences;
 use super::units::parse_duration;
-use super::{CollectBackend, CollectConfig, Config, Escalation, Route, Severity};
+use super::{CollectBackend, CollectConfig, Config, Delivery, Escalation, Route, Severity};
 use crate::glob::{glob_match, is_literal};
 use crate::metrics::LabelKey;
 use std::collections::BTreeMap;
@@ -49,7 +49,9 @@ const TOP_KEYS: &[&str] = &[
     "channels",
     "routes",
     "silences",
+    "delivery",
 ];
+const DELIVERY_KEYS: &[&str] = &["timeout", "retry_base", "retry_max", "give_up_after", "queue"];
 const COLLECT_KEYS: &[&str] = &["backend", "include", "exclude"];
 const ESCALATION_KEYS: &[&str] = &["remind_every", "critical_after"];
 const ROUTE_KEYS: &[&str] = &["severity", "rule", "match", "channels"];
@@ -326,6 +328,7 @@ pub(crate) fn decode(
         .map(|n| decode_routes(&mut d, n, &rule_names, &channel_names))
         .unwrap_or_default();
     let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
+    let delivery = get(top, "delivery").map(|n| decode_delivery(&mut d, n)).unwrap_or_default();
 
     let mut errors = env_errors;
     let mut file_errors = d.errors;
@@ -345,6 +348,7 @@ pub(crate) fn decode(
         channels,
         routes,
         silences,
+        delivery,
     })
 }
 
@@ -432,6 +436,36 @@ fn decode_escalation(d: &mut Decoder<'_>, node: &Node) -> Escalation {
     }
     if let Some((n, path)) = member(members, "escalation", "critical_after") {
         out.critical_after = d.duration(n, &path);
+    }
+    out
+}
+
+fn decode_delivery(d: &mut Decoder<'_>, node: &Node) -> Delivery {
+    let example = "{\"timeout\": \"10s\", \"retry_base\": \"2s\", \"retry_max\": \"5m\", \"give_up_after\": \"24h\"}";
+    let mut out = Delivery::default();
+    let Some(members) = d.object(node, "delivery", DELIVERY_KEYS, example) else { return out };
+    for (key, slot) in [
+        ("timeout", &mut out.timeout),
+        ("retry_base", &mut out.retry_base),
+        ("retry_max", &mut out.retry_max),
+        ("give_up_after", &mut out.give_up_after),
+    ] {
+        if let Some((n, path)) = member(members, "delivery", key)
+            && let Some(v) = d.duration(n, &path)
+        {
+            *slot = v;
+        }
+    }
+    if let Some((n, path)) = member(members, "delivery", "queue") {
+        match &n.value {
+            NodeValue::Number(q) if *q >= 1.0 && *q <= 1_000_000.0 && q.fract() == 0.0 => out.queue = *q as usize,
+            _ => d.error(n, &path, "expected a whole number from 1 to 1000000"),
+        }
+    }
+    if out.retry_max < out.retry_base
+        && let Some((n, path)) = member(members, "delivery", "retry_max")
+    {
+        d.error(n, &path, "retry_max must not be shorter than retry_base");
     }
     out
 }

@@ -47,6 +47,13 @@ impl Config {
             "collect": collect,
             "rules": self.rules.iter().map(rule_json).collect::<Vec<_>>(),
             "escalation": escalation,
+            "delivery": {
+                "timeout": format_duration(self.delivery.timeout),
+                "retry_base": format_duration(self.delivery.retry_base),
+                "retry_max": format_duration(self.delivery.retry_max),
+                "give_up_after": format_duration(self.delivery.give_up_after),
+                "queue": self.delivery.queue,
+            },
             "channels": channels,
             "routes": self.routes.iter().map(route_json).collect::<Vec<_>>(),
             "silences": self.silences.iter().map(silence_json).collect::<Vec<_>>(),

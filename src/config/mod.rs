@@ -32,6 +32,8 @@ pub struct Config {
     pub channels: BTreeMap<String, Channel>,
     /// Which channels receive which notifications.
     pub routes: Vec<Route>,
+    /// Retries, timeouts and limits of notification delivery.
+    pub delivery: Delivery,
     /// Silences kept in the config (planned maintenance), merged with `hostwatch silence`'s.
     pub silences: Vec<Silence>,
 }
@@ -158,6 +160,33 @@ pub struct Escalation {
     pub remind_every: Option<Duration>,
     /// Escalate a warning that keeps firing this long to critical.
     pub critical_after: Option<Duration>,
+}
+
+/// Delivery settings (`delivery` key).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// Timeout of one attempt for channels whose config sets none.
+    pub timeout: Duration,
+    /// First retry delay; doubles with each failure (with jitter).
+    pub retry_base: Duration,
+    /// Longest delay between two attempts.
+    pub retry_max: Duration,
+    /// A notification still undelivered after this long is dropped with an error.
+    pub give_up_after: Duration,
+    /// Capacity of each channel's queue between the loop and its worker.
+    pub queue: usize,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            timeout: Duration::from_secs(10),
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            give_up_after: Duration::from_secs(24 * 3600),
+            queue: 1024,
+        }
+    }
 }
 
 /// One route: notifications matching every given matcher go to `channels`.

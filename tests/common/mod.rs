@@ -2,6 +2,8 @@
 //! running hostwatch with a config written by the test.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,1 @@
+//! Delivery: outbox, per-channel workers, retries (being written).

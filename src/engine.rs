@@ -321,6 +321,28 @@ impl Engine {
             .collect()
     }
 
+    /// A `firing` notification for every alert that is firing and was announced: what
+    /// channels that mirror state (Alertmanager) must know after a restart.
+    pub fn announced_firing(&self, registry: &Registry, now: f64) -> Vec<Notification> {
+        self.bindings
+            .iter()
+            .flatten()
+            .filter_map(|b| match b.alert.phase {
+                Phase::Firing { severity, since, seq, announced: true, .. } => {
+                    let t = crate::alerts::Transition {
+                        event: crate::alerts::EventKind::Firing,
+                        severity,
+                        episode: since,
+                        seq,
+                    };
+                    let rule = &self.rules[b.rule as usize];
+                    Some(make_notification(&self.host, rule, registry, b.series, now, &b.alert, t))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every bound (rule, series) with its current state, for `once` output and status pages.
     pub fn alerts<'a>(
         &'a self,

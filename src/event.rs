@@ -73,7 +73,11 @@ impl Notification {
             rule: self.rule.to_string(),
             series: self.series.to_string(),
             metric: self.metric.name().to_string(),
-            labels: self.label.iter().map(|(k, v)| (k.as_str().to_string(), v.to_string())).collect(),
+            labels: self
+                .label
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.to_string()))
+                .collect(),
             severity: self.severity,
             event: self.event,
             value: self.value.is_finite().then(|| crate::humanize::round3(self.value)),
@@ -190,9 +194,19 @@ impl AlertEvent {
             threshold: "> 95".to_string(),
             since: round_ms(now),
             seq: 1,
-            key: format!("hostwatch_test:{:016x}:{}:1", fnv1a64(b"cpu.usage"), (now * 1000.0) as i64),
-            episode_key: format!("hostwatch_test:{:016x}:{}", fnv1a64(b"cpu.usage"), (now * 1000.0) as i64),
-            description: Some("A test notification from hostwatch test-notify; no action needed.".to_string()),
+            key: format!(
+                "hostwatch_test:{:016x}:{}:1",
+                fnv1a64(b"cpu.usage"),
+                (now * 1000.0) as i64
+            ),
+            episode_key: format!(
+                "hostwatch_test:{:016x}:{}",
+                fnv1a64(b"cpu.usage"),
+                (now * 1000.0) as i64
+            ),
+            description: Some(
+                "A test notification from hostwatch test-notify; no action needed.".to_string(),
+            ),
             test: true,
         }
     }

@@ -5,6 +5,7 @@
 //! starts fresh: state is precious but never worth refusing to monitor for.
 
 use crate::engine::{SavedAlert, SavedRing};
+use crate::notify::delivery::DeliveryState;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,6 +28,9 @@ pub struct State {
     /// What `once` carries from one run to the next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub once: Option<OnceState>,
+    /// Notifications not yet accepted by their channel, and where episodes were announced.
+    #[serde(default)]
+    pub delivery: DeliveryState,
 }
 
 /// What `hostwatch once` keeps between cron runs.

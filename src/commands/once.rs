@@ -10,13 +10,15 @@ use crate::event::Notification;
 use crate::eventlog::EventLog;
 use crate::humanize;
 use crate::metrics::Unit;
-use crate::notify::{DryRun, LogNotifier, Notify};
+use crate::notify::delivery::{Dispatcher, DryRunRenderer};
+use crate::notify::{LogNotifier, Notify};
 use crate::series::{Registry, parse_series_key};
 use crate::silence_store;
 use crate::state::{self, OnceState};
 use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 
 /// Nagios exit codes.
 const OK: u8 = 0;
@@ -91,29 +93,49 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
     engine.tick(&registry, &sample, &mut out);
     engine.drop_unbound_restored(sample.unix_ts, &mut out);
 
-    let mut notifier: Vec<Box<dyn Notify>> = vec![Box::new(LogNotifier)];
+    let mut log_sink = LogNotifier;
     if args.dry_run {
-        notifier.push(Box::new(DryRun));
-    } else {
-        notifier.push(Box::new(EventLog::new(&config.state_dir)));
-    }
-    for n in &out {
-        for sink in &mut notifier {
-            sink.notify(n);
+        let mut renderer = DryRunRenderer::new(&config);
+        for n in &out {
+            log_sink.notify(n);
+            renderer.notify(n);
         }
-    }
-
-    if !args.dry_run {
+    } else {
+        let mut events = EventLog::new(&config.state_dir);
+        let mut dispatcher = Dispatcher::start(
+            &config,
+            std::mem::take(&mut persisted.delivery),
+            Some(EventLog::new(&config.state_dir)),
+        );
+        for n in &out {
+            log_sink.notify(n);
+            events.notify(n);
+            dispatcher.notify(n);
+        }
         persisted.alerts = engine.saved_alerts(&registry);
         persisted.once = Some(OnceState {
             counters: backend.save_counters(),
             rings: engine.saved_rings(&registry),
         });
+        // The outbox is on disk before the first attempt; what is not accepted now is tried
+        // again by the next run.
+        persisted.delivery = dispatcher.state();
         if let Err(e) = state::save(&config.state_dir, &persisted) {
             return unknown(&format!(
                 "cannot save the state in {}: {e}",
                 config.state_dir.display()
             ));
+        }
+        if dispatcher.pending() > 0 {
+            dispatcher.hand_off();
+            dispatcher.drain(Instant::now() + config.delivery.timeout * 3);
+            persisted.delivery = dispatcher.state();
+            if let Err(e) = state::save(&config.state_dir, &persisted) {
+                return unknown(&format!(
+                    "cannot save the state in {}: {e}",
+                    config.state_dir.display()
+                ));
+            }
         }
     }
 

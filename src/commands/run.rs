@@ -1,19 +1,24 @@
 //! `hostwatch run`: the poll loop. Ticks aligned to the interval, SIGHUP reloads the config,
-//! SIGTERM/SIGINT save the state and stop.
+//! SIGTERM/SIGINT save the state and stop. Notifications go to the delivery dispatcher
+//! (outbox, one worker per channel) after the outbox is on disk.
 
 use crate::cli::RunArgs;
 use crate::collect::{self, Sample};
 use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::eventlog::EventLog;
-use crate::notify::{DryRun, Fanout, LogNotifier, Notify};
+use crate::notify::delivery::{Dispatcher, DryRunRenderer};
+use crate::notify::{Fanout, LogNotifier, Notify};
 use crate::series::Registry;
 use crate::signals::{Signals, Wake};
 use crate::silence_store;
-use crate::state;
+use crate::state::{self, State};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a stop or reload waits for deliveries in progress.
+const WORKER_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
@@ -42,15 +47,20 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
     engine.restore_alerts(std::mem::take(&mut persisted.alerts));
     let mut silences = silence_store::Watcher::new(&config.state_dir);
     engine.set_silences(silences.merged(&config, true));
-    let mut notifier = make_notifier(&config, args.dry_run);
+    let mut sinks = make_sinks(&config, args.dry_run);
+    let mut dispatcher = (!args.dry_run).then(|| start_dispatcher(&config, &mut persisted));
     let mut backend = collect::backend(&config.collect);
     let mut registry = Registry::new();
     let mut sample = Sample::default();
     let mut out = Vec::with_capacity(64);
     log::info!(
         config = config.source.as_str(), host = config.host.as_str(), rules = config.rules.len(),
-        interval = format!("{:?}", config.interval), backend = backend.name(), dry_run = args.dry_run;
+        channels = config.channels.len(), interval = format!("{:?}", config.interval),
+        backend = backend.name(), dry_run = args.dry_run;
         "hostwatch started");
+    if let Some(d) = dispatcher.as_mut() {
+        d.hand_off();
+    }
 
     backend.collect(&mut registry, &mut sample);
     let mut start = Instant::now();
@@ -72,7 +82,12 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
                         registry = Registry::new();
                         backend.collect(&mut registry, &mut sample);
                     }
-                    notifier = make_notifier(&new_config, args.dry_run);
+                    sinks = make_sinks(&new_config, args.dry_run);
+                    if let Some(mut d) = dispatcher.take() {
+                        d.shutdown(Instant::now() + WORKER_GRACE);
+                        persisted.delivery = d.state();
+                        dispatcher = Some(start_dispatcher(&new_config, &mut persisted));
+                    }
                     if new_config.interval != config.interval {
                         start = Instant::now();
                         k = 0;
@@ -87,35 +102,60 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
             Wake::Timeout => {}
         }
         // Skip ticks missed while the host slept or the loop was starved; no catch-up burst.
-        let behind = Instant::now().saturating_duration_since(deadline);
-        if behind > config.interval {
-            let missed = (behind.as_secs_f64() / config.interval.as_secs_f64()) as u32;
+        let late = Instant::now().saturating_duration_since(deadline);
+        if late > config.interval {
+            let missed = (late.as_secs_f64() / config.interval.as_secs_f64()) as u32;
             log::warn!(missed = missed; "ticks missed (host suspended or overloaded)");
             k += missed;
         }
+        log::debug!(late_ms = late.as_secs_f64() * 1000.0; "tick");
         if silences.changed() {
             engine.set_silences(silences.merged(&config, true));
+        }
+        if let Some(d) = dispatcher.as_mut() {
+            d.process_acks();
         }
         backend.collect(&mut registry, &mut sample);
         out.clear();
         engine.tick(&registry, &sample, &mut out);
         if first_tick {
             engine.drop_unbound_restored(sample.unix_ts, &mut out);
+            if let Some(d) = dispatcher.as_mut() {
+                for n in engine.announced_firing(&registry, sample.unix_ts) {
+                    d.remember(&n.to_event());
+                }
+            }
             first_tick = false;
         }
         for n in &out {
-            notifier.notify(n);
+            sinks.notify(n);
+            if let Some(d) = dispatcher.as_mut() {
+                d.notify(n);
+            }
         }
-        if engine.take_changed() && !args.dry_run {
-            save(&config.state_dir, &mut persisted, &engine, &registry);
+        let engine_changed = engine.take_changed();
+        if let Some(d) = dispatcher.as_mut() {
+            if d.take_changed() | engine_changed {
+                save(&config.state_dir, &mut persisted, &engine, &registry, d);
+            }
+            d.hand_off();
         }
     }
     log::info!("stopping");
-    notifier.shutdown();
-    if !args.dry_run {
-        save(&config.state_dir, &mut persisted, &engine, &registry);
+    sinks.shutdown();
+    if let Some(mut d) = dispatcher {
+        d.shutdown(Instant::now() + WORKER_GRACE);
+        save(&config.state_dir, &mut persisted, &engine, &registry, &d);
     }
     ExitCode::SUCCESS
+}
+
+fn start_dispatcher(config: &Config, persisted: &mut State) -> Dispatcher {
+    Dispatcher::start(
+        config,
+        std::mem::take(&mut persisted.delivery),
+        Some(EventLog::new(&config.state_dir)),
+    )
 }
 
 /// Re-reads the config for SIGHUP; a broken one is logged and the running one kept.
@@ -141,17 +181,25 @@ fn reload(path: Option<&Path>, current: &Config) -> Option<Config> {
     }
 }
 
-fn make_notifier(config: &Config, dry_run: bool) -> Box<dyn Notify> {
+/// The notifiers besides delivery: the log, and the events log or the dry-run printer.
+fn make_sinks(config: &Config, dry_run: bool) -> Fanout {
     if dry_run {
-        Box::new(Fanout(vec![Box::new(LogNotifier), Box::new(DryRun)]))
+        Fanout(vec![Box::new(LogNotifier), Box::new(DryRunRenderer::new(config))])
     } else {
-        Box::new(Fanout(vec![Box::new(LogNotifier), Box::new(EventLog::new(&config.state_dir))]))
+        Fanout(vec![Box::new(LogNotifier), Box::new(EventLog::new(&config.state_dir))])
     }
 }
 
-/// Writes the state file with the engine's current alerts.
-fn save(dir: &Path, persisted: &mut state::State, engine: &Engine, registry: &Registry) {
+/// Writes the state file with the engine's alerts and the dispatcher's outbox.
+fn save(
+    dir: &Path,
+    persisted: &mut State,
+    engine: &Engine,
+    registry: &Registry,
+    dispatcher: &Dispatcher,
+) {
     persisted.alerts = engine.saved_alerts(registry);
+    persisted.delivery = dispatcher.state();
     if let Err(e) = state::save(dir, persisted) {
         log::error!(state_dir = dir.display().to_string(); "cannot save the state: {e}");
     }

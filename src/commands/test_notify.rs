@@ -2,7 +2,7 @@
 //! print what the receiver answered (exit 0 accepted, 1 refused or unreachable).
 
 use crate::cli::TestNotifyArgs;
-use crate::config::Severity;
+use crate::config::{ChannelKind, Severity};
 use crate::event::AlertEvent;
 use crate::notify;
 use std::path::Path;
@@ -32,11 +32,17 @@ pub fn run(args: &TestNotifyArgs, global_config: Option<&Path>) -> ExitCode {
             if known.is_empty() { "none".to_string() } else { known.join(", ") }
         ));
     };
+    let event = AlertEvent::test_event(&config.host, severity, crate::timefmt::now_unix());
+    if let (true, ChannelKind::Plugin(p)) = (args.dry_run, &channel.kind) {
+        // A dry run neither loads nor calls a plugin: show what it would receive.
+        let shown = serde_json::json!({"plugin": p.path.display().to_string(), "receives": &event});
+        println!("{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
     let mut sender = match notify::build_sender(channel, config.delivery.timeout) {
         Ok(s) => s,
         Err(e) => return super::runtime_error(&e),
     };
-    let event = AlertEvent::test_event(&config.host, severity, crate::timefmt::now_unix());
     if args.dry_run {
         let rendered = sender.render(&event);
         println!("{}", rendered.body);

@@ -458,7 +458,9 @@ fn decode_delivery(d: &mut Decoder<'_>, node: &Node) -> Delivery {
     }
     if let Some((n, path)) = member(members, "delivery", "queue") {
         match &n.value {
-            NodeValue::Number(q) if *q >= 1.0 && *q <= 1_000_000.0 && q.fract() == 0.0 => out.queue = *q as usize,
+            NodeValue::Number(q) if *q >= 1.0 && *q <= 1_000_000.0 && q.fract() == 0.0 => {
+                out.queue = *q as usize
+            }
             _ => d.error(n, &path, "expected a whole number from 1 to 1000000"),
         }
     }

@@ -62,8 +62,14 @@ mod tests {
 
     #[test]
     fn hostile_text_is_inert() {
-        assert_eq!(slack("<!channel> & <https://evil|click>"), "&lt;!channel&gt; &amp; &lt;https://evil|click&gt;");
-        assert_eq!(markdown("[click](https://evil) *b*\nx"), "\\[click\\]\\(https://evil\\) \\*b\\* x");
+        assert_eq!(
+            slack("<!channel> & <https://evil|click>"),
+            "&lt;!channel&gt; &amp; &lt;https://evil|click&gt;"
+        );
+        assert_eq!(
+            markdown("[click](https://evil) *b*\nx"),
+            "\\[click\\]\\(https://evil\\) \\*b\\* x"
+        );
         assert_eq!(html("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
         assert_eq!(one_line("a\r\nBcc: x"), "a  Bcc: x");
     }

@@ -25,7 +25,6 @@ pub mod webhook;
 
 use crate::config::{Channel, ChannelKind};
 use crate::event::{AlertEvent, Notification};
-use std::io::Write;
 use std::time::Duration;
 
 /// Receives notifications from the evaluation loop; must not block on the network.
@@ -169,20 +168,6 @@ impl Notify for LogNotifier {
             event = n.event.as_str(), value = n.value, threshold = &*n.threshold, key = key.as_str();
             "{}", n.summary()
         );
-    }
-}
-
-/// `--dry-run`: prints each notification as it would be sent, one JSON object per line on
-/// standard output, and sends nothing.
-#[derive(Debug, Default)]
-pub struct DryRun;
-
-impl Notify for DryRun {
-    fn notify(&mut self, n: &Notification) {
-        let line = serde_json::json!({"dry_run": true, "summary": n.summary(), "event": n.to_json()});
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
     }
 }
 

@@ -1,26 +1,616 @@
-//! PLACEHOLDER: the slack channel is being written; this file will be replaced.
+//! Slack: an incoming webhook or a bot token (`chat.postMessage`), with a Block Kit message.
+//!
+//! The message is a `header` (severity emoji, event, rule, host), a `section` of `mrkdwn`
+//! fields (host, rule, series, value, threshold, severity, event, since), the rule's
+//! description, and a `context` line with the notification key. `text` carries the same
+//! summary as the notification fallback.
+//!
+//! Severity is shown by an emoji rather than the legacy `attachments` colour bar: Slack calls
+//! secondary attachments legacy, may fold their content behind "Show more" and may reduce
+//! their visibility in future, while top-level blocks are always shown in full. The emoji also
+//! reaches the push notification (through `text`) and does not depend on seeing colour.
+//!
+//! Every piece of untrusted text (host, rule, series, labels, threshold, description, key) is
+//! escaped with [`escape::slack`] so `<!channel>`, `<@U123>` or `<https://x|forged link>` can
+//! never take effect, made one line where a line break could forge a field, and cut on a
+//! character boundary (never inside an entity) to the Block Kit limits.
+//!
+//! Answers: a webhook says `ok` with HTTP 200 and fails with a 4xx plain-text reason
+//! (permanent) or 429/5xx (transient); the Web API answers HTTP 200 with
+//! `{"ok": false, "error": "..."}` on failure, so its body is read, never the status alone.
 
-use super::{Receipt, Rendered, SendError, Sender};
-use crate::config::channels::SlackConfig;
+use super::http::{self, HttpResponse};
+use super::{Receipt, Rendered, SendError, Sender, escape};
+use crate::alerts::EventKind;
+use crate::config::Severity;
+use crate::config::channels::{SlackConfig, SlackTarget};
 use crate::event::AlertEvent;
+use serde_json::{Value, json};
 use std::time::Duration;
 
-/// PLACEHOLDER sender.
-pub struct SlackSender;
+/// The Web API's base URL.
+pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+
+/// Test and proxy hook: when set, the bot mode posts to `$HOSTWATCH_SLACK_API_URL/chat.postMessage`
+/// instead of `https://slack.com/api/chat.postMessage` (for instance a local test receiver, or
+/// an egress proxy that forwards to Slack). Read once, when the channel is built. Webhook
+/// channels are unaffected: their URL is the configured one.
+pub const API_URL_ENV: &str = "HOSTWATCH_SLACK_API_URL";
+
+/// Block Kit `header` text limit (characters).
+const HEADER_LIMIT: usize = 150;
+/// Block Kit `section` field text limit.
+const FIELD_LIMIT: usize = 2000;
+/// Block Kit `section` text limit (also used for `context` text and the fallback `text`).
+const SECTION_LIMIT: usize = 3000;
+
+/// Web API errors worth retrying; every other `error` is permanent.
+const TRANSIENT_API_ERRORS: &[&str] = &[
+    "ratelimited",
+    "rate_limited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+];
+
+/// Where a Slack channel posts, resolved at construction.
+#[derive(Clone, Debug)]
+enum Endpoint {
+    Webhook { url: String },
+    Bot { api_url: String, token: String, channel: String },
+}
+
+/// Sends to Slack through an incoming webhook or `chat.postMessage`.
+#[derive(Clone, Debug)]
+pub struct SlackSender {
+    name: String,
+    endpoint: Endpoint,
+    username: Option<String>,
+    timeout: Duration,
+}
 
 impl SlackSender {
-    /// PLACEHOLDER constructor.
-    pub fn new(_name: &str, _config: &SlackConfig, _timeout: Duration) -> Result<SlackSender, String> {
-        Err("the slack channel is not implemented yet".to_string())
+    /// Builds the sender of channel `name`; `timeout` limits each POST. In bot mode the API
+    /// base URL is [`DEFAULT_API_URL`] unless [`API_URL_ENV`] is set.
+    pub fn new(name: &str, config: &SlackConfig, timeout: Duration) -> Result<SlackSender, String> {
+        let endpoint = match &config.target {
+            SlackTarget::Webhook { url } => {
+                if url.trim().is_empty() {
+                    return Err(format!("channel {name}: the slack webhook_url is empty"));
+                }
+                Endpoint::Webhook { url: url.clone() }
+            }
+            SlackTarget::Bot { token, channel } => {
+                if token.trim().is_empty() {
+                    return Err(format!("channel {name}: the slack bot token is empty"));
+                }
+                if channel.trim().is_empty() {
+                    return Err(format!("channel {name}: the slack \"channel\" is empty"));
+                }
+                let api_url = std::env::var(API_URL_ENV)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+                Endpoint::Bot {
+                    api_url: api_url.trim_end_matches('/').to_string(),
+                    token: token.clone(),
+                    channel: channel.clone(),
+                }
+            }
+        };
+        Ok(SlackSender {
+            name: name.to_string(),
+            endpoint,
+            username: config.username.clone(),
+            timeout,
+        })
+    }
+
+    /// The JSON body for `event`.
+    fn body(&self, event: &AlertEvent) -> Value {
+        let mut body = json!({ "text": fallback_text(event), "blocks": blocks(event) });
+        if let Endpoint::Bot { channel, .. } = &self.endpoint {
+            body["channel"] = json!(channel);
+        }
+        if let Some(username) = &self.username {
+            body["username"] = json!(username);
+        }
+        body
+    }
+
+    fn send_webhook(&self, url: &str, body: &[u8]) -> Result<Receipt, SendError> {
+        let headers = [("Content-Type".to_string(), "application/json".to_string())];
+        // A network error already names the (redacted) URL.
+        let response = http::post(url, &headers, body, self.timeout)
+            .map_err(|e| map_reason(e, |r| format!("slack channel {}: {r}", self.name)))?;
+        classify_webhook(&self.what_webhook(url), &response)
+    }
+
+    fn what_webhook(&self, url: &str) -> String {
+        format!("slack channel {} (webhook {})", self.name, crate::config::redact_url(url))
+    }
+
+    fn send_bot(&self, api_url: &str, token: &str, body: &[u8]) -> Result<Receipt, SendError> {
+        let url = format!("{api_url}/chat.postMessage");
+        let headers = [
+            ("Authorization".to_string(), format!("Bearer {token}")),
+            ("Content-Type".to_string(), "application/json; charset=utf-8".to_string()),
+        ];
+        let what = format!("slack channel {} (chat.postMessage)", self.name);
+        let response = http::post(&url, &headers, body, self.timeout)
+            .map_err(|e| map_reason(e, |r| format!("{what}: {r}")))?;
+        classify_api(&what, &response)
     }
 }
 
 impl Sender for SlackSender {
-    fn render(&self, _event: &AlertEvent) -> Rendered {
-        Rendered { content_type: String::new(), body: String::new() }
+    fn render(&self, event: &AlertEvent) -> Rendered {
+        Rendered {
+            content_type: "application/json".to_string(),
+            body: self.body(event).to_string(),
+        }
     }
 
-    fn send(&mut self, _event: &AlertEvent) -> Result<Receipt, SendError> {
-        Err(SendError::permanent("not implemented"))
+    fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
+        let body = self.body(event).to_string().into_bytes();
+        match &self.endpoint {
+            Endpoint::Webhook { url } => self.send_webhook(url, &body),
+            Endpoint::Bot { api_url, token, .. } => self.send_bot(api_url, token, &body),
+        }
+    }
+}
+
+/// Reads an incoming webhook's answer: 2xx accepted, 408/429/5xx transient, other statuses
+/// permanent, with advice for the documented plain-text reasons.
+fn classify_webhook(what: &str, response: &HttpResponse) -> Result<Receipt, SendError> {
+    http::classify(what, response).map_err(|e| match webhook_hint(response.body.trim()) {
+        Some(hint) => map_reason(e, |r| format!("{r}; {hint}")),
+        None => e,
+    })
+}
+
+fn webhook_hint(reason: &str) -> Option<&'static str> {
+    let code = reason.split_whitespace().next().unwrap_or("");
+    Some(match code {
+        "invalid_payload" | "no_text" => {
+            "Slack could not read the message; please report this as a hostwatch bug"
+        }
+        "no_service" | "invalid_token" | "no_active_hooks" => {
+            "the webhook was revoked or its app removed; create a new incoming webhook and \
+             update webhook_url"
+        }
+        "channel_not_found" => "the webhook's Slack channel no longer exists",
+        "channel_is_archived" => "the webhook's Slack channel is archived",
+        "action_prohibited" => "a workspace restriction forbids this webhook from posting",
+        "user_not_found" => "the webhook's target user does not exist",
+        _ => return None,
+    })
+}
+
+/// Reads a Web API answer: HTTP 200 with `"ok": true` accepted; `"ok": false` transient for
+/// rate limiting and Slack-side failures, permanent otherwise; other statuses as for HTTP.
+fn classify_api(what: &str, response: &HttpResponse) -> Result<Receipt, SendError> {
+    if !(200..=299).contains(&response.status) {
+        return http::classify(what, response);
+    }
+    match api_answer(&response.body) {
+        Some((true, _)) => Ok(Receipt { answer: format!("HTTP {}: ok", response.status) }),
+        Some((false, error)) => {
+            let error = error.unwrap_or_else(|| "unknown_error".to_string());
+            let reason = format!("{what}: Slack API error {error}");
+            if TRANSIENT_API_ERRORS.contains(&error.as_str()) {
+                Err(SendError::Transient { reason, retry_after: response.retry_after })
+            } else {
+                Err(match api_hint(&error) {
+                    Some(hint) => SendError::permanent(format!("{reason}; {hint}")),
+                    None => SendError::permanent(reason),
+                })
+            }
+        }
+        None => Err(SendError::permanent(format!(
+            "{what}: HTTP {} with an answer that is not a Slack API reply (check {API_URL_ENV} \
+             or the proxy): {}",
+            response.status,
+            escape::one_line(response.body.chars().take(120).collect::<String>().as_str())
+        ))),
+    }
+}
+
+/// `(ok, error)` of a Web API reply. Replies are cut to 2 KiB by [`http::post`], and a
+/// successful `chat.postMessage` echoes the whole message, so a cut reply is read by its
+/// leading `"ok"` (Slack puts it first) when it does not parse.
+fn api_answer(body: &str) -> Option<(bool, Option<String>)> {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        let ok = v.get("ok")?.as_bool()?;
+        return Some((ok, v.get("error").and_then(Value::as_str).map(str::to_string)));
+    }
+    let compact: String = body.chars().take(200).filter(|c| !c.is_whitespace()).collect();
+    if compact.starts_with("{\"ok\":true") {
+        Some((true, None))
+    } else if compact.starts_with("{\"ok\":false") {
+        let error = compact
+            .split_once("\"error\":\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(code, _)| code.to_string());
+        Some((false, error))
+    } else {
+        None
+    }
+}
+
+fn api_hint(error: &str) -> Option<&'static str> {
+    Some(match error {
+        "channel_not_found" => "check \"channel\" (a channel ID like C0123456789 or #name)",
+        "not_in_channel" => "invite the bot to the channel (/invite @your-bot)",
+        "is_archived" => "the Slack channel is archived",
+        "invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive" => {
+            "the bot token is not valid any more; update \"token\""
+        }
+        "missing_scope" => "give the Slack app the chat:write scope and reinstall it",
+        "msg_too_long" | "invalid_blocks" | "invalid_arguments" => {
+            "Slack refused the message; please report this as a hostwatch bug"
+        }
+        _ => return None,
+    })
+}
+
+/// `e` with its reason rewritten by `f`, the classification kept.
+fn map_reason(e: SendError, f: impl FnOnce(String) -> String) -> SendError {
+    match e {
+        SendError::Permanent { reason } => SendError::Permanent { reason: f(reason) },
+        SendError::Transient { reason, retry_after } => {
+            SendError::Transient { reason: f(reason), retry_after }
+        }
+    }
+}
+
+/// Severity and event as an emoji: red for critical, orange for warning, green check for
+/// resolved.
+fn emoji(event: &AlertEvent) -> &'static str {
+    match (event.event, event.severity) {
+        (EventKind::Resolved, _) => "\u{2705}",
+        (_, Severity::Critical) => "\u{1F534}",
+        (_, Severity::Warning) => "\u{1F7E0}",
+    }
+}
+
+/// `🔴 CRITICAL firing: disk_root on web-01` (raw, to be escaped).
+fn headline(event: &AlertEvent) -> String {
+    let test = if event.test { "TEST " } else { "" };
+    let what = match event.event {
+        EventKind::Resolved => "RESOLVED".to_string(),
+        kind => format!("{} {}", event.severity.as_str().to_uppercase(), kind.as_str()),
+    };
+    format!("{} {test}{what}: {} on {}", emoji(event), event.rule, event.host)
+}
+
+/// The notification text: the headline and the value, escaped and on one line.
+fn fallback_text(event: &AlertEvent) -> String {
+    let raw = format!(
+        "{}: {} = {} ({})",
+        headline(event),
+        event.series,
+        event.value_text,
+        event.threshold
+    );
+    fit(&raw, SECTION_LIMIT, line)
+}
+
+/// What happened, for the Event field.
+fn event_text(event: &AlertEvent) -> String {
+    let what = match event.event {
+        EventKind::Firing => "firing",
+        EventKind::Reminder => "reminder (still firing)",
+        EventKind::Escalated => "escalated to critical",
+        EventKind::Resolved => "resolved",
+    };
+    format!("{what}, notification #{}", event.seq)
+}
+
+/// The Block Kit blocks of `event`.
+fn blocks(event: &AlertEvent) -> Value {
+    let threshold_label =
+        if event.event == EventKind::Resolved { "Clear condition" } else { "Threshold" };
+    let facts: [(&str, String); 8] = [
+        ("Host", event.host.clone()),
+        ("Rule", event.rule.clone()),
+        ("Series", event.series.clone()),
+        ("Value", event.value_text.clone()),
+        (threshold_label, event.threshold.clone()),
+        ("Severity", event.severity.as_str().to_string()),
+        ("Event", event_text(event)),
+        ("Since", crate::timefmt::rfc3339(event.since)),
+    ];
+    let fields: Vec<Value> = facts
+        .iter()
+        .map(|(label, value)| {
+            let prefix = format!("*{label}*\n");
+            let text = format!("{prefix}{}", fit(value, FIELD_LIMIT - prefix.len(), line));
+            json!({"type": "mrkdwn", "text": text})
+        })
+        .collect();
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": fit(&headline(event), HEADER_LIMIT, line), "emoji": true},
+    })];
+    if event.test {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
+            "text": "\u{1F9EA} *This is a test notification* sent by `hostwatch test-notify`; \
+                     no action needed."}}));
+    }
+    blocks.push(json!({"type": "section", "fields": fields}));
+    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
+        blocks.push(json!({"type": "section",
+            "text": {"type": "mrkdwn", "text": fit(description, SECTION_LIMIT, escape::slack)}}));
+    }
+    let context = format!("hostwatch \u{00B7} key {}", event.key);
+    blocks.push(json!({"type": "context",
+        "elements": [{"type": "mrkdwn", "text": fit(&context, SECTION_LIMIT, line)}]}));
+    Value::Array(blocks)
+}
+
+/// Escaping for text that must stay on one line (a line break could forge a field).
+fn line(text: &str) -> String {
+    escape::slack(&escape::one_line(text))
+}
+
+/// Length as Slack counts it, conservatively: UTF-16 code units (never fewer than characters).
+fn text_len(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+/// `escape(text)` cut to at most `limit` UTF-16 units: on a character boundary, never inside
+/// an escape sequence (each character is escaped on its own), an ellipsis marking the cut.
+fn fit(text: &str, limit: usize, escape: fn(&str) -> String) -> String {
+    let full = escape(text);
+    if text_len(&full) <= limit {
+        return full;
+    }
+    let budget = limit.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        let piece = escape(c.encode_utf8(&mut buf));
+        let n = text_len(&piece);
+        if used + n > budget {
+            break;
+        }
+        out.push_str(&piece);
+        used += n;
+    }
+    out.push('\u{2026}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "/mnt/<!channel>\n\"quoted\" <https://evil|click> <@U123> <!here> & co";
+
+    fn sender(target: SlackTarget, username: Option<&str>) -> SlackSender {
+        let config = SlackConfig { target, username: username.map(str::to_string) };
+        SlackSender::new("ops", &config, Duration::from_secs(5)).unwrap()
+    }
+
+    fn webhook() -> SlackSender {
+        let url = "https://hooks.slack.com/services/T0/B0/XYZ".to_string();
+        sender(SlackTarget::Webhook { url }, None)
+    }
+
+    fn bot() -> SlackSender {
+        let target = SlackTarget::Bot { token: "xoxb-1".into(), channel: "#alerts".into() };
+        sender(target, Some("hostwatch"))
+    }
+
+    fn event() -> AlertEvent {
+        let mut e = AlertEvent::test_event("web-01", Severity::Critical, 1_700_000_000.0);
+        e.test = false;
+        e.rule = "disk_root".into();
+        e.series = "disk.used_percent{mount=/}".into();
+        e.value_text = "96.1%".into();
+        e
+    }
+
+    fn hostile() -> AlertEvent {
+        let mut e = event();
+        e.series = format!("disk.used_percent{{mount={HOSTILE}}}");
+        e.labels.insert("mount".into(), HOSTILE.into());
+        e.rule = "disk_<!everyone>".into();
+        e.host = "host<@U999>".into();
+        e.threshold = "> 95 <!subteam^S1>".into();
+        e.description = Some(format!("Mount {HOSTILE} is full.\nSecond line."));
+        e
+    }
+
+    fn rendered(sender: &SlackSender, e: &AlertEvent) -> Value {
+        let r = sender.render(e);
+        assert_eq!(r.content_type, "application/json");
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+        v.pointer(pointer).and_then(Value::as_str).unwrap_or_else(|| panic!("{pointer} in {v}"))
+    }
+
+    fn strings(v: &Value) -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().flat_map(strings).collect(),
+            Value::Object(m) => m.values().flat_map(strings).collect(),
+            _ => vec![],
+        }
+    }
+
+    /// No control sequence survives: no `<`/`>` at all, every `&` starts an entity.
+    fn assert_inert(text: &str) {
+        assert!(!text.contains(['<', '>']), "raw angle bracket in {text:?}");
+        for (i, _) in text.match_indices('&') {
+            let entity = ["&amp;", "&lt;", "&gt;"].iter().any(|e| text[i..].starts_with(e));
+            assert!(entity, "bare & in {text:?}");
+        }
+    }
+
+    #[test]
+    fn webhook_body_is_block_kit() {
+        let v = rendered(&webhook(), &event());
+        assert!(v.get("channel").is_none() && v.get("attachments").is_none());
+        assert!(text(&v, "/text").contains("CRITICAL firing: disk_root on web-01: "));
+        assert!(text(&v, "/text").contains("96.1%"));
+        let blocks = v["blocks"].as_array().unwrap();
+        let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["header", "section", "section", "context"]);
+        assert_eq!(v["blocks"][0]["text"]["type"], "plain_text");
+        assert!(text(&v, "/blocks/0/text/text").starts_with("\u{1F534} CRITICAL firing"));
+        let fields = v["blocks"][1]["fields"].as_array().unwrap();
+        assert_eq!(fields.len(), 8);
+        assert!(fields.iter().all(|f| f["type"] == "mrkdwn"));
+        assert_eq!(fields[0]["text"], "*Host*\nweb-01");
+        assert_eq!(fields[2]["text"], "*Series*\ndisk.used_percent{mount=/}");
+        assert_eq!(fields[7]["text"], "*Since*\n2023-11-14T22:13:20Z");
+        assert!(text(&v, "/blocks/3/elements/0/text").contains(&event().key));
+        let v = rendered(&bot(), &event());
+        assert_eq!((&v["channel"], &v["username"]), (&json!("#alerts"), &json!("hostwatch")));
+    }
+
+    #[test]
+    fn severity_event_and_test_show_in_the_header() {
+        let mut e = event();
+        e.severity = Severity::Warning;
+        let v = rendered(&webhook(), &e);
+        assert!(text(&v, "/blocks/0/text/text").starts_with("\u{1F7E0} WARNING firing"));
+        e.event = EventKind::Resolved;
+        let v = rendered(&webhook(), &e);
+        assert!(text(&v, "/blocks/0/text/text").starts_with("\u{2705} RESOLVED: disk_root"));
+        assert!(text(&v, "/blocks/1/fields/4/text").starts_with("*Clear condition*"));
+        let v = rendered(&webhook(), &AlertEvent::test_event("h", Severity::Warning, 0.0));
+        assert!(text(&v, "/text").contains("TEST WARNING firing"));
+        assert!(text(&v, "/blocks/0/text/text").contains("TEST WARNING"));
+        assert!(text(&v, "/blocks/1/text/text").contains("test notification"));
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_everywhere() {
+        for sender in [webhook(), bot()] {
+            let v = rendered(&sender, &hostile());
+            strings(&v).iter().for_each(|s| assert_inert(s));
+            let body = sender.render(&hostile()).body;
+            assert!(
+                body.contains("&lt;!channel&gt;") && body.contains("&lt;https://evil|click&gt;")
+            );
+            assert!(body.contains("&lt;@U123&gt;") && body.contains("&lt;!everyone&gt;"));
+            // Quotes survive (JSON-escaped); one-line fields and the header lose line breaks.
+            let series = text(&v, "/blocks/1/fields/2/text");
+            assert!(series.contains("\"quoted\"") && series.matches('\n').count() == 1);
+            assert!(!text(&v, "/blocks/0/text/text").contains('\n'));
+        }
+    }
+
+    #[test]
+    fn long_text_is_cut_to_block_kit_limits_without_breaking_entities() {
+        let mut e = hostile();
+        e.host = "é&<".repeat(3000);
+        e.series = "\u{1F4BE}>".repeat(3000);
+        e.description = Some("&".repeat(5000));
+        let v = rendered(&webhook(), &e);
+        assert!(text_len(text(&v, "/blocks/0/text/text")) <= HEADER_LIMIT);
+        for f in strings(&v["blocks"][1]["fields"]) {
+            assert!(text_len(&f) <= FIELD_LIMIT);
+        }
+        assert!(text_len(text(&v, "/blocks/2/text/text")) <= SECTION_LIMIT);
+        assert!(text_len(text(&v, "/text")) <= SECTION_LIMIT);
+        strings(&v).iter().for_each(|s| assert_inert(s));
+        assert!(text(&v, "/blocks/2/text/text").ends_with("&amp;\u{2026}"));
+    }
+
+    #[test]
+    fn fit_cuts_between_entities() {
+        assert_eq!(fit("a&b", 10, escape::slack), "a&amp;b");
+        assert_eq!(fit("a&b", 4, escape::slack), "a\u{2026}");
+        assert_eq!(fit("ab&", 7, escape::slack), "ab&amp;");
+        assert_eq!(fit("\u{1F534}\u{1F534}", 3, escape::slack), "\u{1F534}\u{2026}");
+    }
+
+    fn resp(status: i32, body: &str, retry: Option<u64>) -> HttpResponse {
+        HttpResponse { status, body: body.into(), retry_after: retry.map(Duration::from_secs) }
+    }
+
+    fn permanent(r: Result<Receipt, SendError>) -> String {
+        match r {
+            Err(SendError::Permanent { reason }) => reason,
+            other => panic!("expected a permanent failure, got {other:?}"),
+        }
+    }
+
+    fn transient(r: Result<Receipt, SendError>) -> (String, Option<Duration>) {
+        match r {
+            Err(SendError::Transient { reason, retry_after }) => (reason, retry_after),
+            other => panic!("expected a transient failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn webhook_answers_are_classified() {
+        assert_eq!(classify_webhook("w", &resp(200, "ok", None)).unwrap().answer, "HTTP 200: ok");
+        for (status, body) in [
+            (400, "invalid_payload"),
+            (403, "action_prohibited"),
+            (404, "no_service"),
+            (404, "channel_not_found"),
+            (410, "channel_is_archived"),
+        ] {
+            let reason = permanent(classify_webhook("w", &resp(status, body, None)));
+            assert!(reason.contains(body) && reason.contains("; "), "{reason}");
+        }
+        let (reason, retry) = transient(classify_webhook("w", &resp(429, "rate_limited", Some(7))));
+        assert_eq!(
+            (reason.as_str(), retry),
+            ("w: HTTP 429: rate_limited", Some(Duration::from_secs(7)))
+        );
+        transient(classify_webhook("w", &resp(500, "rollup_error", None)));
+    }
+
+    #[test]
+    fn api_answers_are_read_from_the_body() {
+        assert!(classify_api("b", &resp(200, r#"{"ok": true, "ts": "1.2"}"#, None)).is_ok());
+        let not_found = resp(200, r#"{"ok":false,"error":"channel_not_found"}"#, None);
+        let reason = permanent(classify_api("slack channel chat", &not_found));
+        assert!(reason.starts_with("slack channel chat: Slack API error channel_not_found; "));
+        for code in
+            ["not_in_channel", "invalid_auth", "token_revoked", "msg_too_long", "account_inactive"]
+        {
+            permanent(classify_api(
+                "b",
+                &resp(200, &format!(r#"{{"ok":false,"error":"{code}"}}"#), None),
+            ));
+        }
+        let limited = resp(200, r#"{"ok":false,"error":"ratelimited"}"#, Some(3));
+        assert_eq!(transient(classify_api("b", &limited)).1, Some(Duration::from_secs(3)));
+        assert_eq!(
+            transient(classify_api("b", &resp(429, "", Some(30)))).1,
+            Some(Duration::from_secs(30))
+        );
+        transient(classify_api("b", &resp(503, "", None)));
+        permanent(classify_api("b", &resp(200, "<html>proxy</html>", None)));
+    }
+
+    #[test]
+    fn cut_api_replies_are_still_read() {
+        let cut = r#"{"ok":true,"channel":"C1","ts":"17.1","message":{"text":"long"#;
+        assert_eq!(api_answer(cut), Some((true, None)));
+        let cut = r#"{"ok": false, "error": "not_in_channel", "warning": "x"#;
+        assert_eq!(api_answer(cut), Some((false, Some("not_in_channel".into()))));
+        assert_eq!(api_answer("ok"), None);
+    }
+
+    #[test]
+    fn construction_errors_name_the_channel() {
+        let target = SlackTarget::Bot { token: " ".into(), channel: "#a".into() };
+        let config = SlackConfig { target, username: None };
+        let e = SlackSender::new("pager", &config, Duration::from_secs(1)).unwrap_err();
+        assert!(e.contains("channel pager"), "{e}");
     }
 }

@@ -1,26 +1,518 @@
-//! PLACEHOLDER: the teams channel is being written; this file will be replaced.
+//! Microsoft Teams: an Adaptive Card for a Workflows webhook (the default), or a legacy
+//! MessageCard for receivers that still speak the retired Office 365 connector format.
+//!
+//! Workflows body: `{"type": "message", "attachments": [{"contentType":
+//! "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": AdaptiveCard}]}`
+//! with an Adaptive Card 1.4: a title `TextBlock` coloured by severity (`attention`,
+//! `warning`, `good` when resolved), a `FactSet` (host, rule, series, value, threshold,
+//! severity, event, since), the description and the key. Only schema-valid properties are
+//! used (no `msteams` extension), so the card validates against the 1.4 JSON schema.
+//!
+//! Teams renders Markdown in `TextBlock` text and in `Fact.title`/`Fact.value` alike, so every
+//! piece of untrusted text goes through [`escape::markdown`] wherever it lands. Teams refuses
+//! messages over 28 KB: the card is rendered with shorter and shorter text until it fits well
+//! under that.
+//!
+//! Answers: a Workflows webhook says 202 (or 200); a MessageCard connector says 200 with body
+//! `1`, and older connectors reported throttling as a 200 whose body is an error text. 408,
+//! 429 (honouring `Retry-After`) and 5xx are transient, other 4xx permanent.
 
-use super::{Receipt, Rendered, SendError, Sender};
-use crate::config::channels::TeamsConfig;
+use super::http::{self, HttpResponse};
+use super::{Receipt, Rendered, SendError, Sender, escape};
+use crate::alerts::EventKind;
+use crate::config::Severity;
+use crate::config::channels::{TeamsConfig, TeamsFormat};
 use crate::event::AlertEvent;
+use serde_json::{Value, json};
 use std::time::Duration;
 
-/// PLACEHOLDER sender.
-pub struct TeamsSender;
+/// The most a rendered message may weigh (bytes), well under Teams' 28 KB.
+pub const MAX_BODY_BYTES: usize = 24 * 1024;
+
+/// Text budgets (characters after escaping), from generous to minimal; the first that fits
+/// [`MAX_BODY_BYTES`] is used. The last one always fits: 8 facts of 80 characters, three
+/// lines of 150 (title, fallback, key) and 200 of description, at most 6 bytes each once
+/// JSON-encoded, come to under 8 KB.
+const BUDGETS: [Budget; 3] = [
+    Budget { title: 300, fact: 1000, text: 4000 },
+    Budget { title: 200, fact: 300, text: 1000 },
+    Budget { title: 150, fact: 80, text: 200 },
+];
+
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    title: usize,
+    fact: usize,
+    text: usize,
+}
+
+/// Sends to a Microsoft Teams Workflows (or legacy connector) webhook.
+#[derive(Clone, Debug)]
+pub struct TeamsSender {
+    name: String,
+    url: String,
+    format: TeamsFormat,
+    timeout: Duration,
+}
 
 impl TeamsSender {
-    /// PLACEHOLDER constructor.
-    pub fn new(_name: &str, _config: &TeamsConfig, _timeout: Duration) -> Result<TeamsSender, String> {
-        Err("the teams channel is not implemented yet".to_string())
+    /// Builds the sender of channel `name`; `timeout` limits each POST.
+    pub fn new(name: &str, config: &TeamsConfig, timeout: Duration) -> Result<TeamsSender, String> {
+        if config.webhook_url.trim().is_empty() {
+            return Err(format!("channel {name}: the teams webhook_url is empty"));
+        }
+        Ok(TeamsSender {
+            name: name.to_string(),
+            url: config.webhook_url.clone(),
+            format: config.format,
+            timeout,
+        })
+    }
+
+    /// The JSON body for `event`, within [`MAX_BODY_BYTES`].
+    fn body(&self, event: &AlertEvent) -> String {
+        let mut body = String::new();
+        for budget in BUDGETS {
+            body = match self.format {
+                TeamsFormat::Workflows => workflows_message(event, budget),
+                TeamsFormat::MessageCard => message_card(event, budget),
+            }
+            .to_string();
+            if body.len() <= MAX_BODY_BYTES {
+                break;
+            }
+        }
+        body
+    }
+
+    fn what(&self) -> String {
+        format!("teams channel {} (webhook {})", self.name, crate::config::redact_url(&self.url))
     }
 }
 
 impl Sender for TeamsSender {
-    fn render(&self, _event: &AlertEvent) -> Rendered {
-        Rendered { content_type: String::new(), body: String::new() }
+    fn render(&self, event: &AlertEvent) -> Rendered {
+        Rendered { content_type: "application/json".to_string(), body: self.body(event) }
     }
 
-    fn send(&mut self, _event: &AlertEvent) -> Result<Receipt, SendError> {
-        Err(SendError::permanent("not implemented"))
+    fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
+        let headers = [("Content-Type".to_string(), "application/json; charset=utf-8".to_string())];
+        // A network error already names the (redacted) URL.
+        let name = &self.name;
+        let response = http::post(&self.url, &headers, self.body(event).as_bytes(), self.timeout)
+            .map_err(|e| match e {
+            SendError::Transient { reason, retry_after } => SendError::Transient {
+                reason: format!("teams channel {name}: {reason}"),
+                retry_after,
+            },
+            SendError::Permanent { reason } => {
+                SendError::permanent(format!("teams channel {name}: {reason}"))
+            }
+        })?;
+        let what = self.what();
+        classify(&what, self.format, &response)
+    }
+}
+
+/// Reads a Teams answer (see the module documentation).
+fn classify(
+    what: &str,
+    format: TeamsFormat,
+    response: &HttpResponse,
+) -> Result<Receipt, SendError> {
+    let body = response.body.trim();
+    if format == TeamsFormat::MessageCard
+        && response.status == 200
+        && !body.is_empty()
+        && body != "1"
+    {
+        // A connector that could not deliver still answers 200, with the reason as text.
+        let reason = format!("{what}: HTTP 200 but not accepted: {}", first_line(body));
+        return Err(if body.contains("429") {
+            SendError::Transient { reason, retry_after: response.retry_after }
+        } else {
+            SendError::permanent(reason)
+        });
+    }
+    http::classify(what, response).map_err(|e| match (e, hint(response.status)) {
+        (SendError::Permanent { reason }, Some(hint)) => {
+            SendError::permanent(format!("{reason}; {hint}"))
+        }
+        (e, _) => e,
+    })
+}
+
+fn hint(status: i32) -> Option<&'static str> {
+    Some(match status {
+        400 => "the webhook refused the card; please report this as a hostwatch bug",
+        401 | 403 => "the webhook URL's signature was refused; copy the URL from the flow again",
+        404 | 410 => {
+            "the webhook no longer exists (flow deleted or turned off?); create a Workflows \
+                     webhook and update webhook_url"
+        }
+        413 => "the message is too large for Teams; please report this as a hostwatch bug",
+        _ => return None,
+    })
+}
+
+fn first_line(text: &str) -> String {
+    escape::one_line(&text.lines().next().unwrap_or("").chars().take(200).collect::<String>())
+}
+
+/// Adaptive Card `TextBlock` colour of the title.
+fn color(event: &AlertEvent) -> &'static str {
+    match (event.event, event.severity) {
+        (EventKind::Resolved, _) => "good",
+        (_, Severity::Critical) => "attention",
+        (_, Severity::Warning) => "warning",
+    }
+}
+
+/// MessageCard `themeColor`.
+fn theme_color(event: &AlertEvent) -> &'static str {
+    match (event.event, event.severity) {
+        (EventKind::Resolved, _) => "2EB886",
+        (_, Severity::Critical) => "D00000",
+        (_, Severity::Warning) => "FFA500",
+    }
+}
+
+/// `TEST CRITICAL firing: disk_root on web-01` (raw, to be escaped).
+fn headline(event: &AlertEvent) -> String {
+    let test = if event.test { "TEST " } else { "" };
+    let what = match event.event {
+        EventKind::Resolved => "RESOLVED".to_string(),
+        kind => format!("{} {}", event.severity.as_str().to_uppercase(), kind.as_str()),
+    };
+    format!("{test}{what}: {} on {}", event.rule, event.host)
+}
+
+/// The facts, labels and values raw.
+fn facts(event: &AlertEvent) -> [(&'static str, String); 8] {
+    let threshold_label =
+        if event.event == EventKind::Resolved { "Clear condition" } else { "Threshold" };
+    let what = match event.event {
+        EventKind::Firing => "firing",
+        EventKind::Reminder => "reminder (still firing)",
+        EventKind::Escalated => "escalated to critical",
+        EventKind::Resolved => "resolved",
+    };
+    [
+        ("Host", event.host.clone()),
+        ("Rule", event.rule.clone()),
+        ("Series", event.series.clone()),
+        ("Value", event.value_text.clone()),
+        (threshold_label, event.threshold.clone()),
+        ("Severity", event.severity.as_str().to_string()),
+        ("Event", format!("{what}, notification #{}", event.seq)),
+        ("Since", crate::timefmt::rfc3339(event.since)),
+    ]
+}
+
+const TEST_NOTICE: &str =
+    "This is a test notification sent by hostwatch test-notify; no action needed.";
+
+/// The Workflows message with its Adaptive Card.
+fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
+    let mut body = vec![json!({
+        "type": "TextBlock",
+        "text": fit(&headline(event), b.title),
+        "weight": "bolder",
+        "size": "medium",
+        "color": color(event),
+        "wrap": true,
+    })];
+    if event.test {
+        body.push(
+            json!({"type": "TextBlock", "text": TEST_NOTICE, "isSubtle": true, "wrap": true}),
+        );
+    }
+    let facts: Vec<Value> = facts(event)
+        .iter()
+        .map(|(title, value)| json!({"title": title, "value": fit(value, b.fact)}))
+        .collect();
+    body.push(json!({"type": "FactSet", "facts": facts}));
+    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
+        body.push(json!({"type": "TextBlock", "text": fit(description, b.text), "wrap": true}));
+    }
+    body.push(json!({
+        "type": "TextBlock",
+        "text": fit(&format!("hostwatch \u{00B7} key {}", event.key), b.title),
+        "isSubtle": true,
+        "size": "small",
+        "wrap": true,
+    }));
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "fallbackText": fit(&headline(event), b.title),
+                "body": body,
+            },
+        }],
+    })
+}
+
+/// The legacy MessageCard.
+fn message_card(event: &AlertEvent, b: Budget) -> Value {
+    let facts: Vec<Value> = facts(event)
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": fit(value, b.fact)}))
+        .collect();
+    let mut section = json!({"facts": facts, "markdown": true});
+    let mut text = Vec::new();
+    if event.test {
+        text.push(TEST_NOTICE.to_string());
+    }
+    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
+        text.push(fit(description, b.text));
+    }
+    if !text.is_empty() {
+        section["text"] = json!(text.join("\n\n"));
+    }
+    json!({
+        "@type": "MessageCard",
+        "@context": "http://schema.org/extensions",
+        "themeColor": theme_color(event),
+        "summary": fit(&headline(event), b.title),
+        "title": fit(&headline(event), b.title),
+        "sections": [section],
+    })
+}
+
+/// [`escape::markdown`] of `text` cut to at most `limit` characters: on a character boundary,
+/// never inside an escape sequence (each character is escaped on its own), an ellipsis
+/// marking the cut.
+fn fit(text: &str, limit: usize) -> String {
+    let full = escape::markdown(text);
+    if full.chars().count() <= limit {
+        return full;
+    }
+    let budget = limit.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        let piece = escape::markdown(c.encode_utf8(&mut buf));
+        let n = piece.chars().count();
+        if used + n > budget {
+            break;
+        }
+        out.push_str(&piece);
+        used += n;
+    }
+    out.push('\u{2026}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "/mnt/[click](https://evil) *b* <at>Boss</at>\n\"quoted\" <!channel>";
+
+    fn sender(format: TeamsFormat) -> TeamsSender {
+        let config = TeamsConfig {
+            webhook_url: "https://prod.westeurope.logic.azure.com/workflows/abc?sig=SECRET".into(),
+            format,
+        };
+        TeamsSender::new("teams-ops", &config, Duration::from_secs(5)).unwrap()
+    }
+
+    fn event() -> AlertEvent {
+        let mut e = AlertEvent::test_event("web-01", Severity::Critical, 1_700_000_000.0);
+        e.test = false;
+        e.rule = "disk_root".into();
+        e.series = "disk.used_percent{mount=/}".into();
+        e.value_text = "96.1%".into();
+        e
+    }
+
+    fn hostile() -> AlertEvent {
+        let mut e = event();
+        e.series = format!("disk.used_percent{{mount={HOSTILE}}}");
+        e.labels.insert("mount".into(), HOSTILE.into());
+        e.host = "web_01 <b>".into();
+        e.description = Some(format!("Mount {HOSTILE} is full."));
+        e
+    }
+
+    fn rendered(format: TeamsFormat, e: &AlertEvent) -> Value {
+        let r = sender(format).render(e);
+        assert_eq!(r.content_type, "application/json");
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+
+    /// No Markdown or mention survives: no raw `<`, `>`, line break, and every `[`, `]`, `(`,
+    /// `)`, `*`, `_` is backslash-escaped.
+    fn assert_inert(text: &str) {
+        assert!(!text.contains(['<', '>', '\n']), "raw character in {text:?}");
+        let chars: Vec<char> = text.chars().collect();
+        for (i, c) in chars.iter().enumerate() {
+            if "[]()*_".contains(*c) {
+                let escapes = chars[..i].iter().rev().take_while(|&&p| p == '\\').count();
+                assert!(escapes % 2 == 1, "unescaped {c:?} in {text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn workflows_card_has_title_facts_and_key() {
+        let v = rendered(TeamsFormat::Workflows, &event());
+        assert_eq!(v["type"], "message");
+        let a = &v["attachments"][0];
+        assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert!(a["contentUrl"].is_null());
+        let card = &a["content"];
+        assert_eq!(card["type"], "AdaptiveCard");
+        assert_eq!(card["version"], "1.4");
+        assert_eq!(card["$schema"], "http://adaptivecards.io/schemas/adaptive-card.json");
+        let body = card["body"].as_array().unwrap();
+        assert_eq!(body[0]["color"], "attention");
+        assert_eq!(body[0]["text"], "CRITICAL firing: disk\\_root on web-01");
+        assert_eq!(body[1]["type"], "FactSet");
+        let facts = body[1]["facts"].as_array().unwrap();
+        assert_eq!(facts.len(), 8);
+        assert_eq!(facts[0], json!({"title": "Host", "value": "web-01"}));
+        assert_eq!(facts[3], json!({"title": "Value", "value": "96.1%"}));
+        assert_eq!(facts[7], json!({"title": "Since", "value": "2023-11-14T22:13:20Z"}));
+        assert!(body.last().unwrap()["text"].as_str().unwrap().contains("key"));
+    }
+
+    #[test]
+    fn colours_follow_severity_and_resolution() {
+        let mut e = event();
+        e.severity = Severity::Warning;
+        assert_eq!(
+            rendered(TeamsFormat::Workflows, &e)["attachments"][0]["content"]["body"][0]["color"],
+            "warning"
+        );
+        assert_eq!(rendered(TeamsFormat::MessageCard, &e)["themeColor"], "FFA500");
+        e.event = EventKind::Resolved;
+        let v = rendered(TeamsFormat::Workflows, &e);
+        assert_eq!(v["attachments"][0]["content"]["body"][0]["color"], "good");
+        assert_eq!(rendered(TeamsFormat::MessageCard, &event())["themeColor"], "D00000");
+    }
+
+    #[test]
+    fn message_card_is_the_legacy_shape() {
+        let v = rendered(TeamsFormat::MessageCard, &event());
+        assert_eq!(v["@type"], "MessageCard");
+        assert_eq!(v["@context"], "http://schema.org/extensions");
+        assert!(v["summary"].as_str().unwrap().contains("CRITICAL firing"));
+        assert_eq!(v["sections"][0]["facts"][0], json!({"name": "Host", "value": "web-01"}));
+    }
+
+    #[test]
+    fn test_events_are_marked() {
+        let e = AlertEvent::test_event("web-01", Severity::Warning, 1_700_000_000.0);
+        let v = rendered(TeamsFormat::Workflows, &e);
+        let body = &v["attachments"][0]["content"]["body"];
+        assert!(body[0]["text"].as_str().unwrap().starts_with("TEST WARNING firing"));
+        assert!(body[1]["text"].as_str().unwrap().contains("test notification"));
+        let v = rendered(TeamsFormat::MessageCard, &e);
+        assert!(v["title"].as_str().unwrap().starts_with("TEST "));
+        assert!(v["sections"][0]["text"].as_str().unwrap().contains("test notification"));
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_in_text_blocks_and_facts() {
+        for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
+            let v = rendered(format, &hostile());
+            let mut all = Vec::new();
+            strings(&v, &mut all);
+            for s in all.iter().filter(|s| !s.starts_with("http")) {
+                assert_inert(s);
+            }
+            let body = sender(format).render(&hostile()).body;
+            assert!(body.contains(r"\\[click\\]\\(https://evil\\)"), "{body}");
+            assert!(body.contains("&lt;at&gt;Boss&lt;/at&gt;") && body.contains("\\\"quoted\\\""));
+        }
+    }
+
+    #[test]
+    fn huge_text_stays_well_under_28_kb() {
+        let mut e = hostile();
+        e.host = "_".repeat(50_000);
+        e.series = "\u{1F4BE}<".repeat(20_000);
+        e.threshold = "\u{0001}".repeat(20_000);
+        e.description = Some("*".repeat(100_000));
+        for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
+            let body = sender(format).render(&e).body;
+            assert!(body.len() <= MAX_BODY_BYTES, "{format:?}: {} bytes", body.len());
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let mut all = Vec::new();
+            strings(&v, &mut all);
+            all.iter().filter(|s| !s.starts_with("http")).for_each(|s| assert_inert(s));
+        }
+    }
+
+    #[test]
+    fn fit_never_splits_an_escape() {
+        assert_eq!(fit("a*b", 10), "a\\*b");
+        assert_eq!(fit("a*b", 3), "a\u{2026}");
+        assert_eq!(fit("a<b", 5), "a\u{2026}");
+        assert_eq!(fit("a<bc", 6), "a&lt;\u{2026}");
+    }
+
+    fn resp(status: i32, body: &str, retry: Option<u64>) -> HttpResponse {
+        HttpResponse { status, body: body.into(), retry_after: retry.map(Duration::from_secs) }
+    }
+
+    #[test]
+    fn answers_are_classified() {
+        let w = TeamsFormat::Workflows;
+        let m = TeamsFormat::MessageCard;
+        assert!(classify("t", w, &resp(202, "", None)).is_ok());
+        assert!(classify("t", w, &resp(200, "", None)).is_ok());
+        assert_eq!(classify("t", m, &resp(200, "1", None)).unwrap().answer, "HTTP 200: 1");
+        assert_eq!(
+            classify("t", w, &resp(429, "", Some(9))),
+            Err(SendError::Transient {
+                reason: "t: HTTP 429".into(),
+                retry_after: Some(Duration::from_secs(9))
+            })
+        );
+        assert!(matches!(classify("t", w, &resp(502, "", None)), Err(SendError::Transient { .. })));
+        match classify("teams channel x", w, &resp(404, "not found", None)) {
+            Err(SendError::Permanent { reason }) => {
+                assert!(reason.contains("no longer exists"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            classify("t", w, &resp(400, "bad", None)),
+            Err(SendError::Permanent { .. })
+        ));
+        let throttled = "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429";
+        assert!(matches!(
+            classify("t", m, &resp(200, throttled, None)),
+            Err(SendError::Transient { .. })
+        ));
+        assert!(matches!(
+            classify("t", m, &resp(200, "Summary or Text is required.", None)),
+            Err(SendError::Permanent { .. })
+        ));
+    }
+
+    #[test]
+    fn construction_errors_name_the_channel() {
+        let config = TeamsConfig { webhook_url: "".into(), format: TeamsFormat::Workflows };
+        let e = TeamsSender::new("teams-ops", &config, Duration::from_secs(1)).unwrap_err();
+        assert!(e.contains("channel teams-ops"), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 //! running hostwatch with a config written by the test.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod receiver;
 
 use std::path::{Path, PathBuf};

@@ -12,23 +12,32 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Starts a receiver and waits (bounded) until it listens.
+    /// Starts a receiver on a free port and waits (bounded) until it listens.
     pub fn start() -> Receiver {
+        Receiver::start_on(0)
+    }
+
+    /// Starts a receiver on `port` (0: any free port) and waits (bounded) until it listens.
+    pub fn start_on(port: u16) -> Receiver {
         let dir = super::tempdir(&format!("receiver-{}", unique()));
         let port_file = dir.join("port");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/http_receiver.py");
         let child = Command::new("python3")
             .arg(script)
             .arg(&port_file)
+            .arg(port.to_string())
             .stdout(Stdio::null())
             .spawn()
             .expect("python3 is needed to run the test HTTP receiver");
+        // Owned from here on, so the process is reaped whatever happens below.
+        let mut receiver = Receiver { child, port: 0 };
         let end = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(text) = std::fs::read_to_string(&port_file)
                 && let Ok(port) = text.trim().parse()
             {
-                return Receiver { child, port };
+                receiver.port = port;
+                return receiver;
             }
             assert!(Instant::now() < end, "the test HTTP receiver did not start");
             std::thread::sleep(Duration::from_millis(50));
@@ -41,7 +50,11 @@ impl Receiver {
     }
 
     fn control(&self, path: &str, body: &Value) -> String {
-        let r = minreq::post(self.url(path)).with_body(body.to_string()).with_timeout(10).send().expect("receiver control");
+        let r = minreq::post(self.url(path))
+            .with_body(body.to_string())
+            .with_timeout(10)
+            .send()
+            .expect("receiver control");
         r.as_str().unwrap_or("").to_string()
     }
 
@@ -58,7 +71,10 @@ impl Receiver {
 
     /// Every request received so far (method, path, query, headers, body, json, answered).
     pub fn requests(&self) -> Vec<Value> {
-        let r = minreq::get(self.url("/__requests")).with_timeout(10).send().expect("receiver requests");
+        let r = minreq::get(self.url("/__requests"))
+            .with_timeout(10)
+            .send()
+            .expect("receiver requests");
         serde_json::from_str(r.as_str().unwrap_or("[]")).expect("requests JSON")
     }
 
@@ -80,6 +96,12 @@ impl Drop for Receiver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback port that was free a moment ago (for a receiver started later).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
 }
 
 fn unique() -> u64 {

@@ -8,7 +8,8 @@ Every request (method, path, query, headers, body) is recorded. Answers follow a
   POST /__default  body {"status": 200, "body": "ok", "headers": {}, "delay": 0} sets it.
   GET  /__requests the recorded requests as a JSON array.
   POST /__reset    clears requests, scripts and the default.
-Started as: http_receiver.py PORT_FILE; it binds 127.0.0.1 on a free port and writes the port.
+Started as: http_receiver.py PORT_FILE [PORT]; it binds 127.0.0.1 on PORT (default: a free
+one) and writes the port to PORT_FILE.
 """
 import json
 import sys
@@ -92,7 +93,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     with open(sys.argv[1] + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))

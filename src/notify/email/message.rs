@@ -1,0 +1,458 @@
+//! The e-mail itself: an RFC 5322 message with `Date`, `Message-ID`, `From`, `To`, `Subject`
+//! and `MIME-Version` headers and a `multipart/alternative` body (`text/plain`, then
+//! `text/html`), built with `mail-builder`.
+//!
+//! Every piece of untrusted text (host, rule, series, labels, threshold, description) reaches
+//! the subject only through [`escape::one_line`], so no line break (and so no extra header)
+//! can be injected, and the HTML part only through [`escape::html`]. The message depends only
+//! on the event and the addresses: the `Date` is the event's time, the `Message-ID` and the
+//! MIME boundary are derived from the notification key, so a retry sends the same bytes.
+
+use crate::alerts::EventKind;
+use crate::config::Severity;
+use crate::event::{AlertEvent, fnv1a64};
+use crate::notify::escape;
+use mail_send::mail_builder::MessageBuilder;
+use mail_send::mail_builder::headers::address::Address;
+use mail_send::mail_builder::headers::content_type::ContentType;
+use mail_send::mail_builder::headers::message_id::MessageId;
+use mail_send::mail_builder::headers::raw::Raw;
+use mail_send::mail_builder::mime::MimePart;
+use std::fmt::Write as _;
+
+/// The longest subject kept, in characters (the rest is cut with `…`).
+const SUBJECT_LIMIT: usize = 200;
+
+/// An address with an optional display name (`Hostwatch <hw@example.com>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mailbox {
+    /// Display name, if any.
+    pub name: Option<String>,
+    /// The bare address (`hw@example.com`), as used in the SMTP envelope.
+    pub addr: String,
+}
+
+impl Mailbox {
+    /// Parses `addr@host` or `Name <addr@host>`; refuses anything that could break an SMTP
+    /// command or a header (spaces, control characters, `<`, `>`, `,` in the address).
+    pub fn parse(text: &str) -> Result<Mailbox, String> {
+        let text = text.trim();
+        let (name, addr) = match text.rsplit_once('<') {
+            Some((name, rest)) => {
+                let addr = rest
+                    .strip_suffix('>')
+                    .ok_or_else(|| format!("{text:?}: expected \"Name <addr@host>\""))?;
+                let name = escape::one_line(name.trim().trim_matches('"').trim());
+                (if name.is_empty() { None } else { Some(name) }, addr.trim())
+            }
+            None => (None, text),
+        };
+        let bad = |c: char| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c);
+        match addr.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !addr.contains(bad) =>
+            {
+                Ok(Mailbox { name, addr: addr.to_string() })
+            }
+            _ => Err(format!("{text:?} is not an e-mail address")),
+        }
+    }
+
+    fn header(&self) -> Address<'static> {
+        Address::new_address(self.name.clone(), self.addr.clone())
+    }
+}
+
+/// The subject: `[CRITICAL] disk_root firing on web-01: / 96.1% > 95`, on one line.
+pub fn subject(event: &AlertEvent) -> String {
+    let what =
+        if event.labels.is_empty() { event.metric.clone() } else { label_values(event, ",") };
+    let mut text = format!(
+        "[{}] {} {} on {}: {} {} {}",
+        event.severity.as_str().to_uppercase(),
+        event.rule,
+        event.event.as_str(),
+        event.host,
+        what,
+        event.value_text,
+        event.threshold
+    );
+    if event.test {
+        text.push_str(" (test)");
+    }
+    let text = escape::one_line(&text);
+    match text.char_indices().nth(SUBJECT_LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// The Message-ID (without angle brackets) of the notification whose key is `key`: the same
+/// key always gives the same ID, and the ID is a valid `dot-atom@domain` whatever the rule or
+/// host name contains.
+pub fn message_id(key: &str, host: &str) -> String {
+    let rule = key.split(':').next().unwrap_or("");
+    let reversed: Vec<u8> = key.bytes().rev().collect();
+    format!(
+        "hostwatch.{}.{:016x}{:016x}@{}",
+        atom(rule, "alert", 40),
+        fnv1a64(key.as_bytes()),
+        fnv1a64(&reversed),
+        atom(host, "hostwatch.invalid", 200)
+    )
+}
+
+/// Letters, digits, `-` and single inner dots; anything else becomes `-`.
+fn atom(text: &str, fallback: &str, limit: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(limit) {
+        let keep = if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            c
+        } else if c == '.' && !out.is_empty() && !out.ends_with('.') {
+            '.'
+        } else {
+            '-'
+        };
+        out.push(keep);
+    }
+    let out = out.trim_end_matches('.');
+    if out.is_empty() { fallback.to_string() } else { out.to_string() }
+}
+
+/// The whole message as sent (CRLF line ends).
+pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
+    let text = text_body(event);
+    let html = html_body(event);
+    let mut salt = 0u64;
+    let boundary = loop {
+        let seed = format!("{}\n{salt}\n{text}\n{html}", event.key);
+        let b = format!("=_hostwatch_{:016x}", fnv1a64(seed.as_bytes()));
+        if !text.contains(&b) && !html.contains(&b) {
+            break b;
+        }
+        salt += 1;
+    };
+    let body = MimePart::new(
+        ContentType::new("multipart/alternative").attribute("boundary", boundary),
+        vec![MimePart::new("text/plain", text), MimePart::new("text/html", html)],
+    );
+    let mut builder = MessageBuilder::new()
+        .header("Date", Raw::new(crate::timefmt::rfc2822(event.ts)))
+        .message_id(message_id(&event.key, &event.host))
+        .from(from.header())
+        .to(Address::new_list(to.iter().map(Mailbox::header).collect()))
+        .subject(subject(event))
+        .header("MIME-Version", Raw::new("1.0"))
+        .header("Auto-Submitted", Raw::new("auto-generated"));
+    if event.seq > 1 {
+        // Thread reminders, escalations and the resolution under the episode's first mail.
+        let first = message_id(&format!("{}:1", event.episode_key), &event.host);
+        builder = builder.in_reply_to(MessageId::new(first.clone())).references(first);
+    }
+    let mut out = Vec::new();
+    builder.body(body).serialize(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn label_values(event: &AlertEvent, sep: &str) -> String {
+    event.labels.values().map(String::as_str).collect::<Vec<_>>().join(sep)
+}
+
+fn labels(event: &AlertEvent) -> String {
+    event.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}
+
+fn headline(event: &AlertEvent) -> String {
+    format!(
+        "{} {}: {} on {}",
+        event.severity.as_str().to_uppercase(),
+        event.event.as_str(),
+        event.rule,
+        event.host
+    )
+}
+
+/// (label, value) rows shared by both parts; values are raw (untrusted) text.
+fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("Host", event.host.clone()),
+        ("Rule", event.rule.clone()),
+        ("Series", event.series.clone()),
+        ("Value", event.value_text.clone()),
+        (
+            if event.event == EventKind::Resolved { "Clear condition" } else { "Threshold" },
+            event.threshold.clone(),
+        ),
+    ];
+    if !event.labels.is_empty() {
+        rows.push(("Labels", labels(event)));
+    }
+    rows.push(("Since", crate::timefmt::rfc3339(event.since)));
+    rows.push(("At", crate::timefmt::rfc3339(event.ts)));
+    rows.push(("Notification", format!("{} #{}", event.event.as_str(), event.seq)));
+    rows.push(("Key", event.key.clone()));
+    rows
+}
+
+fn text_body(event: &AlertEvent) -> String {
+    let mut out = escape::one_line(&headline(event));
+    out.push_str("\r\n\r\n");
+    for (label, value) in facts(event) {
+        let _ = write!(out, "{:<14}{}\r\n", format!("{label}:"), escape::one_line(&value));
+    }
+    if let Some(d) = &event.description {
+        let _ = write!(out, "\r\n{}\r\n", escape::one_line(d));
+    }
+    out.push_str("\r\n-- \r\nhostwatch\r\n");
+    out
+}
+
+fn colour(event: &AlertEvent) -> &'static str {
+    match (event.event, event.severity) {
+        (EventKind::Resolved, _) => "#2e7d32",
+        (_, Severity::Critical) => "#d00000",
+        (_, Severity::Warning) => "#b26a00",
+    }
+}
+
+fn html_body(event: &AlertEvent) -> String {
+    let mut out = String::from("<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\">");
+    let _ = write!(out, "<title>{}</title></head>\r\n", escape::html(&subject(event)));
+    out.push_str("<body style=\"font-family:sans-serif\">\r\n");
+    let _ = write!(
+        out,
+        "<h2 style=\"color:{}\">{}</h2>\r\n<table cellpadding=\"4\">\r\n",
+        colour(event),
+        escape::html(&headline(event))
+    );
+    for (label, value) in facts(event) {
+        let _ = write!(
+            out,
+            "<tr><th align=\"left\">{label}</th><td>{}</td></tr>\r\n",
+            escape::html(&escape::one_line(&value))
+        );
+    }
+    out.push_str("</table>\r\n");
+    if let Some(d) = &event.description {
+        let _ = write!(out, "<p>{}</p>\r\n", escape::html(&escape::one_line(d)));
+    }
+    out.push_str("<p style=\"color:#777;font-size:small\">hostwatch</p>\r\n</body></html>\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn event() -> AlertEvent {
+        AlertEvent {
+            ts: 1_796_083_200.0,
+            host: "web-01".into(),
+            rule: "disk_root".into(),
+            series: "disk.used_percent{mount=/}".into(),
+            metric: "disk.used_percent".into(),
+            labels: BTreeMap::from([("mount".to_string(), "/".to_string())]),
+            severity: Severity::Critical,
+            event: EventKind::Firing,
+            value: Some(96.1),
+            value_text: "96.1%".into(),
+            threshold: "> 95".into(),
+            since: 1_796_083_100.0,
+            seq: 1,
+            key: "disk_root:00000000000000aa:1796083100000:1".into(),
+            episode_key: "disk_root:00000000000000aa:1796083100000".into(),
+            description: Some("Root file system nearly full".into()),
+            test: false,
+        }
+    }
+
+    fn mailboxes() -> (Mailbox, Vec<Mailbox>) {
+        let from = Mailbox::parse("Hostwatch <hw@example.com>").unwrap();
+        let to = vec![
+            Mailbox::parse("oncall@example.com").unwrap(),
+            Mailbox::parse("ops@example.com").unwrap(),
+        ];
+        (from, to)
+    }
+
+    /// Splits a message into its header block (unfolded lines) and the rest.
+    fn headers(message: &str) -> (Vec<String>, String) {
+        let (head, body) = message.split_once("\r\n\r\n").expect("blank line after headers");
+        let mut lines: Vec<String> = Vec::new();
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                lines.last_mut().expect("continuation").push_str(line);
+            } else {
+                lines.push(line.to_string());
+            }
+        }
+        (lines, body.to_string())
+    }
+
+    /// Decodes quoted-printable (`=XX`, soft line breaks; with `q`, `_` is a space).
+    fn unqp(text: &str, q: bool) -> String {
+        let (b, mut out, mut i) = (text.as_bytes(), Vec::new(), 0);
+        while i < b.len() {
+            if b[i] == b'=' && b[i..].starts_with(b"=\r\n") {
+                i += 3;
+            } else if b[i] == b'=' && i + 2 < b.len() {
+                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(if q && b[i] == b'_' { b' ' } else { b[i] });
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The MIME parts of a multipart body: (content type, decoded content), in order.
+    fn parts(message: &str) -> Vec<(String, String)> {
+        let marker = "boundary=\"";
+        let start = message.find(marker).unwrap() + marker.len();
+        let boundary = &message[start..start + message[start..].find('"').unwrap()];
+        let delimiter = format!("\r\n--{boundary}");
+        let mut out = Vec::new();
+        for chunk in message.split(&delimiter).skip(1) {
+            let Some((head, content)) = chunk.split_once("\r\n\r\n") else { continue };
+            let ct = head.lines().find_map(|l| l.strip_prefix("Content-Type: ")).unwrap();
+            let qp = head.contains("quoted-printable");
+            out.push((ct.to_string(), if qp { unqp(content, false) } else { content.into() }));
+        }
+        out
+    }
+
+    /// The subject of a message, with RFC 2047 Q-encoded words decoded.
+    fn decoded_subject(lines: &[String]) -> String {
+        let raw = lines.iter().find(|l| l.starts_with("Subject: ")).unwrap();
+        let raw = &raw["Subject: ".len()..];
+        if !raw.starts_with("=?") {
+            return raw.to_string();
+        }
+        raw.split_whitespace()
+            .map(|w| {
+                let inner = w.strip_prefix("=?").unwrap().strip_suffix("?=").unwrap();
+                let (_, text) = inner.split_once("?Q?").expect("Q encoding");
+                unqp(text, true)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn subject_is_one_line_with_severity_event_and_host() {
+        assert_eq!(subject(&event()), "[CRITICAL] disk_root firing on web-01: / 96.1% > 95");
+        let mut e = event();
+        e.labels.clear();
+        e.test = true;
+        assert_eq!(
+            subject(&e),
+            "[CRITICAL] disk_root firing on web-01: disk.used_percent 96.1% > 95 (test)"
+        );
+        e.rule = "x".repeat(500);
+        assert_eq!(subject(&e).chars().count(), SUBJECT_LIMIT + 1);
+    }
+
+    #[test]
+    fn message_has_the_expected_headers_and_parts_in_order() {
+        let (from, to) = mailboxes();
+        let m = build(&event(), &from, &to);
+        let (lines, body) = headers(&m);
+        let names: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+        for h in ["Date", "Message-ID", "From", "To", "Subject", "MIME-Version", "Content-Type"] {
+            assert_eq!(names.iter().filter(|n| **n == h).count(), 1, "{h} once in {m}");
+        }
+        assert!(lines.contains(&"Date: Tue, 01 Dec 2026 00:00:00 +0000".to_string()), "{m}");
+        assert!(lines.contains(&"MIME-Version: 1.0".to_string()));
+        assert!(lines.iter().any(|l| l.starts_with("From: ") && l.contains("<hw@example.com>")));
+        let to_line = lines.iter().find(|l| l.starts_with("To: ")).unwrap();
+        assert!(to_line.contains("oncall@example.com") && to_line.contains("ops@example.com"));
+        let ct = lines.iter().find(|l| l.starts_with("Content-Type: ")).unwrap();
+        assert!(ct.contains("multipart/alternative"), "{ct}");
+        assert_eq!(decoded_subject(&lines), "[CRITICAL] disk_root firing on web-01: / 96.1% > 95");
+        let parts = parts(&m);
+        assert_eq!(parts.len(), 2, "{body}");
+        assert!(parts[0].0.starts_with("text/plain"), "text/plain comes first");
+        assert!(parts[1].0.starts_with("text/html"));
+        assert!(parts[0].1.contains("Series:       disk.used_percent{mount=/}"), "{}", parts[0].1);
+        assert!(parts[1].1.contains("<td>96.1%</td>"), "{}", parts[1].1);
+    }
+
+    #[test]
+    fn the_message_is_stable_per_key_and_unique_across_keys() {
+        let (from, to) = mailboxes();
+        let a = build(&event(), &from, &to);
+        assert_eq!(a, build(&event(), &from, &to), "retries send the same bytes");
+        let mut next = event();
+        next.seq = 2;
+        next.event = EventKind::Reminder;
+        next.key = format!("{}:2", next.episode_key);
+        let b = build(&next, &from, &to);
+        let id =
+            |m: &str| headers(m).0.into_iter().find(|l| l.starts_with("Message-ID: ")).unwrap();
+        assert_ne!(id(&a), id(&b));
+        assert!(id(&a).starts_with("Message-ID: <hostwatch.disk_root."), "{}", id(&a));
+        assert!(id(&a).ends_with("@web-01>"));
+        let first = id(&a).trim_start_matches("Message-ID: ").to_string();
+        assert!(headers(&b).0.contains(&format!("In-Reply-To: {first}")), "{b}");
+        assert!(!a.contains("In-Reply-To"));
+    }
+
+    #[test]
+    fn hostile_labels_cannot_inject_headers_or_markup() {
+        let mut e = event();
+        e.host = "web-01\r\nBcc: evil@x".into();
+        e.rule = "disk<script>alert(1)</script>\nBcc: evil@x".into();
+        e.labels = BTreeMap::from([(
+            "mount".to_string(),
+            "/\r\nBcc: evil@x\r\n\r\n<script>alert('x')</script>".to_string(),
+        )]);
+        e.series = "disk.used_percent{mount=<img src=x onerror=alert(1)>}".into();
+        e.description = Some("line1\nTo: evil@x <b>bold</b>".into());
+        e.key = format!("{}:00000000000000aa:1:1", e.rule);
+        let (from, to) = mailboxes();
+        let m = build(&e, &from, &to);
+        let (lines, body) = headers(&m);
+        assert!(!lines.iter().any(|l| l.to_ascii_lowercase().starts_with("bcc")), "{m}");
+        assert_eq!(lines.iter().filter(|l| l.starts_with("To: ")).count(), 1);
+        // Exactly the headers hostwatch writes, then the body.
+        let names: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+        let expected = ["Date", "Message-ID", "From", "To", "Subject", "MIME-Version"];
+        assert_eq!(names[..6], expected, "{m}");
+        assert_eq!(names[6..], ["Auto-Submitted", "Content-Type"], "{m}");
+        assert!(body.starts_with("--=_hostwatch_"), "{m}");
+        let subject = decoded_subject(&lines);
+        assert!(!subject.contains(['\r', '\n']), "{subject:?}");
+        assert!(subject.contains("Bcc: evil@x"), "kept as text inside the subject: {subject}");
+        let id = lines.iter().find(|l| l.starts_with("Message-ID: ")).unwrap();
+        let inner =
+            id["Message-ID: ".len()..].strip_prefix('<').unwrap().strip_suffix('>').unwrap();
+        let ok = |c: char| c.is_ascii_alphanumeric() || "._-@".contains(c);
+        assert!(inner.chars().all(ok) && inner.matches('@').count() == 1, "{id}");
+        let parts = parts(&m);
+        let (plain, html) = (&parts[0].1, &parts[1].1);
+        assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(html.contains("&lt;b&gt;bold&lt;/b&gt;"));
+        assert!(!plain.contains("\r\nBcc:") && !plain.contains("\nTo: evil"), "{plain}");
+    }
+
+    #[test]
+    fn mailboxes_parse_and_refuse_what_could_break_smtp() {
+        let m = Mailbox::parse("\"Host Watch\" <hw@example.com>").unwrap();
+        assert_eq!(m, Mailbox { name: Some("Host Watch".into()), addr: "hw@example.com".into() });
+        assert_eq!(Mailbox::parse("a@b").unwrap().name, None);
+        for bad in ["a b@c", "a@b>\r\nRCPT TO:<x@y", "<a@b", "nobody", "@b", "a@", "x <a@b"] {
+            assert!(Mailbox::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn atoms_keep_ids_well_formed() {
+        assert_eq!(atom("web-01.example.com", "f", 99), "web-01.example.com");
+        assert_eq!(atom("..a b..c.", "f", 99), "-.a-b.-c");
+        assert_eq!(atom("", "fallback", 99), "fallback");
+        assert_eq!(message_id("k:1", "h"), message_id("k:1", "h"));
+        assert_ne!(message_id("k:1", "h"), message_id("k:2", "h"));
+    }
+}

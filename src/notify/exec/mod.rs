@@ -1,0 +1,371 @@
+//! The exec hook channel (`type: "exec"`): runs a program for each notification.
+//!
+//! The contract a hook relies on (documented in `plugins/README.md`):
+//! - `command` is an argv array run directly, never through a shell; nothing from the alert
+//!   ever becomes the program or an argument.
+//! - The alert arrives as `HOSTWATCH_*` environment variables ([`alert_env`]) and as the
+//!   event's JSON (the webhook body) on stdin, followed by a newline. Alert text reaches the
+//!   hook only as these bytes, so hostile label values (`$(touch /tmp/x)`, `; rm -rf /`) stay
+//!   inert data.
+//! - The hook inherits hostwatch's environment minus any `HOSTWATCH_*` variables, then gets
+//!   the channel's `env`, then the alert variables (which win). It runs in `cwd` if set.
+//! - Exit 0 means delivered, 75 (`EX_TEMPFAIL`) means retry later, anything else is a
+//!   failure reported with the first lines of stderr. At `timeout` the hook's whole process
+//!   group is killed (SIGKILL) and the delivery is retried later.
+//!
+//! Spawning and the deadline are in [`run`]; this module builds the command and reads the
+//! outcome.
+
+pub mod run;
+
+use super::{Receipt, Rendered, SendError, Sender};
+use crate::config::REDACTED;
+use crate::config::channels::ExecConfig;
+use crate::config::units::format_duration;
+use crate::event::AlertEvent;
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// The exit code that asks for a retry (`EX_TEMPFAIL` from `sysexits.h`).
+pub const EXIT_RETRY: i32 = 75;
+/// How many lines of stderr a failure report carries.
+const STDERR_LINES: usize = 5;
+/// How many characters of one stderr line a failure report keeps.
+const LINE_CHARS: usize = 200;
+
+/// An exec hook.
+#[derive(Debug)]
+pub struct ExecSender {
+    channel: String,
+    /// The program, resolved to a path at start-up.
+    program: PathBuf,
+    /// The arguments after the program, as configured.
+    args: Vec<String>,
+    timeout: Duration,
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+}
+
+impl ExecSender {
+    /// Checks the hook's working directory and finds its program (a path, relative to `cwd`
+    /// or else to hostwatch's working directory, or a bare name looked up in `PATH`), so that
+    /// a typo is an error at start-up rather than at the first alert.
+    pub fn new(name: &str, config: &ExecConfig) -> Result<ExecSender, String> {
+        let fail = |what: String| format!("channel {name}: exec hook: {what}");
+        let Some((program, args)) = config.command.split_first() else {
+            return Err(fail("the command is empty".into()));
+        };
+        if let Some(dir) = &config.cwd
+            && !dir.is_dir()
+        {
+            return Err(fail(format!("cwd {} is not a directory", dir.display())));
+        }
+        let path_var = config.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
+        let program =
+            resolve_program(program, config.cwd.as_deref(), path_var.as_deref()).map_err(fail)?;
+        Ok(ExecSender {
+            channel: name.to_string(),
+            program,
+            args: args.to_vec(),
+            timeout: config.timeout,
+            env: config.env.clone(),
+            cwd: config.cwd.clone(),
+        })
+    }
+
+    /// The program that runs (resolved at start-up).
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    fn command(&self, event: &AlertEvent) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args);
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("HOSTWATCH_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.envs(&self.env);
+        cmd.envs(alert_env(&self.channel, event));
+        cmd
+    }
+
+    fn describe_failure(&self, what: String, stderr: &[u8]) -> String {
+        let program = self.program.display();
+        match stderr_excerpt(stderr) {
+            Some(lines) => format!("hook {program} {what}; stderr: {lines}"),
+            None => format!("hook {program} {what} (no stderr)"),
+        }
+    }
+}
+
+/// Resolves the configured program to a path that exists and is executable.
+fn resolve_program(
+    program: &str,
+    cwd: Option<&Path>,
+    path_var: Option<&str>,
+) -> Result<PathBuf, String> {
+    if program.is_empty() {
+        return Err("the program (command[0]) is empty".into());
+    }
+    let candidate = if program.contains('/') {
+        let p = Path::new(program);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            let base = match cwd {
+                Some(d) => d.to_path_buf(),
+                None => std::env::current_dir()
+                    .map_err(|e| format!("cannot resolve {program}: current directory: {e}"))?,
+            };
+            base.join(p)
+        }
+    } else {
+        let dirs = path_var.unwrap_or("/usr/local/bin:/usr/bin:/bin");
+        let found = std::env::split_paths(dirs)
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(|d| d.join(program))
+            .find(|p| is_executable(p));
+        match found {
+            Some(p) => p,
+            None => return Err(format!("program {program:?} not found in PATH ({dirs})")),
+        }
+    };
+    match std::fs::metadata(&candidate) {
+        Err(e) => Err(format!("program {}: {e}", candidate.display())),
+        Ok(m) if !m.is_file() => Err(format!("program {} is not a file", candidate.display())),
+        Ok(_) if !is_executable(&candidate) => {
+            Err(format!("program {} is not executable (chmod +x)", candidate.display()))
+        }
+        Ok(_) => Ok(candidate),
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The `HOSTWATCH_*` variables a hook gets for `event` on `channel`, in a fixed order.
+///
+/// `HOSTWATCH_CHANNEL, HOST, RULE, SERIES, METRIC, SEVERITY, EVENT, VALUE` (empty when there
+/// is none), `VALUE_TEXT, THRESHOLD, SINCE, TS` (Unix seconds), `SEQ, KEY, EPISODE_KEY,
+/// SUMMARY, DESCRIPTION` (empty when none), `TEST` (`1` for `test-notify`, else `0`), and
+/// `HOSTWATCH_LABEL_<NAME>` per label, the name upper-cased with every character other than
+/// `A-Z0-9` turned into `_` (`mount` → `HOSTWATCH_LABEL_MOUNT`). Values are passed verbatim,
+/// except NUL bytes, which an environment cannot carry and which are dropped (the JSON on
+/// stdin has them).
+pub fn alert_env(channel: &str, event: &AlertEvent) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("CHANNEL".to_string(), channel.to_string()),
+        ("HOST".into(), event.host.clone()),
+        ("RULE".into(), event.rule.clone()),
+        ("SERIES".into(), event.series.clone()),
+        ("METRIC".into(), event.metric.clone()),
+        ("SEVERITY".into(), event.severity.as_str().to_string()),
+        ("EVENT".into(), event.event.as_str().to_string()),
+        ("VALUE".into(), event.value.map(|v| v.to_string()).unwrap_or_default()),
+        ("VALUE_TEXT".into(), event.value_text.clone()),
+        ("THRESHOLD".into(), event.threshold.clone()),
+        ("SINCE".into(), event.since.to_string()),
+        ("TS".into(), event.ts.to_string()),
+        ("SEQ".into(), event.seq.to_string()),
+        ("KEY".into(), event.key.clone()),
+        ("EPISODE_KEY".into(), event.episode_key.clone()),
+        ("SUMMARY".into(), event.summary()),
+        ("DESCRIPTION".into(), event.description.clone().unwrap_or_default()),
+        ("TEST".into(), if event.test { "1" } else { "0" }.to_string()),
+    ];
+    for (name, value) in &event.labels {
+        vars.push((format!("LABEL_{}", env_name(name)), value.clone()));
+    }
+    vars.into_iter().map(|(k, v)| (format!("HOSTWATCH_{k}"), v.replace('\0', ""))).collect()
+}
+
+/// `mount` → `MOUNT`; anything but ASCII letters and digits becomes `_`.
+fn env_name(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect()
+}
+
+/// The event as the hook reads it on stdin: its JSON and a newline.
+fn stdin_payload(event: &AlertEvent) -> String {
+    let mut s = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_string());
+    s.push('\n');
+    s
+}
+
+/// The first lines of stderr, trimmed and joined with ` | `, with a count of the rest.
+fn stderr_excerpt(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let mut shown: Vec<String> = lines
+        .iter()
+        .take(STDERR_LINES)
+        .map(|l| {
+            if l.chars().count() > LINE_CHARS {
+                format!("{}…", l.chars().take(LINE_CHARS).collect::<String>())
+            } else {
+                (*l).to_string()
+            }
+        })
+        .collect();
+    if lines.len() > STDERR_LINES {
+        shown.push(format!("({} more lines)", lines.len() - STDERR_LINES));
+    }
+    Some(shown.join(" | "))
+}
+
+impl Sender for ExecSender {
+    /// What the hook would get: argv, working directory, environment (the channel's own
+    /// `env` values redacted, as they may be secrets) and stdin.
+    fn render(&self, event: &AlertEvent) -> Rendered {
+        let mut argv = vec![self.program.display().to_string()];
+        argv.extend(self.args.iter().cloned());
+        let mut env = serde_json::Map::new();
+        for key in self.env.keys() {
+            env.insert(key.clone(), REDACTED.into());
+        }
+        for (key, value) in alert_env(&self.channel, event) {
+            env.insert(key, value.into());
+        }
+        let body = serde_json::json!({
+            "command": argv,
+            "cwd": self.cwd.as_ref().map(|d| d.display().to_string()),
+            "timeout": format_duration(self.timeout),
+            "env": env,
+            "stdin": serde_json::to_value(event).unwrap_or_default(),
+        });
+        Rendered {
+            content_type: "application/json".to_string(),
+            body: serde_json::to_string_pretty(&body).unwrap_or_default(),
+        }
+    }
+
+    fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
+        let program = self.program.display().to_string();
+        let stdin = stdin_payload(event).into_bytes();
+        let out = match run::run(self.command(event), stdin, self.timeout) {
+            Ok(out) => out,
+            Err(e) => {
+                let reason = format!("cannot run hook {program}: {e}");
+                return Err(match e.kind() {
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                        SendError::permanent(reason)
+                    }
+                    _ => SendError::transient(reason),
+                });
+            }
+        };
+        if !out.stderr.is_empty() {
+            log::debug!(
+                "channel {}: hook {program} stderr: {}",
+                self.channel,
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            );
+        }
+        if out.timed_out {
+            let what = format!(
+                "timed out after {}; its process group was killed",
+                format_duration(self.timeout)
+            );
+            return Err(SendError::transient(self.describe_failure(what, &out.stderr)));
+        }
+        if out.killed_leftovers {
+            log::warn!(
+                "channel {}: hook {program} exited but left processes holding its output until \
+                 the {} timeout; they were killed (redirect a background job's output)",
+                self.channel,
+                format_duration(self.timeout)
+            );
+        }
+        let Some(status) = out.status else {
+            return Err(SendError::transient(format!("hook {program}: lost track of its exit")));
+        };
+        match (status.code(), status.signal()) {
+            (Some(0), _) => {
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let first = stdout.lines().map(str::trim).find(|l| !l.is_empty());
+                let answer = match first {
+                    Some(line) => format!("hook exited 0: {line}"),
+                    None => "hook exited 0".to_string(),
+                };
+                Ok(Receipt { answer })
+            }
+            (Some(EXIT_RETRY), _) => Err(SendError::transient(self.describe_failure(
+                format!("exited with {EXIT_RETRY} (EX_TEMPFAIL: retry later)"),
+                &out.stderr,
+            ))),
+            (Some(code), _) => Err(SendError::permanent(
+                self.describe_failure(format!("exited with {code}"), &out.stderr),
+            )),
+            (None, Some(sig)) => Err(SendError::permanent(
+                self.describe_failure(format!("was killed by signal {sig}"), &out.stderr),
+            )),
+            (None, None) => Err(SendError::permanent(format!("hook {program} ended: {status}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> AlertEvent {
+        let mut e = AlertEvent::test_event("web-01", crate::config::Severity::Critical, 1.7e9);
+        e.labels.insert("mount".into(), "$(touch /tmp/x); rm -rf / `id`\n\"'".into());
+        e.labels.insert("weird key!".into(), "a\0b".into());
+        e
+    }
+
+    #[test]
+    fn alert_variables_carry_values_verbatim() {
+        let env: BTreeMap<String, String> = alert_env("pager", &event()).into_iter().collect();
+        assert_eq!(env["HOSTWATCH_CHANNEL"], "pager");
+        assert_eq!(env["HOSTWATCH_HOST"], "web-01");
+        assert_eq!(env["HOSTWATCH_RULE"], "hostwatch_test");
+        assert_eq!(env["HOSTWATCH_SEVERITY"], "critical");
+        assert_eq!(env["HOSTWATCH_EVENT"], "firing");
+        assert_eq!(env["HOSTWATCH_VALUE"], "99.9");
+        assert_eq!(env["HOSTWATCH_SINCE"], "1700000000");
+        assert_eq!(env["HOSTWATCH_TEST"], "1");
+        assert_eq!(env["HOSTWATCH_LABEL_MOUNT"], "$(touch /tmp/x); rm -rf / `id`\n\"'");
+        assert_eq!(env["HOSTWATCH_LABEL_WEIRD_KEY_"], "ab");
+    }
+
+    #[test]
+    fn stderr_excerpts_keep_the_first_lines() {
+        let text = b"one\n\n two \nthree\nfour\nfive\nsix\nseven\n";
+        assert_eq!(
+            stderr_excerpt(text).unwrap(),
+            "one | two | three | four | five | (2 more lines)"
+        );
+        assert_eq!(stderr_excerpt(b"\n \n"), None);
+    }
+
+    #[test]
+    fn programs_are_resolved_at_start_up() {
+        assert_eq!(
+            resolve_program("sh", None, Some("/nonexistent:/bin")).unwrap(),
+            Path::new("/bin/sh")
+        );
+        let e = resolve_program("no-such-hook", None, Some("/bin")).unwrap_err();
+        assert!(e.contains("not found in PATH"), "{e}");
+        let e = resolve_program("/nonexistent/hook", None, None).unwrap_err();
+        assert!(e.contains("/nonexistent/hook"), "{e}");
+        let e = resolve_program("./passwd", Some(Path::new("/etc")), None).unwrap_err();
+        assert!(e.contains("not executable"), "{e}");
+    }
+}

@@ -397,3 +397,49 @@ fn make_notification(
         description: rule.description.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::EventKind;
+    use crate::metrics::Metric;
+
+    fn config() -> Config {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "disk", "metric": "disk.used_percent", "warn": "> 90"}]}"#;
+        crate::config::load_str(text, "t.json", &|_| None).unwrap()
+    }
+
+    fn sample(ts: f64, points: &[(SeriesId, f64)]) -> Sample {
+        Sample { unix_ts: ts, points: points.to_vec(), ..Sample::default() }
+    }
+
+    #[test]
+    fn series_that_appear_later_are_bound_and_vanished_ones_resolve() {
+        let mut reg = Registry::new();
+        let root = reg.intern(Metric::DiskUsedPercent, Some("/"));
+        let mut engine = Engine::new(&config(), None);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(root, 50.0)]), &mut out);
+        assert!(out.is_empty());
+        // A disk is mounted: its series is picked up at the next tick and fires on its own.
+        let data = reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        engine.tick(&reg, &sample(5.0, &[(root, 50.0), (data, 95.0)]), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (&*out[0].series, out[0].event),
+            ("disk.used_percent{mount=/data}", EventKind::Firing)
+        );
+        // It is unmounted while firing: the episode ends with a resolution, and its binding goes.
+        out.clear();
+        reg.retire(data);
+        engine.tick(&reg, &sample(10.0, &[(root, 50.0)]), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (&*out[0].series, out[0].event),
+            ("disk.used_percent{mount=/data}", EventKind::Resolved)
+        );
+        assert_eq!(engine.alerts(&reg).count(), 1, "only / is still bound");
+        assert!(engine.take_changed());
+    }
+}

@@ -97,3 +97,36 @@ fn sighup_with_a_broken_config_keeps_running_and_sigterm_saves_state() {
     let events = std::fs::read_to_string(state_dir.join("events.jsonl")).unwrap();
     assert_eq!(events.lines().count(), 1, "no re-announcement after restart: {events}");
 }
+
+#[test]
+fn dry_run_prints_each_channels_payload_and_sends_nothing() {
+    let dir = tempdir("run-dry-payloads");
+    let receiver = common::receiver::Receiver::start();
+    let hook_marker = dir.join("hook-ran");
+    let cfg = json!({
+        "host": "dry-host", "interval": "1s", "state_dir": dir.join("state").display().to_string(),
+        "rules": [{"name": "mem_any", "metric": "mem.used_percent", "crit": ">= 0"}],
+        "channels": {
+            "hook": {"type": "webhook", "url": receiver.url("/hook")},
+            "chat": {"type": "slack", "webhook_url": receiver.url("/slack")},
+            "script": {"type": "exec", "command": ["/usr/bin/touch", hook_marker.display().to_string()]}
+        },
+        "routes": [{"severity": "critical", "channels": ["hook", "chat", "script"]}]
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string());
+    let daemon = Daemon::start(&cfg, true);
+    let line = daemon
+        .wait_stdout(Duration::from_secs(20), |v| v["event"]["event"] == "firing")
+        .expect("a notification");
+    std::thread::sleep(Duration::from_millis(1500));
+    daemon.signal("-TERM");
+    drop(daemon);
+    let deliveries = line["deliveries"].as_array().expect("deliveries");
+    let by_channel =
+        |name: &str| deliveries.iter().find(|d| d["channel"] == name).cloned().expect(name);
+    assert_eq!(by_channel("hook")["payload"]["body"]["rule"], "mem_any");
+    assert!(by_channel("chat")["payload"]["body"]["blocks"].is_array(), "{line}");
+    assert_eq!(by_channel("script")["type"], "exec");
+    assert!(receiver.requests().is_empty(), "a dry run sent something");
+    assert!(!hook_marker.exists(), "a dry run ran the hook");
+}

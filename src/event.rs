@@ -46,23 +46,12 @@ impl Notification {
     /// A stable identifier of this notification (rule, series, episode, sequence): the same
     /// notification always has the same key, so receivers and the outbox can de-duplicate.
     pub fn key(&self) -> String {
-        format!(
-            "{}:{:016x}:{}:{}",
-            self.rule,
-            fnv1a64(self.series.as_bytes()),
-            (self.since * 1000.0).round() as i64,
-            self.seq
-        )
+        format!("{}:{}", self.episode_key(), self.seq)
     }
 
     /// The key that is the same for every notification of one episode (for grouping).
     pub fn episode_key(&self) -> String {
-        format!(
-            "{}:{:016x}:{}",
-            self.rule,
-            fnv1a64(self.series.as_bytes()),
-            (self.since * 1000.0).round() as i64
-        )
+        episode_key(&self.rule, &self.series, self.since)
     }
 
     /// The owned form that crosses to delivery threads and is kept in the outbox.
@@ -101,22 +90,9 @@ impl Notification {
         serde_json::to_value(self.to_event()).unwrap_or(Value::Null)
     }
 
-    /// One line for people: `CRITICAL firing disk_root disk.used_percent{mount=/} = 96.1% (> 95)`.
+    /// One line for people (see [`AlertEvent::summary`]).
     pub fn summary(&self) -> String {
-        format!(
-            "{} {} {} on {}: {} = {} ({})",
-            self.severity.as_str().to_uppercase(),
-            self.event.as_str(),
-            self.rule,
-            self.host,
-            self.series,
-            if self.value.is_finite() {
-                crate::humanize::value(self.metric.unit(), self.value)
-            } else {
-                "n/a".into()
-            },
-            self.threshold
-        )
+        self.to_event().summary()
     }
 }
 
@@ -194,22 +170,19 @@ impl AlertEvent {
             threshold: "> 95".to_string(),
             since: round_ms(now),
             seq: 1,
-            key: format!(
-                "hostwatch_test:{:016x}:{}:1",
-                fnv1a64(b"cpu.usage"),
-                (now * 1000.0) as i64
-            ),
-            episode_key: format!(
-                "hostwatch_test:{:016x}:{}",
-                fnv1a64(b"cpu.usage"),
-                (now * 1000.0) as i64
-            ),
+            key: format!("{}:1", episode_key("hostwatch_test", "cpu.usage", now)),
+            episode_key: episode_key("hostwatch_test", "cpu.usage", now),
             description: Some(
                 "A test notification from hostwatch test-notify; no action needed.".to_string(),
             ),
             test: true,
         }
     }
+}
+
+/// `rule:hash(series):episode start in ms`: the same for every notification of an episode.
+fn episode_key(rule: &str, series: &str, since: f64) -> String {
+    format!("{rule}:{:016x}:{}", fnv1a64(series.as_bytes()), (since * 1000.0).round() as i64)
 }
 
 fn round_ms(ts: f64) -> f64 {

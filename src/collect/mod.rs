@@ -69,6 +69,21 @@ pub trait Backend {
     }
 }
 
+/// The series id of an unlabelled metric, interned the first time a backend needs it and
+/// cached in `globals` (a handful of entries: a linear scan beats hashing).
+pub(crate) fn global(
+    globals: &mut Vec<(Metric, SeriesId)>,
+    registry: &mut Registry,
+    metric: Metric,
+) -> SeriesId {
+    if let Some((_, id)) = globals.iter().find(|(m, _)| *m == metric) {
+        return *id;
+    }
+    let id = registry.intern(metric, None);
+    globals.push((metric, id));
+    id
+}
+
 /// Builds the backend the config asks for.
 pub fn backend(config: &CollectConfig) -> Box<dyn Backend> {
     let filter = LabelFilter::new(config);

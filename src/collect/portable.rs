@@ -12,7 +12,7 @@
 //! parsing.
 
 use super::filter::{is_pseudo_fs, is_virtual_block_device};
-use super::{Backend, LabelFilter, Sample};
+use super::{Backend, LabelFilter, Sample, global};
 use crate::metrics::{LabelKey, Metric};
 use crate::series::{Registry, SeriesId};
 use std::time::Instant;
@@ -371,20 +371,6 @@ fn fmt_usize(mut n: usize, buf: &mut [u8; 20]) -> &str {
         }
     }
     std::str::from_utf8(&buf[i..]).unwrap_or("0")
-}
-
-/// The series id of an unlabelled metric, interned the first time it is needed.
-fn global(
-    globals: &mut Vec<(Metric, SeriesId)>,
-    registry: &mut Registry,
-    metric: Metric,
-) -> SeriesId {
-    if let Some((_, id)) = globals.iter().find(|(m, _)| *m == metric) {
-        return *id;
-    }
-    let id = registry.intern(metric, None);
-    globals.push((metric, id));
-    id
 }
 
 impl Backend for SysinfoBackend {

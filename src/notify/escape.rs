@@ -51,6 +51,36 @@ pub fn html(text: &str) -> String {
     out
 }
 
+/// `escape(text)` cut to at most `limit` units as `len` counts them: cut on a character
+/// boundary and never inside an escape sequence (each character is escaped on its own), with
+/// an ellipsis marking the cut.
+pub fn fit(text: &str, limit: usize, escape: fn(&str) -> String, len: fn(&str) -> usize) -> String {
+    let full = escape(text);
+    if len(&full) <= limit {
+        return full;
+    }
+    let budget = limit.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        let piece = escape(c.encode_utf8(&mut buf));
+        let n = len(&piece);
+        if used + n > budget {
+            break;
+        }
+        out.push_str(&piece);
+        used += n;
+    }
+    out.push('\u{2026}');
+    out
+}
+
+/// Length in characters (Unicode scalar values).
+pub fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
 /// One line of plain text (e-mail subjects, log lines): control characters become spaces.
 pub fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()

@@ -361,28 +361,9 @@ fn text_len(text: &str) -> usize {
     text.encode_utf16().count()
 }
 
-/// `escape(text)` cut to at most `limit` UTF-16 units: on a character boundary, never inside
-/// an escape sequence (each character is escaped on its own), an ellipsis marking the cut.
+/// `escape(text)` cut to at most `limit` UTF-16 units (see [`escape::fit`]).
 fn fit(text: &str, limit: usize, escape: fn(&str) -> String) -> String {
-    let full = escape(text);
-    if text_len(&full) <= limit {
-        return full;
-    }
-    let budget = limit.saturating_sub(1);
-    let mut out = String::new();
-    let mut used = 0;
-    let mut buf = [0u8; 4];
-    for c in text.chars() {
-        let piece = escape(c.encode_utf8(&mut buf));
-        let n = text_len(&piece);
-        if used + n > budget {
-            break;
-        }
-        out.push_str(&piece);
-        used += n;
-    }
-    out.push('\u{2026}');
-    out
+    escape::fit(text, limit, escape, text_len)
 }
 
 #[cfg(test)]

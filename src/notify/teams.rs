@@ -285,29 +285,9 @@ fn message_card(event: &AlertEvent, b: Budget) -> Value {
     })
 }
 
-/// [`escape::markdown`] of `text` cut to at most `limit` characters: on a character boundary,
-/// never inside an escape sequence (each character is escaped on its own), an ellipsis
-/// marking the cut.
+/// [`escape::markdown`] of `text` cut to at most `limit` characters (see [`escape::fit`]).
 fn fit(text: &str, limit: usize) -> String {
-    let full = escape::markdown(text);
-    if full.chars().count() <= limit {
-        return full;
-    }
-    let budget = limit.saturating_sub(1);
-    let mut out = String::new();
-    let mut used = 0;
-    let mut buf = [0u8; 4];
-    for c in text.chars() {
-        let piece = escape::markdown(c.encode_utf8(&mut buf));
-        let n = piece.chars().count();
-        if used + n > budget {
-            break;
-        }
-        out.push_str(&piece);
-        used += n;
-    }
-    out.push('\u{2026}');
-    out
+    escape::fit(text, limit, escape::markdown, escape::chars)
 }
 
 #[cfg(test)]

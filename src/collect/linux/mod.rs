@@ -22,7 +22,7 @@ mod procfile;
 mod saved;
 mod track;
 
-use super::{Backend, LabelFilter, Sample};
+use super::{Backend, LabelFilter, Sample, global};
 use crate::metrics::{LabelKey, Metric};
 use crate::series::{Registry, SeriesId};
 use procfile::ProcFile;
@@ -105,20 +105,6 @@ impl ProcBackend {
             last: None,
         }
     }
-}
-
-/// The series id of an unlabelled metric, interned the first time it is needed.
-fn global(
-    globals: &mut Vec<(Metric, SeriesId)>,
-    registry: &mut Registry,
-    metric: Metric,
-) -> SeriesId {
-    if let Some((_, id)) = globals.iter().find(|(m, _)| *m == metric) {
-        return *id;
-    }
-    let id = registry.intern(metric, None);
-    globals.push((metric, id));
-    id
 }
 
 impl Backend for ProcBackend {

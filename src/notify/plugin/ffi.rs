@@ -1,12 +1,12 @@
-//! The plugin ABI v1 as Rust types: a field-for-field mirror of
-//! `plugins/include/hostwatch_plugin.h`, which is the source of truth.
-//!
-//! Only layouts and constants live here; loading and calling are in the parent module.
+//! The plugin ABI v1 on the host side: the layouts come from the SDK's mirror of
+//! `plugins/include/hostwatch_plugin.h` (the source of truth), so host and plugins share one
+//! Rust copy; host-only constants and the buffers the host lends live here. Loading and
+//! calling are in the parent module.
 
-use std::ffi::c_void;
-
-/// The ABI version this host speaks (`HOSTWATCH_PLUGIN_ABI_VERSION`).
-pub const ABI_VERSION: u32 = 1;
+pub use hostwatch_plugin_sdk::ffi::{
+    ABI_VERSION, HwError, HwEvent, HwStr, InitFn, NotifyFn, PluginTable, STATUS_OK,
+    STATUS_PERMANENT, STATUS_RETRY, ShutdownFn,
+};
 
 /// The entry symbol (`HOSTWATCH_PLUGIN_ENTRY_NAME`), NUL-terminated for `dlsym`.
 pub const ENTRY_SYMBOL: &[u8] = b"hostwatch_plugin_v1\0";
@@ -14,81 +14,8 @@ pub const ENTRY_SYMBOL: &[u8] = b"hostwatch_plugin_v1\0";
 /// The capacity of the error buffer the host passes (at least `HOSTWATCH_ERROR_MIN_CAP`).
 pub const ERROR_CAP: usize = 1024;
 
-/// `HOSTWATCH_STATUS_OK`.
-pub const STATUS_OK: i32 = 0;
-/// `HOSTWATCH_STATUS_RETRY`.
-pub const STATUS_RETRY: i32 = 1;
-/// `HOSTWATCH_STATUS_PERMANENT`.
-pub const STATUS_PERMANENT: i32 = 2;
-
-/// `hostwatch_str`: a borrowed UTF-8 string, pointer and length.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct HwStr {
-    /// First byte.
-    pub ptr: *const u8,
-    /// Length in bytes (the NUL after it not counted).
-    pub len: usize,
-}
-
-/// `hostwatch_error`: the host-owned message buffer.
-#[repr(C)]
-#[derive(Debug)]
-pub struct HwError {
-    /// First byte of the buffer.
-    pub buf: *mut u8,
-    /// Its capacity.
-    pub cap: usize,
-    /// Bytes the plugin wrote.
-    pub len: usize,
-}
-
-/// `hostwatch_event`: one notification.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct HwEvent {
-    /// The whole event as JSON.
-    pub json: HwStr,
-    /// One line for people.
-    pub summary: HwStr,
-    /// The host.
-    pub host: HwStr,
-    /// The rule.
-    pub rule: HwStr,
-    /// The series key.
-    pub series: HwStr,
-    /// `warning` or `critical`.
-    pub severity: HwStr,
-    /// `firing`, `reminder`, `escalated` or `resolved`.
-    pub event: HwStr,
-    /// The notification's stable key.
-    pub key: HwStr,
-}
-
-/// `init`.
-pub type InitFn = unsafe extern "C" fn(HwStr, *mut *mut c_void, *mut HwError) -> i32;
-/// `notify`.
-pub type NotifyFn = unsafe extern "C" fn(*mut c_void, *const HwEvent, *mut HwError) -> i32;
-/// `shutdown`.
-pub type ShutdownFn = unsafe extern "C" fn(*mut c_void);
 /// The entry symbol's type.
 pub type EntryFn = unsafe extern "C" fn() -> *const PluginTable;
-
-/// `hostwatch_plugin`: the table the entry symbol returns.
-#[repr(C)]
-#[derive(Debug)]
-pub struct PluginTable {
-    /// Must equal [`ABI_VERSION`].
-    pub abi_version: u32,
-    /// The plugin's name (static storage in the library).
-    pub name: HwStr,
-    /// `init` (NULL is refused).
-    pub init: Option<InitFn>,
-    /// `notify` (NULL is refused).
-    pub notify: Option<NotifyFn>,
-    /// `shutdown` (NULL is refused).
-    pub shutdown: Option<ShutdownFn>,
-}
 
 /// Bytes the host owns and lends to one call, NUL-terminated as the header promises.
 #[derive(Debug)]

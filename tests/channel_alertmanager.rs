@@ -351,3 +351,39 @@ fn user_info_in_the_url_becomes_basic_auth() {
     // base64("ops:p@ss")
     assert_eq!(requests[0]["headers"]["authorization"], "Basic b3BzOnBAc3M=");
 }
+
+/// `hostwatch run` forwarding to a real Alertmanager: the alert is kept alive by re-sends,
+/// also across a restart (which announces nothing again but remembers what is firing).
+#[test]
+fn run_keeps_a_firing_alert_alive_across_a_restart() {
+    let am = Alertmanager::start("run-restart");
+    let dir = common::tempdir("am-run-restart");
+    let cfg = json!({
+        "host": "am-run-host", "interval": "1s", "state_dir": dir.join("state").display().to_string(),
+        "rules": [{"name": "am_mem_any", "metric": "mem.used_percent", "crit": ">= 0"}],
+        "channels": {"am": {"type": "alertmanager", "url": am.base(), "resend_every": "2s"}},
+        "routes": [{"channels": ["am"]}]
+    });
+    let cfg = common::write(&dir, "config.json", &cfg.to_string());
+    let mut daemon = common::daemon::Daemon::start(&cfg, false);
+    let first =
+        am.wait_until("am_mem_any", "the forwarded alert", |a| a.len() == 1 && is_active(&a[0]));
+    daemon.signal("-TERM");
+    assert!(daemon.child.wait().unwrap().success());
+    drop(daemon);
+    // The last end the first process set (it may have re-sent once more before it stopped).
+    let ends_before = time(&am.alerts("am_mem_any")[0]["endsAt"]);
+    // Restarted: the alert is still firing and was announced, so it is not announced again,
+    // but the channel remembers it and its re-sends push endsAt further out.
+    let mut daemon = common::daemon::Daemon::start(&cfg, false);
+    let later = am.wait_until("am_mem_any", "a re-sent alert after the restart", |a| {
+        a.len() == 1 && is_active(&a[0]) && time(&a[0]["endsAt"]) > ends_before + 1.0
+    });
+    daemon.signal("-TERM");
+    let _ = daemon.child.wait();
+    assert_eq!(later[0]["labels"]["host"], "am-run-host");
+    assert_eq!(later[0]["startsAt"], first[0]["startsAt"], "the same episode");
+    let events = std::fs::read_to_string(dir.join("state/events.jsonl")).unwrap();
+    let firings = events.lines().filter(|l| l.contains("\"event\":\"firing\"")).count();
+    assert_eq!(firings, 1, "announced once: {events}");
+}

@@ -140,3 +140,37 @@ fn a_corrupt_state_file_is_set_aside() {
     assert!(names.iter().any(|n| n.starts_with("state.json.broken-")), "{names:?}");
     assert!(names.iter().any(|n| n == "state.json"), "a fresh state was written: {names:?}");
 }
+
+#[test]
+fn a_channel_down_during_one_cron_run_gets_its_notification_on_the_next() {
+    let dir = tempdir("once-outbox");
+    let port = common::receiver::free_port();
+    let cfg = json!({
+        "host": "cron-host", "interval": "1s", "state_dir": dir.join("state").display().to_string(),
+        "rules": [{"name": "mem_any", "metric": "mem.used_percent", "crit": ">= 0"}],
+        "channels": {"hook": {"type": "webhook", "url": format!("http://127.0.0.1:{port}/hook"), "timeout": "2s"}},
+        "routes": [{"channels": ["hook"]}]
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string());
+    // First run: the receiver is down; the notification stays in the outbox.
+    let o = once(&cfg, "nagios");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("will retry"), "{}", stderr(&o));
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/state.json")).unwrap())
+            .unwrap();
+    let outbox = state["delivery"]["outbox"].as_array().unwrap();
+    assert_eq!(outbox.len(), 1, "{state}");
+    let key = outbox[0]["event"]["key"].as_str().unwrap().to_string();
+    // Second run: the receiver is back; the pending notification is delivered, once.
+    let receiver = common::receiver::Receiver::start_on(port);
+    let o = once(&cfg, "nagios");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["json"]["key"], key.as_str());
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/state.json")).unwrap())
+            .unwrap();
+    assert!(state["delivery"]["outbox"].as_array().unwrap().is_empty(), "{state}");
+}

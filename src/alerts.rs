@@ -58,7 +58,15 @@ pub enum Phase {
         seq: u32,
         /// True once a notification of this episode was delivered (not silenced).
         announced: bool,
+        /// The severity the last delivered notification carried (a higher `severity` not yet
+        /// told is announced as `escalated` once no silence holds it back).
+        #[serde(default = "warning")]
+        told: Severity,
     },
+}
+
+fn warning() -> Severity {
+    Severity::Warning
 }
 
 /// One alert's state.
@@ -114,8 +122,9 @@ impl AlertState {
     }
 
     /// Advances the state with the window's verdict at time `now`. `silenced` tells whether a
-    /// notification made now would be suppressed: a silenced episode is announced when the
-    /// silence ends, and an episode never announced ends without a `resolved`.
+    /// notification made now would be suppressed: a silenced episode is announced (and a
+    /// silenced escalation told) when the silence ends; the resolution of an announced episode
+    /// is never suppressed; an episode never announced ends without a `resolved`.
     pub fn step(
         &mut self,
         now: f64,
@@ -144,6 +153,7 @@ impl AlertState {
                     last_notified: now,
                     seq: 1,
                     announced: !silenced,
+                    told: severity,
                 };
                 (!silenced).then_some(Transition {
                     event: EventKind::Firing,
@@ -152,10 +162,12 @@ impl AlertState {
                     seq: 1,
                 })
             }
-            Phase::Firing { severity, since, last_notified, seq, announced } => {
+            Phase::Firing { severity, since, last_notified, seq, announced, told } => {
                 if v.clear && !v.warn && !v.crit {
                     self.phase = Phase::Ok;
-                    return (announced && !silenced).then_some(Transition {
+                    // An announced episode always gets its resolution, silence or not: the
+                    // receivers' incident must not stay open.
+                    return announced.then_some(Transition {
                         event: EventKind::Resolved,
                         severity,
                         episode: since,
@@ -166,10 +178,11 @@ impl AlertState {
                     && (v.crit
                         || esc.critical_after.is_some_and(|d| now - since >= d.as_secs_f64()));
                 let new_severity = if escalate { Severity::Critical } else { severity };
-                let event = if escalate {
-                    Some(if announced { EventKind::Escalated } else { EventKind::Firing })
-                } else if !announced {
+                let event = if !announced {
                     Some(EventKind::Firing)
+                } else if new_severity > told {
+                    // Escalated now, or while a silence held it back.
+                    Some(EventKind::Escalated)
                 } else if esc.remind_every.is_some_and(|d| now - last_notified >= d.as_secs_f64()) {
                     Some(EventKind::Reminder)
                 } else {
@@ -182,6 +195,7 @@ impl AlertState {
                         last_notified,
                         seq,
                         announced,
+                        told,
                     };
                     return None;
                 };
@@ -191,6 +205,7 @@ impl AlertState {
                     last_notified: now,
                     seq: seq + 1,
                     announced: true,
+                    told: new_severity,
                 };
                 Some(Transition { event, severity: new_severity, episode: since, seq: seq + 1 })
             }
@@ -254,6 +269,25 @@ mod tests {
         assert_eq!(b.step(0.0, &hot, &esc, true), None);
         assert_eq!(b.step(5.0, &verdict(false, false, true), &esc, false), None);
         assert_eq!(b.phase, Phase::Ok);
+    }
+
+    #[test]
+    fn a_silenced_escalation_is_told_when_the_silence_ends_and_resolutions_are_never_silenced() {
+        let esc = Escalation::default();
+        let mut a = AlertState::default();
+        assert_eq!(
+            a.step(0.0, &verdict(true, false, false), &esc, false).unwrap().event,
+            EventKind::Firing
+        );
+        // Crit holds while silenced: the state escalates, nobody is told yet.
+        assert_eq!(a.step(5.0, &verdict(true, true, false), &esc, true), None);
+        assert_eq!(a.firing_severity(), Some(Severity::Critical));
+        let t = a.step(10.0, &verdict(true, true, false), &esc, false).unwrap();
+        assert_eq!((t.event, t.severity, t.seq), (EventKind::Escalated, Severity::Critical, 2));
+        assert_eq!(a.step(15.0, &verdict(true, true, false), &esc, false), None, "told once");
+        // It clears under a silence: the announced episode still gets its resolution.
+        let t = a.step(20.0, &verdict(false, false, true), &esc, true).unwrap();
+        assert_eq!((t.event, t.seq), (EventKind::Resolved, 3));
     }
 
     #[test]

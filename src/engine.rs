@@ -162,6 +162,7 @@ impl Engine {
                     for b in old.bindings {
                         if let Some(mut binding) = self.bindings[b as usize].take() {
                             self.changed |= binding.alert.phase != Phase::Ok;
+                            let last = binding.alert;
                             if let Some(t) = binding.alert.vanish() {
                                 let rule = &self.rules[binding.rule as usize];
                                 out.push(make_notification(
@@ -170,7 +171,7 @@ impl Engine {
                                     registry,
                                     binding.series,
                                     now,
-                                    &binding.alert,
+                                    &last,
                                     t,
                                 ));
                             }
@@ -208,10 +209,12 @@ impl Engine {
         } = self;
         for &(id, value) in &sample.points {
             let Some(Some(slot)) = slots.get_mut(id.0 as usize) else { continue };
-            if !value.is_finite() || now <= slot.last_ts {
+            if !value.is_finite() || now == slot.last_ts {
                 continue;
             }
-            if now - slot.last_ts > *max_gap_s {
+            // A gap, or a clock that went backwards (an NTP step): the windows restart here
+            // rather than freeze until the clock catches up.
+            if now < slot.last_ts || now - slot.last_ts > *max_gap_s {
                 for &b in &slot.bindings {
                     if let Some(binding) = bindings[b as usize].as_mut() {
                         binding.window.reset(&slot.ring);

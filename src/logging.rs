@@ -98,11 +98,15 @@ impl Log for TextLogger {
             return;
         }
         let fields = fields_of(record);
-        if fields.0.is_empty() {
+        let message = record.args().to_string();
+        let hostile = message.contains(|c: char| c.is_control());
+        if fields.0.is_empty() && !hostile {
             self.inner.log(record);
             return;
         }
-        let mut line = record.args().to_string();
+        // Untrusted text (mount points, hook output) must not start a forged log line or
+        // send terminal escapes: control characters are shown escaped.
+        let mut line = if hostile { message.escape_debug().to_string() } else { message };
         for (k, v) in &fields.0 {
             let v = match v {
                 serde_json::Value::String(s) => s.clone(),

@@ -80,7 +80,12 @@ fn text_object(t: &Value, limit: usize, plain_only: bool, what: &str) {
 
 /// Checks a Slack message body against Block Kit's documented structure and limits.
 fn validate_block_kit(body: &Value) {
-    keys_within(body, &["text", "blocks", "channel", "username", "attachments"], "message");
+    keys_within(
+        body,
+        &["text", "blocks", "channel", "username", "attachments", "unfurl_links", "unfurl_media"],
+        "message",
+    );
+    assert_eq!(body["unfurl_links"], false, "label text never unfurls");
     let text = body["text"].as_str().expect("fallback text");
     assert!(!text.is_empty() && len16(text) <= 40_000, "fallback text length");
     let blocks = body["blocks"].as_array().expect("blocks");

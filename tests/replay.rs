@@ -337,3 +337,45 @@ fn malformed_lines_are_reported_with_their_line_number() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_restart_or_gap_does_not_resolve_a_window_alert_on_one_sample() {
+    let dir = tempdir("restart-window");
+    let cfg = json!({"rules": [
+        {"name": "tcp", "metric": "tcp.established", "warn": "> 5000", "occurrences": "3/5"},
+        {"name": "iow", "metric": "cpu.iowait", "warn": "> 50", "avg": "1m"}
+    ], "escalation": {"remind_every": "1h"}});
+    let state = dir.join("state");
+    let state_arg = state.to_str().unwrap().to_string();
+    let mut first = String::new();
+    for i in 0..14 {
+        first +=
+            &(line(1000.0 + 5.0 * i as f64, &[("tcp.established", 6000.0), ("cpu.iowait", 90.0)])
+                + "\n");
+    }
+    let a = replay_in(&dir, cfg.clone(), &first, &["--state-dir", &state_arg]);
+    assert_eq!(a.iter().filter(|n| n["event"] == "firing").count(), 2, "{a:?}");
+    // A new process (empty windows) sees one calm-ish sample among hot ones: a 70 dip keeps
+    // the real minute average near 88, and one calm TCP sample is 1 of 5.
+    let mut second = String::new();
+    for i in 0..6 {
+        let (tcp, iow) = if i == 0 { (100.0, 70.0) } else { (6000.0, 90.0) };
+        second +=
+            &(line(1070.0 + 5.0 * i as f64, &[("tcp.established", tcp), ("cpu.iowait", iow)])
+                + "\n");
+    }
+    let b = replay_in(&dir, cfg, &second, &["--state-dir", &state_arg]);
+    assert!(b.is_empty(), "a partial window resolved (and refired) an alert: {b:?}");
+}
+
+#[test]
+fn a_clock_that_steps_back_restarts_windows_instead_of_freezing_them() {
+    let cfg = json!({"rules": [{"name": "cpu_hi", "metric": "cpu.usage", "warn": "> 80"}]});
+    let mut data = String::new();
+    for (t, v) in [(1000.0, 90.0), (1005.0, 90.0), (900.0, 10.0), (905.0, 10.0)] {
+        data += &(line(t, &[("cpu.usage", v)]) + "\n");
+    }
+    let ns = replay("clock-back", cfg, &data);
+    let got: Vec<String> = ns.iter().map(|n| n["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(got, vec!["firing", "resolved"], "{ns:?}");
+}

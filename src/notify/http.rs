@@ -28,7 +28,10 @@ pub fn post(
     timeout: Duration,
 ) -> Result<HttpResponse, SendError> {
     let secs = timeout.as_secs().max(1);
-    let mut request = minreq::post(url).with_timeout(secs).with_body(body.to_vec());
+    // Redirects are not followed: they would carry the body and every header (tokens, basic
+    // auth) to whatever host the `Location` names.
+    let mut request =
+        minreq::post(url).with_timeout(secs).with_follow_redirects(false).with_body(body.to_vec());
     for (k, v) in headers {
         request = request.with_header(k.as_str(), v.as_str());
     }
@@ -62,7 +65,7 @@ fn scrub(text: &str, url: &str) -> String {
 }
 
 /// Reads an answer: 2xx accepted; 408, 429 and 5xx transient (honouring `Retry-After`); any
-/// other status permanent.
+/// other status permanent (a 3xx included: redirects are not followed, update the URL).
 pub fn classify(what: &str, response: &HttpResponse) -> Result<Receipt, SendError> {
     let body = response.body.trim();
     let answer = if body.is_empty() {
@@ -72,6 +75,10 @@ pub fn classify(what: &str, response: &HttpResponse) -> Result<Receipt, SendErro
     };
     match response.status {
         200..=299 => Ok(Receipt { answer }),
+        300..=399 => Err(SendError::permanent(format!(
+            "{what}: {answer}: redirected, and redirects are not followed (they would carry \
+             credentials to another host); set the URL the receiver redirects to"
+        ))),
         408 | 429 | 500..=599 => Err(SendError::Transient {
             reason: format!("{what}: {answer}"),
             retry_after: response.retry_after,
@@ -131,6 +138,7 @@ mod tests {
             classify("x", &resp(400, "invalid_payload")),
             Err(SendError::Permanent { .. })
         ));
+        assert!(matches!(classify("x", &resp(307, "")), Err(SendError::Permanent { .. })));
     }
 
     #[test]

@@ -110,7 +110,14 @@ impl SlackSender {
 
     /// The JSON body for `event`.
     fn body(&self, event: &AlertEvent) -> Value {
-        let mut body = json!({ "text": fallback_text(event), "blocks": blocks(event) });
+        // Label text may hold bare URLs or `#channel`: no auto-linking (verbatim blocks) and no
+        // previews of whatever a label points at.
+        let mut body = json!({
+            "text": fallback_text(event),
+            "blocks": blocks(event),
+            "unfurl_links": false,
+            "unfurl_media": false,
+        });
         if let Endpoint::Bot { channel, .. } = &self.endpoint {
             body["channel"] = json!(channel);
         }
@@ -328,7 +335,7 @@ fn blocks(event: &AlertEvent) -> Value {
         .map(|(label, value)| {
             let prefix = format!("*{label}*\n");
             let text = format!("{prefix}{}", fit(value, FIELD_LIMIT - prefix.len(), line));
-            json!({"type": "mrkdwn", "text": text})
+            json!({"type": "mrkdwn", "text": text, "verbatim": true})
         })
         .collect();
     let mut blocks = vec![json!({
@@ -336,18 +343,19 @@ fn blocks(event: &AlertEvent) -> Value {
         "text": {"type": "plain_text", "text": fit(&headline(event), HEADER_LIMIT, line), "emoji": true},
     })];
     if event.test {
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "verbatim": true,
             "text": "\u{1F9EA} *This is a test notification* sent by `hostwatch test-notify`; \
                      no action needed."}}));
     }
     blocks.push(json!({"type": "section", "fields": fields}));
     if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
         blocks.push(json!({"type": "section",
-            "text": {"type": "mrkdwn", "text": fit(description, SECTION_LIMIT, escape::slack)}}));
+            "text": {"type": "mrkdwn", "verbatim": true,
+                     "text": fit(description, SECTION_LIMIT, escape::slack)}}));
     }
     let context = format!("hostwatch \u{00B7} key {}", event.key);
     blocks.push(json!({"type": "context",
-        "elements": [{"type": "mrkdwn", "text": fit(&context, SECTION_LIMIT, line)}]}));
+        "elements": [{"type": "mrkdwn", "verbatim": true, "text": fit(&context, SECTION_LIMIT, line)}]}));
     Value::Array(blocks)
 }
 

@@ -101,6 +101,11 @@ impl WindowState {
             && seq == self.start_seq
         {
             self.evict_front(rule, ring);
+            // Samples came faster than the ring was sized for: the window now holds less time
+            // than its duration, so it only counts as covered again from its new start.
+            if matches!(self.form, Window::Avg(_) | Window::Max(_) | Window::Min(_)) {
+                self.reset_ts = ring.get(self.start_seq).map(|e| e.ts);
+            }
         }
     }
 
@@ -162,7 +167,9 @@ impl WindowState {
                 verdict.value = agg;
                 verdict.warn = covered && rule.warn.is_some_and(|p| p.holds(agg));
                 verdict.crit = covered && rule.crit.is_some_and(|p| p.holds(agg));
-                verdict.clear = rule.clear.holds(agg);
+                // A partial window (after a restart, a reload or a gap) cannot clear a firing
+                // alert either: one calm sample is not a calm minute.
+                verdict.clear = covered && rule.clear.holds(agg);
             }
             Window::Occurrences { n, m } => {
                 self.occ_warn += u32::from(meets_warn);
@@ -173,7 +180,9 @@ impl WindowState {
                 }
                 verdict.warn = self.occ_warn >= n;
                 verdict.crit = self.occ_crit >= n;
-                verdict.clear = self.occ_unclear < n;
+                // Clear only when certain: fewer than N would be "unclear" even if every sample
+                // not yet seen (after a restart or a gap) were.
+                verdict.clear = self.occ_unclear + (m - self.count.min(m)) < n;
             }
         }
         verdict

@@ -64,16 +64,26 @@ impl ExecSender {
         {
             return Err(fail(format!("cwd {} is not a directory", dir.display())));
         }
+        // Absolute from here on: the hook runs inside `cwd`, so a relative program path must
+        // not be resolved twice.
+        let cwd = match &config.cwd {
+            Some(d) if d.is_relative() => Some(
+                std::env::current_dir()
+                    .map_err(|e| fail(format!("cannot resolve cwd {}: {e}", d.display())))?
+                    .join(d),
+            ),
+            other => other.clone(),
+        };
         let path_var = config.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
         let program =
-            resolve_program(program, config.cwd.as_deref(), path_var.as_deref()).map_err(fail)?;
+            resolve_program(program, cwd.as_deref(), path_var.as_deref()).map_err(fail)?;
         Ok(ExecSender {
             channel: name.to_string(),
             program,
             args: args.to_vec(),
             timeout: config.timeout,
             env: config.env.clone(),
-            cwd: config.cwd.clone(),
+            cwd,
         })
     }
 
@@ -88,9 +98,13 @@ impl ExecSender {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("HOSTWATCH_") {
-                cmd.env_remove(key);
+        // A hook gets a clean environment: hostwatch's own may hold secrets the config pulled
+        // in with `${VAR}` (SMTP passwords, webhook URLs). What a hook needs beyond the basics
+        // is given to it explicitly through the channel's `env`.
+        cmd.env_clear();
+        for (key, value) in std::env::vars_os() {
+            if inherited(&key.to_string_lossy()) {
+                cmd.env(key, value);
             }
         }
         cmd.envs(&self.env);
@@ -105,6 +119,13 @@ impl ExecSender {
             None => format!("hook {program} {what} (no stderr)"),
         }
     }
+}
+
+/// The variables a hook inherits from hostwatch's environment: locale, time zone, search path
+/// and who it runs as; nothing that could carry a secret.
+fn inherited(name: &str) -> bool {
+    matches!(name, "PATH" | "HOME" | "USER" | "LOGNAME" | "LANG" | "LANGUAGE" | "TZ" | "TMPDIR")
+        || name.starts_with("LC_")
 }
 
 /// Resolves the configured program to a path that exists and is executable.

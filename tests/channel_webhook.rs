@@ -251,3 +251,23 @@ fn secrets_in_the_url_never_reach_stderr() {
     assert!(!err.contains("S3CRETPATH42") && !err.contains("T0KENQ99"), "{err}");
     assert!(err.contains("(temporary)"), "{err}");
 }
+
+#[test]
+fn a_redirect_is_not_followed_and_credentials_stay_home() {
+    let elsewhere = Receiver::start();
+    let receiver = Receiver::start();
+    let target = elsewhere.url("/stolen");
+    receiver.set_default(json!({"status": 307, "headers": {"Location": target}, "body": ""}));
+    let cfg = config("redirect", &receiver.url("/hook"), json!({}));
+    let out = test_notify(&cfg, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("HTTP 307")
+            && err.contains("redirects are not followed")
+            && err.contains("(permanent)"),
+        "{err}"
+    );
+    assert_eq!(receiver.requests().len(), 1);
+    assert!(elsewhere.requests().is_empty(), "the body and the token went to the redirect target");
+}

@@ -295,3 +295,68 @@ fn routes_and_rule_channels_pick_the_receivers() {
         ]
     );
 }
+
+#[test]
+fn a_notification_in_flight_during_repeated_crashes_is_set_aside_with_a_record() {
+    let dir = tempdir("delivery-crashloop");
+    let cfg = json!({
+        "host": "crash-test", "interval": "1s", "state_dir": dir.join("state").display().to_string(),
+        "rules": [{"name": "mem_any", "metric": "mem.used_percent", "warn": ">= 0"}],
+        // A hook that is still running whenever the process dies: its delivery is in flight.
+        "channels": {"slow": {"type": "exec", "command": ["/bin/sleep", "6"], "timeout": "30s"}},
+        "routes": [{"channels": ["slow"]}]
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string());
+    let handoffs = || -> u64 {
+        let Ok(text) = std::fs::read_to_string(dir.join("state/state.json")) else { return 0 };
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        v["delivery"]["outbox"][0]["handoffs"].as_u64().unwrap_or(0)
+    };
+    for crash in 1..=3u64 {
+        let mut daemon = Daemon::start(&cfg, false);
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while handoffs() < crash && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(handoffs(), crash, "the hand-off was recorded before the attempt");
+        daemon.signal("-KILL");
+        let _ = daemon.child.wait();
+    }
+    // The fourth start sets it aside instead of crashing on it again.
+    let daemon = Daemon::start(&cfg, false);
+    let line = daemon.wait_stderr(Duration::from_secs(20), "set aside");
+    assert!(line.is_some(), "the notification was set aside");
+    std::thread::sleep(Duration::from_millis(1500));
+    daemon.signal("-TERM");
+    drop(daemon);
+    let log = std::fs::read_to_string(dir.join("state/events.jsonl")).unwrap();
+    let record: Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "delivery_failed")
+        .expect("a delivery_failed record");
+    assert_eq!(record["gave_up"], true);
+    assert_eq!(record["event"]["rule"], "mem_any", "the record keeps the whole event");
+    assert!(outbox_keys(&dir).is_empty());
+}
+
+#[test]
+fn a_clean_stop_does_not_count_as_a_crash() {
+    let dir = tempdir("delivery-cleanstop");
+    let cfg = json!({
+        "host": "crash-test", "interval": "1s", "state_dir": dir.join("state").display().to_string(),
+        "rules": [{"name": "mem_any", "metric": "mem.used_percent", "warn": ">= 0"}],
+        "channels": {"down": {"type": "webhook", "url": format!("http://127.0.0.1:{}/x", free_port())}},
+        "routes": [{"channels": ["down"]}]
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string());
+    for _ in 0..4 {
+        let mut daemon = Daemon::start(&cfg, false);
+        assert!(daemon.wait_stderr(Duration::from_secs(20), "will retry").is_some());
+        daemon.signal("-TERM");
+        assert!(daemon.child.wait().unwrap().success());
+    }
+    let item = &state(&dir)["delivery"]["outbox"][0];
+    assert_eq!(item["event"]["rule"], "mem_any", "still waiting for the receiver: {item}");
+    assert!(item["handoffs"].is_null(), "clean stops reset the count: {item}");
+}

@@ -67,7 +67,12 @@ fn a_hook_gets_the_alert_as_environment_and_json_on_stdin() {
         }},
     });
     let config = write(&dir, "config.json", &config.to_string());
-    let out = run(&["test-notify", "pager", "--config", config.to_str().unwrap()]);
+    // A secret in hostwatch's environment (as `${SMTP_PASSWORD}` in a config would need).
+    let out = std::process::Command::new(common::bin())
+        .args(["test-notify", "pager", "--config", config.to_str().unwrap()])
+        .env("SMTP_PASSWORD", "hunter2-secret")
+        .output()
+        .expect("run hostwatch");
     assert!(out.status.success(), "stdout {}\nstderr {}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("pager: accepted: hook exited 0: recorded"), "{}", stdout(&out));
 
@@ -82,7 +87,8 @@ fn a_hook_gets_the_alert_as_environment_and_json_on_stdin() {
     assert_eq!(env["HOSTWATCH_THRESHOLD"], "> 95");
     assert_eq!(env["HOSTWATCH_TEST"], "1");
     assert_eq!(env["PAGER_TEAM"], "infra");
-    assert!(env.contains_key("PATH"), "the hook inherits hostwatch's environment");
+    assert!(env.contains_key("PATH"), "the hook inherits the basics (PATH, HOME, locale)");
+    assert!(!env.contains_key("SMTP_PASSWORD"), "hostwatch's secrets stay out of hooks: {env:?}");
 
     let stdin = recorded_stdin(&record);
     assert!(stdin.ends_with("}\n"), "one JSON document and a newline: {stdin:?}");

@@ -174,3 +174,39 @@ fn a_channel_down_during_one_cron_run_gets_its_notification_on_the_next() {
             .unwrap();
     assert!(state["delivery"]["outbox"].as_array().unwrap().is_empty(), "{state}");
 }
+
+#[test]
+fn an_alert_on_a_series_that_vanished_between_runs_resolves() {
+    let dir = tempdir("once-vanished");
+    let cfg =
+        config(&dir, json!([{"name": "disk", "metric": "disk.used_percent", "warn": "> 99.9"}]));
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let series = "disk.used_percent{mount=/hostwatch-test-gone}";
+    let state = json!({
+        "version": 1, "saved_at": now - 60.0,
+        "alerts": [{"rule": "disk", "series": series, "state": {
+            "phase": "firing", "severity": "warning", "since": now - 600.0, "last_notified": now - 600.0,
+            "seq": 1, "announced": true, "told": "warning", "value": 99.95}}],
+        "once": {"counters": null, "rings": [{"series": series, "entries": [[now - 60.0, 99.95]]}]}
+    });
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    std::fs::write(dir.join("state/state.json"), state.to_string()).unwrap();
+    let o = once(&cfg, "json");
+    let doc: Value = serde_json::from_str(&stdout(&o)).expect("json output");
+    assert_eq!(o.status.code(), Some(0), "{doc}");
+    let n = &doc["notifications"][0];
+    assert_eq!(
+        (n["event"].as_str(), n["series"].as_str()),
+        (Some("resolved"), Some(series)),
+        "{doc}"
+    );
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/state.json")).unwrap())
+            .unwrap();
+    assert!(saved["alerts"].as_array().unwrap().is_empty(), "{saved}");
+    assert!(
+        !saved.to_string().contains("hostwatch-test-gone"),
+        "the vanished ring is not kept: {saved}"
+    );
+}

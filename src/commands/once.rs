@@ -76,7 +76,6 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
     let mut registry = Registry::new();
     let mut engine = Engine::new(&config, Some(max_gap));
     engine.restore_alerts(std::mem::take(&mut persisted.alerts));
-    warm_rings(&mut engine, &mut registry, &previous);
     engine.set_silences(silence_store::Watcher::new(&config.state_dir).merged(&config, true));
 
     let mut backend = collect::backend(&config.collect);
@@ -89,6 +88,9 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
     if sample.points.is_empty() {
         return unknown("the collector read no values");
     }
+    // After the collection, so only series that still exist get their windows back; a
+    // restored alert on a vanished series stays unbound and resolves below.
+    warm_rings(&mut engine, &registry, &previous);
     let mut out = Vec::new();
     engine.tick(&registry, &sample, &mut out);
     engine.drop_unbound_restored(sample.unix_ts, &mut out);
@@ -120,21 +122,20 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
         // The outbox is on disk before the first attempt; what is not accepted now is tried
         // again by the next run.
         persisted.delivery = dispatcher.state();
-        if let Err(e) = state::save(&config.state_dir, &persisted) {
-            return unknown(&format!(
-                "cannot save the state in {}: {e}",
-                config.state_dir.display()
-            ));
+        if let Err(code) = save(&config.state_dir, &persisted) {
+            return code;
         }
         if dispatcher.pending() > 0 {
-            dispatcher.hand_off();
+            if dispatcher.hand_off() {
+                persisted.delivery = dispatcher.state();
+                if let Err(code) = save(&config.state_dir, &persisted) {
+                    return code;
+                }
+            }
             dispatcher.drain(Instant::now() + config.delivery.timeout * 3);
             persisted.delivery = dispatcher.state();
-            if let Err(e) = state::save(&config.state_dir, &persisted) {
-                return unknown(&format!(
-                    "cannot save the state in {}: {e}",
-                    config.state_dir.display()
-                ));
+            if let Err(code) = save(&config.state_dir, &persisted) {
+                return code;
             }
         }
     }
@@ -162,6 +163,12 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Saves the state, or says (UNKNOWN) why it cannot.
+fn save(dir: &Path, persisted: &state::State) -> Result<(), ExitCode> {
+    state::save(dir, persisted)
+        .map_err(|e| unknown(&format!("cannot save the state in {}: {e}", dir.display())))
+}
+
 /// Prints why the check cannot tell, Nagios style, and exits 3.
 fn unknown(message: &str) -> ExitCode {
     println!("HOSTWATCH UNKNOWN - {message}");
@@ -169,11 +176,13 @@ fn unknown(message: &str) -> ExitCode {
 }
 
 /// Feeds the rings saved by the previous run back into the windows.
-fn warm_rings(engine: &mut Engine, registry: &mut Registry, previous: &OnceState) {
+fn warm_rings(engine: &mut Engine, registry: &Registry, previous: &OnceState) {
     let mut sample = Sample::default();
     for ring in &previous.rings {
         let Ok((metric, label)) = parse_series_key(&ring.series) else { continue };
-        let id = registry.intern(metric, label);
+        let Some(id) = registry.find(metric, label).filter(|&id| registry.info(id).live) else {
+            continue;
+        };
         for &(ts, value) in &ring.entries {
             sample.clear();
             sample.unix_ts = ts;

@@ -15,10 +15,7 @@ use crate::silence_store;
 use crate::state::{self, State};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-
-/// How long a stop or reload waits for deliveries in progress.
-const WORKER_GRACE: Duration = Duration::from_secs(5);
+use std::time::Instant;
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
@@ -58,8 +55,12 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
         channels = config.channels.len(), interval = format!("{:?}", config.interval),
         backend = backend.name(), dry_run = args.dry_run;
         "hostwatch started");
-    if let Some(d) = dispatcher.as_mut() {
-        d.hand_off();
+    if let Some(d) = dispatcher.as_mut()
+        && d.hand_off()
+    {
+        // The outbox left by the previous process is on disk already; this save records
+        // that its items are in flight now.
+        let _ = save(&config.state_dir, &mut persisted, &engine, &registry, d);
     }
 
     backend.collect(&mut registry, &mut sample);
@@ -69,7 +70,14 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
     loop {
         k += 1;
         let deadline = start + config.interval * k;
-        let wake = signals.wait(deadline.saturating_duration_since(Instant::now()));
+        // A wake-up before the deadline that is no signal (a burst of signals leaves bytes in
+        // the pipe) goes back to waiting: ticks happen on the deadline, never early.
+        let wake = loop {
+            let w = signals.wait(deadline.saturating_duration_since(Instant::now()));
+            if w != Wake::Timeout || Instant::now() >= deadline {
+                break w;
+            }
+        };
         match wake {
             Wake::Stop => break,
             Wake::Reload => {
@@ -84,7 +92,7 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
                     }
                     sinks = make_sinks(&new_config, args.dry_run);
                     if let Some(mut d) = dispatcher.take() {
-                        d.shutdown(Instant::now() + WORKER_GRACE);
+                        d.shutdown(Instant::now() + d.grace());
                         persisted.delivery = d.state();
                         dispatcher = Some(start_dispatcher(&new_config, &mut persisted));
                     }
@@ -135,17 +143,24 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
         }
         let engine_changed = engine.take_changed();
         if let Some(d) = dispatcher.as_mut() {
-            if d.take_changed() | engine_changed {
-                save(&config.state_dir, &mut persisted, &engine, &registry, d);
+            let saved = !(d.take_changed() | engine_changed)
+                || save(&config.state_dir, &mut persisted, &engine, &registry, d);
+            // Nothing is attempted before it is on disk: after a failed save the items wait
+            // in memory, and the next tick saves and hands them off.
+            if saved {
+                if d.hand_off() {
+                    let _ = save(&config.state_dir, &mut persisted, &engine, &registry, d);
+                }
+            } else {
+                d.mark_changed();
             }
-            d.hand_off();
         }
     }
     log::info!("stopping");
     sinks.shutdown();
     if let Some(mut d) = dispatcher {
-        d.shutdown(Instant::now() + WORKER_GRACE);
-        save(&config.state_dir, &mut persisted, &engine, &registry, &d);
+        d.shutdown(Instant::now() + d.grace());
+        let _ = save(&config.state_dir, &mut persisted, &engine, &registry, &d);
     }
     ExitCode::SUCCESS
 }
@@ -190,17 +205,22 @@ fn make_sinks(config: &Config, dry_run: bool) -> Fanout {
     }
 }
 
-/// Writes the state file with the engine's alerts and the dispatcher's outbox.
+/// Writes the state file with the engine's alerts and the dispatcher's outbox; false (and
+/// an error in the log) when it could not be written.
 fn save(
     dir: &Path,
     persisted: &mut State,
     engine: &Engine,
     registry: &Registry,
     dispatcher: &Dispatcher,
-) {
+) -> bool {
     persisted.alerts = engine.saved_alerts(registry);
     persisted.delivery = dispatcher.state();
-    if let Err(e) = state::save(dir, persisted) {
-        log::error!(state_dir = dir.display().to_string(); "cannot save the state: {e}");
+    match state::save(dir, persisted) {
+        Ok(()) => true,
+        Err(e) => {
+            log::error!(state_dir = dir.display().to_string(); "cannot save the state: {e}");
+            false
+        }
     }
 }

@@ -11,14 +11,21 @@
 
 use super::route::Router;
 use super::{SendError, Sender, build_sender};
-use crate::config::{ChannelKind, Config, Delivery};
+use crate::config::{Channel, ChannelKind, Config, Delivery};
 use crate::event::AlertEvent;
 use crate::eventlog::EventLog;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// Deliveries a notification may be in the middle of when the process dies before it is
+/// set aside: a notification that crashes its channel (a plugin that segfaults) must not
+/// crash hostwatch at every start.
+pub const MAX_CRASHED_ATTEMPTS: u32 = 3;
 
 /// One notification for one channel, kept until the channel's receiver accepted it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,6 +38,13 @@ pub struct OutboxItem {
     pub event: AlertEvent,
     /// When it entered the outbox (Unix seconds); `give_up_after` counts from here.
     pub created: f64,
+    /// How many processes handed it to a worker without stopping cleanly afterwards.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub handoffs: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The persisted part of delivery.
@@ -65,6 +79,7 @@ enum Ack {
 
 struct Worker {
     tx: SyncSender<Job>,
+    stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
 
@@ -79,54 +94,75 @@ pub struct Dispatcher {
     notified: BTreeMap<String, Vec<String>>,
     changed: bool,
     events: Option<EventLog>,
+    grace: Duration,
 }
 
 impl Dispatcher {
     /// Starts a worker for every channel of `config` and adopts the persisted outbox (items
-    /// are handed to workers by the next [`Dispatcher::hand_off`]).
+    /// are handed to workers by the next [`Dispatcher::hand_off`]). Items that were in flight
+    /// during [`MAX_CRASHED_ATTEMPTS`] crashes in a row are set aside with a record.
     pub fn start(config: &Config, saved: DeliveryState, events: Option<EventLog>) -> Dispatcher {
         let (acks_tx, acks_rx) = mpsc::channel();
         let mut workers = BTreeMap::new();
         for (name, channel) in &config.channels {
-            match build_sender(channel, config.delivery.timeout) {
-                Ok(sender) => {
-                    let (tx, rx) = mpsc::sync_channel(config.delivery.queue);
-                    let acks = acks_tx.clone();
-                    let policy = config.delivery.clone();
-                    let channel_name = name.clone();
-                    let spawned = std::thread::Builder::new()
-                        .name(format!("deliver-{name}"))
-                        .spawn(move || worker_loop(channel_name, sender, rx, acks, policy));
-                    match spawned {
-                        Ok(thread) => {
-                            workers.insert(name.clone(), Worker { tx, thread });
-                        }
-                        Err(e) => {
-                            log::error!(channel = name.as_str(); "cannot start the delivery thread: {e}")
-                        }
-                    }
+            let (tx, rx) = mpsc::sync_channel(config.delivery.queue);
+            let stop = Arc::new(AtomicBool::new(false));
+            let context = WorkerContext {
+                name: name.clone(),
+                channel: channel.clone(),
+                timeout: config.delivery.timeout,
+                policy: config.delivery.clone(),
+                acks: acks_tx.clone(),
+                stop: stop.clone(),
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("deliver-{name}"))
+                .spawn(move || worker_loop(context, rx));
+            match spawned {
+                Ok(thread) => {
+                    workers.insert(name.clone(), Worker { tx, stop, thread });
                 }
-                Err(e) => log::error!(
-                    channel = name.as_str(), kind = channel.kind.type_name();
-                    "channel unavailable, its notifications stay in the outbox until it is fixed: {e}"
-                ),
+                Err(e) => {
+                    log::error!(channel = name.as_str(); "cannot start the delivery thread: {e}")
+                }
             }
         }
-        let pending = saved.outbox.len();
-        if pending > 0 {
-            log::info!(pending = pending; "delivering notifications left in the outbox");
-        }
-        Dispatcher {
+        let mut dispatcher = Dispatcher {
             router: Router::new(config),
             policy: config.delivery.clone(),
             workers,
             acks_rx,
             changed: false,
             next_id: saved.next_id.max(saved.outbox.iter().map(|i| i.id + 1).max().unwrap_or(0)),
-            outbox: saved.outbox.into_iter().map(|i| (i, false)).collect(),
+            outbox: Vec::new(),
             notified: saved.notified,
             events,
+            grace: longest_attempt(config) + Duration::from_secs(2),
+        };
+        for item in saved.outbox {
+            if item.handoffs >= MAX_CRASHED_ATTEMPTS {
+                let reason = format!(
+                    "hostwatch stopped without a clean shutdown {} times while delivering it \
+                     (a crashing plugin or hook?); set aside",
+                    item.handoffs
+                );
+                log::error!(channel = item.channel.as_str(), key = item.event.key.as_str(); "{reason}");
+                dispatcher.record_failure(&item, &reason, true);
+                dispatcher.changed = true;
+            } else {
+                dispatcher.outbox.push((item, false));
+            }
         }
+        if !dispatcher.outbox.is_empty() {
+            log::info!(pending = dispatcher.outbox.len(); "delivering notifications left in the outbox");
+        }
+        dispatcher
+    }
+
+    /// How long a stop waits for deliveries in progress: the longest attempt any channel may
+    /// take, plus a little.
+    pub fn grace(&self) -> Duration {
+        self.grace
     }
 
     /// Routes one event into the outbox (not yet handed to workers).
@@ -151,9 +187,14 @@ impl Dispatcher {
         for channel in channels {
             let id = self.next_id;
             self.next_id += 1;
-            self.outbox
-                .push((OutboxItem { id, channel, event: event.clone(), created: now }, false));
+            let item = OutboxItem { id, channel, event: event.clone(), created: now, handoffs: 0 };
+            self.outbox.push((item, false));
         }
+        self.changed = true;
+    }
+
+    /// Asks for another save (the last one failed).
+    pub fn mark_changed(&mut self) {
         self.changed = true;
     }
 
@@ -171,21 +212,36 @@ impl Dispatcher {
         }
     }
 
-    /// Hands the items not yet handed to their workers; call after the outbox was saved. A
-    /// full queue leaves the item for the next call.
-    pub fn hand_off(&mut self) {
+    /// Hands the items not yet handed to their workers; call after the outbox was saved, and
+    /// save again when it returns true (each handed item counts one more hand-off, which is
+    /// what sets aside a notification that keeps crashing the process). A full queue leaves
+    /// that channel's later items for the next call; other channels go on.
+    pub fn hand_off(&mut self) -> bool {
+        let mut blocked: Vec<String> = Vec::new();
+        let mut handed_any = false;
         for (item, handed) in self.outbox.iter_mut().filter(|(_, h)| !*h) {
+            if blocked.contains(&item.channel) {
+                continue;
+            }
             let Some(worker) = self.workers.get(&item.channel) else { continue };
-            match worker.tx.try_send(Job::Deliver(item.clone())) {
-                Ok(()) => *handed = true,
+            let mut sent = item.clone();
+            sent.handoffs += 1;
+            match worker.tx.try_send(Job::Deliver(sent)) {
+                Ok(()) => {
+                    *handed = true;
+                    item.handoffs += 1;
+                    handed_any = true;
+                }
                 Err(TrySendError::Full(_)) => {
                     log::warn!(channel = item.channel.as_str(); "delivery queue full; the notification waits in the outbox");
-                    // Keep per-channel order: nothing after this one may overtake it.
-                    break;
+                    // Per-channel order: nothing after this one may overtake it.
+                    blocked.push(item.channel.clone());
                 }
-                Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Disconnected(_)) => blocked.push(item.channel.clone()),
             }
         }
+        self.changed |= handed_any;
+        handed_any
     }
 
     /// Tells channels (Alertmanager) about an alert still firing after a restart.
@@ -198,7 +254,8 @@ impl Dispatcher {
     }
 
     /// Applies the workers' reports: accepted and dropped items leave the outbox. Items for
-    /// channels without a worker are dropped once older than `give_up_after`.
+    /// channels without a worker (removed from the config) are dropped once older than
+    /// `give_up_after`, with a record.
     pub fn process_acks(&mut self) {
         while let Ok(ack) = self.acks_rx.try_recv() {
             match ack {
@@ -207,34 +264,46 @@ impl Dispatcher {
                     self.remove(id);
                 }
                 Ack::Dropped { id, channel, key, reason, gave_up } => {
-                    self.remove(id);
-                    if let Some(events) = self.events.as_mut() {
-                        events.append(&serde_json::json!({
-                            "type": "delivery_failed", "ts": crate::timefmt::now_unix(), "channel": channel,
-                            "key": key, "reason": reason, "gave_up": gave_up,
-                        }));
+                    if let Some(item) = self.remove(id) {
+                        self.record_failure(&item, &reason, gave_up);
+                    } else {
+                        log::debug!(channel = channel.as_str(), key = key.as_str(); "dropped an item no longer in the outbox");
                     }
                 }
             }
         }
         let now = crate::timefmt::now_unix();
         let limit = self.policy.give_up_after.as_secs_f64();
-        let orphans: Vec<(u64, String, String)> = self
+        let orphans: Vec<u64> = self
             .outbox
             .iter()
             .filter(|(i, _)| !self.workers.contains_key(&i.channel) && now - i.created > limit)
-            .map(|(i, _)| (i.id, i.channel.clone(), i.event.key.clone()))
+            .map(|(i, _)| i.id)
             .collect();
-        for (id, channel, key) in orphans {
-            log::error!(channel = channel.as_str(), key = key.as_str(); "giving up on a notification for an unavailable channel");
-            self.remove(id);
+        for id in orphans {
+            if let Some(item) = self.remove(id) {
+                let reason = format!("channel {} is no longer configured", item.channel);
+                log::error!(channel = item.channel.as_str(), key = item.event.key.as_str(); "giving up on a notification: {reason}");
+                self.record_failure(&item, &reason, true);
+            }
         }
     }
 
-    fn remove(&mut self, id: u64) {
-        let before = self.outbox.len();
-        self.outbox.retain(|(i, _)| i.id != id);
-        self.changed |= self.outbox.len() != before;
+    /// A `delivery_failed` record in the events log, with the whole event: nothing is lost
+    /// without a trace.
+    fn record_failure(&mut self, item: &OutboxItem, reason: &str, gave_up: bool) {
+        if let Some(events) = self.events.as_mut() {
+            events.append(&serde_json::json!({
+                "type": "delivery_failed", "ts": crate::timefmt::now_unix(), "channel": item.channel,
+                "key": item.event.key, "reason": reason, "gave_up": gave_up, "event": item.event,
+            }));
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<OutboxItem> {
+        let at = self.outbox.iter().position(|(i, _)| i.id == id)?;
+        self.changed = true;
+        Some(self.outbox.remove(at).0)
     }
 
     /// How many items wait in the outbox.
@@ -252,18 +321,29 @@ impl Dispatcher {
         self.process_acks();
     }
 
-    /// Stops the workers (each finishes the attempt in progress, waited for until
-    /// `deadline`) and applies their last reports. What was not accepted stays in the outbox.
+    /// Stops the workers: no new attempt starts; the one in progress is waited for until
+    /// `deadline`. Their last reports are applied; what was not accepted stays in the outbox.
     pub fn shutdown(&mut self, deadline: Instant) {
         for w in self.workers.values() {
-            let _ = w.tx.send(Job::Stop);
+            w.stop.store(true, Ordering::SeqCst);
+            let _ = w.tx.try_send(Job::Stop);
         }
         self.join_workers(deadline);
         self.process_acks();
     }
 
+    /// After a clean stop, nothing was in flight when the process died: the hand-off counts
+    /// start again from zero.
+    fn settle(&mut self) {
+        for (item, handed) in &mut self.outbox {
+            item.handoffs = 0;
+            *handed = false;
+        }
+    }
+
     fn join_workers(&mut self, deadline: Instant) {
         let workers = std::mem::take(&mut self.workers);
+        let mut all_stopped = true;
         for (name, w) in workers {
             while !w.thread.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
@@ -271,8 +351,13 @@ impl Dispatcher {
             if w.thread.is_finished() {
                 let _ = w.thread.join();
             } else {
+                all_stopped = false;
+                w.stop.store(true, Ordering::SeqCst);
                 log::warn!(channel = name.as_str(); "delivery still in progress at exit; it will be retried at the next start");
             }
+        }
+        if all_stopped {
+            self.settle();
         }
     }
 }
@@ -281,6 +366,23 @@ impl super::Notify for Dispatcher {
     fn notify(&mut self, n: &crate::event::Notification) {
         self.enqueue(n.to_event());
     }
+}
+
+/// The longest one attempt may take on any channel of `config`.
+fn longest_attempt(config: &Config) -> Duration {
+    config
+        .channels
+        .values()
+        .map(|c| match &c.kind {
+            ChannelKind::Email(e) => e.timeout,
+            ChannelKind::Webhook(w) => w.timeout,
+            ChannelKind::Alertmanager(a) => a.timeout,
+            ChannelKind::Exec(x) => Some(x.timeout),
+            _ => None,
+        })
+        .map(|t| t.unwrap_or(config.delivery.timeout))
+        .max()
+        .unwrap_or(config.delivery.timeout)
 }
 
 /// A small xorshift generator for retry jitter (no cryptographic use).
@@ -320,25 +422,77 @@ fn backoff(
     retry_after.map_or(delay, |r| r.max(delay))
 }
 
-fn worker_loop(
+/// What a worker thread is given.
+struct WorkerContext {
     name: String,
-    mut sender: Box<dyn Sender>,
-    rx: Receiver<Job>,
-    acks: mpsc::Sender<Ack>,
+    channel: Channel,
+    timeout: Duration,
     policy: Delivery,
-) {
+    acks: mpsc::Sender<Ack>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Sends one event, turning a panic inside the channel into a permanent failure.
+fn send_guarded(sender: &mut dyn Sender, event: &AlertEvent) -> Result<super::Receipt, SendError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sender.send(event))).unwrap_or_else(
+        |panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(SendError::permanent(format!("the channel panicked: {what}")))
+        },
+    )
+}
+
+fn worker_loop(ctx: WorkerContext, rx: Receiver<Job>) {
+    let WorkerContext { name, channel, timeout, policy, acks, stop } = ctx;
+    let channel_name = name.as_str();
+    let mut sender: Option<Box<dyn Sender>> = None;
+    let mut remembered: Vec<AlertEvent> = Vec::new();
     let mut queue: VecDeque<OutboxItem> = VecDeque::new();
     let mut failures: u32 = 0;
     let mut next_attempt = Instant::now();
     let mut draining = false;
-    let refresh_every = sender.refresh_every();
-    let mut next_refresh = refresh_every.map(|d| Instant::now() + d);
+    let mut next_refresh: Option<Instant> = None;
     let mut jitter = Jitter::new(&name);
-    let channel = name.as_str();
     loop {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        // The channel is built here, and built again with backoff while it fails (a plugin
+        // whose init asks to retry, a CA file not there yet).
+        if sender.is_none() && (draining || Instant::now() >= next_attempt) {
+            match build_sender(&channel, timeout) {
+                Ok(mut built) => {
+                    if failures > 0 {
+                        log::info!(channel = channel_name; "channel available again");
+                    }
+                    failures = 0;
+                    for event in remembered.drain(..) {
+                        built.remember(&event);
+                    }
+                    next_refresh = built.refresh_every().map(|d| Instant::now() + d);
+                    sender = Some(built);
+                }
+                Err(e) => {
+                    failures += 1;
+                    let delay = backoff(&policy, failures, None, &mut jitter);
+                    next_attempt = Instant::now() + delay;
+                    log::error!(
+                        channel = channel_name, kind = channel.kind.type_name(), retry_in_s = delay.as_secs_f64();
+                        "channel unavailable, its notifications wait in the outbox: {e}"
+                    );
+                    if draining {
+                        break;
+                    }
+                }
+            }
+        }
         let now = Instant::now();
         let mut wait = Duration::from_secs(3600);
-        if !queue.is_empty() {
+        if !queue.is_empty() || sender.is_none() {
             wait = wait.min(next_attempt.saturating_duration_since(now));
         }
         if let Some(t) = next_refresh {
@@ -355,7 +509,10 @@ fn worker_loop(
         };
         match job {
             Some(Job::Deliver(item)) => queue.push_back(item),
-            Some(Job::Remember(event)) => sender.remember(&event),
+            Some(Job::Remember(event)) => match sender.as_mut() {
+                Some(s) => s.remember(&event),
+                None => remembered.push(event),
+            },
             Some(Job::Drain) => draining = true,
             Some(Job::Stop) => break,
             None => {}
@@ -363,12 +520,16 @@ fn worker_loop(
         if draining && queue.is_empty() {
             break;
         }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Some(active) = sender.as_mut() else { continue };
         if let Some(item) = queue.front().filter(|_| draining || Instant::now() >= next_attempt) {
             let age = crate::timefmt::now_unix() - item.created;
             if age > policy.give_up_after.as_secs_f64() {
                 let reason =
-                    format!("not delivered after {:.0}s of trying ({} failures)", age, failures);
-                log::error!(channel = channel, key = item.event.key.as_str(); "giving up on a notification: {reason}");
+                    format!("not delivered after {age:.0}s of trying ({failures} failures)");
+                log::error!(channel = channel_name, key = item.event.key.as_str(); "giving up on a notification: {reason}");
                 let _ = acks.send(Ack::Dropped {
                     id: item.id,
                     channel: name.clone(),
@@ -379,10 +540,10 @@ fn worker_loop(
                 queue.pop_front();
                 continue;
             }
-            match sender.send(&item.event) {
+            match send_guarded(active.as_mut(), &item.event) {
                 Ok(receipt) => {
                     if failures > 0 {
-                        log::info!(channel = channel, failures = failures; "channel accepts notifications again");
+                        log::info!(channel = channel_name, failures = failures; "channel accepts notifications again");
                     }
                     failures = 0;
                     let _ = acks.send(Ack::Delivered {
@@ -394,8 +555,8 @@ fn worker_loop(
                 }
                 Err(SendError::Permanent { reason }) => {
                     log::error!(
-                        channel = channel, key = item.event.key.as_str(), rule = item.event.rule.as_str();
-                        "channel {channel} refused a notification permanently, not retrying: {reason}"
+                        channel = channel_name, key = item.event.key.as_str(), rule = item.event.rule.as_str();
+                        "channel {channel_name} refused a notification permanently, not retrying: {reason}"
                     );
                     let _ = acks.send(Ack::Dropped {
                         id: item.id,
@@ -411,8 +572,8 @@ fn worker_loop(
                     let delay = backoff(&policy, failures, retry_after, &mut jitter);
                     next_attempt = Instant::now() + delay;
                     log::warn!(
-                        channel = channel, failures = failures, retry_in_s = delay.as_secs_f64();
-                        "delivery to {channel} failed, will retry: {reason}"
+                        channel = channel_name, failures = failures, retry_in_s = delay.as_secs_f64();
+                        "delivery to {channel_name} failed, will retry: {reason}"
                     );
                     if draining {
                         break;
@@ -420,11 +581,11 @@ fn worker_loop(
                 }
             }
         }
-        if let (Some(every), Some(at)) = (refresh_every, next_refresh)
+        if let (Some(every), Some(at)) = (active.refresh_every(), next_refresh)
             && Instant::now() >= at
         {
-            if let Err(e) = sender.refresh() {
-                log::warn!(channel = channel; "periodic re-send failed: {e}");
+            if let Err(e) = active.refresh() {
+                log::warn!(channel = channel_name; "periodic re-send failed: {e}");
             }
             next_refresh = Some(Instant::now() + every);
         }

@@ -110,7 +110,7 @@ pub struct OnceArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "replay")]
 pub struct ReplayArgs {
-    /// the jsonl file (- for standard input)
+    /// the jsonl file (/dev/stdin, or `-- -`, for standard input)
     #[argh(positional)]
     pub file: PathBuf,
 

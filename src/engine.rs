@@ -262,30 +262,38 @@ impl Engine {
     pub fn drop_unbound_restored(&mut self, now: f64, out: &mut Vec<Notification>) {
         self.changed |= !self.restored.is_empty();
         for ((rule_name, series), mut state) in self.restored.drain() {
-            let Some(rule) = self.rules.iter().find(|r| *r.name == *rule_name) else {
-                log::info!(rule = rule_name.as_str(), series = series.as_str(); "rule no longer configured; its saved alert is dropped");
-                continue;
-            };
+            let rule = self.rules.iter().find(|r| *r.name == *rule_name);
+            let Ok((metric, label)) = crate::series::parse_series_key(&series) else { continue };
             let value = state.value;
-            if let Some(t) = state.vanish() {
-                out.push(Notification {
-                    ts: now,
-                    host: self.host.clone(),
-                    rule: rule.name.clone(),
-                    series: Arc::from(series.as_str()),
-                    metric: rule.rule.metric,
-                    label: crate::series::parse_series_key(&series)
-                        .ok()
-                        .and_then(|(m, l)| Some((m.label_key()?, Arc::from(l?)))),
-                    severity: t.severity,
-                    event: t.event,
-                    value,
-                    threshold: rule.clear_text.clone(),
-                    since: t.episode,
-                    seq: t.seq,
-                    description: rule.rule.description.as_deref().map(Arc::from),
-                });
-            }
+            let Some(t) = state.vanish() else { continue };
+            // Its series is gone, or its rule was removed from the config: either way the
+            // episode is over, and receivers that were told it started are told it ended.
+            let (name, threshold, description) = match rule {
+                Some(r) => (r.name.clone(), r.clear_text.clone(), r.description.clone()),
+                None => {
+                    log::info!(rule = rule_name.as_str(), series = series.as_str(); "rule no longer configured; its alert is resolved");
+                    (
+                        Arc::from(rule_name.as_str()),
+                        Arc::from("(rule removed from the config)"),
+                        None,
+                    )
+                }
+            };
+            out.push(Notification {
+                ts: now,
+                host: self.host.clone(),
+                rule: name,
+                series: Arc::from(series.as_str()),
+                metric,
+                label: metric.label_key().zip(label.map(Arc::from)),
+                severity: t.severity,
+                event: t.event,
+                value,
+                threshold,
+                since: t.episode,
+                seq: t.seq,
+                description,
+            });
         }
     }
 
@@ -444,5 +452,30 @@ mod tests {
         );
         assert_eq!(engine.alerts(&reg).count(), 1, "only / is still bound");
         assert!(engine.take_changed());
+    }
+
+    #[test]
+    fn an_announced_alert_of_a_removed_rule_resolves() {
+        let mut firing = crate::alerts::AlertState::default();
+        let verdict = crate::rules::window::Verdict {
+            value: 97.0,
+            warn: true,
+            crit: false,
+            clear: false,
+            latest_meets: true,
+        };
+        firing.step(100.0, &verdict, &crate::config::Escalation::default(), false);
+        let mut engine = Engine::new(&config(), None);
+        engine.restore_alerts(vec![SavedAlert {
+            rule: "old_rule".into(),
+            series: "disk.used_percent{mount=/}".into(),
+            state: firing,
+        }]);
+        let mut out = Vec::new();
+        engine.drop_unbound_restored(200.0, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((&*out[0].rule, out[0].event, out[0].seq), ("old_rule", EventKind::Resolved, 2));
+        assert_eq!(out[0].value, 97.0);
+        assert_eq!(out[0].label.as_ref().map(|(_, v)| &**v), Some("/"));
     }
 }

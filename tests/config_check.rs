@@ -22,6 +22,7 @@ const ENV_VARS: &[&str] = &[
 
 /// Each broken fixture and what it proves.
 const FIXTURES: &[(&str, &str)] = &[
+    ("window_too_long", "a window whose ring would be absurdly large"),
     ("syntax_missing_comma", "a JSON syntax error names line and column"),
     ("trailing_comma", "a trailing comma is a syntax error"),
     ("duplicate_json_key", "a key written twice is an error"),

@@ -25,6 +25,12 @@ pub fn run(args: &ReplayArgs, global_config: Option<&Path>) -> ExitCode {
             Err(e) => return super::runtime_error(&format!("{}: {e}", args.file.display())),
         }
     };
+    // A replay that keeps state takes the state directory's lock like `run` and `once`, so it
+    // can never write over a live agent's state.
+    let _lock = match args.state_dir.as_deref().map(state::lock) {
+        Some(Err(e)) => return super::runtime_error(&format!("--state-dir: {e}")),
+        other => other,
+    };
     let mut persisted = args.state_dir.as_deref().map(state::load);
     let mut engine = Engine::new(&config, None);
     if let Some(p) = persisted.as_mut() {

@@ -28,6 +28,8 @@ const RULE_KEYS: &[&str] = &[
     "channels",
     "description",
 ];
+/// The most samples one window may span (a ring of that many `(f64, f64)` is 1.6 MB).
+pub const MAX_WINDOW_SAMPLES: u64 = 100_000;
 const WINDOW_KEYS: &[&str] = &["for", "avg", "max", "min", "occurrences"];
 const RULE_EXAMPLE: &str =
     "{\"name\": \"cpu_total\", \"metric\": \"cpu.usage\", \"warn\": \"> 85\"}";
@@ -289,6 +291,21 @@ fn decode_window(
                  interval)",
                 format_duration(duration),
                 format_duration(interval)
+            ),
+        );
+        return None;
+    }
+    // Each window's ring holds duration / interval samples; keep that within reason.
+    let samples =
+        duration.as_secs_f64() / interval.unwrap_or(super::DEFAULT_INTERVAL).as_secs_f64();
+    if samples > MAX_WINDOW_SAMPLES as f64 {
+        d.error(
+            node,
+            &p,
+            format!(
+                "window {} spans {samples:.0} samples at this interval (at most {MAX_WINDOW_SAMPLES}); \
+                 use a longer interval or a shorter window",
+                format_duration(duration)
             ),
         );
         return None;

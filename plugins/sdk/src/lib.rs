@@ -129,6 +129,14 @@ pub trait Notifier: Send + Sized + 'static {
 #[macro_export]
 macro_rules! export_notifier {
     ($notifier:ty) => {
+        // The SDK turns panics into a PERMANENT status; with `panic = "abort"` a panic would
+        // take the whole hostwatch process down instead.
+        #[cfg(panic = "abort")]
+        compile_error!(
+            "hostwatch plugins must be built with panic = \"unwind\" (the default): with \
+             panic = \"abort\" a panic in the plugin would abort hostwatch"
+        );
+
         /// The hostwatch plugin ABI v1 entry symbol (see `hostwatch_plugin.h`).
         #[unsafe(no_mangle)]
         pub extern "C" fn hostwatch_plugin_v1() -> *const $crate::ffi::PluginTable {

@@ -10,7 +10,8 @@
 //! - the file is not writable by group or others;
 //! - a directory is not writable by group or others, unless it has the sticky bit (like
 //!   `/tmp`, mode 1777): there nobody but an entry's owner or root can rename or delete the
-//!   entry, and the entry itself is checked by these same rules.
+//!   entry, and the entry itself is checked by these same rules;
+//! - a symlink along the path as written is owned by root or by hostwatch's user.
 //!
 //! This module only decides; it does not load anything.
 
@@ -39,6 +40,18 @@ fn check_as(path: &Path, euid: u32) -> Result<PathBuf, String> {
             .map_err(|e| format!("cannot resolve the relative path: current directory: {e}"))?;
         cwd.join(path)
     };
+    // A symlink along the path as written decides what gets loaded: whoever owns it could
+    // point it elsewhere, so it must belong to root or hostwatch's user like everything else.
+    for component in written.ancestors() {
+        if component.as_os_str().is_empty() {
+            continue;
+        }
+        if let Ok(meta) = std::fs::symlink_metadata(component)
+            && meta.file_type().is_symlink()
+        {
+            check_owner(component, "symlink", meta.uid(), euid)?;
+        }
+    }
     let real = std::fs::canonicalize(&written).map_err(|e| format!("cannot open: {e}"))?;
     let meta =
         std::fs::metadata(&real).map_err(|e| format!("cannot read {}: {e}", real.display()))?;
@@ -162,5 +175,22 @@ mod tests {
         let e = check_as(&d, me()).unwrap_err();
         assert!(e.contains("not a regular file"), "{e}");
         std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_owned_by_someone_else_is_refused() {
+        let d = dir("symlink");
+        let target = file(&d, 0o644);
+        let link = d.join("libalias.so");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(check_as(&link, 0).is_ok(), "a root-owned link is fine");
+        let c = std::ffi::CString::new(link.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: lchown on a path we created; no memory is shared.
+        if unsafe { libc::lchown(c.as_ptr(), 4242, 4242) } != 0 {
+            return; // not root: ownership of the link cannot be changed here
+        }
+        let err = check_as(&link, 0).unwrap_err();
+        assert!(err.contains("symlink") && err.contains("owned by uid 4242"), "{err}");
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

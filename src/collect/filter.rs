@@ -96,9 +96,35 @@ pub(crate) const PSEUDO_FILESYSTEMS: &[&str] = &[
     "xenfs",
 ];
 
-/// True for a filesystem type whose mounts are excluded by default.
+/// Network and user-space filesystems: `statvfs` on one whose server stopped answering blocks
+/// until it answers, which would stall the single-threaded loop, so they are excluded by
+/// default (an operator who trusts a mount includes it with `collect.include`). `fuseblk`
+/// (FUSE over a local block device, like ntfs-3g) stays in.
+pub(crate) const REMOTE_FILESYSTEMS: &[&str] = &[
+    "9p",
+    "afs",
+    "ceph",
+    "cifs",
+    "coda",
+    "davfs",
+    "fuse",
+    "glusterfs",
+    "gpfs",
+    "lustre",
+    "ncpfs",
+    "nfs",
+    "nfs4",
+    "ocfs2",
+    "smb3",
+    "smbfs",
+    "sshfs",
+];
+
+/// True for a filesystem type whose mounts are excluded by default: pseudo filesystems, and
+/// network or user-space ones (`fuse.*`) that could hang the loop.
 pub(crate) fn is_pseudo_fs(fstype: &[u8]) -> bool {
-    PSEUDO_FILESYSTEMS.iter().any(|p| p.as_bytes() == fstype)
+    PSEUDO_FILESYSTEMS.iter().chain(REMOTE_FILESYSTEMS).any(|p| p.as_bytes() == fstype)
+        || (fstype.starts_with(b"fuse.") && fstype != b"fuseblk")
 }
 
 /// True for block devices excluded by default whatever the platform: loop and RAM disks.
@@ -167,7 +193,9 @@ mod tests {
         assert!(is_pseudo_fs(b"tmpfs"));
         assert!(is_pseudo_fs(b"fuse.lxcfs"));
         assert!(!is_pseudo_fs(b"ext4"));
-        assert!(!is_pseudo_fs(b"fuse"));
+        assert!(is_pseudo_fs(b"fuse"), "user-space filesystems can hang the loop");
+        assert!(is_pseudo_fs(b"fuse.sshfs") && is_pseudo_fs(b"nfs4") && is_pseudo_fs(b"cifs"));
+        assert!(!is_pseudo_fs(b"fuseblk"), "FUSE over a local disk stays");
         assert!(is_virtual_block_device(b"loop7"));
         assert!(is_virtual_block_device(b"ram0"));
         assert!(!is_virtual_block_device(b"vda"));

@@ -17,7 +17,20 @@ use std::collections::BTreeMap;
 pub const REDACTED: &str = "<redacted>";
 
 /// Key fragments that mark a plugin setting as secret.
-const SECRET_WORDS: &[&str] = &["password", "secret", "token", "key", "credential", "auth"];
+const SECRET_WORDS: &[&str] = &[
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "auth",
+    "bearer",
+    "dsn",
+    "webhook",
+    "cookie",
+    "private",
+];
 
 impl Config {
     /// The effective configuration, secrets redacted.
@@ -176,7 +189,8 @@ fn channel_json(channel: &Channel) -> Value {
                 WebhookFormat::AlertmanagerWebhook => "alertmanager-webhook",
             };
             json!({
-                "url": redact_url_secrets(&w.url),
+                // A generic webhook's path is often its secret (Discord, many SaaS hooks).
+                "url": redact_url(&w.url),
                 "headers": headers,
                 "format": format,
                 "timeout": opt_duration(w.timeout),
@@ -205,10 +219,21 @@ fn channel_json(channel: &Channel) -> Value {
     v
 }
 
-/// Splits `scheme://authority rest` into its three parts.
+/// Splits `scheme://authority rest` into its three parts. User info ends at the last `@`
+/// when what comes before it looks like `user:password` (a password may hold `/`, `?` or
+/// `#` unescaped), so no part of a password is ever taken for the host or the path.
 fn split_url(url: &str) -> Option<(&str, &str, &str)> {
     let (scheme, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let userinfo_end = rest.rfind('@').filter(|&at| {
+        let candidate = &rest[..at];
+        match (candidate.find(':'), candidate.find(['/', '?', '#'])) {
+            (_, None) => true,
+            (Some(colon), Some(delimiter)) => colon < delimiter,
+            (None, Some(_)) => false,
+        }
+    });
+    let host_start = userinfo_end.map_or(0, |at| at + 1);
+    let end = rest[host_start..].find(['/', '?', '#']).map_or(rest.len(), |i| host_start + i);
     Some((scheme, &rest[..end], &rest[end..]))
 }
 
@@ -258,6 +283,9 @@ fn redact_secret_keys(value: &Value) -> Value {
             .collect::<Map<_, _>>()
             .into(),
         Value::Array(items) => items.iter().map(redact_secret_keys).collect::<Vec<_>>().into(),
+        // Values that carry credentials whatever their key is called.
+        Value::String(s) if s.contains("://") => json!(redact_url_secrets(s)),
+        Value::String(s) if s.starts_with("Bearer ") || s.starts_with("Basic ") => json!(REDACTED),
         other => other.clone(),
     }
 }
@@ -278,6 +306,27 @@ mod tests {
         );
         assert_eq!(redact_url("http://127.0.0.1:9000/"), "http://127.0.0.1:9000/");
         assert_eq!(redact_url("not a url"), "<redacted>");
+        // Passwords holding URL delimiters never leak a part of themselves.
+        for url in [
+            "https://admin:pa#ss@am.example/x",
+            "https://bob:s3cr?et@am.example",
+            "https://u:p/w@hooks.example/s",
+        ] {
+            let shown = redact_url(url);
+            assert!(
+                !shown.contains("pa#") && !shown.contains("s3cr") && !shown.contains("u:p"),
+                "{shown}"
+            );
+            let shown = redact_url_secrets(url);
+            assert!(
+                !shown.contains("admin") && !shown.contains("bob") && !shown.contains("u:p"),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            redact_url("https://h.example/p?mail=a@b.example"),
+            "https://h.example/<redacted>"
+        );
     }
 
     #[test]
@@ -294,6 +343,12 @@ mod tests {
     fn plugin_settings_hide_secret_keys_at_any_depth() {
         let v =
             json!({"routing_key": "abc", "nested": [{"Password": "x", "team": "infra"}], "n": 1});
+        let more = json!({"passwd": "p", "dsn": "postgres://u:pw@db/x", "endpoint": "https://u:pw@h/x?t=1",
+                          "headers": [{"name": "Authorization", "value": "Bearer abc"}]});
+        let shown = redact_secret_keys(&more).to_string();
+        for secret in ["\"p\"", "u:pw", "t=1", "Bearer abc"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
         assert_eq!(
             redact_secret_keys(&v),
             json!({"routing_key": REDACTED, "nested": [{"Password": REDACTED, "team": "infra"}],

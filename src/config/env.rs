@@ -103,9 +103,10 @@ pub fn expand(text: &str, env: Lookup<'_>) -> Result<String, Vec<String>> {
                 None => (body, None),
             };
             if !valid_name(name) {
+                // The default may be a secret: the message quotes the name only.
                 errors.push(format!(
-                    "invalid environment variable name {name:?} in \"${{{body}}}\" (letters, \
-                     digits and _, not starting with a digit)"
+                    "invalid environment variable name {name:?} in \"${{{name}...}}\" \
+                     (letters, digits and _, not starting with a digit)"
                 ));
             } else {
                 match (env(name), default) {

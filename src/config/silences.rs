@@ -102,8 +102,12 @@ pub fn parse_rfc3339(text: &str) -> Result<f64, String> {
                 _ => return Err(bad()),
             };
             let (h, m) = rest[1..].split_once(':').ok_or_else(bad)?;
+            let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|c| c.is_ascii_digit());
+            if !two_digits(h) || !two_digits(m) {
+                return Err(bad());
+            }
             let (Ok(h), Ok(m)) = (h.parse::<i64>(), m.parse::<i64>()) else { return Err(bad()) };
-            if h.to_string().len() > 2 || h > 23 || m > 59 {
+            if h > 23 || m > 59 {
                 return Err(bad());
             }
             sign * (h * 3600 + m * 60)
@@ -141,6 +145,15 @@ mod tests {
 
     #[test]
     fn parses_rfc3339_in_utc_and_with_offsets() {
+        for bad in [
+            "2026-01-01T00:00:00+00:-9223372036854775808",
+            "2026-01-01T00:00:00+-5:00",
+            "2026-01-01T00:00:00+00:-30",
+            "2026-01-01T00:00:00+00:+5",
+            "2026-01-01T00:00:00+5:00",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z").unwrap(), 0.0);
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000.0);
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z").unwrap(), 1_700_000_000.5);

@@ -81,13 +81,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if total_ms > MAX_DURATION_MS {
         return Err(invalid("longer than 100 years"));
     }
-    if total_ms.fract() != 0.0 {
+    // Decimal fractions are inexact in binary ("2.01s" is 2010.0000000000002 ms): compare
+    // with the nearest whole millisecond, not with the float itself.
+    let whole_ms = total_ms.round();
+    if (total_ms - whole_ms).abs() > 1e-6 {
         return Err(invalid("durations are counted in whole milliseconds"));
     }
-    if total_ms == 0.0 {
+    if whole_ms == 0.0 {
         return Err(invalid("must be greater than zero"));
     }
-    Ok(Duration::from_millis(total_ms as u64))
+    Ok(Duration::from_millis(whole_ms as u64))
 }
 
 /// Writes a duration the way configs spell it: `2m`, `1h30m`, `1d`, `500ms`.
@@ -241,6 +244,20 @@ mod tests {
 
     fn ms(text: &str) -> u128 {
         parse_duration(text).unwrap().as_millis()
+    }
+
+    #[test]
+    fn decimal_durations_that_are_whole_milliseconds_parse() {
+        for (text, ms) in [
+            ("2.01s", 2010),
+            ("16.1s", 16_100),
+            ("8.05s", 8050),
+            ("1.005s", 1005),
+            ("0.5m", 30_000),
+        ] {
+            assert_eq!(parse_duration(text), Ok(Duration::from_millis(ms)), "{text}");
+        }
+        assert!(parse_duration("1.0005s").unwrap_err().contains("whole milliseconds"));
     }
 
     #[test]

@@ -419,7 +419,9 @@ fn backoff(
         policy.retry_base.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(30) as i32);
     let capped = exp.min(policy.retry_max.as_secs_f64());
     let delay = Duration::from_secs_f64(capped / 2.0 + capped / 2.0 * jitter.next());
-    retry_after.map_or(delay, |r| r.max(delay))
+    // A receiver's `Retry-After` is honoured, but never beyond the point where the item would
+    // be given up anyway (a huge value must not overflow the clock).
+    retry_after.map_or(delay, |r| r.max(delay)).min(policy.give_up_after)
 }
 
 /// What a worker thread is given.
@@ -700,6 +702,10 @@ mod tests {
         assert_eq!(
             backoff(&policy, 1, Some(Duration::from_secs(30)), &mut j),
             Duration::from_secs(30)
+        );
+        assert_eq!(
+            backoff(&policy, 1, Some(Duration::from_secs(u64::MAX)), &mut j),
+            policy.give_up_after
         );
     }
 }

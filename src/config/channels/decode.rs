@@ -398,7 +398,12 @@ fn exec(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<ExecConfig> {
             d.error(n, &p, message);
             return None;
         }
-        d.strings(n, &p, example, "\"/usr/local/bin/page\"")
+        let args = d.strings(n, &p, example, "\"/usr/local/bin/page\"")?;
+        if args.iter().any(|a| a.contains('\0')) {
+            d.error(n, &p, "an argument contains a NUL character, which no program can receive");
+            return None;
+        }
+        Some(args)
     });
     let timeout = c.opt("timeout").map_or(Some(DEFAULT_EXEC_TIMEOUT), |(n, p)| d.duration(n, &p));
     let mut env = BTreeMap::new();
@@ -411,6 +416,12 @@ fn exec(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<ExecConfig> {
                     &key,
                     &key_path(&p, &key.name),
                     format!("invalid environment variable name {:?}", key.name),
+                );
+            } else if value.contains('\0') {
+                d.key_error(
+                    &key,
+                    &key_path(&p, &key.name),
+                    "the value contains a NUL character, which no program can receive",
                 );
             } else {
                 env.insert(key.name, value);

@@ -271,3 +271,34 @@ fn a_redirect_is_not_followed_and_credentials_stay_home() {
     assert_eq!(receiver.requests().len(), 1);
     assert!(elsewhere.requests().is_empty(), "the body and the token went to the redirect target");
 }
+
+/// HTTPS through minreq and native-tls (OpenSSL): a receiver with a certificate from a CA made
+/// for the test is accepted when that CA is trusted (`SSL_CERT_FILE`), refused otherwise.
+#[test]
+fn https_receivers_are_verified_against_the_trusted_cas() {
+    let dir = common::tempdir("webhook-tls-certs");
+    let certs = dir.join("certs");
+    let made = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py"))
+        .arg("make-certs")
+        .arg(&certs)
+        .output()
+        .expect("python3 makes the test certificates");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let receiver = Receiver::start_tls(&certs.join("server.pem"), &certs.join("server.key"));
+    let cfg = config("https", &format!("https://localhost:{}/hook", receiver.port), json!({}));
+    let trusted = Command::new(common::bin())
+        .args(["test-notify", "hook", "--config"])
+        .arg(&cfg)
+        .env("TOKEN", TOKEN)
+        .env("SSL_CERT_FILE", certs.join("ca.pem"))
+        .output()
+        .expect("run hostwatch");
+    let out = String::from_utf8_lossy(&trusted.stdout);
+    assert!(trusted.status.success(), "{out}{}", String::from_utf8_lossy(&trusted.stderr));
+    assert!(out.contains("hook: accepted: HTTP 200: ok"), "{out}");
+    let untrusted = test_notify(&cfg, &[]);
+    assert_eq!(untrusted.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&untrusted.stderr).to_lowercase();
+    assert!(err.contains("certificate") || err.contains("tls") || err.contains("ssl"), "{err}");
+}

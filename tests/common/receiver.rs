@@ -19,6 +19,15 @@ impl Receiver {
 
     /// Starts a receiver on `port` (0: any free port) and waits (bounded) until it listens.
     pub fn start_on(port: u16) -> Receiver {
+        Receiver::launch(port, None)
+    }
+
+    /// Starts an HTTPS receiver on a free port with a certificate and key (PEM files).
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Receiver {
+        Receiver::launch(0, Some((cert, key)))
+    }
+
+    fn launch(port: u16, tls: Option<(&std::path::Path, &std::path::Path)>) -> Receiver {
         let dir = super::tempdir(&format!("receiver-{}", unique()));
         let port_file = dir.join("port");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/http_receiver.py");
@@ -26,6 +35,7 @@ impl Receiver {
             .arg(script)
             .arg(&port_file)
             .arg(port.to_string())
+            .args(tls.map(|(c, k)| [c.as_os_str(), k.as_os_str()]).into_iter().flatten())
             .stdout(Stdio::null())
             .spawn()
             .expect("python3 is needed to run the test HTTP receiver");

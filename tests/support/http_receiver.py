@@ -8,8 +8,9 @@ Every request (method, path, query, headers, body) is recorded. Answers follow a
   POST /__default  body {"status": 200, "body": "ok", "headers": {}, "delay": 0} sets it.
   GET  /__requests the recorded requests as a JSON array.
   POST /__reset    clears requests, scripts and the default.
-Started as: http_receiver.py PORT_FILE [PORT]; it binds 127.0.0.1 on PORT (default: a free
-one) and writes the port to PORT_FILE.
+Started as: http_receiver.py PORT_FILE [PORT [CERT KEY]]; it binds 127.0.0.1 on PORT (0 or
+absent: a free one), speaks HTTPS with CERT and KEY when given, and writes the port to
+PORT_FILE.
 """
 import json
 import sys
@@ -97,6 +98,11 @@ def main():
     ThreadingHTTPServer.allow_reuse_address = True
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
+    if len(sys.argv) > 4:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     with open(sys.argv[1] + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os

@@ -153,6 +153,16 @@ impl AlertEvent {
         )
     }
 
+    /// `TEST CRITICAL firing: disk_root on web-01` (raw text: each channel escapes it).
+    pub fn headline(&self) -> String {
+        let test = if self.test { "TEST " } else { "" };
+        let what = match self.event {
+            EventKind::Resolved => "RESOLVED".to_string(),
+            kind => format!("{} {}", self.severity.as_str().to_uppercase(), kind.as_str()),
+        };
+        format!("{test}{what}: {} on {}", self.rule, self.host)
+    }
+
     /// A test event for `hostwatch test-notify`.
     pub fn test_event(host: &str, severity: Severity, now: f64) -> AlertEvent {
         let series = "cpu.usage".to_string();

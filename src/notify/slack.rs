@@ -285,12 +285,7 @@ fn emoji(event: &AlertEvent) -> &'static str {
 
 /// `🔴 CRITICAL firing: disk_root on web-01` (raw, to be escaped).
 fn headline(event: &AlertEvent) -> String {
-    let test = if event.test { "TEST " } else { "" };
-    let what = match event.event {
-        EventKind::Resolved => "RESOLVED".to_string(),
-        kind => format!("{} {}", event.severity.as_str().to_uppercase(), kind.as_str()),
-    };
-    format!("{} {test}{what}: {} on {}", emoji(event), event.rule, event.host)
+    format!("{} {}", emoji(event), event.headline())
 }
 
 /// The notification text: the headline and the value, escaped and on one line.

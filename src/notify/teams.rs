@@ -177,16 +177,6 @@ fn theme_color(event: &AlertEvent) -> &'static str {
     }
 }
 
-/// `TEST CRITICAL firing: disk_root on web-01` (raw, to be escaped).
-fn headline(event: &AlertEvent) -> String {
-    let test = if event.test { "TEST " } else { "" };
-    let what = match event.event {
-        EventKind::Resolved => "RESOLVED".to_string(),
-        kind => format!("{} {}", event.severity.as_str().to_uppercase(), kind.as_str()),
-    };
-    format!("{test}{what}: {} on {}", event.rule, event.host)
-}
-
 /// The facts, labels and values raw.
 fn facts(event: &AlertEvent) -> [(&'static str, String); 8] {
     let threshold_label =
@@ -216,7 +206,7 @@ const TEST_NOTICE: &str =
 fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
     let mut body = vec![json!({
         "type": "TextBlock",
-        "text": fit(&headline(event), b.title),
+        "text": fit(&event.headline(), b.title),
         "weight": "bolder",
         "size": "medium",
         "color": color(event),
@@ -251,7 +241,7 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
                 "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                 "type": "AdaptiveCard",
                 "version": "1.4",
-                "fallbackText": fit(&headline(event), b.title),
+                "fallbackText": fit(&event.headline(), b.title),
                 "body": body,
             },
         }],
@@ -279,8 +269,8 @@ fn message_card(event: &AlertEvent, b: Budget) -> Value {
         "@type": "MessageCard",
         "@context": "http://schema.org/extensions",
         "themeColor": theme_color(event),
-        "summary": fit(&headline(event), b.title),
-        "title": fit(&headline(event), b.title),
+        "summary": fit(&event.headline(), b.title),
+        "title": fit(&event.headline(), b.title),
         "sections": [section],
     })
 }

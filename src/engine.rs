@@ -189,6 +189,26 @@ impl Engine {
         self.evaluate(registry, sample, out, true);
     }
 
+    /// Feeds saved rings back into the windows (`once` between runs, `run` across a reload),
+    /// for the series that still exist; alert states do not move.
+    pub fn warm_rings(&mut self, registry: &Registry, rings: &[SavedRing]) {
+        let mut sample = Sample::default();
+        for ring in rings {
+            let Ok((metric, label)) = crate::series::parse_series_key(&ring.series) else {
+                continue;
+            };
+            let Some(id) = registry.find(metric, label).filter(|&id| registry.info(id).live) else {
+                continue;
+            };
+            for &(ts, value) in &ring.entries {
+                sample.clear();
+                sample.unix_ts = ts;
+                sample.points.push((id, value));
+                self.warm(registry, &sample);
+            }
+        }
+    }
+
     /// Feeds a sample into the windows without moving alert states (restoring saved rings).
     pub fn warm(&mut self, registry: &Registry, sample: &Sample) {
         let mut sink = Vec::new();
@@ -477,5 +497,29 @@ mod tests {
         assert_eq!((&*out[0].rule, out[0].event, out[0].seq), ("old_rule", EventKind::Resolved, 2));
         assert_eq!(out[0].value, 97.0);
         assert_eq!(out[0].label.as_ref().map(|(_, v)| &**v), Some("/"));
+    }
+
+    #[test]
+    fn warmed_rings_carry_a_for_window_into_a_new_engine() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "hot", "metric": "cpu.usage", "warn": "> 80", "for": "20s"}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let cpu = reg.intern(Metric::CpuUsage, None);
+        let mut first = Engine::new(&config, None);
+        let mut out = Vec::new();
+        for t in [0.0, 5.0, 10.0] {
+            first.tick(&reg, &sample(t, &[(cpu, 90.0)]), &mut out);
+        }
+        assert!(out.is_empty(), "held 10 s of 20");
+        // A reload: a new engine gets the old rings and keeps counting from t=0.
+        let rings = first.saved_rings(&reg);
+        let mut second = Engine::new(&config, None);
+        second.warm_rings(&reg, &rings);
+        second.tick(&reg, &sample(15.0, &[(cpu, 90.0)]), &mut out);
+        assert!(out.is_empty());
+        second.tick(&reg, &sample(20.0, &[(cpu, 90.0)]), &mut out);
+        assert_eq!(out.len(), 1, "fires at t=20, not 20 s after the reload");
+        assert_eq!(out[0].event, EventKind::Firing);
     }
 }

@@ -12,7 +12,7 @@ use crate::humanize;
 use crate::metrics::Unit;
 use crate::notify::delivery::{Dispatcher, DryRunRenderer};
 use crate::notify::{LogNotifier, Notify};
-use crate::series::{Registry, parse_series_key};
+use crate::series::Registry;
 use crate::silence_store;
 use crate::state::{self, OnceState};
 use serde_json::json;
@@ -90,7 +90,7 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
     }
     // After the collection, so only series that still exist get their windows back; a
     // restored alert on a vanished series stays unbound and resolves below.
-    warm_rings(&mut engine, &registry, &previous);
+    engine.warm_rings(&registry, &previous.rings);
     let mut out = Vec::new();
     engine.tick(&registry, &sample, &mut out);
     engine.drop_unbound_restored(sample.unix_ts, &mut out);
@@ -173,23 +173,6 @@ fn save(dir: &Path, persisted: &state::State) -> Result<(), ExitCode> {
 fn unknown(message: &str) -> ExitCode {
     println!("HOSTWATCH UNKNOWN - {message}");
     ExitCode::from(UNKNOWN)
-}
-
-/// Feeds the rings saved by the previous run back into the windows.
-fn warm_rings(engine: &mut Engine, registry: &Registry, previous: &OnceState) {
-    let mut sample = Sample::default();
-    for ring in &previous.rings {
-        let Ok((metric, label)) = parse_series_key(&ring.series) else { continue };
-        let Some(id) = registry.find(metric, label).filter(|&id| registry.info(id).live) else {
-            continue;
-        };
-        for &(ts, value) in &ring.entries {
-            sample.clear();
-            sample.unix_ts = ts;
-            sample.points.push((id, value));
-            engine.warm(registry, &sample);
-        }
-    }
 }
 
 fn status_word(code: u8) -> &'static str {

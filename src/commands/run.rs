@@ -83,6 +83,7 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
             Wake::Reload => {
                 if let Some(new_config) = reload(config_path.as_deref(), &config) {
                     let alerts = engine.saved_alerts(&registry);
+                    let rings = engine.saved_rings(&registry);
                     engine = Engine::new(&new_config, None);
                     engine.restore_alerts(alerts);
                     if new_config.collect != config.collect {
@@ -90,6 +91,8 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
                         registry = Registry::new();
                         backend.collect(&mut registry, &mut sample);
                     }
+                    // Windows carry over: a reload does not restart "for 2m" or an average.
+                    engine.warm_rings(&registry, &rings);
                     sinks = make_sinks(&new_config, args.dry_run);
                     if let Some(mut d) = dispatcher.take() {
                         d.shutdown(Instant::now() + d.grace());

@@ -16,6 +16,7 @@
 //! refuses the request (HTTP 400: invalid alerts, 401/403/404) fails permanently, 429 and
 //! 5xx are worth retrying. Not here: routing, retries and the outbox (`delivery`).
 
+use super::escape::base64;
 use super::{Receipt, Rendered, SendError, Sender, http};
 use crate::alerts::EventKind;
 use crate::config::channels::AlertmanagerConfig;
@@ -316,24 +317,6 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Standard base64 with padding.
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n =
-            chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The URL as messages show it: scheme, host and port only (its path, query and user info

@@ -81,6 +81,25 @@ pub fn chars(text: &str) -> usize {
     text.chars().count()
 }
 
+/// Standard base64 with padding (HTTP basic auth, and scrubbing SMTP AUTH tokens from
+/// messages).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// One line of plain text (e-mail subjects, log lines): control characters become spaces.
 pub fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
@@ -101,6 +120,7 @@ mod tests {
             "\\[click\\]\\(https://evil\\) \\*b\\* x"
         );
         assert_eq!(html("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         assert_eq!(one_line("a\r\nBcc: x"), "a  Bcc: x");
     }
 }

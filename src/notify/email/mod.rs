@@ -15,6 +15,7 @@ pub mod message;
 pub mod smtp;
 pub mod tls;
 
+use super::escape::base64;
 use super::{Receipt, Rendered, SendError, Sender};
 use crate::config::channels::{EmailConfig, EmailTls};
 use crate::event::AlertEvent;
@@ -226,23 +227,6 @@ fn helo_name(host: &str) -> String {
     } else {
         "localhost".to_string()
     }
-}
-
-/// Standard base64 with padding (for scrubbing AUTH tokens).
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -190,6 +190,49 @@ impl AlertEvent {
     }
 }
 
+/// What hostwatch says about itself (a state it cannot save): not a rule of the config, but
+/// routed and delivered like one.
+pub(crate) struct Internal<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) rule: &'a str,
+    pub(crate) label: (&'a str, &'a str),
+    pub(crate) severity: Severity,
+    pub(crate) kind: EventKind,
+    pub(crate) since: f64,
+    pub(crate) seq: u32,
+    pub(crate) value_text: &'a str,
+    pub(crate) threshold: &'a str,
+    pub(crate) description: String,
+}
+
+impl AlertEvent {
+    /// An event about hostwatch itself.
+    pub(crate) fn internal(i: Internal<'_>) -> AlertEvent {
+        let now = crate::timefmt::now_unix();
+        let series = format!("{}{{{}={}}}", i.rule, i.label.0, i.label.1);
+        let episode = episode_key(i.rule, &series, i.since);
+        AlertEvent {
+            ts: round_ms(now),
+            host: i.host.to_string(),
+            rule: i.rule.to_string(),
+            metric: i.rule.to_string(),
+            labels: BTreeMap::from([(i.label.0.to_string(), i.label.1.to_string())]),
+            series,
+            severity: i.severity,
+            event: i.kind,
+            value: None,
+            value_text: i.value_text.to_string(),
+            threshold: i.threshold.to_string(),
+            since: round_ms(i.since),
+            seq: i.seq,
+            key: format!("{episode}:{}", i.seq),
+            episode_key: episode,
+            description: Some(i.description),
+            test: false,
+        }
+    }
+}
+
 /// `rule:hash(series):episode start in ms`: the same for every notification of an episode.
 fn episode_key(rule: &str, series: &str, since: f64) -> String {
     format!("{rule}:{:016x}:{}", fnv1a64(series.as_bytes()), (since * 1000.0).round() as i64)

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod collect;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod event;
 pub mod eventlog;

@@ -49,6 +49,20 @@ pub fn load_config(local: Option<&Path>, global: Option<&Path>) -> Result<Config
     })
 }
 
+/// Loads a config for `run` and `once` and refuses one that names a channel that can never
+/// work. (Placeholder until the preflight checks land: accepts every config.)
+pub fn load_runnable_config(
+    local: Option<&Path>,
+    global: Option<&Path>,
+) -> Result<Config, ExitCode> {
+    load_config(local, global)
+}
+
+/// Checks what can be checked before start-up (placeholder until the preflight checks land).
+pub(crate) fn preflight(_config: &Config) -> Result<(), Vec<String>> {
+    Ok(())
+}
+
 /// Parses a duration flag with the config's grammar (`5s`, `2m`, `1h30m`).
 pub fn parse_duration_flag(flag: &str, text: &str) -> Result<std::time::Duration, ExitCode> {
     config::units::parse_duration(text).map_err(|e| usage_error(&format!("{flag}: {e}")))

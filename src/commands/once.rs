@@ -7,7 +7,6 @@ use crate::collect::{self, Sample};
 use crate::config::{Op, Severity};
 use crate::engine::{AlertView, Engine};
 use crate::event::Notification;
-use crate::eventlog::EventLog;
 use crate::humanize;
 use crate::metrics::Unit;
 use crate::notify::delivery::{Dispatcher, DryRunRenderer};
@@ -103,40 +102,29 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
             renderer.notify(n);
         }
     } else {
-        let mut events = EventLog::new(&config.state_dir);
-        let mut dispatcher = Dispatcher::start(
-            &config,
-            std::mem::take(&mut persisted.delivery),
-            Some(EventLog::new(&config.state_dir)),
-        );
+        let mut dispatcher = Dispatcher::start(&config, std::mem::take(&mut persisted.delivery));
         for n in &out {
             log_sink.notify(n);
-            events.notify(n);
-            dispatcher.notify(n);
+            dispatcher.enqueue(n.to_event());
         }
         persisted.alerts = engine.saved_alerts(&registry);
         persisted.once = Some(OnceState {
             counters: backend.save_counters(),
             rings: engine.saved_rings(&registry),
         });
-        // The outbox is on disk before the first attempt; what is not accepted now is tried
-        // again by the next run.
-        persisted.delivery = dispatcher.state();
-        if let Err(code) = save(&config.state_dir, &persisted) {
-            return code;
-        }
-        if dispatcher.pending() > 0 {
-            if dispatcher.hand_off() {
-                persisted.delivery = dispatcher.state();
-                if let Err(code) = save(&config.state_dir, &persisted) {
-                    return code;
-                }
-            }
-            dispatcher.drain(Instant::now() + config.delivery.timeout * 3);
-            persisted.delivery = dispatcher.state();
-            if let Err(code) = save(&config.state_dir, &persisted) {
-                return code;
-            }
+        // Saved, then attempted (from memory if the save failed); recorded in the events log
+        // once the outbox that holds them is on disk. What is not accepted now is tried again
+        // by the next run.
+        let saved = dispatcher.commit(&mut persisted);
+        dispatcher.record(&out);
+        let deadline = Instant::now() + config.delivery.timeout * 3;
+        let drained = dispatcher.drain(&mut persisted, deadline);
+        if !(saved && drained) {
+            eprintln!(
+                "hostwatch: cannot save the state in {}; windows and alert states of this run \
+                 are lost (see the log)",
+                config.state_dir.display()
+            );
         }
     }
 
@@ -161,12 +149,6 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
     };
     println!("{text}");
     ExitCode::from(code)
-}
-
-/// Saves the state, or says (UNKNOWN) why it cannot.
-fn save(dir: &Path, persisted: &state::State) -> Result<(), ExitCode> {
-    state::save(dir, persisted)
-        .map_err(|e| unknown(&format!("cannot save the state in {}: {e}", dir.display())))
 }
 
 /// Prints why the check cannot tell, Nagios style, and exits 3.

@@ -1,0 +1,312 @@
+//! The running agent behind `hostwatch run`: it owns the collector, the engine, the alert
+//! states and the dispatcher, and offers `tick`, `reload`, `save` and `stop`; [`Daemon::run`]
+//! is the poll loop that calls them on the interval and on signals.
+//!
+//! One tick: apply delivery reports, collect, evaluate, route what the engine decided into the
+//! outbox, save (state file with alerts and outbox, once), hand the new items to the workers,
+//! then append the decisions to the events log — so the log never names a notification that
+//! is not in the outbox. A failed save does not stop the hand-off (see `notify::delivery`).
+//! After each tick the daemon holds a [`Snapshot`] others can read.
+//!
+//! Not for: argument parsing (`commands::run`) or anything that may block on the network:
+//! the loop only ever waits on its own timer and the signal pipe.
+
+use crate::collect::{self, Backend, Sample};
+use crate::config::{self, Config};
+use crate::engine::Engine;
+use crate::event::Notification;
+use crate::notify::delivery::{ChannelHealth, Dispatcher, DryRunRenderer};
+use crate::notify::{Fanout, LogNotifier, Notify};
+use crate::series::Registry;
+use crate::signals::{Signals, Wake};
+use crate::silence_store;
+use crate::state::{self, State, StateLock};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What the daemon looked like after its last tick.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// When the last tick's sample was taken (Unix seconds); 0 before the first.
+    pub last_tick: f64,
+    /// How long the last tick took.
+    pub tick_duration: Duration,
+    /// Live series.
+    pub series: usize,
+    /// Alerts firing and pending.
+    pub firing: usize,
+    /// Alerts pending (the window does not hold yet).
+    pub pending: usize,
+    /// Per channel delivery health and outbox depth.
+    pub channels: BTreeMap<String, ChannelHealth>,
+    /// True while the state cannot be saved.
+    pub persist_failing: bool,
+}
+
+/// The running agent.
+pub struct Daemon {
+    config: Config,
+    config_path: Option<PathBuf>,
+    dry_run: bool,
+    _lock: Option<StateLock>,
+    engine: Engine,
+    registry: Registry,
+    backend: Box<dyn Backend>,
+    sample: Sample,
+    out: Vec<Notification>,
+    sinks: Fanout,
+    dispatcher: Option<Dispatcher>,
+    persisted: State,
+    silences: silence_store::Watcher,
+    first_tick: bool,
+    snapshot: Snapshot,
+}
+
+impl Daemon {
+    /// Takes the state directory (unless `dry_run`: a dry run reads the state but never
+    /// writes it, so a later real run does not believe what it printed was announced),
+    /// restores alerts and the outbox, and starts the channels' workers.
+    pub fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+        dry_run: bool,
+    ) -> Result<Daemon, String> {
+        let lock = if dry_run {
+            None
+        } else {
+            Some(state::lock(&config.state_dir).map_err(|e| format!("state_dir: {e}"))?)
+        };
+        let mut persisted = state::load(&config.state_dir);
+        let mut engine = Engine::new(&config, None);
+        engine.restore_alerts(std::mem::take(&mut persisted.alerts));
+        let mut silences = silence_store::Watcher::new(&config.state_dir);
+        engine.set_silences(silences.merged(&config, true));
+        let dispatcher =
+            (!dry_run).then(|| Dispatcher::start(&config, std::mem::take(&mut persisted.delivery)));
+        let mut daemon = Daemon {
+            sinks: make_sinks(&config, dry_run),
+            backend: collect::backend(&config.collect),
+            config,
+            config_path,
+            dry_run,
+            _lock: lock,
+            engine,
+            registry: Registry::new(),
+            sample: Sample::default(),
+            out: Vec::with_capacity(64),
+            dispatcher,
+            persisted,
+            silences,
+            first_tick: true,
+            snapshot: Snapshot::default(),
+        };
+        log::info!(
+            config = daemon.config.source.as_str(), host = daemon.config.host.as_str(),
+            rules = daemon.config.rules.len(), channels = daemon.config.channels.len(),
+            interval = format!("{:?}", daemon.config.interval), backend = daemon.backend.name(),
+            dry_run = dry_run;
+            "hostwatch started");
+        // The outbox the previous process left is handed to the workers now.
+        daemon.save();
+        // Rates need a first read.
+        daemon.backend.collect(&mut daemon.registry, &mut daemon.sample);
+        Ok(daemon)
+    }
+
+    /// The config in effect.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state after the last tick.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// One evaluation: collect, evaluate, route, save, hand off, record.
+    pub fn tick(&mut self) {
+        let started = Instant::now();
+        if self.silences.changed() {
+            self.engine.set_silences(self.silences.merged(&self.config, true));
+        }
+        if let Some(d) = self.dispatcher.as_mut() {
+            d.process_acks();
+        }
+        self.backend.collect(&mut self.registry, &mut self.sample);
+        self.out.clear();
+        self.engine.tick(&self.registry, &self.sample, &mut self.out);
+        if self.first_tick {
+            self.engine.drop_unbound_restored(self.sample.unix_ts, &mut self.out);
+            if let Some(d) = self.dispatcher.as_mut() {
+                for n in self.engine.announced_firing(&self.registry, self.sample.unix_ts) {
+                    d.remember(&n.to_event());
+                }
+            }
+            self.first_tick = false;
+        }
+        for n in &self.out {
+            self.sinks.notify(n);
+            if let Some(d) = self.dispatcher.as_mut() {
+                d.enqueue(n.to_event());
+            }
+        }
+        let engine_changed = self.engine.take_changed();
+        if let Some(d) = self.dispatcher.as_mut() {
+            if engine_changed || d.needs_commit() {
+                self.persisted.alerts = self.engine.saved_alerts(&self.registry);
+                d.commit(&mut self.persisted);
+            } else {
+                d.hand_off();
+            }
+            d.record(&self.out);
+        }
+        self.update_snapshot(started.elapsed());
+    }
+
+    fn update_snapshot(&mut self, took: Duration) {
+        let mut firing = 0;
+        let mut pending = 0;
+        for a in self.engine.alerts(&self.registry) {
+            match a.state.phase {
+                crate::alerts::Phase::Firing { .. } => firing += 1,
+                crate::alerts::Phase::Pending { .. } => pending += 1,
+                crate::alerts::Phase::Ok => {}
+            }
+        }
+        self.snapshot = Snapshot {
+            last_tick: self.sample.unix_ts,
+            tick_duration: took,
+            series: self.registry.iter().filter(|(_, s)| s.live).count(),
+            firing,
+            pending,
+            channels: self.dispatcher.as_ref().map(Dispatcher::health).unwrap_or_default(),
+            persist_failing: self.dispatcher.as_ref().is_some_and(Dispatcher::persist_failing),
+        };
+    }
+
+    /// Saves the state now (alerts and outbox) and hands pending items to the workers.
+    pub fn save(&mut self) {
+        if let Some(d) = self.dispatcher.as_mut() {
+            self.persisted.alerts = self.engine.saved_alerts(&self.registry);
+            d.commit(&mut self.persisted);
+        }
+    }
+
+    /// Re-reads the config (SIGHUP). A config that is invalid, or names a channel that can
+    /// never work, is logged and the running one kept. Alert states and windows carry over;
+    /// only channels whose settings changed get a new worker; nothing here waits on one.
+    pub fn reload(&mut self) -> bool {
+        let Some(new_config) = load_for_reload(self.config_path.as_deref(), &self.config) else {
+            return false;
+        };
+        let alerts = self.engine.saved_alerts(&self.registry);
+        let rings = self.engine.saved_rings(&self.registry);
+        self.engine = Engine::new(&new_config, None);
+        self.engine.restore_alerts(alerts);
+        if new_config.collect != self.config.collect {
+            self.backend = collect::backend(&new_config.collect);
+            self.registry = Registry::new();
+            self.backend.collect(&mut self.registry, &mut self.sample);
+        }
+        // Windows carry over: a reload does not restart "for 2m" or an average.
+        self.engine.warm_rings(&self.registry, &rings);
+        self.sinks = make_sinks(&new_config, self.dry_run);
+        if let Some(d) = self.dispatcher.as_mut() {
+            d.reload(&new_config);
+        }
+        self.config = new_config;
+        self.engine.set_silences(self.silences.merged(&self.config, true));
+        self.first_tick = true;
+        true
+    }
+
+    /// Stops the workers (waiting at most for the longest attempt in progress) and saves.
+    pub fn stop(mut self) {
+        log::info!("stopping");
+        self.sinks.shutdown();
+        if let Some(mut d) = self.dispatcher.take() {
+            self.persisted.alerts = self.engine.saved_alerts(&self.registry);
+            let deadline = Instant::now() + d.grace();
+            d.shutdown(&mut self.persisted, deadline);
+        }
+    }
+
+    /// The poll loop: ticks aligned to the interval (missed ticks are skipped, never burst),
+    /// SIGHUP reloads, SIGTERM/SIGINT stop.
+    pub fn run(mut self, signals: &Signals) {
+        let mut start = Instant::now();
+        let mut k: u32 = 0;
+        loop {
+            k += 1;
+            let deadline = start + self.config.interval * k;
+            // A wake-up before the deadline that is no signal (a burst of signals leaves
+            // bytes in the pipe) goes back to waiting: ticks happen on the deadline.
+            let wake = loop {
+                let w = signals.wait(deadline.saturating_duration_since(Instant::now()));
+                if w != Wake::Timeout || Instant::now() >= deadline {
+                    break w;
+                }
+            };
+            match wake {
+                Wake::Stop => break,
+                Wake::Reload => {
+                    let interval = self.config.interval;
+                    if self.reload() && self.config.interval != interval {
+                        start = Instant::now();
+                        k = 0;
+                    }
+                    k = k.saturating_sub(1);
+                    continue;
+                }
+                Wake::Timeout => {}
+            }
+            let late = Instant::now().saturating_duration_since(deadline);
+            if late > self.config.interval {
+                let missed = (late.as_secs_f64() / self.config.interval.as_secs_f64()) as u32;
+                log::warn!(missed = missed; "ticks missed (host suspended or overloaded)");
+                k += missed;
+            }
+            log::debug!(late_ms = late.as_secs_f64() * 1000.0; "tick");
+            self.tick();
+        }
+        self.stop();
+    }
+}
+
+/// Loads the config for a reload; a broken one is logged and `None` returned.
+fn load_for_reload(path: Option<&Path>, current: &Config) -> Option<Config> {
+    let c = match config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                log::error!("config reload failed, keeping the running config: {e}");
+            }
+            return None;
+        }
+    };
+    if let Err(problems) = crate::commands::preflight(&c) {
+        for p in problems {
+            log::error!("config reload refused, keeping the running config: {p}");
+        }
+        return None;
+    }
+    log::info!(config = c.source.as_str(), rules = c.rules.len(); "config reloaded");
+    if c.state_dir != current.state_dir {
+        log::warn!(
+            "state_dir changes take effect at the next restart; keeping {}",
+            current.state_dir.display()
+        );
+        return Some(Config { state_dir: current.state_dir.clone(), ..c });
+    }
+    Some(c)
+}
+
+/// The notifiers besides delivery: the log, and for a dry run the payload printer.
+fn make_sinks(config: &Config, dry_run: bool) -> Fanout {
+    if dry_run {
+        Fanout(vec![Box::new(LogNotifier), Box::new(DryRunRenderer::new(config))])
+    } else {
+        Fanout(vec![Box::new(LogNotifier)])
+    }
+}

@@ -1,0 +1,407 @@
+//! The outbox journal: `state_dir/outbox.journal`, an append-only record of what happened to
+//! outbox items since the state file was last written, so an acknowledgement costs one small
+//! `write(2)` instead of rewriting (and fsyncing) the whole state.
+//!
+//! Three records, one JSON line each:
+//! - `{"op":"attempt","id":K,"n":N}`: the worker is about to send item K; if the process dies
+//!   now, K was in flight during N crashes in a row (the crash-loop guard's count).
+//! - `{"op":"tried","id":K}`: the attempt returned (a failure to retry): it was no crash.
+//! - `{"op":"done","id":K}`: K left the outbox (accepted, or dropped with a record).
+//!
+//! The state file holds the outbox as of its last save; replaying the journal over it gives
+//! the outbox as of the last record. Every record is idempotent (`n` is absolute), so a crash
+//! between writing a new state file and emptying the journal replays harmlessly. A torn last
+//! line (power loss, full disk) is ignored on replay and cut off before the next append.
+//!
+//! Not for: deciding anything. The dispatcher and the workers call it; it only records and
+//! replays. Writes that fail are counted and logged (at most once a minute), never fatal:
+//! persisting is a safeguard, not a gate.
+
+use super::outbox::OutboxItem;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The journal is folded into the state file once it holds this many records.
+const COMPACT_RECORDS: usize = 4096;
+
+/// A journal larger than this is not replayed (it cannot be one this version wrote).
+const MAX_REPLAY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What the journal knows of an item since the last state save.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// An attempt started and has not returned: in flight during `n` crashes if we die now.
+    Attempting(u32),
+    /// The last attempt returned (not accepted): the crash count is back to zero.
+    Tried,
+    /// The item left the outbox.
+    Done,
+}
+
+#[derive(Deserialize)]
+struct Record {
+    op: String,
+    id: u64,
+    #[serde(default)]
+    n: u32,
+}
+
+/// The journal file and the marks written since the last save.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    path: PathBuf,
+    file: Option<File>,
+    /// Bytes known to be whole records; a failed append is cut back to this.
+    good_len: u64,
+    /// Whether the file may end in a torn record that must be cut off before appending.
+    torn: bool,
+    records: usize,
+    marks: HashMap<u64, Mark>,
+    failures: u64,
+    last_warning: Option<Instant>,
+}
+
+/// The journal of a state directory.
+pub(crate) fn journal_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("outbox.journal")
+}
+
+impl Journal {
+    /// Opens (creating when missing) the journal of `state_dir` for appending; a journal that
+    /// cannot be opened now is retried at the next append.
+    pub(crate) fn open(state_dir: &Path) -> Journal {
+        let mut journal = Journal {
+            path: journal_path(state_dir),
+            file: None,
+            good_len: 0,
+            torn: true,
+            records: 0,
+            marks: HashMap::new(),
+            failures: 0,
+            last_warning: None,
+        };
+        journal.reopen();
+        journal
+    }
+
+    fn reopen(&mut self) -> bool {
+        if self.file.is_some() {
+            return true;
+        }
+        match OpenOptions::new().create(true).append(true).read(true).open(&self.path) {
+            Ok(f) => {
+                self.good_len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                self.torn = self.good_len > 0;
+                self.file = Some(f);
+                true
+            }
+            Err(e) => {
+                self.failed(&e);
+                false
+            }
+        }
+    }
+
+    /// Records that item `id` is about to be sent, in flight during `n` crashes if the
+    /// process dies before [`Journal::tried`] or [`Journal::done`].
+    pub(crate) fn attempt(&mut self, id: u64, n: u32) {
+        self.marks.insert(id, Mark::Attempting(n));
+        self.append(&format!("{{\"op\":\"attempt\",\"id\":{id},\"n\":{n}}}\n"));
+    }
+
+    /// Records that the attempt on `id` returned without the item leaving the outbox.
+    pub(crate) fn tried(&mut self, id: u64) {
+        self.marks.insert(id, Mark::Tried);
+        self.append(&format!("{{\"op\":\"tried\",\"id\":{id}}}\n"));
+    }
+
+    /// Records that `id` left the outbox.
+    pub(crate) fn done(&mut self, id: u64) {
+        self.marks.insert(id, Mark::Done);
+        self.append(&format!("{{\"op\":\"done\",\"id\":{id}}}\n"));
+    }
+
+    /// What was recorded of `id` since the last save.
+    pub(crate) fn mark(&self, id: u64) -> Option<Mark> {
+        self.marks.get(&id).copied()
+    }
+
+    /// Forgets the marks of an item the dispatcher removed from its outbox.
+    pub(crate) fn forget(&mut self, id: u64) {
+        if self.marks.get(&id) == Some(&Mark::Done) {
+            self.marks.remove(&id);
+        }
+    }
+
+    /// True when enough records piled up that the state file should absorb them.
+    pub(crate) fn wants_compaction(&self) -> bool {
+        self.records >= COMPACT_RECORDS
+    }
+
+    /// Appends that failed since the process started.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// Empties the journal after the state file absorbed it. Marks of attempts still in
+    /// flight stay (the state file carries their count now; their outcome is still to come);
+    /// the rest go, except `Done` marks of items the dispatcher has not removed yet.
+    pub(crate) fn truncated(&mut self) {
+        self.marks.retain(|_, m| matches!(m, Mark::Attempting(_) | Mark::Done));
+        self.records = 0;
+        if !self.reopen() {
+            return;
+        }
+        let result = self.file.as_ref().map_or(Ok(()), |f| f.set_len(0));
+        match result {
+            Ok(()) => {
+                self.good_len = 0;
+                self.torn = false;
+            }
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    fn append(&mut self, line: &str) {
+        self.records += 1;
+        if !self.reopen() {
+            return;
+        }
+        let Some(file) = self.file.as_mut() else { return };
+        let result = (|| -> io::Result<()> {
+            if self.torn {
+                // A torn record from a crash or a full disk: cut it off so this record is
+                // not glued onto it.
+                cut_torn_tail(file, &mut self.good_len)?;
+                self.torn = false;
+            }
+            file.write_all(line.as_bytes())?;
+            file.sync_data()
+        })();
+        match result {
+            Ok(()) => self.good_len += line.len() as u64,
+            Err(e) => {
+                // A partial write must not glue the next record onto a torn one.
+                if file.set_len(self.good_len).is_err() {
+                    self.torn = true;
+                }
+                self.failed(&e);
+            }
+        }
+    }
+
+    fn failed(&mut self, e: &io::Error) {
+        self.failures += 1;
+        let quiet = self.last_warning.is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+        if !quiet {
+            self.last_warning = Some(Instant::now());
+            log::error!(
+                file = self.path.display().to_string(), failures = self.failures;
+                "cannot write the outbox journal {}: {e}; deliveries go on from memory",
+                self.path.display()
+            );
+        }
+    }
+}
+
+/// Cuts the file back to its last complete line.
+fn cut_torn_tail(file: &mut File, good_len: &mut u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        *good_len = 0;
+        return Ok(());
+    }
+    let back = len.min(64 * 1024);
+    file.seek(SeekFrom::Start(len - back))?;
+    let mut tail = Vec::with_capacity(back as usize);
+    Read::by_ref(file).take(back).read_to_end(&mut tail)?;
+    let keep = match tail.iter().rposition(|&b| b == b'\n') {
+        Some(i) => len - back + i as u64 + 1,
+        None if back == len => 0,
+        // No newline in the last 64 KiB: no record of ours is that long; drop the tail.
+        None => len - back,
+    };
+    if keep != len {
+        file.set_len(keep)?;
+    }
+    *good_len = keep;
+    Ok(())
+}
+
+/// What replaying a journal did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Replayed {
+    /// Records applied.
+    pub(crate) records: usize,
+    /// Lines that were not records (a torn tail).
+    pub(crate) skipped: usize,
+}
+
+/// Applies the journal of `state_dir` to the outbox read from the state file: items marked
+/// done leave, the crash counts of attempts take their recorded value. Never fails: an
+/// unreadable journal is logged and ignored (the state file alone is then the truth).
+pub(crate) fn replay(state_dir: &Path, outbox: &mut Vec<OutboxItem>) -> Replayed {
+    let path = journal_path(state_dir);
+    let bytes = match read_journal(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Replayed::default(),
+        Err(e) => {
+            log::error!(file = path.display().to_string(); "cannot read the outbox journal {}: {e}; using the state file alone", path.display());
+            return Replayed::default();
+        }
+    };
+    apply(&bytes, outbox)
+}
+
+fn read_journal(path: &Path) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // Non-blocking open: a FIFO planted here must not hang the start.
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        let what = if meta.file_type().is_fifo() { "a FIFO" } else { "not a regular file" };
+        return Err(io::Error::other(format!("{} is {what}", path.display())));
+    }
+    if meta.len() > MAX_REPLAY_BYTES {
+        return Err(io::Error::other(format!(
+            "{} is larger than {} MiB",
+            path.display(),
+            MAX_REPLAY_BYTES >> 20
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_REPLAY_BYTES).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Applies journal bytes to an outbox (the pure part of [`replay`]).
+pub(crate) fn apply(bytes: &[u8], outbox: &mut Vec<OutboxItem>) -> Replayed {
+    let mut replayed = Replayed::default();
+    let mut done = std::collections::HashSet::new();
+    for line in bytes.split(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(record) = serde_json::from_slice::<Record>(line) else {
+            replayed.skipped += 1;
+            continue;
+        };
+        replayed.records += 1;
+        match record.op.as_str() {
+            "done" => {
+                done.insert(record.id);
+            }
+            "attempt" | "tried" => {
+                let n = if record.op == "attempt" { record.n } else { 0 };
+                if let Some(item) = outbox.iter_mut().find(|i| i.id == record.id) {
+                    item.crashed = n;
+                }
+            }
+            _ => replayed.skipped += 1,
+        }
+    }
+    outbox.retain(|i| !done.contains(&i.id));
+    replayed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Severity;
+    use crate::event::AlertEvent;
+
+    fn item(id: u64) -> OutboxItem {
+        OutboxItem::new(id, "c", AlertEvent::test_event("h", Severity::Warning, 1.0), 0.0)
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("hostwatch-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn replay_applies_attempts_outcomes_and_removals() {
+        let d = dir("replay");
+        let mut j = Journal::open(&d);
+        j.attempt(1, 1);
+        j.attempt(2, 1);
+        j.tried(2);
+        j.attempt(2, 1);
+        j.done(2);
+        j.attempt(3, 3);
+        let mut outbox = vec![item(1), item(2), item(3), item(4)];
+        let r = replay(&d, &mut outbox);
+        assert_eq!(r, Replayed { records: 6, skipped: 0 });
+        let got: Vec<(u64, u32)> = outbox.iter().map(|i| (i.id, i.crashed)).collect();
+        assert_eq!(got, vec![(1, 1), (3, 3), (4, 0)]);
+        // Replaying twice gives the same outbox: records are idempotent.
+        let again = replay(&d, &mut outbox);
+        assert_eq!(again.records, 6);
+        assert_eq!(outbox.iter().map(|i| (i.id, i.crashed)).collect::<Vec<_>>(), got);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_torn_tail_is_skipped_and_cut_before_the_next_append() {
+        let d = dir("torn");
+        std::fs::write(journal_path(&d), b"{\"op\":\"done\",\"id\":1}\n{\"op\":\"att").unwrap();
+        let mut outbox = vec![item(1), item(2)];
+        assert_eq!(replay(&d, &mut outbox), Replayed { records: 1, skipped: 1 });
+        let mut j = Journal::open(&d);
+        j.done(2);
+        let text = std::fs::read_to_string(journal_path(&d)).unwrap();
+        assert_eq!(text, "{\"op\":\"done\",\"id\":1}\n{\"op\":\"done\",\"id\":2}\n");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn truncation_keeps_marks_of_attempts_in_flight() {
+        let d = dir("trunc");
+        let mut j = Journal::open(&d);
+        j.attempt(1, 2);
+        j.attempt(2, 1);
+        j.tried(2);
+        j.truncated();
+        assert_eq!(j.mark(1), Some(Mark::Attempting(2)));
+        assert_eq!(j.mark(2), None);
+        assert_eq!(std::fs::metadata(journal_path(&d)).unwrap().len(), 0);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic() {
+        // A small deterministic fuzz: random bytes and mutated valid records.
+        let valid = b"{\"op\":\"attempt\",\"id\":3,\"n\":2}\n{\"op\":\"done\",\"id\":1}\n".to_vec();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let cases = 20_000;
+        for case in 0..cases {
+            let mut bytes = valid.clone();
+            if case % 2 == 0 {
+                let len = (next() % 200) as usize;
+                bytes = (0..len).map(|_| next() as u8).collect();
+            } else {
+                for _ in 0..(next() % 6) {
+                    let at = (next() as usize) % bytes.len();
+                    bytes[at] = next() as u8;
+                }
+            }
+            let mut outbox = vec![item(1), item(3)];
+            let r = apply(&bytes, &mut outbox);
+            assert!(r.records <= bytes.len());
+        }
+    }
+}

@@ -414,6 +414,7 @@ impl Dispatcher {
             }
             let ctx = WorkerContext {
                 channel: channel.clone(),
+                factory: worker::real_senders(),
                 timeout: self.policy.timeout,
                 policy: self.policy.clone(),
                 acks: self.acks_tx.clone(),

@@ -289,9 +289,19 @@ pub(crate) struct Worker {
     pub(crate) channel: Channel,
 }
 
+/// Builds a channel's sender (the real one is [`build_sender`]; tests inject their own).
+pub(crate) type SenderFactory =
+    Arc<dyn Fn(&Channel, Duration) -> Result<Box<dyn Sender>, String> + Send + Sync>;
+
+/// The factory of the real channels.
+pub(crate) fn real_senders() -> SenderFactory {
+    Arc::new(build_sender)
+}
+
 /// What a worker thread is given.
 pub(crate) struct WorkerContext {
     pub(crate) channel: Channel,
+    pub(crate) factory: SenderFactory,
     pub(crate) timeout: Duration,
     pub(crate) policy: Delivery,
     pub(crate) acks: mpsc::Sender<Ack>,
@@ -386,7 +396,7 @@ fn work(
         let now = ctx.clock.now();
         match core.next(now) {
             Step::Exit => return,
-            Step::Build => match build_sender(&ctx.channel, ctx.timeout) {
+            Step::Build => match (ctx.factory)(&ctx.channel, ctx.timeout) {
                 Ok(mut built) => {
                     if core.failures() > 0 {
                         log::info!(channel = name; "channel available again");
@@ -595,5 +605,117 @@ mod tests {
             backoff(&policy, 1, Some(Duration::from_secs(u64::MAX)), &mut j),
             policy.give_up_after
         );
+    }
+
+    /// A channel that fails in every way a real one can, once each.
+    struct Flaky {
+        sent: Arc<Mutex<Vec<String>>>,
+        /// Shared by every rebuilt sender, so each failure happens once.
+        calls: Arc<std::sync::atomic::AtomicU32>,
+        refreshes: Arc<std::sync::atomic::AtomicU32>,
+    }
+
+    impl Sender for Flaky {
+        fn render(&self, _: &AlertEvent) -> crate::notify::Rendered {
+            crate::notify::Rendered { content_type: "text/plain".into(), body: String::new() }
+        }
+        fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(SendError::transient("first attempt fails"));
+            }
+            self.sent.lock().unwrap().push(event.key.clone());
+            Ok(Receipt { answer: "ok".into() })
+        }
+        fn refresh_every(&self) -> Option<Duration> {
+            Some(Duration::from_millis(5))
+        }
+        fn refresh(&mut self) -> Result<(), SendError> {
+            if self.refreshes.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("boom in refresh");
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_supervised_worker_survives_panics_outside_send_and_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("hostwatch-worker-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text =
+            r#"{"rules": [], "channels": {"fake": {"type": "exec", "command": ["/bin/true"]}}}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let channel = config.channels["fake"].clone();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let builds = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let refreshes = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let factory: SenderFactory = {
+            let (sent, builds) = (sent.clone(), builds.clone());
+            let (calls, refreshes) = (calls.clone(), refreshes.clone());
+            Arc::new(move |_: &Channel, _: Duration| -> Result<Box<dyn Sender>, String> {
+                if builds.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("boom in build");
+                }
+                Ok(Box::new(Flaky {
+                    sent: sent.clone(),
+                    calls: calls.clone(),
+                    refreshes: refreshes.clone(),
+                }))
+            })
+        };
+        let (acks, acks_rx) = mpsc::channel();
+        let journal = Arc::new(Mutex::new(Journal::open(&dir)));
+        let policy = Delivery {
+            retry_base: Duration::from_millis(10),
+            retry_max: Duration::from_millis(20),
+            ..Delivery::default()
+        };
+        let ctx = WorkerContext {
+            channel,
+            factory,
+            timeout: Duration::from_secs(1),
+            policy,
+            acks,
+            journal: journal.clone(),
+            clock: Arc::new(super::super::clock::MonoClock),
+        };
+        let worker = spawn(ctx, 16).unwrap();
+        let (a, b) = (item(1), item(2));
+        let keys = vec![a.event.key.clone(), b.event.key.clone()];
+        worker.tx.send(Job::Deliver(a, 0.0)).unwrap();
+        worker.tx.send(Job::Deliver(b, 0.0)).unwrap();
+        let mut delivered = Vec::new();
+        let mut retried = 0;
+        while delivered.len() < 2 {
+            match acks_rx.recv_timeout(Duration::from_secs(20)).expect("the worker reports") {
+                Ack::Delivered { id, .. } => delivered.push(id),
+                Ack::Retrying { .. } => retried += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(delivered, vec![1, 2], "in order, nothing lost");
+        assert_eq!(retried, 1);
+        // Two items with the same test key: both arrive.
+        assert_eq!(sent.lock().unwrap().len(), 2);
+        assert_eq!(sent.lock().unwrap()[0], keys[0]);
+        assert!(builds.load(Ordering::SeqCst) >= 2, "rebuilt after the panic in build");
+        // The refresh panic restarts the worker too; it goes on delivering afterwards.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(refreshes.load(Ordering::SeqCst) >= 2, "refreshed again after the panic");
+        worker.tx.send(Job::Deliver(item(3), 0.0)).unwrap();
+        loop {
+            match acks_rx.recv_timeout(Duration::from_secs(20)).expect("the worker reports") {
+                Ack::Delivered { id: 3, .. } => break,
+                Ack::Retrying { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        worker.retire();
+        worker.thread.join().unwrap();
+        let records = std::fs::read_to_string(super::super::journal::journal_path(&dir)).unwrap();
+        let attempts = records.lines().filter(|l| l.contains("attempt")).count();
+        assert!(attempts >= 4, "every attempt was marked before it started:\n{records}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

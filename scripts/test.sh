@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs the real peers the tests talk to when they are missing
-# (stress-ng and Alertmanager from Debian, SMTP and HTTP helpers from PyPI), then runs every
-# unit and integration test of the workspace.
+# (stress-ng, Alertmanager and libfaketime from Debian, SMTP and HTTP helpers from PyPI), then
+# runs every unit and integration test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ have prometheus-alertmanager || apt_needed+=(prometheus-alertmanager)
 have openssl || apt_needed+=(openssl)
 have make || apt_needed+=(make)
 have cc || apt_needed+=(gcc)
+have faketime || apt_needed+=(faketime)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

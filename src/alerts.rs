@@ -4,6 +4,12 @@
 //! `remind_every`; a warning escalates to critical when the crit window holds or after
 //! `critical_after`; severity never drops within an episode. Whether a notification is
 //! delivered (silences) is decided by the caller; the state moves either way.
+//!
+//! Reminders and escalation run on elapsed time that only moves forward: the caller passes
+//! each step's `dt` (monotonic, or a clamped wall difference where no monotonic clock spans
+//! the steps) and the firing phase accumulates it. Wall-clock times (`since`,
+//! `last_notified`) are for display, the episode key and the state file, never for deciding
+//! when something is due, so a clock step neither mutes nor bursts notifications.
 
 use crate::config::{Escalation, Severity};
 use crate::rules::window::Verdict;
@@ -52,7 +58,7 @@ pub enum Phase {
         severity: Severity,
         /// When this episode started firing (Unix seconds); identifies the episode.
         since: f64,
-        /// When the last notification of this episode was produced.
+        /// When the last notification of this episode was produced (Unix seconds, display only).
         last_notified: f64,
         /// Sequence number of the last notification in this episode (1 = the first).
         seq: u32,
@@ -62,11 +68,30 @@ pub enum Phase {
         /// told is announced as `escalated` once no silence holds it back).
         #[serde(default = "warning")]
         told: Severity,
+        /// Elapsed seconds this episode has been firing (sum of the steps' `dt`); drives
+        /// `critical_after`. NaN (`null`, or absent in a state file of an earlier version):
+        /// not known yet, derived once from the wall times at the next step.
+        #[serde(default = "unknown_elapsed", with = "nullable_f64")]
+        firing_s: f64,
+        /// Elapsed seconds since the last notification of this episode; drives
+        /// `remind_every`. NaN as for `firing_s`.
+        #[serde(default = "unknown_elapsed", with = "nullable_f64")]
+        quiet_s: f64,
     },
 }
 
 fn warning() -> Severity {
     Severity::Warning
+}
+
+fn unknown_elapsed() -> f64 {
+    f64::NAN
+}
+
+/// A usable elapsed counter: finite and not negative (anything else came from an older or
+/// damaged state file).
+fn known(elapsed: f64) -> bool {
+    elapsed.is_finite() && elapsed >= 0.0
 }
 
 /// One alert's state.
@@ -121,17 +146,22 @@ impl AlertState {
         }
     }
 
-    /// Advances the state with the window's verdict at time `now`. `silenced` tells whether a
-    /// notification made now would be suppressed: a silenced episode is announced (and a
-    /// silenced escalation told) when the silence ends; the resolution of an announced episode
-    /// is never suppressed; an episode never announced ends without a `resolved`.
+    /// Advances the state with the window's verdict at wall time `now`, `dt` elapsed seconds
+    /// after this alert's previous step (negative or non-finite counts as 0). `now` only
+    /// stamps a new episode (`since`, its key) and `last_notified`; reminders and escalation
+    /// are due on the accumulated `dt`. `silenced` tells whether a notification made now
+    /// would be suppressed: a silenced episode is announced (and a silenced escalation told)
+    /// when the silence ends; the resolution of an announced episode is never suppressed; an
+    /// episode never announced ends without a `resolved`.
     pub fn step(
         &mut self,
         now: f64,
+        dt: f64,
         v: &Verdict,
         esc: &Escalation,
         silenced: bool,
     ) -> Option<Transition> {
+        let dt = if dt.is_finite() { dt.max(0.0) } else { 0.0 };
         self.value = v.value;
         match self.phase {
             Phase::Ok | Phase::Pending { .. } => {
@@ -154,6 +184,8 @@ impl AlertState {
                     seq: 1,
                     announced: !silenced,
                     told: severity,
+                    firing_s: 0.0,
+                    quiet_s: 0.0,
                 };
                 (!silenced).then_some(Transition {
                     event: EventKind::Firing,
@@ -162,7 +194,16 @@ impl AlertState {
                     seq: 1,
                 })
             }
-            Phase::Firing { severity, since, last_notified, seq, announced, told } => {
+            Phase::Firing {
+                severity,
+                since,
+                last_notified,
+                seq,
+                announced,
+                told,
+                firing_s,
+                quiet_s,
+            } => {
                 if v.clear && !v.warn && !v.crit {
                     self.phase = Phase::Ok;
                     // An announced episode always gets its resolution, silence or not: the
@@ -174,16 +215,23 @@ impl AlertState {
                         seq: seq + 1,
                     });
                 }
+                // Counters missing (a state file of an earlier version, or a damaged one): the
+                // ages are derived from the wall times once, never negative; from then on only
+                // `dt` moves them.
+                let (firing_s, quiet_s) = if known(firing_s) && known(quiet_s) {
+                    (firing_s + dt, quiet_s + dt)
+                } else {
+                    ((now - since).max(0.0), (now - last_notified).max(0.0))
+                };
                 let escalate = severity == Severity::Warning
-                    && (v.crit
-                        || esc.critical_after.is_some_and(|d| now - since >= d.as_secs_f64()));
+                    && (v.crit || esc.critical_after.is_some_and(|d| firing_s >= d.as_secs_f64()));
                 let new_severity = if escalate { Severity::Critical } else { severity };
                 let event = if !announced {
                     Some(EventKind::Firing)
                 } else if new_severity > told {
                     // Escalated now, or while a silence held it back.
                     Some(EventKind::Escalated)
-                } else if esc.remind_every.is_some_and(|d| now - last_notified >= d.as_secs_f64()) {
+                } else if esc.remind_every.is_some_and(|d| quiet_s >= d.as_secs_f64()) {
                     Some(EventKind::Reminder)
                 } else {
                     None
@@ -196,6 +244,8 @@ impl AlertState {
                         seq,
                         announced,
                         told,
+                        firing_s,
+                        quiet_s,
                     };
                     return None;
                 };
@@ -206,6 +256,8 @@ impl AlertState {
                     seq: seq + 1,
                     announced: true,
                     told: new_severity,
+                    firing_s,
+                    quiet_s: 0.0,
                 };
                 Some(Transition { event, severity: new_severity, episode: since, seq: seq + 1 })
             }
@@ -244,13 +296,13 @@ mod tests {
         };
         let mut a = AlertState::default();
         let hot = verdict(true, false, false);
-        let t = a.step(0.0, &hot, &esc, false).unwrap();
+        let t = a.step(0.0, 0.0, &hot, &esc, false).unwrap();
         assert_eq!((t.event, t.severity, t.seq), (EventKind::Firing, Severity::Warning, 1));
-        assert_eq!(a.step(10.0, &hot, &esc, false), None);
-        assert_eq!(a.step(30.0, &hot, &esc, false).unwrap().event, EventKind::Reminder);
-        let t = a.step(100.0, &hot, &esc, false).unwrap();
+        assert_eq!(a.step(10.0, 10.0, &hot, &esc, false), None);
+        assert_eq!(a.step(30.0, 20.0, &hot, &esc, false).unwrap().event, EventKind::Reminder);
+        let t = a.step(100.0, 70.0, &hot, &esc, false).unwrap();
         assert_eq!((t.event, t.severity), (EventKind::Escalated, Severity::Critical));
-        let t = a.step(110.0, &verdict(false, false, true), &esc, false).unwrap();
+        let t = a.step(110.0, 10.0, &verdict(false, false, true), &esc, false).unwrap();
         assert_eq!(
             (t.event, t.severity, t.episode, t.seq),
             (EventKind::Resolved, Severity::Critical, 0.0, 4)
@@ -263,11 +315,11 @@ mod tests {
         let esc = Escalation::default();
         let mut a = AlertState::default();
         let hot = verdict(true, false, false);
-        assert_eq!(a.step(0.0, &hot, &esc, true), None);
-        assert_eq!(a.step(5.0, &hot, &esc, false).unwrap().event, EventKind::Firing);
+        assert_eq!(a.step(0.0, 0.0, &hot, &esc, true), None);
+        assert_eq!(a.step(5.0, 5.0, &hot, &esc, false).unwrap().event, EventKind::Firing);
         let mut b = AlertState::default();
-        assert_eq!(b.step(0.0, &hot, &esc, true), None);
-        assert_eq!(b.step(5.0, &verdict(false, false, true), &esc, false), None);
+        assert_eq!(b.step(0.0, 0.0, &hot, &esc, true), None);
+        assert_eq!(b.step(5.0, 5.0, &verdict(false, false, true), &esc, false), None);
         assert_eq!(b.phase, Phase::Ok);
     }
 
@@ -276,17 +328,17 @@ mod tests {
         let esc = Escalation::default();
         let mut a = AlertState::default();
         assert_eq!(
-            a.step(0.0, &verdict(true, false, false), &esc, false).unwrap().event,
+            a.step(0.0, 0.0, &verdict(true, false, false), &esc, false).unwrap().event,
             EventKind::Firing
         );
         // Crit holds while silenced: the state escalates, nobody is told yet.
-        assert_eq!(a.step(5.0, &verdict(true, true, false), &esc, true), None);
+        assert_eq!(a.step(5.0, 5.0, &verdict(true, true, false), &esc, true), None);
         assert_eq!(a.firing_severity(), Some(Severity::Critical));
-        let t = a.step(10.0, &verdict(true, true, false), &esc, false).unwrap();
+        let t = a.step(10.0, 5.0, &verdict(true, true, false), &esc, false).unwrap();
         assert_eq!((t.event, t.severity, t.seq), (EventKind::Escalated, Severity::Critical, 2));
-        assert_eq!(a.step(15.0, &verdict(true, true, false), &esc, false), None, "told once");
+        assert_eq!(a.step(15.0, 5.0, &verdict(true, true, false), &esc, false), None, "told once");
         // It clears under a silence: the announced episode still gets its resolution.
-        let t = a.step(20.0, &verdict(false, false, true), &esc, true).unwrap();
+        let t = a.step(20.0, 5.0, &verdict(false, false, true), &esc, true).unwrap();
         assert_eq!((t.event, t.seq), (EventKind::Resolved, 3));
     }
 
@@ -294,9 +346,101 @@ mod tests {
     fn hysteresis_keeps_firing_until_clear() {
         let esc = Escalation::default();
         let mut a = AlertState::default();
-        a.step(0.0, &verdict(true, false, false), &esc, false);
+        a.step(0.0, 0.0, &verdict(true, false, false), &esc, false);
         // Below the threshold but not yet below the clear level: still firing, no event.
-        assert_eq!(a.step(5.0, &verdict(false, false, false), &esc, false), None);
+        assert_eq!(a.step(5.0, 5.0, &verdict(false, false, false), &esc, false), None);
         assert!(a.firing_severity().is_some());
+    }
+
+    /// Steps `a` once per `dt`-second tick at the wall times `walls`, returning the events.
+    fn run_ticks(a: &mut AlertState, walls: &[f64], dt: f64, esc: &Escalation) -> Vec<EventKind> {
+        let hot = verdict(true, false, false);
+        walls.iter().filter_map(|&now| a.step(now, dt, &hot, esc, false)).map(|t| t.event).collect()
+    }
+
+    #[test]
+    fn reminders_keep_their_cadence_while_the_wall_clock_jumps_back_and_forward() {
+        let esc = Escalation { remind_every: Some(Duration::from_secs(30)), critical_after: None };
+        let mut a = AlertState::default();
+        let t0 = 1_800_000_000.0;
+        assert_eq!(run_ticks(&mut a, &[t0], 0.0, &esc), [EventKind::Firing]);
+        // Ticks every 10 s of elapsed time: a reminder every third tick.
+        let steady: Vec<f64> = (1..=6).map(|k| t0 + 10.0 * k as f64).collect();
+        let got = run_ticks(&mut a, &steady, 10.0, &esc);
+        assert_eq!(got, [EventKind::Reminder, EventKind::Reminder]);
+        // The wall clock steps back 1 h: the cadence does not stop for an hour.
+        let back: Vec<f64> = (1..=6).map(|k| t0 + 60.0 - 3600.0 + 10.0 * k as f64).collect();
+        let got = run_ticks(&mut a, &back, 10.0, &esc);
+        assert_eq!(got, [EventKind::Reminder, EventKind::Reminder], "muted by a backward step");
+        // Forward 25 h: no burst, still one reminder per 30 s.
+        let fwd: Vec<f64> = (1..=6).map(|k| t0 + 120.0 + 25.0 * 3600.0 + 10.0 * k as f64).collect();
+        let got = run_ticks(&mut a, &fwd, 10.0, &esc);
+        assert_eq!(got, [EventKind::Reminder, EventKind::Reminder], "burst on a forward step");
+        let Phase::Firing { since, firing_s, quiet_s, seq, .. } = a.phase else {
+            panic!("still firing: {a:?}")
+        };
+        assert_eq!((since, firing_s, quiet_s, seq), (t0, 180.0, 0.0, 7), "the episode key stays");
+    }
+
+    #[test]
+    fn escalation_follows_elapsed_firing_time_not_the_wall_clock() {
+        let esc = Escalation { remind_every: None, critical_after: Some(Duration::from_secs(100)) };
+        let mut a = AlertState::default();
+        let t0 = 1_800_000_000.0;
+        assert_eq!(run_ticks(&mut a, &[t0], 0.0, &esc), [EventKind::Firing]);
+        // +25 h on the wall after 10 s of firing: not critical yet.
+        assert!(run_ticks(&mut a, &[t0 + 10.0 + 90_000.0], 10.0, &esc).is_empty());
+        // −1 h: still counting.
+        let back: Vec<f64> = (1..=8).map(|k| t0 - 3600.0 + 10.0 * k as f64).collect();
+        assert!(run_ticks(&mut a, &back, 10.0, &esc).is_empty(), "90 s of 100");
+        assert_eq!(a.firing_severity(), Some(Severity::Warning));
+        let got = run_ticks(&mut a, &[t0 - 3500.0], 10.0, &esc);
+        assert_eq!(got, [EventKind::Escalated], "after 100 s of firing");
+        assert_eq!(a.firing_severity(), Some(Severity::Critical));
+    }
+
+    #[test]
+    fn a_negative_or_broken_dt_counts_as_nothing() {
+        let esc = Escalation { remind_every: Some(Duration::from_secs(30)), critical_after: None };
+        let mut a = AlertState::default();
+        run_ticks(&mut a, &[0.0], 0.0, &esc);
+        for dt in [-3600.0, f64::NAN, f64::NEG_INFINITY] {
+            assert!(run_ticks(&mut a, &[0.0], dt, &esc).is_empty());
+        }
+        let Phase::Firing { firing_s, quiet_s, .. } = a.phase else { panic!("firing") };
+        assert_eq!((firing_s, quiet_s), (0.0, 0.0));
+    }
+
+    #[test]
+    fn counters_survive_the_state_file_and_old_files_derive_them_from_wall_times_once() {
+        let esc = Escalation { remind_every: Some(Duration::from_secs(60)), critical_after: None };
+        let mut a = AlertState::default();
+        run_ticks(&mut a, &[1000.0], 0.0, &esc);
+        run_ticks(&mut a, &[1040.0], 40.0, &esc);
+        let saved = serde_json::to_value(a).unwrap();
+        assert_eq!(
+            (saved["firing_s"].as_f64(), saved["quiet_s"].as_f64()),
+            (Some(40.0), Some(40.0))
+        );
+        // A restart: the persisted counters carry the age, whatever the wall clock says now.
+        let mut b: AlertState = serde_json::from_value(saved).unwrap();
+        assert_eq!(b, a);
+        assert!(run_ticks(&mut b, &[1040.0 - 3600.0], 0.0, &esc).is_empty());
+        assert_eq!(run_ticks(&mut b, &[1040.0 - 3580.0], 20.0, &esc), [EventKind::Reminder]);
+
+        // A file of the previous version (no counters): derived from the wall times once.
+        let old = serde_json::json!({"phase": "firing", "severity": "warning", "since": 1000.0,
+            "last_notified": 1030.0, "seq": 1, "announced": true, "value": 1.0});
+        let mut c: AlertState = serde_json::from_value(old.clone()).unwrap();
+        assert!(run_ticks(&mut c, &[1080.0], 5.0, &esc).is_empty(), "50 s since the last one");
+        let Phase::Firing { firing_s, quiet_s, .. } = c.phase else { panic!("firing") };
+        assert_eq!((firing_s, quiet_s), (80.0, 50.0), "derived, dt not added on top");
+        assert!(run_ticks(&mut c, &[1080.0 + 90_000.0], 5.0, &esc).is_empty(), "then only dt");
+        assert_eq!(run_ticks(&mut c, &[0.0], 5.0, &esc), [EventKind::Reminder]);
+        // Derived behind a clock that went back: clamped to 0, never negative.
+        let mut d: AlertState = serde_json::from_value(old).unwrap();
+        run_ticks(&mut d, &[500.0], 5.0, &esc);
+        let Phase::Firing { firing_s, quiet_s, .. } = d.phase else { panic!("firing") };
+        assert_eq!((firing_s, quiet_s), (0.0, 0.0));
     }
 }

@@ -4,6 +4,17 @@
 //! longest window any bound rule needs); a tick then touches only the series that have a
 //! value, does no string work and, in steady state, allocates nothing. Only the clock and the
 //! source of samples differ between the commands that drive it.
+//!
+//! Reminders and escalation run on elapsed time (see `alerts`). Each series' step gets a
+//! `dt`: between two samples of this process that carry a monotonic `Sample::at` (`run`),
+//! the monotonic difference; otherwise (`once` across cron runs, `replay` on recorded
+//! timestamps, the first tick after a reload) the wall difference to the series' previous
+//! sample, clamped to `[0, max_gap]`, so a clock step never counts as hours of firing and
+//! never as negative time. After a restart the persisted elapsed counters carry the ages;
+//! downtime between two processes is counted only as far as that clamped wall difference
+//! reaches (for `run`, whose new process has no earlier sample, not at all): an alert's
+//! reminder and escalation clocks pause while no hostwatch runs, rather than trust a wall
+//! clock that may have jumped meanwhile.
 
 use crate::alerts::{AlertState, Phase};
 use crate::collect::Sample;
@@ -17,9 +28,14 @@ use crate::silence::{self, Silence};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// How far apart two samples of a series may be, in intervals, before it counts as a gap.
 pub const GAP_INTERVALS: f64 = 2.5;
+
+/// Elapsed seconds of firing after which the state is worth saving even without a
+/// transition, so the elapsed counters a restart resumes from are at most this stale.
+const CHECKPOINT_S: f64 = 60.0;
 
 /// A rule bound to one series.
 #[derive(Debug)]
@@ -34,7 +50,10 @@ struct Binding {
 #[derive(Debug)]
 struct Slot {
     ring: Ring,
+    /// Wall (or recorded) time of the series' latest sample.
     last_ts: f64,
+    /// Monotonic time of that sample, when it had one.
+    last_at: Option<Instant>,
     bindings: Vec<u32>,
 }
 
@@ -72,6 +91,8 @@ pub struct Engine {
     silences: Vec<Silence>,
     restored: HashMap<(String, String), AlertState>,
     changed: bool,
+    /// Elapsed seconds while something was firing since the state was last worth saving.
+    unsaved_firing_s: f64,
 }
 
 impl Engine {
@@ -90,6 +111,7 @@ impl Engine {
             silences: config.silences.clone(),
             restored: HashMap::new(),
             changed: false,
+            unsaved_firing_s: 0.0,
         }
     }
 
@@ -154,6 +176,7 @@ impl Engine {
                     *slot = Some(Slot {
                         ring: Ring::new(capacity),
                         last_ts: f64::NEG_INFINITY,
+                        last_at: None,
                         bindings,
                     });
                 }
@@ -227,11 +250,14 @@ impl Engine {
         let Engine {
             rules, escalation, host, max_gap_s, slots, bindings, silences, changed, ..
         } = self;
+        let mut firing_dt: f64 = 0.0;
         for &(id, value) in &sample.points {
             let Some(Some(slot)) = slots.get_mut(id.0 as usize) else { continue };
             if !value.is_finite() || now == slot.last_ts {
                 continue;
             }
+            let dt = step_dt(slot, now, sample.at, *max_gap_s);
+            slot.last_at = sample.at;
             // A gap, or a clock that went backwards (an NTP step): the windows restart here
             // rather than freeze until the clock catches up.
             if now < slot.last_ts || now - slot.last_ts > *max_gap_s {
@@ -263,18 +289,31 @@ impl Engine {
                     && !silences.is_empty()
                     && silence::any_covers(silences, &rule.name, registry.info(id), now);
                 let before = std::mem::discriminant(&binding.alert.phase);
-                if let Some(t) = binding.alert.step(now, &verdict, escalation, silenced) {
+                if let Some(t) = binding.alert.step(now, dt, &verdict, escalation, silenced) {
                     out.push(make_notification(host, rule, registry, id, now, &binding.alert, t));
                     *changed = true;
                 }
                 *changed |= before != std::mem::discriminant(&binding.alert.phase);
+                if matches!(binding.alert.phase, Phase::Firing { .. }) {
+                    firing_dt = firing_dt.max(dt);
+                }
             }
+        }
+        self.unsaved_firing_s += firing_dt;
+        if self.unsaved_firing_s >= CHECKPOINT_S {
+            self.changed = true;
         }
     }
 
     /// True (once) when an alert changed phase or notified since the last call: time to save.
+    /// Also true about once per `CHECKPOINT_S` of elapsed time while something fires, so the
+    /// saved elapsed counters stay fresh for a restart.
     pub fn take_changed(&mut self) -> bool {
-        std::mem::take(&mut self.changed)
+        let changed = std::mem::take(&mut self.changed);
+        if changed {
+            self.unsaved_firing_s = 0.0;
+        }
+        changed
     }
 
     /// Ends restored alerts whose series did not come back (call after the first tick of
@@ -398,6 +437,17 @@ pub struct AlertView<'a> {
     pub state: &'a AlertState,
 }
 
+/// The elapsed seconds between a series' previous sample and this one (`now`, `at`): the
+/// monotonic difference when both carry a monotonic time, else the wall difference clamped to
+/// `[0, max_gap_s]`; 0 for the series' first sample in this engine.
+fn step_dt(slot: &Slot, now: f64, at: Option<Instant>, max_gap_s: f64) -> f64 {
+    match (at, slot.last_at) {
+        (Some(at), Some(last)) => at.saturating_duration_since(last).as_secs_f64(),
+        _ if slot.last_ts.is_finite() => (now - slot.last_ts).clamp(0.0, max_gap_s.max(0.0)),
+        _ => 0.0,
+    }
+}
+
 fn make_notification(
     host: &Arc<str>,
     rule: &CompiledRule,
@@ -433,6 +483,7 @@ fn make_notification(
 mod tests {
     use super::*;
     use crate::alerts::EventKind;
+    use crate::config::Severity;
     use crate::metrics::Metric;
 
     fn config() -> Config {
@@ -484,7 +535,7 @@ mod tests {
             clear: false,
             latest_meets: true,
         };
-        firing.step(100.0, &verdict, &crate::config::Escalation::default(), false);
+        firing.step(100.0, 0.0, &verdict, &crate::config::Escalation::default(), false);
         let mut engine = Engine::new(&config(), None);
         engine.restore_alerts(vec![SavedAlert {
             rule: "old_rule".into(),
@@ -521,5 +572,128 @@ mod tests {
         second.tick(&reg, &sample(20.0, &[(cpu, 90.0)]), &mut out);
         assert_eq!(out.len(), 1, "fires at t=20, not 20 s after the reload");
         assert_eq!(out[0].event, EventKind::Firing);
+    }
+
+    fn clock_config() -> Config {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "escalation": {"remind_every": "15s", "critical_after": "60s"},
+            "rules": [{"name": "now", "metric": "cpu.usage", "warn": "> 80"},
+                      {"name": "held", "metric": "cpu.usage", "warn": "> 80", "for": "10s"}]}"#;
+        crate::config::load_str(text, "t.json", &|_| None).unwrap()
+    }
+
+    /// (rule, event, episode) of each notification.
+    fn events(out: &[Notification]) -> Vec<(String, EventKind, f64)> {
+        out.iter().map(|n| (n.rule.to_string(), n.event, n.since)).collect()
+    }
+
+    #[test]
+    fn reminders_and_escalation_follow_the_monotonic_clock_when_unix_ts_jumps() {
+        let mut reg = Registry::new();
+        let cpu = reg.intern(Metric::CpuUsage, None);
+        let mut engine = Engine::new(&clock_config(), None);
+        let base = Instant::now();
+        let t0 = 1_800_000_000.0;
+        let mut out = Vec::new();
+        for k in 0..20u32 {
+            // The wall clock steps back 1 h at tick 6 and forward 25 h at tick 12; the
+            // monotonic clock advances 5 s every tick.
+            let jump = match k {
+                0..6 => 0.0,
+                6..12 => -3600.0,
+                _ => 90_000.0,
+            };
+            let mut s = sample(t0 + 5.0 * k as f64 + jump, &[(cpu, 90.0)]);
+            s.at = Some(base + std::time::Duration::from_secs(5 * k as u64));
+            engine.tick(&reg, &s, &mut out);
+        }
+        let got = events(&out);
+        let now: Vec<EventKind> =
+            got.iter().filter(|(r, ..)| r == "now").map(|(_, e, _)| *e).collect();
+        use EventKind::*;
+        assert_eq!(now, [Firing, Reminder, Reminder, Reminder, Escalated, Reminder, Reminder]);
+        // The `for` window restarts at each step (a backward clock, then a gap), but a partial
+        // window never clears: the alert stays firing, in one episode, and keeps reminding.
+        let held: Vec<&(String, EventKind, f64)> =
+            got.iter().filter(|(r, ..)| r == "held").collect();
+        assert_eq!(held[0].1, Firing, "{held:?}");
+        assert!(held.iter().all(|(_, e, since)| *e != Resolved && *since == held[0].2), "{held:?}");
+        assert!(held.iter().filter(|(_, e, _)| *e == Reminder).count() >= 4, "{held:?}");
+        assert_eq!(held.iter().filter(|(_, e, _)| *e == Escalated).count(), 1, "{held:?}");
+        assert!(engine.alerts(&reg).all(|a| a.state.firing_severity() == Some(Severity::Critical)));
+    }
+
+    #[test]
+    fn without_a_monotonic_clock_wall_steps_are_clamped_to_the_gap() {
+        // `once` and `replay`: dt comes from the timestamps, clamped to [0, max_gap].
+        let mut reg = Registry::new();
+        let cpu = reg.intern(Metric::CpuUsage, None);
+        let mut engine = Engine::new(&clock_config(), None);
+        let mut out = Vec::new();
+        let mut ts = 0.0;
+        for step in [0.0, 5.0, 90_000.0, 5.0, -3600.0, 5.0] {
+            ts += step;
+            engine.tick(&reg, &sample(ts, &[(cpu, 90.0)]), &mut out);
+        }
+        let now: Vec<EventKind> =
+            events(&out).into_iter().filter(|(r, ..)| r == "now").map(|(_, e, _)| e).collect();
+        // 0 + 5 + 12.5 (the +25 h step, clamped) + 5 + 0 (backwards) + 5 = 27.5 s of firing:
+        // one reminder, no escalation.
+        assert_eq!(now, [EventKind::Firing, EventKind::Reminder]);
+        let view = engine.alerts(&reg).find(|a| &*a.rule.name == "now").unwrap();
+        let Phase::Firing { firing_s, severity, .. } = view.state.phase else { panic!("firing") };
+        assert_eq!((firing_s, severity), (27.5, Severity::Warning));
+    }
+
+    #[test]
+    fn a_restored_alert_resumes_its_elapsed_counters_whatever_the_wall_clock_says() {
+        let mut reg = Registry::new();
+        let cpu = reg.intern(Metric::CpuUsage, None);
+        let saved = serde_json::json!({"phase": "firing", "severity": "warning",
+            "since": 1_800_000_000.0, "last_notified": 1_800_000_050.0, "seq": 3,
+            "announced": true, "told": "warning", "firing_s": 55.0, "quiet_s": 5.0, "value": 90.0});
+        let state: AlertState = serde_json::from_value(saved).unwrap();
+        let mut engine = Engine::new(&clock_config(), None);
+        engine.restore_alerts(vec![SavedAlert {
+            rule: "now".into(),
+            series: "cpu.usage".into(),
+            state,
+        }]);
+        let base = Instant::now();
+        let mut out = Vec::new();
+        // Restarted a day later by the wall: the first step adds no time of its own.
+        let mut s = sample(1_800_090_000.0, &[(cpu, 90.0)]);
+        s.at = Some(base);
+        engine.tick(&reg, &s, &mut out);
+        assert!(events(&out).iter().all(|(r, ..)| r != "now"), "{out:?}");
+        let mut s = sample(1_800_090_005.0, &[(cpu, 90.0)]);
+        s.at = Some(base + std::time::Duration::from_secs(5));
+        engine.tick(&reg, &s, &mut out);
+        let got: Vec<_> = events(&out).into_iter().filter(|(r, ..)| r == "now").collect();
+        assert_eq!(got, [("now".to_string(), EventKind::Escalated, 1_800_000_000.0)]);
+    }
+
+    #[test]
+    fn the_state_is_worth_saving_once_a_minute_while_something_fires() {
+        let mut reg = Registry::new();
+        let cpu = reg.intern(Metric::CpuUsage, None);
+        let mut engine = Engine::new(&config_without_escalation(), None);
+        let base = Instant::now();
+        let mut out = Vec::new();
+        let mut saves = 0;
+        for k in 0..=60u64 {
+            let mut s = sample(5.0 * k as f64, &[(cpu, 90.0)]);
+            s.at = Some(base + std::time::Duration::from_secs(5 * k));
+            engine.tick(&reg, &s, &mut out);
+            saves += engine.take_changed() as u32;
+        }
+        // The firing transition, then one checkpoint per 60 s of the 300 s that followed.
+        assert_eq!(saves, 1 + 5);
+    }
+
+    fn config_without_escalation() -> Config {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "now", "metric": "cpu.usage", "warn": "> 80"}]}"#;
+        crate::config::load_str(text, "t.json", &|_| None).unwrap()
     }
 }

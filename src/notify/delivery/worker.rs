@@ -682,7 +682,7 @@ mod tests {
         };
         let worker = spawn(ctx, 16).unwrap();
         let (a, b) = (item(1), item(2));
-        let keys = vec![a.event.key.clone(), b.event.key.clone()];
+        let keys = [a.event.key.clone(), b.event.key.clone()];
         worker.tx.send(Job::Deliver(a, 0.0)).unwrap();
         worker.tx.send(Job::Deliver(b, 0.0)).unwrap();
         let mut delivered = Vec::new();

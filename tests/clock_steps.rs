@@ -2,11 +2,14 @@
 //! CLOCK_REALTIME through a timestamp file the test rewrites while the daemon runs, and leaves
 //! the monotonic clock alone. An always-firing rule with `remind_every: 3s` must keep
 //! reminding at about that cadence after a step of −1 h and one of +25 h, in one episode,
-//! with nothing resolved and no notification lost (the exec hook answers at once, so nothing
-//! waits in the outbox for delivery's own deadlines).
+//! with nothing resolved and no notification lost. A second test keeps notifications waiting
+//! in the outbox (the receiver answers 500) across steps of +25 h and −25 h: with
+//! `give_up_after: 24h` counted on the monotonic clock, nothing is given up, and all of it
+//! arrives once the receiver is back.
 
 mod common;
 
+use common::receiver::Receiver;
 use common::{tempdir, write};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -29,6 +32,22 @@ fn libfaketime() -> PathBuf {
         "libfaketime is missing: install it (apt-get install faketime); scripts/test.sh does"
     );
     lib
+}
+
+/// Starts `hostwatch run` under libfaketime, its wall clock read from the file `clock`.
+fn spawn_faked(lib: &Path, cfg: &Path, clock: &Path, dir: &Path) -> Running {
+    let child = Command::new(common::bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME_TIMESTAMP_FILE", clock)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env_remove("FAKETIME")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .expect("start hostwatch run under libfaketime");
+    Running(child)
 }
 
 /// Kills the daemon when the test ends, however it ends.
@@ -81,18 +100,7 @@ fn reminders_keep_their_cadence_across_wall_clock_steps_of_minus_1h_and_plus_25h
         "routes": [{"channels": ["hook"]}]
     });
     let cfg = write(&dir, "config.json", &cfg.to_string());
-    let child = Command::new(common::bin())
-        .args(["run", "--config", cfg.to_str().unwrap()])
-        .env("LD_PRELOAD", &lib)
-        .env("FAKETIME_TIMESTAMP_FILE", &clock)
-        .env("FAKETIME_NO_CACHE", "1")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .env_remove("FAKETIME")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
-        .spawn()
-        .expect("start hostwatch run under libfaketime");
-    let mut daemon = Running(child);
+    let mut daemon = spawn_faked(&lib, &cfg, &clock, &dir);
     let is = |event: &'static str| move |v: &Value| v["event"] == event;
 
     let firing = wait_for(&out, Duration::from_secs(20), 0, is("firing"));
@@ -146,5 +154,72 @@ fn reminders_keep_their_cadence_across_wall_clock_steps_of_minus_1h_and_plus_25h
     assert_eq!(alert["phase"], "firing", "{state}");
     let firing_s = alert["firing_s"].as_f64().expect("firing_s saved");
     assert!(firing_s > 10.0 && firing_s < 120.0, "elapsed, not wall, time: {alert}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn notifications_waiting_in_the_outbox_survive_wall_clock_steps_of_25h() {
+    let lib = libfaketime();
+    let dir = tempdir("clock-steps-outbox");
+    let clock = write(&dir, "faketime", "+0\n");
+    let receiver = Receiver::start();
+    receiver.set_default(json!({"status": 500, "body": "down"}));
+    let cfg = json!({
+        "host": "clock-test", "interval": "1s", "state_dir": dir.join("state").display().to_string(),
+        "rules": [{"name": "mem_any", "metric": "mem.used_percent", "warn": ">= 0"}],
+        "escalation": {"remind_every": "2s"},
+        "channels": {"hook": {"type": "webhook", "url": receiver.url("/hook"), "timeout": "2s"}},
+        "routes": [{"channels": ["hook"]}],
+        "delivery": {"retry_base": "200ms", "retry_max": "1s", "give_up_after": "24h"}
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string());
+    let mut daemon = spawn_faked(&lib, &cfg, &clock, &dir);
+    assert!(!receiver.wait_for(2, Duration::from_secs(20)).is_empty(), "attempts are made");
+    std::fs::write(&clock, "+25h\n").unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    std::fs::write(&clock, "-25h\n").unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    receiver.set_default(json!({"status": 200, "body": "ok"}));
+    // Stop deciding new notifications once the receiver is back, then let the outbox drain.
+    std::thread::sleep(Duration::from_secs(4));
+    let pid = daemon.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(daemon.0.wait().unwrap().success());
+    let log = std::fs::read_to_string(dir.join("state/events.jsonl")).unwrap_or_default();
+    let records: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let failed: Vec<&Value> = records.iter().filter(|r| r["type"] == "delivery_failed").collect();
+    assert!(failed.is_empty(), "given up because the wall clock jumped: {failed:?}");
+    let decided: Vec<&str> = records
+        .iter()
+        .filter(|r| r["type"] == "notification")
+        .filter_map(|r| r["key"].as_str())
+        .collect();
+    let accepted: std::collections::BTreeSet<String> = receiver
+        .requests()
+        .into_iter()
+        .filter(|q| q["answered"] == 200)
+        .filter_map(|q| q["json"]["key"].as_str().map(str::to_string))
+        .collect();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/state.json")).unwrap())
+            .unwrap();
+    let waiting: Vec<&str> = state["delivery"]["outbox"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["event"]["key"].as_str()).collect())
+        .unwrap_or_default();
+    println!(
+        "decided {}, accepted {}, still waiting {}, given up {}",
+        decided.len(),
+        accepted.len(),
+        waiting.len(),
+        failed.len()
+    );
+    assert!(decided.len() >= 4, "{decided:?}");
+    for key in &decided {
+        assert!(
+            accepted.contains(*key) || waiting.contains(key),
+            "{key} was neither delivered nor kept in the outbox"
+        );
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

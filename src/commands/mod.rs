@@ -49,6 +49,25 @@ pub fn load_config(local: Option<&Path>, global: Option<&Path>) -> Result<Config
     })
 }
 
+/// [`load_config`], then the start-up checks of what can never work
+/// ([`crate::notify::preflight`]: plugin files, exec programs); prints every failure, one
+/// sentence a line, and returns the invalid-config exit code. For `check`, `run` and `once`.
+pub fn load_runnable_config(
+    local: Option<&Path>,
+    global: Option<&Path>,
+) -> Result<Config, ExitCode> {
+    let config = load_config(local, global)?;
+    match crate::notify::preflight::check(&config) {
+        Ok(()) => Ok(config),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("hostwatch: {e}");
+            }
+            Err(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
 /// Parses a duration flag with the config's grammar (`5s`, `2m`, `1h30m`).
 pub fn parse_duration_flag(flag: &str, text: &str) -> Result<std::time::Duration, ExitCode> {
     config::units::parse_duration(text).map_err(|e| usage_error(&format!("{flag}: {e}")))

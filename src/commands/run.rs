@@ -21,7 +21,7 @@ use std::time::Instant;
 pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
     let config_path: Option<PathBuf> =
         args.config.clone().or_else(|| global_config.map(Path::to_path_buf));
-    let mut config = match super::load_config(config_path.as_deref(), None) {
+    let mut config = match super::load_runnable_config(config_path.as_deref(), None) {
         Ok(c) => c,
         Err(code) => return code,
     };

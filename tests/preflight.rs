@@ -10,14 +10,14 @@ use common::{run, stderr, stdout, tempdir, write};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use std::process::Output;
 
 /// A test library from `tests/support/<source>`, compiled into `dir` (0644, as installed).
+#[cfg(feature = "plugins")]
 fn library(dir: &Path, source: &str, name: &str) -> PathBuf {
+    const ROOT: &str = env!("CARGO_MANIFEST_DIR");
     let lib = dir.join(name);
-    let out = Command::new("cc")
+    let out = std::process::Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"])
         .arg(format!("-I{ROOT}/plugins/include"))
         .arg("-o")
@@ -187,5 +187,16 @@ fn a_good_plugin_passes_check_without_init() {
     let out = hostwatch("check", &c);
     assert_eq!(out.status.code(), Some(0), "stderr {}", stderr(&out));
     assert!(!dir.join("alerts.jsonl").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(not(feature = "plugins"))]
+#[test]
+fn a_build_without_plugins_refuses_a_plugin_channel() {
+    let dir = private_dir("plugin-static");
+    let c = config(&dir, "jsonl", json!({"type": "plugin", "path": dir.join("libx.so")}));
+    let out = hostwatch("check", &c);
+    assert_eq!(out.status.code(), Some(2), "stderr {}", stderr(&out));
+    assert!(stderr(&out).contains("built without plugin support"), "{}", stderr(&out));
     std::fs::remove_dir_all(dir).unwrap();
 }

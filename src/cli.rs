@@ -222,4 +222,8 @@ pub struct CheckArgs {
     /// config file (overrides the global --config)
     #[argh(option, short = 'c')]
     pub config: Option<PathBuf>,
+    /// check the file only, not its plugin files and exec programs (for a config written
+    /// for another host)
+    #[argh(switch)]
+    pub syntax_only: bool,
 }

@@ -285,7 +285,7 @@ fn load_for_reload(path: Option<&Path>, current: &Config) -> Option<Config> {
             return None;
         }
     };
-    if let Err(problems) = crate::commands::preflight(&c) {
+    if let Err(problems) = crate::notify::preflight::check(&c) {
         for p in problems {
             log::error!("config reload refused, keeping the running config: {p}");
         }

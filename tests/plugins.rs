@@ -273,9 +273,6 @@ fn a_missing_plugin_file_is_named() {
     let dir = tempdir("plugin-missing");
     let lib = dir.join("libnothing.so");
     let out = test_notify(&dir, &lib, json!({}), &[]);
-    assert_fails_with(
-        &out,
-        &format!("channel team: plugin {}: cannot open: No such file", lib.display()),
-    );
+    assert_fails_with(&out, &format!("channel team: plugin {}: no such file", lib.display()));
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -102,3 +102,32 @@ fn sighup_while_a_hook_hangs_keeps_ticking_and_rebuilds_only_the_changed_channel
     assert!(max_workers <= 1, "at most one worker per channel at any time");
     daemon.signal("-TERM");
 }
+
+#[test]
+fn sighup_to_a_config_that_can_never_work_keeps_the_running_one() {
+    let dir = tempdir("reload-refused");
+    let cfg = write(&dir, "config.json", &config(&dir, "30s").to_string());
+    let daemon = Daemon::start(&cfg, false);
+    let end = Instant::now() + Duration::from_secs(20);
+    while fast_received(&dir) == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(fast_received(&dir) > 0);
+    let mut broken = config(&dir, "30s");
+    broken["channels"]["fast"]["command"] = json!(["/nonexistent/hostwatch-hook"]);
+    write(&dir, "config.json", &broken.to_string());
+    daemon.signal("-HUP");
+    let line = daemon.wait_stderr(Duration::from_secs(10), "config reload refused");
+    let line = line.expect("the reload was refused");
+    assert!(
+        line.contains("channel fast") && line.contains("/nonexistent/hostwatch-hook"),
+        "{line}"
+    );
+    let before = fast_received(&dir);
+    let end = Instant::now() + Duration::from_secs(15);
+    while fast_received(&dir) <= before && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(fast_received(&dir) > before, "the running config goes on delivering");
+    daemon.signal("-TERM");
+}

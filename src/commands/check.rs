@@ -1,4 +1,5 @@
-//! `hostwatch check`: validate a config and print it as in effect, secrets redacted.
+//! `hostwatch check`: validate a config, check that its plugins and exec programs can work
+//! (`notify::preflight`), and print it as in effect, secrets redacted.
 
 use crate::cli::CheckArgs;
 use std::path::Path;
@@ -6,7 +7,12 @@ use std::process::ExitCode;
 
 /// Runs the command: exit 0 and the effective config, or exit 2 and every error.
 pub fn run(args: &CheckArgs, global_config: Option<&Path>) -> ExitCode {
-    match super::load_config(args.config.as_deref(), global_config) {
+    let loaded = if args.syntax_only {
+        super::load_config(args.config.as_deref(), global_config)
+    } else {
+        super::load_runnable_config(args.config.as_deref(), global_config)
+    };
+    match loaded {
         Ok(config) => {
             let text = serde_json::to_string_pretty(&config.to_effective_json())
                 .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

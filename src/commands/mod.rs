@@ -49,18 +49,23 @@ pub fn load_config(local: Option<&Path>, global: Option<&Path>) -> Result<Config
     })
 }
 
-/// Loads a config for `run` and `once` and refuses one that names a channel that can never
-/// work. (Placeholder until the preflight checks land: accepts every config.)
+/// [`load_config`], then the start-up checks of what can never work
+/// ([`crate::notify::preflight`]: plugin files, exec programs); prints every failure, one
+/// sentence a line, and returns the invalid-config exit code. For `check`, `run` and `once`.
 pub fn load_runnable_config(
     local: Option<&Path>,
     global: Option<&Path>,
 ) -> Result<Config, ExitCode> {
-    load_config(local, global)
-}
-
-/// Checks what can be checked before start-up (placeholder until the preflight checks land).
-pub(crate) fn preflight(_config: &Config) -> Result<(), Vec<String>> {
-    Ok(())
+    let config = load_config(local, global)?;
+    match crate::notify::preflight::check(&config) {
+        Ok(()) => Ok(config),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("hostwatch: {e}");
+            }
+            Err(ExitCode::from(EXIT_INVALID))
+        }
+    }
 }
 
 /// Parses a duration flag with the config's grammar (`5s`, `2m`, `1h30m`).

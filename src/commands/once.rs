@@ -45,12 +45,9 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
             ));
         }
     };
-    let config = match crate::config::load(args.config.as_deref().or(global_config)) {
+    let config = match super::load_runnable_config(args.config.as_deref(), global_config) {
         Ok(c) => c,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return unknown("invalid config");
-        }
+        Err(_) => return unknown("invalid config"),
     };
     let max_gap = match super::parse_duration_flag("--max-gap", &args.max_gap) {
         Ok(d) => d.as_secs_f64(),

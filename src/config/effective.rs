@@ -150,7 +150,7 @@ fn channel_json(channel: &Channel) -> Value {
     let mut v = match &channel.kind {
         ChannelKind::Slack(s) => {
             let mut v = match &s.target {
-                SlackTarget::Webhook { url } => json!({"webhook_url": redact_url(url)}),
+                SlackTarget::Webhook { url } => json!({"webhook_url": redact_url(url.expose())}),
                 SlackTarget::Bot { channel, .. } => json!({"token": REDACTED, "channel": channel}),
             };
             if let Some(u) = &s.username {
@@ -163,7 +163,7 @@ fn channel_json(channel: &Channel) -> Value {
                 TeamsFormat::Workflows => "workflows",
                 TeamsFormat::MessageCard => "messagecard",
             };
-            json!({"webhook_url": redact_url(&t.webhook_url), "format": format})
+            json!({"webhook_url": redact_url(t.webhook_url.expose()), "format": format})
         }
         ChannelKind::Email(e) => json!({
             "server": e.server(),
@@ -190,14 +190,14 @@ fn channel_json(channel: &Channel) -> Value {
             };
             json!({
                 // A generic webhook's path is often its secret (Discord, many SaaS hooks).
-                "url": redact_url(&w.url),
+                "url": redact_url(w.url.expose()),
                 "headers": headers,
                 "format": format,
                 "timeout": opt_duration(w.timeout),
             })
         }
         ChannelKind::Alertmanager(a) => json!({
-            "url": redact_url_secrets(&a.url),
+            "url": redact_url_secrets(a.url.expose()),
             "timeout": opt_duration(a.timeout),
             "resend_every": format_duration(a.resend_every),
         }),
@@ -268,7 +268,7 @@ pub fn redact_url_secrets(url: &str) -> String {
 
 /// Plugin settings with the values of secret-looking keys (password, token, key, …)
 /// redacted, at any depth.
-fn redact_secret_keys(value: &Value) -> Value {
+pub(crate) fn redact_secret_keys(value: &Value) -> Value {
     match value {
         Value::Object(m) => m
             .iter()

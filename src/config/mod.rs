@@ -209,6 +209,7 @@ pub mod env;
 mod error;
 pub mod json;
 mod rules;
+mod secret;
 mod silences;
 pub mod units;
 
@@ -216,6 +217,7 @@ pub use channels::{Channel, ChannelKind};
 pub use decode::{DEFAULT_INTERVAL, DEFAULT_STATE_DIR, default_state_dir, system_host_name};
 pub use effective::{REDACTED, redact_url, redact_url_secrets};
 pub use error::{ConfigError, ConfigErrors};
+pub use secret::Secret;
 pub use silences::parse_rfc3339;
 
 use std::path::Path;

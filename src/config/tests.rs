@@ -108,7 +108,7 @@ fn the_example_takes_secrets_from_the_environment() {
         SlackTarget::Webhook { url: "https://hooks.slack.com/services/REAL/ONE".into() }
     );
     let ChannelKind::Email(mail) = &c.channels["oncall"].kind else { panic!("not email") };
-    assert_eq!(mail.password.as_deref(), Some("hunter2"));
+    assert_eq!(mail.password.as_ref().map(Secret::expose), Some("hunter2"));
     let text = c.to_effective_json().to_string();
     assert!(!text.contains("REAL/ONE") && !text.contains("hunter2"));
 }

@@ -89,7 +89,7 @@ impl AlertmanagerSender {
         if config.resend_every.is_zero() {
             return Err(format!("alertmanager channel {name}: resend_every must be above zero"));
         }
-        let (url, auth) = split_userinfo(&config.url);
+        let (url, auth) = split_userinfo(config.url.expose());
         let mut headers = vec![
             ("Content-Type".to_string(), "application/json".to_string()),
             ("User-Agent".to_string(), user_agent()),

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod http;
 #[cfg(feature = "plugins")]
 pub mod plugin;
+pub(crate) mod preflight;
 pub mod route;
 #[cfg(feature = "slack")]
 pub mod slack;

@@ -22,6 +22,7 @@
 use super::http::{self, HttpResponse};
 use super::{Receipt, Rendered, SendError, Sender, escape};
 use crate::alerts::EventKind;
+use crate::config::Secret;
 use crate::config::Severity;
 use crate::config::channels::{SlackConfig, SlackTarget};
 use crate::event::AlertEvent;
@@ -58,8 +59,8 @@ const TRANSIENT_API_ERRORS: &[&str] = &[
 /// Where a Slack channel posts, resolved at construction.
 #[derive(Clone, Debug)]
 enum Endpoint {
-    Webhook { url: String },
-    Bot { api_url: String, token: String, channel: String },
+    Webhook { url: Secret },
+    Bot { api_url: String, token: Secret, channel: String },
 }
 
 /// Sends to Slack through an incoming webhook or `chat.postMessage`.
@@ -77,13 +78,13 @@ impl SlackSender {
     pub fn new(name: &str, config: &SlackConfig, timeout: Duration) -> Result<SlackSender, String> {
         let endpoint = match &config.target {
             SlackTarget::Webhook { url } => {
-                if url.trim().is_empty() {
+                if url.expose().trim().is_empty() {
                     return Err(format!("channel {name}: the slack webhook_url is empty"));
                 }
                 Endpoint::Webhook { url: url.clone() }
             }
             SlackTarget::Bot { token, channel } => {
-                if token.trim().is_empty() {
+                if token.expose().trim().is_empty() {
                     return Err(format!("channel {name}: the slack bot token is empty"));
                 }
                 if channel.trim().is_empty() {
@@ -163,8 +164,8 @@ impl Sender for SlackSender {
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
         let body = self.body(event).to_string().into_bytes();
         match &self.endpoint {
-            Endpoint::Webhook { url } => self.send_webhook(url, &body),
-            Endpoint::Bot { api_url, token, .. } => self.send_bot(api_url, token, &body),
+            Endpoint::Webhook { url } => self.send_webhook(url.expose(), &body),
+            Endpoint::Bot { api_url, token, .. } => self.send_bot(api_url, token.expose(), &body),
         }
     }
 }
@@ -382,7 +383,7 @@ mod tests {
 
     fn webhook() -> SlackSender {
         let url = "https://hooks.slack.com/services/T0/B0/XYZ".to_string();
-        sender(SlackTarget::Webhook { url }, None)
+        sender(SlackTarget::Webhook { url: url.into() }, None)
     }
 
     fn bot() -> SlackSender {

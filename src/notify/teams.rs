@@ -20,6 +20,7 @@
 use super::http::{self, HttpResponse};
 use super::{Receipt, Rendered, SendError, Sender, escape};
 use crate::alerts::EventKind;
+use crate::config::Secret;
 use crate::config::Severity;
 use crate::config::channels::{TeamsConfig, TeamsFormat};
 use crate::event::AlertEvent;
@@ -50,7 +51,7 @@ struct Budget {
 #[derive(Clone, Debug)]
 pub struct TeamsSender {
     name: String,
-    url: String,
+    url: Secret,
     format: TeamsFormat,
     timeout: Duration,
 }
@@ -58,7 +59,7 @@ pub struct TeamsSender {
 impl TeamsSender {
     /// Builds the sender of channel `name`; `timeout` limits each POST.
     pub fn new(name: &str, config: &TeamsConfig, timeout: Duration) -> Result<TeamsSender, String> {
-        if config.webhook_url.trim().is_empty() {
+        if config.webhook_url.expose().trim().is_empty() {
             return Err(format!("channel {name}: the teams webhook_url is empty"));
         }
         Ok(TeamsSender {
@@ -86,7 +87,11 @@ impl TeamsSender {
     }
 
     fn what(&self) -> String {
-        format!("teams channel {} (webhook {})", self.name, crate::config::redact_url(&self.url))
+        format!(
+            "teams channel {} (webhook {})",
+            self.name,
+            crate::config::redact_url(self.url.expose())
+        )
     }
 }
 
@@ -99,16 +104,17 @@ impl Sender for TeamsSender {
         let headers = [("Content-Type".to_string(), "application/json; charset=utf-8".to_string())];
         // A network error already names the (redacted) URL.
         let name = &self.name;
-        let response = http::post(&self.url, &headers, self.body(event).as_bytes(), self.timeout)
-            .map_err(|e| match e {
-            SendError::Transient { reason, retry_after } => SendError::Transient {
-                reason: format!("teams channel {name}: {reason}"),
-                retry_after,
-            },
-            SendError::Permanent { reason } => {
-                SendError::permanent(format!("teams channel {name}: {reason}"))
-            }
-        })?;
+        let response =
+            http::post(self.url.expose(), &headers, self.body(event).as_bytes(), self.timeout)
+                .map_err(|e| match e {
+                    SendError::Transient { reason, retry_after } => SendError::Transient {
+                        reason: format!("teams channel {name}: {reason}"),
+                        retry_after,
+                    },
+                    SendError::Permanent { reason } => {
+                        SendError::permanent(format!("teams channel {name}: {reason}"))
+                    }
+                })?;
         let what = self.what();
         classify(&what, self.format, &response)
     }

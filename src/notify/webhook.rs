@@ -47,13 +47,14 @@ impl WebhookSender {
         config: &WebhookConfig,
         timeout: Duration,
     ) -> Result<WebhookSender, String> {
-        if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
+        let config_url = config.url.expose();
+        if !(config_url.starts_with("http://") || config_url.starts_with("https://")) {
             return Err(format!(
                 "webhook channel {name}: the URL {} does not start with http:// or https://",
-                redacted(&config.url)
+                redacted(config_url)
             ));
         }
-        let (url, auth) = split_userinfo(&config.url);
+        let (url, auth) = split_userinfo(config_url);
         let mut headers = vec![
             ("Content-Type".to_string(), "application/json".to_string()),
             ("User-Agent".to_string(), user_agent()),
@@ -61,7 +62,7 @@ impl WebhookSender {
         headers.extend(auth.map(|a| ("Authorization".to_string(), a)));
         for (name, value) in &config.headers {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-            headers.push((name.clone(), value.clone()));
+            headers.push((name.clone(), value.expose().to_string()));
         }
         Ok(WebhookSender {
             name: name.to_string(),

@@ -7,6 +7,7 @@ use super::{
     DEFAULT_RESEND_EVERY, EmailConfig, EmailTls, ExecConfig, PluginConfig, SlackConfig,
     SlackTarget, TeamsConfig, TeamsFormat, WebhookConfig, WebhookFormat,
 };
+use crate::config::Secret;
 use crate::config::decode::{Decoder, Members, get, member, valid_name};
 use crate::config::error::{hint, key_path, suggest};
 use crate::config::json::{Node, NodeValue};
@@ -211,12 +212,12 @@ fn slack(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<SlackConfig> {
                 d.error(n, &p, why);
                 return None;
             }
-            SlackTarget::Webhook { url: c.url(d, "webhook_url")? }
+            SlackTarget::Webhook { url: c.url(d, "webhook_url")?.into() }
         }
         (None, Some(_)) => {
             let token = c.string(d, "token", "\"${SLACK_BOT_TOKEN}\"");
             let channel = c.req_string(d, "channel", "\"#ops\" or \"C0123456789\"");
-            SlackTarget::Bot { token: token?, channel: channel? }
+            SlackTarget::Bot { token: token?.into(), channel: channel? }
         }
         (None, None) => {
             d.error(
@@ -247,7 +248,7 @@ fn teams(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<TeamsConfig> {
         );
         return None;
     }
-    Some(TeamsConfig { webhook_url, format })
+    Some(TeamsConfig { webhook_url: webhook_url.into(), format })
 }
 
 fn email(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<EmailConfig> {
@@ -261,7 +262,7 @@ fn email(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<EmailConfig> {
     let username = c.string(d, "username", "\"alerts\"");
     let password = c
         .opt("password")
-        .and_then(|(n, p)| d.string(n, &p, "\"${SMTP_PASSWORD}\"").map(str::to_owned));
+        .and_then(|(n, p)| d.string(n, &p, "\"${SMTP_PASSWORD}\"").map(Secret::from));
     let allow_plaintext_auth =
         c.opt("allow_plaintext_auth").and_then(|(n, p)| d.boolean(n, &p)).unwrap_or(false);
     match (c.opt("username"), c.opt("password")) {
@@ -369,11 +370,11 @@ fn webhook(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<WebhookConfig> {
             } else if value.contains(['\r', '\n', '\0']) {
                 d.key_error(&key, &hp, "a header value must not contain line breaks");
             } else {
-                headers.push((key.name, value));
+                headers.push((key.name, value.into()));
             }
         }
     }
-    Some(WebhookConfig { url: url?, headers, format, timeout })
+    Some(WebhookConfig { url: url?.into(), headers, format, timeout })
 }
 
 fn alertmanager(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<AlertmanagerConfig> {
@@ -381,7 +382,7 @@ fn alertmanager(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<AlertmanagerConfi
     let timeout = c.timeout(d, "timeout");
     let resend_every =
         c.opt("resend_every").map_or(Some(DEFAULT_RESEND_EVERY), |(n, p)| d.duration(n, &p));
-    Some(AlertmanagerConfig { url: url?, timeout, resend_every: resend_every? })
+    Some(AlertmanagerConfig { url: url?.into(), timeout, resend_every: resend_every? })
 }
 
 fn exec(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<ExecConfig> {
@@ -424,7 +425,7 @@ fn exec(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<ExecConfig> {
                     "the value contains a NUL character, which no program can receive",
                 );
             } else {
-                env.insert(key.name, value);
+                env.insert(key.name, value.into());
             }
         }
     }

@@ -2,13 +2,16 @@
 //! their decoding and checks.
 //!
 //! Only the settings live here (decoding in `decode`); sending is `notify/<channel>.rs`.
-//! Secrets (passwords, tokens, webhook URLs, header values) are kept as written here and
-//! redacted by `effective`.
+//! Secrets (passwords, tokens, webhook URLs, header values, exec `env` values) are kept as
+//! written in a [`Secret`], whose `Debug` redacts, so these types may derive `Debug`; plugin
+//! settings keep their JSON and show it redacted (`effective`) in `Debug`. `check` output is
+//! rendered by `effective`.
 
 mod decode;
 
 pub(crate) use decode::decode_channels;
 
+use super::Secret;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,12 +74,12 @@ pub enum SlackTarget {
     /// An incoming webhook URL (secret).
     Webhook {
         /// `https://hooks.slack.com/services/…`.
-        url: String,
+        url: Secret,
     },
     /// `chat.postMessage` with a bot token.
     Bot {
         /// `xoxb-…` (secret).
-        token: String,
+        token: Secret,
         /// Channel ID (`C…`) or `#name`.
         channel: String,
     },
@@ -105,7 +108,7 @@ pub enum TeamsFormat {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TeamsConfig {
     /// The webhook URL (secret: it is a signed link).
-    pub webhook_url: String,
+    pub webhook_url: Secret,
     /// Body format.
     pub format: TeamsFormat,
 }
@@ -134,7 +137,7 @@ pub struct EmailConfig {
     /// Login name (always together with `password`).
     pub username: Option<String>,
     /// Password (secret).
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Sender address.
     pub from: String,
     /// Recipients (at least one).
@@ -173,10 +176,10 @@ pub enum WebhookFormat {
 /// `type: "webhook"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookConfig {
-    /// Where to POST.
-    pub url: String,
+    /// Where to POST (secret: a generic webhook's path is often its credential).
+    pub url: Secret,
     /// Extra headers, in file order (values are secrets).
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(String, Secret)>,
     /// Body format.
     pub format: WebhookFormat,
     /// Time limit of one delivery; `None` means the channel's default.
@@ -186,8 +189,9 @@ pub struct WebhookConfig {
 /// `type: "alertmanager"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlertmanagerConfig {
-    /// Alertmanager base URL (`http://alertmanager:9093`).
-    pub url: String,
+    /// Alertmanager base URL (`http://alertmanager:9093`; secret: it may carry basic-auth
+    /// user info).
+    pub url: Secret,
     /// Time limit of one delivery; `None` means the channel's default.
     pub timeout: Option<Duration>,
     /// Re-send firing alerts this often (Alertmanager resolves alerts it stops hearing of).
@@ -201,17 +205,107 @@ pub struct ExecConfig {
     pub command: Vec<String>,
     /// Time limit of one run.
     pub timeout: Duration,
-    /// Extra environment variables.
-    pub env: BTreeMap<String, String>,
+    /// Extra environment variables (values are secrets).
+    pub env: BTreeMap<String, Secret>,
     /// Working directory.
     pub cwd: Option<PathBuf>,
 }
 
 /// `type: "plugin"`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct PluginConfig {
     /// The shared library.
     pub path: PathBuf,
-    /// Plugin-specific settings, passed to the plugin as JSON (`{}` when absent).
+    /// Plugin-specific settings, passed to the plugin as JSON (`{}` when absent). Values of
+    /// secret-looking keys are credentials: `Debug` shows them redacted.
     pub config: serde_json::Value,
+}
+
+impl std::fmt::Debug for PluginConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginConfig")
+            .field("path", &self.path)
+            .field("config", &super::effective::redact_secret_keys(&self.config))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRETS: &[&str] = &[
+        "hooks-s3cret",
+        "xoxb-s3cret",
+        "sig-s3cret",
+        "smtp-s3cret",
+        "bearer-s3cret",
+        "am-s3cret",
+        "env-s3cret",
+        "plugin-s3cret",
+    ];
+
+    #[test]
+    fn debug_output_of_every_channel_type_holds_no_secret() {
+        let kinds = vec![
+            ChannelKind::Slack(SlackConfig {
+                target: SlackTarget::Webhook {
+                    url: "https://hooks.slack.com/T/B/hooks-s3cret".into(),
+                },
+                username: None,
+            }),
+            ChannelKind::Slack(SlackConfig {
+                target: SlackTarget::Bot { token: "xoxb-s3cret".into(), channel: "#ops".into() },
+                username: Some("hostwatch".into()),
+            }),
+            ChannelKind::Teams(TeamsConfig {
+                webhook_url: "https://x.logic.azure.com/wf?sig=sig-s3cret".into(),
+                format: TeamsFormat::Workflows,
+            }),
+            ChannelKind::Email(EmailConfig {
+                host: "smtp.example.com".into(),
+                port: 587,
+                tls: EmailTls::StartTls,
+                username: Some("alerts".into()),
+                password: Some("smtp-s3cret".into()),
+                from: "a@example.com".into(),
+                to: vec!["b@example.com".into()],
+                ca_file: None,
+                insecure_skip_verify: false,
+                allow_plaintext_auth: false,
+                timeout: None,
+            }),
+            ChannelKind::Webhook(WebhookConfig {
+                url: "https://u:hooks-s3cret@h.example/x".into(),
+                headers: vec![("Authorization".into(), "Bearer bearer-s3cret".into())],
+                format: WebhookFormat::Json,
+                timeout: None,
+            }),
+            ChannelKind::Alertmanager(AlertmanagerConfig {
+                url: "https://admin:am-s3cret@am.example:9093".into(),
+                timeout: None,
+                resend_every: DEFAULT_RESEND_EVERY,
+            }),
+            ChannelKind::Exec(ExecConfig {
+                command: vec!["/bin/true".into()],
+                timeout: DEFAULT_EXEC_TIMEOUT,
+                env: [("PAGER_TOKEN".to_string(), Secret::from("env-s3cret"))].into(),
+                cwd: None,
+            }),
+            ChannelKind::Plugin(PluginConfig {
+                path: "/usr/lib/hostwatch/plugins/libx.so".into(),
+                config: serde_json::json!({"api_token": "plugin-s3cret", "team": "infra",
+                                           "nested": {"password": "plugin-s3cret"}}),
+            }),
+        ];
+        for kind in kinds {
+            let channel = Channel { name: "c".into(), kind };
+            for shown in [format!("{channel:?}"), format!("{channel:#?}")] {
+                for secret in SECRETS {
+                    assert!(!shown.contains(secret), "{secret} in {shown}");
+                }
+                assert!(shown.contains("<redacted>"), "{shown}");
+            }
+        }
+    }
 }

@@ -82,7 +82,7 @@ impl EmailSender {
             return Err(err("\"to\" needs at least one address".into()));
         }
         let credentials = match (&config.username, &config.password) {
-            (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.clone())),
+            (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.expose().to_string())),
             (None, None) => None,
             _ => return Err(err("\"username\" and \"password\" go together".into())),
         };
@@ -122,7 +122,11 @@ impl EmailSender {
             connector,
             username: config.username.clone(),
             credentials,
-            secret: config.password.clone().filter(|p| !p.is_empty()),
+            secret: config
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .filter(|p| !p.is_empty()),
             helo: helo_name(&crate::config::system_host_name()),
             envelope_to: to.iter().map(|m| m.addr.clone()).collect(),
             from,

@@ -19,9 +19,9 @@
 pub mod run;
 
 use super::{Receipt, Rendered, SendError, Sender};
-use crate::config::REDACTED;
 use crate::config::channels::ExecConfig;
 use crate::config::units::format_duration;
+use crate::config::{REDACTED, Secret};
 use crate::event::AlertEvent;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -46,7 +46,7 @@ pub struct ExecSender {
     /// The arguments after the program, as configured.
     args: Vec<String>,
     timeout: Duration,
-    env: BTreeMap<String, String>,
+    env: BTreeMap<String, Secret>,
     cwd: Option<PathBuf>,
 }
 
@@ -55,32 +55,12 @@ impl ExecSender {
     /// or else to hostwatch's working directory, or a bare name looked up in `PATH`), so that
     /// a typo is an error at start-up rather than at the first alert.
     pub fn new(name: &str, config: &ExecConfig) -> Result<ExecSender, String> {
-        let fail = |what: String| format!("channel {name}: exec hook: {what}");
-        let Some((program, args)) = config.command.split_first() else {
-            return Err(fail("the command is empty".into()));
-        };
-        if let Some(dir) = &config.cwd
-            && !dir.is_dir()
-        {
-            return Err(fail(format!("cwd {} is not a directory", dir.display())));
-        }
-        // Absolute from here on: the hook runs inside `cwd`, so a relative program path must
-        // not be resolved twice.
-        let cwd = match &config.cwd {
-            Some(d) if d.is_relative() => Some(
-                std::env::current_dir()
-                    .map_err(|e| fail(format!("cannot resolve cwd {}: {e}", d.display())))?
-                    .join(d),
-            ),
-            other => other.clone(),
-        };
-        let path_var = config.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
-        let program =
-            resolve_program(program, cwd.as_deref(), path_var.as_deref()).map_err(fail)?;
+        let (program, cwd) =
+            locate(config).map_err(|e| format!("channel {name}: exec hook: {}", e.legacy()))?;
         Ok(ExecSender {
             channel: name.to_string(),
             program,
-            args: args.to_vec(),
+            args: config.command.get(1..).unwrap_or_default().to_vec(),
             timeout: config.timeout,
             env: config.env.clone(),
             cwd,
@@ -107,7 +87,7 @@ impl ExecSender {
                 cmd.env(key, value);
             }
         }
-        cmd.envs(&self.env);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v.expose())));
         cmd.envs(alert_env(&self.channel, event));
         cmd
     }
@@ -128,14 +108,75 @@ fn inherited(name: &str) -> bool {
         || name.starts_with("LC_")
 }
 
+/// Why a hook's program or working directory can never work: the path concerned (as
+/// resolved, or the bare name that was not found) and the cause, for operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProgramError {
+    /// The file or directory (or the bare name looked up in `PATH`).
+    pub(crate) path: String,
+    /// What is wrong with it (`no such file`, `not executable by us (chmod +x)`).
+    pub(crate) cause: String,
+    /// Whether `path` is the working directory rather than the program.
+    is_cwd: bool,
+}
+
+impl ProgramError {
+    fn program(path: impl Into<String>, cause: impl Into<String>) -> ProgramError {
+        ProgramError { path: path.into(), cause: cause.into(), is_cwd: false }
+    }
+
+    fn cwd(path: &Path, cause: impl Into<String>) -> ProgramError {
+        ProgramError { path: path.display().to_string(), cause: cause.into(), is_cwd: true }
+    }
+
+    /// `program /x/page: no such file`, `cwd /d: not a directory`.
+    fn legacy(&self) -> String {
+        let what = if self.is_cwd { "cwd" } else { "program" };
+        format!("{what} {}: {}", self.path, self.cause)
+    }
+}
+
+/// Checks the hook's working directory and finds its program the way [`ExecSender::new`]
+/// does (a path, relative to `cwd` or else to hostwatch's working directory, or a bare name
+/// looked up in the `PATH` the hook gets: the channel's `env` `PATH`, else hostwatch's own).
+/// Returns the program and the working directory, both absolute. Used by start-up checks.
+pub(crate) fn locate(config: &ExecConfig) -> Result<(PathBuf, Option<PathBuf>), ProgramError> {
+    let Some(program) = config.command.first() else {
+        return Err(ProgramError::program("(none)", "the command is empty"));
+    };
+    if let Some(dir) = &config.cwd
+        && !dir.is_dir()
+    {
+        return Err(ProgramError::cwd(dir, "not a directory"));
+    }
+    // Absolute from here on: the hook runs inside `cwd`, so a relative program path must
+    // not be resolved twice.
+    let cwd = match &config.cwd {
+        Some(d) if d.is_relative() => Some(
+            std::env::current_dir()
+                .map_err(|e| ProgramError::cwd(d, format!("cannot resolve: {e}")))?
+                .join(d),
+        ),
+        other => other.clone(),
+    };
+    // The hook's environment keeps hostwatch's PATH unless the channel's `env` sets one.
+    let path_var = config
+        .env
+        .get("PATH")
+        .map(|v| v.expose().to_string())
+        .or_else(|| std::env::var("PATH").ok());
+    let program = resolve_program(program, cwd.as_deref(), path_var.as_deref())?;
+    Ok((program, cwd))
+}
+
 /// Resolves the configured program to a path that exists and is executable.
 fn resolve_program(
     program: &str,
     cwd: Option<&Path>,
     path_var: Option<&str>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, ProgramError> {
     if program.is_empty() {
-        return Err("the program (command[0]) is empty".into());
+        return Err(ProgramError::program("(none)", "the program (command[0]) is empty"));
     }
     let candidate = if program.contains('/') {
         let p = Path::new(program);
@@ -144,8 +185,9 @@ fn resolve_program(
         } else {
             let base = match cwd {
                 Some(d) => d.to_path_buf(),
-                None => std::env::current_dir()
-                    .map_err(|e| format!("cannot resolve {program}: current directory: {e}"))?,
+                None => std::env::current_dir().map_err(|e| {
+                    ProgramError::program(program, format!("current directory: {e}"))
+                })?,
             };
             base.join(p)
         }
@@ -157,21 +199,34 @@ fn resolve_program(
             .find(|p| is_executable(p));
         match found {
             Some(p) => p,
-            None => return Err(format!("program {program:?} not found in PATH ({dirs})")),
+            None => {
+                return Err(ProgramError::program(program, format!("not found in PATH ({dirs})")));
+            }
         }
     };
+    let shown = candidate.display().to_string();
     match std::fs::metadata(&candidate) {
-        Err(e) => Err(format!("program {}: {e}", candidate.display())),
-        Ok(m) if !m.is_file() => Err(format!("program {} is not a file", candidate.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ProgramError::program(shown, "no such file"))
+        }
+        Err(e) => Err(ProgramError::program(shown, e.to_string())),
+        Ok(m) if !m.is_file() => Err(ProgramError::program(shown, "not a regular file")),
         Ok(_) if !is_executable(&candidate) => {
-            Err(format!("program {} is not executable (chmod +x)", candidate.display()))
+            Err(ProgramError::program(shown, "not executable by us (chmod +x)"))
         }
         Ok(_) => Ok(candidate),
     }
 }
 
+/// A regular file this process may execute (`faccessat` with the effective ids, so root
+/// needs an execute bit too, as `execve` does).
 fn is_executable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    if !std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0) {
+        return false;
+    }
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else { return false };
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call; no memory is shared.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) == 0 }
 }
 
 /// The `HOSTWATCH_*` variables a hook gets for `event` on `channel`, in a fixed order.
@@ -383,10 +438,13 @@ mod tests {
             Path::new("/bin/sh")
         );
         let e = resolve_program("no-such-hook", None, Some("/bin")).unwrap_err();
-        assert!(e.contains("not found in PATH"), "{e}");
+        assert_eq!(
+            (e.path.as_str(), e.cause.as_str()),
+            ("no-such-hook", "not found in PATH (/bin)")
+        );
         let e = resolve_program("/nonexistent/hook", None, None).unwrap_err();
-        assert!(e.contains("/nonexistent/hook"), "{e}");
+        assert_eq!((e.path.as_str(), e.cause.as_str()), ("/nonexistent/hook", "no such file"));
         let e = resolve_program("./passwd", Some(Path::new("/etc")), None).unwrap_err();
-        assert!(e.contains("not executable"), "{e}");
+        assert!(e.cause.contains("not executable"), "{e:?}");
     }
 }

@@ -17,10 +17,10 @@ pub mod trust;
 use super::{Receipt, Rendered, SendError, Sender};
 use crate::config::channels::PluginConfig;
 use crate::event::AlertEvent;
-use ffi::{EntryFn, ErrorBuf, HwEvent, NotifyFn, OwnedStr, ShutdownFn};
+use ffi::{EntryFn, ErrorBuf, HwEvent, InitFn, NotifyFn, OwnedStr, ShutdownFn};
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use std::ffi::c_void;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A loaded plugin and its context.
 pub struct PluginSender {
@@ -51,44 +51,8 @@ impl PluginSender {
     pub fn new(name: &str, config: &PluginConfig) -> Result<PluginSender, String> {
         let fail =
             |what: String| format!("channel {name}: plugin {}: {what}", config.path.display());
-        let path = trust::check(&config.path).map_err(fail)?;
-        // SAFETY: loading runs the library's initialisers, i.e. its code. That is the trust
-        // decision the operator made by configuring it; `trust::check` made sure the file is
-        // the one they installed (owned by root or us, not writable by anyone else).
-        let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
-            .map_err(|e| fail(format!("cannot load the library: {e}")))?;
-        // SAFETY: the entry symbol's type is fixed by the ABI header; a library exporting the
-        // name with another type is not a hostwatch plugin, which the ABI cannot detect.
-        let entry = match unsafe { library.get::<EntryFn>(ffi::ENTRY_SYMBOL) } {
-            Ok(symbol) => *symbol,
-            Err(_) => return Err(fail(missing_entry(&library))),
-        };
-        // SAFETY: calling the entry function the ABI defines; it takes nothing and returns a
-        // pointer to a static table.
-        let table = unsafe { entry() };
-        if table.is_null() {
-            return Err(fail("hostwatch_plugin_v1() returned NULL instead of its table".into()));
-        }
-        // SAFETY: `table` is non-NULL and, per the ABI, points to a table valid while the
-        // library is loaded; every version starts with the `uint32_t abi_version`, which is
-        // read before anything else.
-        let abi = unsafe { (*table).abi_version };
-        if abi != ffi::ABI_VERSION {
-            return Err(fail(format!(
-                "plugin ABI version mismatch: the library's table says version {abi}, this \
-                 hostwatch speaks version {} (rebuild the plugin against this hostwatch's \
-                 plugins/include/hostwatch_plugin.h)",
-                ffi::ABI_VERSION
-            )));
-        }
-        // SAFETY: a version-1 table has the version-1 layout of `ffi::PluginTable`.
-        let table = unsafe { &*table };
-        // SAFETY: the ABI promises `name` points to `len` bytes of static storage.
-        let plugin = unsafe { ffi::read_str(table.name) };
-        let (Some(init), Some(notify), Some(shutdown)) = (table.init, table.notify, table.shutdown)
-        else {
-            return Err(fail(format!("the table of plugin {plugin} has a NULL function")));
-        };
+        let Loaded { library, path, plugin, init, notify, shutdown } =
+            load(&config.path).map_err(|e| fail(e.cause))?;
         let config_json = OwnedStr::new(&config.config.to_string());
         let mut error = ErrorBuf::new();
         let mut context: *mut c_void = std::ptr::null_mut();
@@ -123,6 +87,87 @@ impl PluginSender {
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
+}
+
+/// Why a plugin library can never be used, before `init` is called.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LoadError {
+    /// What made it fail, naming the file where it matters (`missing symbol
+    /// hostwatch_plugin_v1: ...`, `plugin ABI version mismatch: ...`).
+    pub(crate) cause: String,
+}
+
+impl LoadError {
+    fn new(cause: impl Into<String>) -> LoadError {
+        LoadError { cause: cause.into() }
+    }
+}
+
+/// A library that passed every check but `init`.
+struct Loaded {
+    library: Library,
+    path: PathBuf,
+    plugin: String,
+    init: InitFn,
+    notify: NotifyFn,
+    shutdown: ShutdownFn,
+}
+
+/// Checks trust, loads the library, calls the entry symbol for its table and checks the ABI
+/// version and the functions, without calling any of them.
+fn load(configured: &Path) -> Result<Loaded, LoadError> {
+    if std::fs::symlink_metadata(configured)
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return Err(LoadError::new("no such file"));
+    }
+    let path = trust::check(configured).map_err(LoadError::new)?;
+    // SAFETY: loading runs the library's initialisers, i.e. its code. That is the trust
+    // decision the operator made by configuring it; `trust::check` made sure the file is
+    // the one they installed (owned by root or us, not writable by anyone else).
+    let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
+        .map_err(|e| LoadError::new(format!("cannot load the library: {e}")))?;
+    // SAFETY: the entry symbol's type is fixed by the ABI header; a library exporting the
+    // name with another type is not a hostwatch plugin, which the ABI cannot detect.
+    let entry = match unsafe { library.get::<EntryFn>(ffi::ENTRY_SYMBOL) } {
+        Ok(symbol) => *symbol,
+        Err(_) => return Err(LoadError::new(missing_entry(&library))),
+    };
+    // SAFETY: calling the entry function the ABI defines; it takes nothing and returns a
+    // pointer to a static table.
+    let table = unsafe { entry() };
+    if table.is_null() {
+        return Err(LoadError::new("hostwatch_plugin_v1() returned NULL instead of its table"));
+    }
+    // SAFETY: `table` is non-NULL and, per the ABI, points to a table valid while the
+    // library is loaded; every version starts with the `uint32_t abi_version`, which is
+    // read before anything else.
+    let abi = unsafe { (*table).abi_version };
+    if abi != ffi::ABI_VERSION {
+        return Err(LoadError::new(format!(
+            "plugin ABI version mismatch: the library's table says version {abi}, this \
+             hostwatch speaks version {} (rebuild the plugin against this hostwatch's \
+             plugins/include/hostwatch_plugin.h)",
+            ffi::ABI_VERSION
+        )));
+    }
+    // SAFETY: a version-1 table has the version-1 layout of `ffi::PluginTable`.
+    let table = unsafe { &*table };
+    // SAFETY: the ABI promises `name` points to `len` bytes of static storage.
+    let plugin = unsafe { ffi::read_str(table.name) };
+    let (Some(init), Some(notify), Some(shutdown)) = (table.init, table.notify, table.shutdown)
+    else {
+        return Err(LoadError::new(format!("the table of plugin {plugin} has a NULL function")));
+    };
+    Ok(Loaded { library, path, plugin, init, notify, shutdown })
+}
+
+/// The start-up check of a plugin file: everything [`PluginSender::new`] checks before it
+/// calls `init` (trust, loading, the entry symbol, the ABI version, the table's functions).
+/// The library is unloaded again; `init` is never called, so nothing that may heal by itself
+/// (a plugin asking to retry its `init`) is judged here. Returns the plugin's name.
+pub(crate) fn probe(path: &Path) -> Result<String, LoadError> {
+    load(path).map(|loaded| loaded.plugin)
 }
 
 /// The explanation for a library without `hostwatch_plugin_v1`: an entry of another version,

@@ -20,6 +20,7 @@ pub mod route;
 pub mod slack;
 #[cfg(feature = "teams")]
 pub mod teams;
+pub(crate) mod tls;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 

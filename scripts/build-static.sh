@@ -10,8 +10,8 @@ case "$target" in
   *-linux-gnu) ;;
   *) echo "build-static: only *-linux-gnu hosts are supported here (host is $target)" >&2; exit 1 ;;
 esac
-# OpenSSL (native-tls, for HTTPS channels) is linked from its static archives too.
-OPENSSL_STATIC=1 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+# TLS is rustls (ring): nothing but glibc's static archives is linked.
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
   cargo build --release --locked --target "$target" --no-default-features \
   --features slack,teams,email,webhook,api "$@" >&2
 bin="target/$target/release/hostwatch"

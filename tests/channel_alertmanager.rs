@@ -72,8 +72,8 @@ impl Alertmanager {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return false;
             }
-            let ready = minreq::get(format!("{}/-/ready", self.base())).with_timeout(2).send();
-            if ready.is_ok_and(|r| r.status_code == 200) {
+            let ready = common::http("GET", &format!("{}/-/ready", self.base()), "");
+            if ready.is_ok_and(|(status, _)| status == 200) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -89,9 +89,9 @@ impl Alertmanager {
     /// `GET /api/v2/alerts?filter=alertname="NAME"`: the alerts Alertmanager lists.
     fn alerts(&self, alertname: &str) -> Vec<Value> {
         let url = format!("{}/api/v2/alerts?filter=alertname%3D%22{alertname}%22", self.base());
-        let response = minreq::get(url).with_timeout(5).send().expect("GET /api/v2/alerts");
-        assert_eq!(response.status_code, 200, "{}", response.as_str().unwrap_or(""));
-        serde_json::from_str(response.as_str().unwrap_or("[]")).expect("alerts JSON")
+        let (status, body) = common::http("GET", &url, "").expect("GET /api/v2/alerts");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("alerts JSON")
     }
 
     /// Polls (bounded) until `check` accepts the alerts listed for `alertname`.

@@ -272,7 +272,7 @@ fn a_redirect_is_not_followed_and_credentials_stay_home() {
     assert!(elsewhere.requests().is_empty(), "the body and the token went to the redirect target");
 }
 
-/// HTTPS through minreq and native-tls (OpenSSL): a receiver with a certificate from a CA made
+/// HTTPS through rustls (the shared client configuration): a receiver with a certificate from a CA made
 /// for the test is accepted when that CA is trusted (`SSL_CERT_FILE`), refused otherwise.
 #[test]
 fn https_receivers_are_verified_against_the_trusted_cas() {

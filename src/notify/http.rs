@@ -1,10 +1,21 @@
-//! HTTP(S) for the channels: one POST with a timeout through minreq (native-tls), and the
-//! reading of the answer into accepted / retry later / give up.
+//! HTTP(S) for the channels: one HTTP/1.1 POST over std `TcpStream` (and rustls, with the
+//! process's one shared configuration from [`super::tls`]), and the reading of the answer into
+//! accepted / retry later / give up.
+//!
+//! One deadline (`timeout` from the start of [`post`]) bounds everything on the socket: the
+//! connect (`connect_timeout`), the TLS handshake, sending and reading the answer (a read or
+//! write timeout set to what is left before every socket call), sub-second included. No thread
+//! is started: a receiver that accepts TCP and never speaks costs one socket for at most the
+//! timeout. Name resolution is the system resolver's (its own timeouts apply). Redirects are
+//! not followed; the answer's body is cut to 64 KiB.
 //!
 //! Secrets in URLs never reach a log line or an error message: errors name the redacted URL.
 
 use super::{Receipt, SendError};
-use std::time::Duration;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A receiver's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,42 +31,456 @@ pub struct HttpResponse {
 /// The most of a response body kept for messages.
 const BODY_LIMIT: usize = 64 * 1024;
 
+/// The most of a response head (status line and headers) read.
+const HEAD_LIMIT: usize = 64 * 1024;
+
+/// What a refused receiver certificate asks the user to do.
+const HINTS: super::tls::Hints = super::tls::Hints {
+    name_from: "the URL",
+    private_ca: "add that CA's certificate (PEM) to the system CA bundle, or point \
+                 SSL_CERT_FILE at a bundle that holds it",
+};
+
 /// POSTs `body` to `url` with `headers`; a network failure or timeout is transient.
+///
+/// Redirects are not followed: they would carry the body and every header (tokens, basic
+/// auth) to whatever host the `Location` names.
 pub fn post(
     url: &str,
     headers: &[(String, String)],
     body: &[u8],
     timeout: Duration,
 ) -> Result<HttpResponse, SendError> {
-    let secs = timeout.as_secs().max(1);
-    // Redirects are not followed: they would carry the body and every header (tokens, basic
-    // auth) to whatever host the `Location` names.
-    let mut request =
-        minreq::post(url).with_timeout(secs).with_follow_redirects(false).with_body(body.to_vec());
-    for (k, v) in headers {
-        request = request.with_header(k.as_str(), v.as_str());
-    }
-    let response = request.send().map_err(|e| {
-        SendError::transient(format!(
-            "POST {}: {}",
-            crate::config::redact_url(url),
-            scrub(&e.to_string(), url)
-        ))
-    })?;
-    let retry_after = response
-        .headers
-        .get("retry-after")
-        .and_then(|v| parse_retry_after(v, crate::timefmt::now_unix()));
-    let raw = response.as_bytes();
-    let cut = &raw[..raw.len().min(BODY_LIMIT)];
-    Ok(HttpResponse {
-        status: response.status_code,
-        body: String::from_utf8_lossy(cut).into_owned(),
-        retry_after,
+    let shown = crate::config::redact_url(url);
+    let target = Target::parse(url)
+        .map_err(|e| SendError::permanent(format!("POST {shown}: {}", scrub(&e, url))))?;
+    let request = request(&target, headers, body)
+        .map_err(|e| SendError::permanent(format!("POST {shown}: {}", scrub(&e, url))))?;
+    let deadline = Deadline { at: Instant::now() + timeout, timeout };
+    exchange(&target, &request, deadline).map_err(|e| {
+        let reason = match e {
+            Failure::Io(stage, e) => deadline.describe(stage, &e, &target.host),
+            Failure::Tls(e) => super::tls::describe(&e, &target.host, &HINTS),
+            Failure::Protocol(m) => m,
+        };
+        SendError::transient(format!("POST {shown}: {}", scrub(&reason, url)))
     })
 }
 
-/// Removes the URL itself from an error text (minreq errors may quote it).
+/// The parts of a URL a request needs.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    tls: bool,
+    /// The host, without brackets for IPv6.
+    host: String,
+    port: u16,
+    /// The `Host` header value.
+    authority: String,
+    /// Path and query (`/` at least); the fragment is dropped.
+    path: String,
+    /// `user:password` from the URL, sent as basic authentication.
+    userinfo: Option<String>,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, String> {
+        let (scheme, rest) = url.split_once("://").ok_or("not an http:// or https:// URL")?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "https" => true,
+            "http" => false,
+            _ => return Err(format!("unsupported scheme {scheme:?} (http or https)")),
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h),
+            None => (None, authority),
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or("unclosed [ in the host")?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("no host in the URL".into());
+        }
+        let port = match port {
+            None | Some("") => {
+                if tls {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(p) => p.parse().map_err(|_| format!("bad port {p:?}"))?,
+        };
+        let tail = tail.split('#').next().unwrap_or("");
+        let path = if tail.starts_with('/') { tail.to_string() } else { format!("/{tail}") };
+        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err("spaces or control characters in the URL path".into());
+        }
+        Ok(Target {
+            tls,
+            host: host.to_string(),
+            port,
+            authority: hostport.to_string(),
+            path,
+            userinfo: userinfo.filter(|u| !u.is_empty()),
+        })
+    }
+}
+
+/// The request bytes: head and body. Framing headers from `headers` are ignored (hostwatch
+/// sets `Content-Length` and `Connection: close`); a `Host` given there replaces the URL's.
+fn request(target: &Target, headers: &[(String, String)], body: &[u8]) -> Result<Vec<u8>, String> {
+    let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let mut head = format!("POST {} HTTP/1.1\r\n", target.path);
+    if !has("host") {
+        head.push_str(&format!("Host: {}\r\n", target.authority));
+    }
+    if let Some(userinfo) = &target.userinfo
+        && !has("authorization")
+    {
+        let auth = super::escape::base64(percent_decode(userinfo).as_slice());
+        head.push_str(&format!("Authorization: Basic {auth}\r\n"));
+    }
+    for (k, v) in headers {
+        let lower = k.to_ascii_lowercase();
+        if matches!(lower.as_str(), "content-length" | "transfer-encoding" | "connection") {
+            continue;
+        }
+        if k.is_empty() || k.bytes().any(|b| !b.is_ascii_graphic() || b == b':') {
+            return Err(format!("header name {k:?} is not a valid HTTP token"));
+        }
+        if v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(format!("header {k}: the value holds a line break"));
+        }
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    Ok(out)
+}
+
+/// `%XX` decoding (user info in a URL).
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Where an exchange was when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Connect,
+    Handshake,
+    Send,
+    Answer,
+}
+
+enum Failure {
+    Io(Stage, io::Error),
+    Tls(rustls::Error),
+    Protocol(String),
+}
+
+/// The end of one exchange.
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    at: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    /// What is left, or a timeout error when nothing is.
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left < Duration::from_micros(1) {
+            Err(io::Error::new(io::ErrorKind::TimedOut, "deadline reached"))
+        } else {
+            Ok(left)
+        }
+    }
+
+    fn describe(&self, stage: Stage, e: &io::Error, host: &str) -> String {
+        let doing = match stage {
+            Stage::Connect => format!("connecting to {host}"),
+            Stage::Handshake => format!("in the TLS handshake with {host}"),
+            Stage::Send => "sending the request".to_string(),
+            Stage::Answer => "waiting for the answer".to_string(),
+        };
+        match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                format!("timed out after {} {doing}", shown(self.timeout))
+            }
+            _ => format!("{doing}: {e}"),
+        }
+    }
+}
+
+fn shown(d: Duration) -> String {
+    if d.subsec_nanos() == 0 { format!("{}s", d.as_secs()) } else { format!("{d:?}") }
+}
+
+/// A TCP stream whose every read and write is bounded by what is left of the deadline.
+struct Bounded {
+    tcp: TcpStream,
+    deadline: Deadline,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.deadline.left()?))?;
+        self.tcp.read(buf).map_err(timed_out)
+    }
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.deadline.left()?))?;
+        self.tcp.write(buf).map_err(timed_out)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// A socket timeout shows as `WouldBlock` on Unix: name it for what it is.
+fn timed_out(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        io::Error::new(io::ErrorKind::TimedOut, "timed out")
+    } else {
+        e
+    }
+}
+
+/// Connects to the first address of `target` that answers within the deadline.
+fn connect(target: &Target, deadline: Deadline) -> io::Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port).to_socket_addrs()?.collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, deadline.left()?) {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = timed_out(e),
+        }
+    }
+    Err(last)
+}
+
+/// One request and its answer on a fresh connection.
+fn exchange(target: &Target, request: &[u8], deadline: Deadline) -> Result<HttpResponse, Failure> {
+    let tcp = connect(target, deadline).map_err(|e| Failure::Io(Stage::Connect, e))?;
+    let _ = tcp.set_nodelay(true);
+    let mut sock = Bounded { tcp, deadline };
+    if !target.tls {
+        return talk(&mut sock, request);
+    }
+    let config = super::tls::client_config(None, false).map_err(Failure::Protocol)?;
+    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+        .map_err(|e| Failure::Protocol(format!("{}: not a TLS server name: {e}", target.host)))?;
+    let mut conn =
+        rustls::ClientConnection::new(Arc::clone(&config), name).map_err(Failure::Tls)?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).map_err(|e| tls_failure(Stage::Handshake, e))?;
+    }
+    let mut stream = rustls::StreamOwned::new(conn, sock);
+    talk(&mut stream, request)
+}
+
+/// A rustls error inside an I/O error comes out as itself (certificate problems are worded).
+fn tls_failure(stage: Stage, e: io::Error) -> Failure {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => Failure::Tls(tls.clone()),
+        None => Failure::Io(stage, e),
+    }
+}
+
+/// Sends the request and reads the answer.
+fn talk<S: Read + Write>(stream: &mut S, request: &[u8]) -> Result<HttpResponse, Failure> {
+    stream
+        .write_all(request)
+        .and_then(|()| stream.flush())
+        .map_err(|e| tls_failure(Stage::Send, e))?;
+    let mut reader = Reader { stream, buf: Vec::new(), pos: 0, eof: false };
+    read_response(&mut reader)
+}
+
+/// Buffered reading of an answer; a TLS peer that closes without `close_notify` is at EOF.
+struct Reader<'a, S> {
+    stream: &'a mut S,
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+}
+
+impl<S: Read> Reader<'_, S> {
+    /// Reads more into the buffer; false at EOF.
+    fn fill(&mut self) -> Result<bool, Failure> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let mut chunk = [0u8; 8192];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => {
+                self.eof = true;
+                Ok(false)
+            }
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                self.eof = true;
+                Ok(false)
+            }
+            Err(e) => Err(tls_failure(Stage::Answer, e)),
+        }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// One line without its CRLF, or `None` at EOF.
+    fn line(&mut self, limit: usize) -> Result<Option<String>, Failure> {
+        loop {
+            if let Some(i) = self.pending().iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8_lossy(&self.pending()[..i]);
+                let line = line.trim_end_matches('\r').to_string();
+                self.pos += i + 1;
+                return Ok(Some(line));
+            }
+            if self.pending().len() > limit {
+                return Err(Failure::Protocol("the answer's header lines are too long".into()));
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Up to `n` bytes appended to `out` (fewer at EOF).
+    fn take(&mut self, mut n: usize, out: &mut Vec<u8>) -> Result<usize, Failure> {
+        let mut got = 0;
+        while n > 0 {
+            if self.pending().is_empty() && !self.fill()? {
+                break;
+            }
+            let k = n.min(self.pending().len());
+            out.extend_from_slice(&self.pending()[..k]);
+            self.pos += k;
+            n -= k;
+            got += k;
+        }
+        Ok(got)
+    }
+}
+
+fn read_response<S: Read>(r: &mut Reader<'_, S>) -> Result<HttpResponse, Failure> {
+    let cut = || {
+        Failure::Protocol(
+            "the receiver closed the connection before its answer was complete".into(),
+        )
+    };
+    let (status, headers) = loop {
+        let line = r.line(HEAD_LIMIT)?.ok_or_else(|| {
+            Failure::Protocol("the receiver closed the connection without an answer".into())
+        })?;
+        let mut parts = line.splitn(3, ' ');
+        let (version, code) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let status = match code.parse::<i32>() {
+            Ok(s) if version.starts_with("HTTP/1.") && (100..=999).contains(&s) => s,
+            _ => {
+                return Err(Failure::Protocol(format!(
+                    "not an HTTP/1.x answer: {:?}",
+                    line.chars().take(80).collect::<String>()
+                )));
+            }
+        };
+        let mut headers = Vec::new();
+        let mut size = 0;
+        loop {
+            let line = r.line(HEAD_LIMIT)?.ok_or_else(cut)?;
+            if line.is_empty() {
+                break;
+            }
+            size += line.len();
+            if size > HEAD_LIMIT {
+                return Err(Failure::Protocol("the answer's headers are too large".into()));
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        // Interim answers (100 Continue and the like) precede the real one.
+        if (100..200).contains(&status) && status != 101 {
+            continue;
+        }
+        break (status, headers);
+    };
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let retry_after =
+        header("retry-after").and_then(|v| parse_retry_after(v, crate::timefmt::now_unix()));
+    let mut body = Vec::new();
+    let chunked = header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().split(',').any(|t| t.trim() == "chunked"));
+    if status == 204 || status == 304 || (100..200).contains(&status) {
+        // No body.
+    } else if chunked {
+        while body.len() < BODY_LIMIT {
+            let line = r.line(1024)?.ok_or_else(cut)?;
+            let size = line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(size, 16)
+                .map_err(|_| Failure::Protocol(format!("bad chunk size {size:?}")))?;
+            if size == 0 {
+                break;
+            }
+            let want = size.min(BODY_LIMIT - body.len());
+            if r.take(want, &mut body)? < want {
+                return Err(cut());
+            }
+            if want < size {
+                break;
+            }
+            r.line(1024)?.ok_or_else(cut)?;
+        }
+    } else if let Some(length) = header("content-length") {
+        let length: usize = length
+            .parse()
+            .map_err(|_| Failure::Protocol(format!("bad Content-Length {length:?}")))?;
+        let want = length.min(BODY_LIMIT);
+        if r.take(want, &mut body)? < want {
+            return Err(cut());
+        }
+    } else {
+        r.take(BODY_LIMIT, &mut body)?;
+    }
+    Ok(HttpResponse { status, body: String::from_utf8_lossy(&body).into_owned(), retry_after })
+}
+
+/// Removes the URL itself from an error text (I/O errors may quote parts of it).
 fn scrub(text: &str, url: &str) -> String {
     if url.is_empty() {
         text.to_string()
@@ -122,6 +547,80 @@ mod tests {
 
     fn resp(status: i32, body: &str) -> HttpResponse {
         HttpResponse { status, body: body.into(), retry_after: None }
+    }
+
+    fn answer(raw: &str) -> Result<HttpResponse, String> {
+        let mut stream = io::Cursor::new(raw.as_bytes().to_vec());
+        let mut r = Reader { stream: &mut stream, buf: Vec::new(), pos: 0, eof: false };
+        read_response(&mut r).map_err(|e| match e {
+            Failure::Protocol(m) => m,
+            Failure::Io(_, e) => e.to_string(),
+            Failure::Tls(e) => e.to_string(),
+        })
+    }
+
+    #[test]
+    fn answers_are_read_in_every_framing() {
+        let r = answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA").unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+        let r = answer(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Too Many\r\nRetry-After: 3\r\n\
+             Transfer-Encoding: chunked\r\n\r\n3;x=1\r\nslo\r\n4\r\nw do\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((r.status, r.body.as_str()), (429, "slow do"));
+        assert_eq!(r.retry_after, Some(Duration::from_secs(3)));
+        let r = answer("HTTP/1.0 503 Busy\r\n\r\nuntil close").unwrap();
+        assert_eq!((r.status, r.body.as_str()), (503, "until close"));
+        let big = format!("HTTP/1.1 200 OK\r\n\r\n{}", "x".repeat(BODY_LIMIT + 10));
+        assert_eq!(answer(&big).unwrap().body.len(), BODY_LIMIT);
+        assert!(
+            answer("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok")
+                .unwrap_err()
+                .contains("closed")
+        );
+        assert!(answer("").unwrap_err().contains("without an answer"));
+        assert!(answer("SSH-2.0-x\r\n").unwrap_err().contains("not an HTTP/1.x answer"));
+    }
+
+    #[test]
+    fn urls_become_targets() {
+        let t = Target::parse("https://hooks.example.com/services/T/B/x?a=1#frag").unwrap();
+        assert!(t.tls && t.port == 443 && t.host == "hooks.example.com");
+        assert_eq!(t.path, "/services/T/B/x?a=1");
+        let t = Target::parse("http://u:p%40ss@[::1]:9093").unwrap();
+        assert!(!t.tls && t.port == 9093 && t.host == "::1" && t.authority == "[::1]:9093");
+        assert_eq!(t.path, "/");
+        let req = String::from_utf8(request(&t, &[], b"{}").unwrap()).unwrap();
+        assert!(req.starts_with("POST / HTTP/1.1\r\nHost: [::1]:9093\r\n"), "{req}");
+        assert!(req.contains(&format!(
+            "Authorization: Basic {}\r\n",
+            crate::notify::escape::base64(b"u:p@ss")
+        )));
+        assert!(req.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\n{}"), "{req}");
+        assert!(Target::parse("ftp://x/").is_err());
+        assert!(Target::parse("http://:80/").is_err());
+        let bad = [("X-A".to_string(), "1\r\nX-Injected: 2".to_string())];
+        assert!(request(&t, &bad, b"").is_err());
+    }
+
+    #[test]
+    fn a_silent_server_times_out_within_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for scheme in ["http", "https"] {
+            let e = post(
+                &format!("{scheme}://127.0.0.1:{port}/secret"),
+                &[],
+                b"x",
+                Duration::from_millis(200),
+            )
+            .unwrap_err();
+            let text = e.to_string();
+            assert!(matches!(e, SendError::Transient { .. }), "{text}");
+            assert!(text.contains("timed out after 200ms") && !text.contains("secret"), "{text}");
+        }
+        drop(listener);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod route;
 pub mod slack;
 #[cfg(feature = "teams")]
 pub mod teams;
+pub(crate) mod tls;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 

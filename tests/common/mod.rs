@@ -50,3 +50,29 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect()
 }
+
+/// One plain-HTTP/1.0 request to a loopback test server (`http://HOST:PORT/path`): the status
+/// and the body. HTTP/1.0 keeps the answer unchunked and the connection closed after it.
+pub fn http(method: &str, url: &str, body: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut tcp = std::net::TcpStream::connect(authority)?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    tcp.set_write_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        tcp,
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad answer {head:?}"))
+    })?;
+    Ok((status, body.to_string()))
+}

@@ -60,12 +60,7 @@ impl Receiver {
     }
 
     fn control(&self, path: &str, body: &Value) -> String {
-        let r = minreq::post(self.url(path))
-            .with_body(body.to_string())
-            .with_timeout(10)
-            .send()
-            .expect("receiver control");
-        r.as_str().unwrap_or("").to_string()
+        super::http("POST", &self.url(path), &body.to_string()).expect("receiver control").1
     }
 
     /// Queues answers (`{"status", "body", "headers", "delay"}`) for requests to `path`
@@ -81,11 +76,9 @@ impl Receiver {
 
     /// Every request received so far (method, path, query, headers, body, json, answered).
     pub fn requests(&self) -> Vec<Value> {
-        let r = minreq::get(self.url("/__requests"))
-            .with_timeout(10)
-            .send()
-            .expect("receiver requests");
-        serde_json::from_str(r.as_str().unwrap_or("[]")).expect("requests JSON")
+        let (_, body) =
+            super::http("GET", &self.url("/__requests"), "").expect("receiver requests");
+        serde_json::from_str(&body).expect("requests JSON")
     }
 
     /// Waits (bounded) until at least `n` requests arrived; returns them.

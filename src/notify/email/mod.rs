@@ -9,7 +9,7 @@
 //!
 //! - [`message`] builds the RFC 5322 message (the same bytes `render` shows).
 //! - [`smtp`] drives the conversation and classifies failures.
-//! - [`tls`] builds the rustls configuration (system roots plus `ca_file`).
+//! - [`tls`] hands mail-send the process's shared rustls configuration (plus `ca_file`).
 
 pub mod message;
 pub mod smtp;

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bin=${1:-target/release/hostwatch}
 secs=${2:-60}
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 cat > "$work/config.json" <<JSON
 {"interval": "1s", "state_dir": "$work/state"}
 JSON

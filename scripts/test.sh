@@ -12,6 +12,7 @@ have prometheus-alertmanager || apt_needed+=(prometheus-alertmanager)
 have openssl || apt_needed+=(openssl)
 have make || apt_needed+=(make)
 have cc || apt_needed+=(gcc)
+have mount || apt_needed+=(mount)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -13,6 +13,7 @@ have openssl || apt_needed+=(openssl)
 have make || apt_needed+=(make)
 have cc || apt_needed+=(gcc)
 have faketime || apt_needed+=(faketime)
+have mount || apt_needed+=(mount)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli: cli::Cli = argh::from_env();
     if cli.version {
-        println!("{}", commands::version_text());
+        hostwatch::outln!("{}", commands::version_text());
         return ExitCode::SUCCESS;
     }
     let format = match cli.log_format.parse::<logging::LogFormat>() {

@@ -1,14 +1,22 @@
-//! The state file: alert states, `once`'s rings and counters, and (later) the outbox, kept in
-//! `state_dir/state.json` and written atomically (temp file, fsync, rename, fsync of the dir).
+//! The state file: alert states, `once`'s rings and counters, and the outbox, kept in
+//! `state_dir/state.json` and written atomically (temp file, fsync, rename, fsync of the dir);
+//! and the state directory's lock.
 //!
-//! A state file that cannot be read or parsed is renamed aside with a warning and the agent
-//! starts fresh: state is precious but never worth refusing to monitor for.
+//! The file is read only when it is a regular file of at most 64 MiB
+//! ([`crate::localfile`]). A state file that cannot be read or parsed is renamed aside with a
+//! warning and the agent starts with what could be salvaged from it: outbox items and alerts
+//! that still parse one by one are adopted; every outbox item that does not gets a
+//! `delivery_failed` record in the events log naming the file it was set aside in, and one
+//! `state_set_aside` record says what happened to the file. Saved alerts and rings are
+//! checked on load (finite, plausible times), so no content of a state file can panic the
+//! agent. State is precious but never worth refusing to monitor for.
 
 use crate::engine::{SavedAlert, SavedRing};
 use crate::notify::delivery::DeliveryState;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -47,47 +55,215 @@ pub fn state_path(dir: &Path) -> PathBuf {
     dir.join("state.json")
 }
 
-/// Reads the state; a missing file is a fresh start, a broken one is set aside.
+/// Latest plausible Unix time in a state file (year 5138); earlier than 0 is not plausible
+/// either.
+const MAX_UNIX: f64 = 1e11;
+
+/// Entries kept per saved ring (the newest); more is not a ring this agent wrote.
+const MAX_RING_ENTRIES: usize = 65_536;
+
+/// What [`load_report`] found besides the state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadReport {
+    /// Where a broken state file was moved (`None`: the file was fine or missing; the
+    /// original path when it could not be renamed).
+    pub set_aside: Option<PathBuf>,
+    /// Why it was set aside.
+    pub reason: Option<String>,
+    /// Outbox items adopted from a broken file.
+    pub salvaged_items: usize,
+    /// Alerts adopted from a broken file.
+    pub salvaged_alerts: usize,
+    /// Outbox items that could not be salvaged (each got a `delivery_failed` record).
+    pub lost_items: usize,
+    /// Saved alerts, ring entries and rings dropped as implausible (the file was kept).
+    pub dropped_invalid: usize,
+}
+
+/// A loaded state and what happened on the way.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Loaded {
+    /// The state to start from.
+    pub state: State,
+    /// Set aside, salvaged, dropped.
+    pub report: LoadReport,
+}
+
+/// Reads the state; a missing file is a fresh start, a broken one is set aside and salvaged
+/// (see the module doc). Never panics, never blocks on a FIFO.
 pub fn load(dir: &Path) -> State {
+    load_report(dir).state
+}
+
+/// [`load`], also saying whether the file was set aside and what was salvaged. The records
+/// (`state_set_aside`, `delivery_failed`) are already in `state_dir/events.jsonl`.
+pub fn load_report(dir: &Path) -> Loaded {
     let path = state_path(dir);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return State::default(),
+    let bytes = match crate::localfile::read_regular(&path, crate::localfile::STATE_MAX_BYTES) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::default(),
+        Err(e) => return set_aside_and_salvage(dir, &path, None, &format!("cannot be read: {e}")),
+    };
+    match serde_json::from_slice::<State>(&bytes) {
+        Ok(mut s) if s.version == STATE_VERSION => {
+            let dropped = validate(&mut s);
+            let report = LoadReport { dropped_invalid: dropped, ..LoadReport::default() };
+            Loaded { state: s, report }
+        }
+        Ok(s) => {
+            let why = format!("has layout version {} (expected {STATE_VERSION})", s.version);
+            set_aside_and_salvage(dir, &path, Some(&bytes), &why)
+        }
+        Err(e) => set_aside_and_salvage(dir, &path, Some(&bytes), &format!("is not valid: {e}")),
+    }
+}
+
+/// True for a time (Unix seconds or elapsed seconds) a state file may hold.
+fn plausible_time(t: f64) -> bool {
+    t.is_finite() && (0.0..=MAX_UNIX).contains(&t)
+}
+
+/// True when every number of an alert's state other than its value is a plausible time.
+fn plausible_alert(a: &SavedAlert) -> bool {
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(a.state) else { return false };
+    map.iter().filter(|(k, _)| *k != "value" && *k != "seq").all(|(_, v)| match v {
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(plausible_time),
+        _ => true,
+    })
+}
+
+/// Drops saved alerts and ring entries whose times are implausible, and keeps the newest
+/// [`MAX_RING_ENTRIES`] of a ring; returns how many things were dropped (each logged).
+pub(crate) fn validate(state: &mut State) -> usize {
+    let mut dropped = 0;
+    state.alerts.retain(|a| {
+        let ok = plausible_alert(a);
+        if !ok {
+            log::warn!(rule = a.rule.as_str(), series = a.series.as_str();
+                "saved alert with implausible times dropped");
+            dropped += 1;
+        }
+        ok
+    });
+    if let Some(once) = state.once.as_mut() {
+        for ring in &mut once.rings {
+            let before = ring.entries.len();
+            ring.entries.retain(|&(ts, v)| plausible_time(ts) && v.is_finite());
+            if ring.entries.len() > MAX_RING_ENTRIES {
+                ring.entries.drain(..ring.entries.len() - MAX_RING_ENTRIES);
+            }
+            if ring.entries.len() != before {
+                log::warn!(series = ring.series.as_str();
+                    "saved ring: {} implausible or surplus entries dropped", before - ring.entries.len());
+                dropped += before - ring.entries.len();
+            }
+        }
+    }
+    let outbox_before = state.delivery.outbox.len();
+    state.delivery.outbox.retain(|i| i.created.is_finite());
+    dropped += outbox_before - state.delivery.outbox.len();
+    dropped
+}
+
+/// Renames a broken state file to `state.json.broken-<unix time>`, salvages what its JSON
+/// allows, and writes the records.
+fn set_aside_and_salvage(dir: &Path, path: &Path, bytes: Option<&[u8]>, why: &str) -> Loaded {
+    let aside = path.with_extension(format!("json.broken-{}", crate::timefmt::now_unix() as u64));
+    let where_now = match fs::rename(path, &aside) {
+        Ok(()) => {
+            log::warn!(
+                file = path.display().to_string(), moved_to = aside.display().to_string();
+                "state file {why}; set aside, starting with what could be salvaged");
+            aside
+        }
         Err(e) => {
-            set_aside(&path, &format!("cannot be read: {e}"));
-            return State::default();
+            log::warn!(
+                file = path.display().to_string();
+                "state file {why}; could not set it aside ({e}), starting with what could be salvaged");
+            path.to_path_buf()
         }
     };
-    match serde_json::from_str::<State>(&text) {
-        Ok(s) if s.version == STATE_VERSION => s,
-        Ok(s) => {
-            set_aside(
-                &path,
-                &format!("has layout version {} (expected {STATE_VERSION})", s.version),
-            );
-            State::default()
-        }
-        Err(e) => {
-            set_aside(&path, &format!("is not valid: {e}"));
-            State::default()
-        }
-    }
+    let mut events = crate::eventlog::EventLog::new(dir);
+    let value = bytes.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
+    let (mut state, mut report) = match &value {
+        Some(v) => salvage(v, &where_now, &mut events),
+        None => (State::default(), LoadReport::default()),
+    };
+    report.dropped_invalid = validate(&mut state);
+    let reason =
+        format!("state file {} {why}; set aside in {}", path.display(), where_now.display());
+    events.append(&serde_json::json!({
+        "type": "state_set_aside", "ts": crate::timefmt::now_unix(), "reason": reason,
+        "file": where_now.display().to_string(), "salvaged_items": report.salvaged_items,
+        "salvaged_alerts": report.salvaged_alerts, "lost_items": report.lost_items,
+        "json": value.is_some(),
+    }));
+    report.set_aside = Some(where_now);
+    report.reason = Some(reason);
+    Loaded { state, report }
 }
 
-/// Renames a broken state file to `state.json.broken-<unix time>` and says so.
-fn set_aside(path: &Path, why: &str) {
-    let aside = path.with_extension(format!("json.broken-{}", crate::timefmt::now_unix() as u64));
-    match fs::rename(path, &aside) {
-        Ok(()) => log::warn!(
-            file = path.display().to_string(), moved_to = aside.display().to_string();
-            "state file {why}; set aside, starting with fresh state"),
-        Err(e) => log::warn!(
-            file = path.display().to_string();
-            "state file {why}; could not set it aside ({e}), starting with fresh state"),
+/// Adopts the outbox items and alerts of a state file's JSON that still parse one by one;
+/// writes a `delivery_failed` record for each outbox item that does not.
+fn salvage(
+    v: &serde_json::Value,
+    aside: &Path,
+    events: &mut crate::eventlog::EventLog,
+) -> (State, LoadReport) {
+    use crate::notify::delivery::OutboxItem;
+    use serde_json::Value;
+    let mut state = State::default();
+    let mut report = LoadReport::default();
+    let delivery = v.get("delivery");
+    let items = delivery.and_then(|d| d.get("outbox")).and_then(Value::as_array);
+    let mut next_id = delivery.and_then(|d| d.get("next_id")).and_then(Value::as_u64).unwrap_or(0);
+    let mut seen = std::collections::BTreeSet::new();
+    for raw in items.into_iter().flatten() {
+        match OutboxItem::deserialize(raw) {
+            Ok(mut item) if item.created.is_finite() => {
+                if !seen.insert(item.id) {
+                    item.id = next_id.max(seen.last().map_or(0, |m| m + 1));
+                    seen.insert(item.id);
+                }
+                next_id = next_id.max(item.id.saturating_add(1));
+                state.delivery.outbox.push(item);
+                report.salvaged_items += 1;
+            }
+            Ok(_) | Err(_) => {
+                let field = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
+                let key =
+                    raw.get("event").and_then(|e| e.get("key")).cloned().unwrap_or(Value::Null);
+                events.append(&serde_json::json!({
+                    "type": "delivery_failed", "ts": crate::timefmt::now_unix(),
+                    "channel": field("channel"), "key": key,
+                    "reason": format!("outbox item unreadable in a corrupt state file, set aside in {}", aside.display()),
+                    "gave_up": true, "raw": raw,
+                }));
+                report.lost_items += 1;
+            }
+        }
     }
+    state.delivery.next_id = next_id;
+    if let Some(notified) = delivery.and_then(|d| d.get("notified"))
+        && let Ok(n) = serde_json::from_value(notified.clone())
+    {
+        state.delivery.notified = n;
+    }
+    for raw in v.get("alerts").and_then(Value::as_array).into_iter().flatten() {
+        if let Ok(a) = SavedAlert::deserialize(raw) {
+            state.alerts.push(a);
+            report.salvaged_alerts += 1;
+        }
+    }
+    if let Some(once) = v.get("once")
+        && let Ok(o) = OnceState::deserialize(once)
+    {
+        state.once = Some(o);
+    }
+    (state, report)
 }
 
-/// Writes the state atomically.
+/// Writes the state atomically; an error names the file.
 pub fn save(dir: &Path, state: &State) -> io::Result<()> {
     let mut state = state.clone();
     state.version = STATE_VERSION;
@@ -96,17 +272,22 @@ pub fn save(dir: &Path, state: &State) -> io::Result<()> {
     write_atomic(&state_path(dir), &bytes)
 }
 
-/// Writes `bytes` to `path` so that a crash leaves either the old or the new file whole.
+/// Writes `bytes` to `path` so that a crash leaves either the old or the new file whole. The
+/// temp file is `<stem>.tmp.<pid>` beside it; an error names the file it is about.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    fs::create_dir_all(dir).map_err(|e| crate::localfile::with_path(dir, e))?;
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        let at = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| crate::localfile::with_path(&p, e)
+        };
+        let mut f = File::create(&tmp).map_err(at(&tmp))?;
+        f.write_all(bytes).map_err(at(&tmp))?;
+        f.sync_all().map_err(at(&tmp))?;
+        fs::rename(&tmp, path).map_err(at(path))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -114,30 +295,89 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
-/// An exclusive lock on `state_dir/lock`, held while the process lives.
+/// An exclusive lock on the state directory itself, held while the process lives.
 #[derive(Debug)]
 pub struct StateLock {
-    _file: File,
+    _dir: File,
+    _legacy: Option<File>,
+}
+
+/// `flock(LOCK_EX | LOCK_NB)` on an open file or directory.
+fn try_flock(file: &File) -> io::Result<()> {
+    // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// Takes the state directory's lock, or says who cannot have it.
+///
+/// The lock is a `flock` on the directory itself, so deleting a file cannot bypass it. The
+/// `lock` file of earlier versions is still created and locked as well (best effort), so an
+/// older hostwatch still running on the same directory during an upgrade is refused too.
+/// Once locked, leftover temp files of dead writers (`state.tmp.<pid>` not ours) are removed.
 pub fn lock(dir: &Path) -> io::Result<StateLock> {
-    fs::create_dir_all(dir)?;
-    let path = dir.join("lock");
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
-    // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
+    fs::create_dir_all(dir).map_err(|e| crate::localfile::with_path(dir, e))?;
+    let handle = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| crate::localfile::with_path(dir, e))?;
+    let busy = |what: &Path, err: io::Error| {
+        io::Error::new(
             err.kind(),
             format!(
-                "{} is locked by another hostwatch using this state_dir ({err})",
-                path.display()
+                "{} is locked: another hostwatch is running with this state_dir ({err})",
+                what.display()
             ),
-        ));
+        )
+    };
+    try_flock(&handle).map_err(|e| busy(dir, e))?;
+    let legacy_path = dir.join("lock");
+    let legacy =
+        OpenOptions::new().create(true).truncate(false).write(true).open(&legacy_path).ok();
+    if let Some(f) = &legacy {
+        try_flock(f).map_err(|e| busy(&legacy_path, e))?;
     }
-    Ok(StateLock { _file: file })
+    remove_stale_temp_files(dir);
+    Ok(StateLock { _dir: handle, _legacy: legacy })
+}
+
+/// Removes `*.tmp.<pid>` files of the state directory that are not this process's: the state
+/// file's always (we hold the state lock), the silences file's only while no `hostwatch
+/// silence` holds the silences lock. Returns how many were removed.
+pub(crate) fn remove_stale_temp_files(dir: &Path) -> usize {
+    let ours = format!(".tmp.{}", std::process::id());
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.split_once(".tmp.").is_some_and(|(_, pid)| pid.bytes().all(|b| b.is_ascii_digit()))
+                && !n.ends_with(&ours)
+        })
+        .collect();
+    let silences_lock = names
+        .iter()
+        .any(|n| !n.starts_with("state."))
+        .then(|| crate::silence_store::try_lock(dir))
+        .flatten();
+    let mut removed = 0;
+    for name in names {
+        if !name.starts_with("state.") && silences_lock.is_none() {
+            continue;
+        }
+        let p = dir.join(&name);
+        match fs::remove_file(&p) {
+            Ok(()) => {
+                log::info!(file = p.display().to_string(); "removed a stale temp file");
+                removed += 1;
+            }
+            Err(e) => {
+                log::warn!(file = p.display().to_string(); "cannot remove a stale temp file: {e}")
+            }
+        }
+    }
+    removed
 }
 
 #[cfg(test)]

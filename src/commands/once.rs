@@ -49,7 +49,7 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
     let config = match crate::config::load(args.config.as_deref().or(global_config)) {
         Ok(c) => c,
         Err(errors) => {
-            eprintln!("{errors}");
+            crate::errln!("{errors}");
             return unknown("invalid config");
         }
     };
@@ -159,7 +159,7 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
         ))
         .unwrap_or_default(),
     };
-    println!("{text}");
+    crate::outln!("{text}");
     ExitCode::from(code)
 }
 
@@ -171,7 +171,7 @@ fn save(dir: &Path, persisted: &state::State) -> Result<(), ExitCode> {
 
 /// Prints why the check cannot tell, Nagios style, and exits 3.
 fn unknown(message: &str) -> ExitCode {
-    println!("HOSTWATCH UNKNOWN - {message}");
+    crate::outln!("HOSTWATCH UNKNOWN - {message}");
     ExitCode::from(UNKNOWN)
 }
 

@@ -420,4 +420,371 @@ mod tests {
         assert!(lock(&dir).is_err());
         let _ = fs::remove_dir_all(&dir);
     }
+
+    /// A valid state file's JSON: two outbox items, one firing alert, a ring and counters.
+    pub(crate) fn valid_state_json() -> serde_json::Value {
+        let event = |key: &str| {
+            serde_json::json!({"ts": 1_800_000_000.0, "host": "h", "rule": "cpu_high",
+                "series": "cpu.usage", "metric": "cpu.usage", "labels": {}, "severity": "warning",
+                "event": "firing", "value": 91.5, "value_text": "91.5%", "threshold": "> 90",
+                "since": 1_800_000_000.0, "seq": 1, "key": key, "episode_key": "cpu_high:1"})
+        };
+        serde_json::json!({"version": 1, "saved_at": 1_800_000_010.0,
+            "alerts": [{"rule": "cpu_high", "series": "cpu.usage", "state": {"phase": "firing",
+                "severity": "warning", "since": 1_800_000_000.0, "last_notified": 1_800_000_000.0,
+                "seq": 1, "announced": true, "told": "warning", "value": 91.5}}],
+            "once": {"counters": {"version": 1, "ts": 1_800_000_000.0, "cpu": {"all": [1, 2, 3, 4, 5, 6, 7, 8]}},
+                "rings": [{"series": "cpu.usage", "entries": [[1_800_000_000.0, 91.5], [1_800_000_005.0, 92.0]]}]},
+            "delivery": {"outbox": [
+                {"id": 1, "channel": "ops", "event": event("k1"), "created": 1_800_000_000.0},
+                {"id": 2, "channel": "ops", "event": event("k2"), "created": 1_800_000_001.0}],
+                "next_id": 3, "notified": {"cpu_high:1": ["ops"]}}})
+    }
+
+    fn records(dir: &Path) -> Vec<serde_json::Value> {
+        crate::eventlog::read_records(&dir.join("events.jsonl")).unwrap()
+    }
+
+    #[test]
+    fn a_valid_state_file_loads_whole() {
+        let dir = tempdir("valid");
+        fs::write(state_path(&dir), valid_state_json().to_string()).unwrap();
+        let loaded = load_report(&dir);
+        assert_eq!(loaded.report, LoadReport::default());
+        assert_eq!(loaded.state.delivery.outbox.len(), 2);
+        assert_eq!(loaded.state.alerts.len(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupt_state_files_outbox_is_salvaged_and_each_lost_item_recorded() {
+        let dir = tempdir("salvage");
+        let mut v = valid_state_json();
+        // One item lost its event, the alert list holds a stray string, a field has a bad type.
+        v["delivery"]["outbox"][0]["event"] = serde_json::json!("garbage");
+        v["alerts"].as_array_mut().unwrap().push(serde_json::json!("stray"));
+        v["saved_at"] = serde_json::json!("yesterday");
+        fs::write(state_path(&dir), v.to_string()).unwrap();
+        let loaded = load_report(&dir);
+        let aside = loaded.report.set_aside.clone().expect("set aside");
+        assert!(aside.to_string_lossy().contains("state.json.broken-"), "{aside:?}");
+        assert!(aside.exists() && !state_path(&dir).exists());
+        assert_eq!(loaded.state.delivery.outbox.len(), 1);
+        assert_eq!(loaded.state.delivery.outbox[0].event.key, "k2");
+        assert_eq!(loaded.state.delivery.next_id, 3);
+        assert_eq!(loaded.state.alerts.len(), 1);
+        assert_eq!((loaded.report.salvaged_items, loaded.report.lost_items), (1, 1));
+        let recs = records(&dir);
+        let failed: Vec<_> = recs.iter().filter(|r| r["type"] == "delivery_failed").collect();
+        assert_eq!(failed.len(), 1, "{recs:?}");
+        assert_eq!(failed[0]["gave_up"], true);
+        assert_eq!(failed[0]["channel"], "ops");
+        assert_eq!(failed[0]["raw"]["id"], 1);
+        let aside_text = aside.display().to_string();
+        assert!(failed[0]["reason"].as_str().unwrap().contains(&aside_text), "{}", failed[0]);
+        let set: Vec<_> = recs.iter().filter(|r| r["type"] == "state_set_aside").collect();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set[0]["file"], aside_text.as_str());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_truncated_state_file_is_recorded_as_set_aside() {
+        let dir = tempdir("trunc");
+        let text = valid_state_json().to_string();
+        fs::write(state_path(&dir), &text[..text.len() / 2]).unwrap();
+        let loaded = load_report(&dir);
+        assert_eq!(loaded.state, State::default());
+        let recs = records(&dir);
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        assert_eq!(recs[0]["type"], "state_set_aside");
+        assert_eq!(recs[0]["json"], false);
+        let file = recs[0]["file"].as_str().unwrap();
+        assert!(file.contains("state.json.broken-") && Path::new(file).exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn implausible_times_are_dropped_on_load() {
+        let dir = tempdir("implausible");
+        let mut v = valid_state_json();
+        v["alerts"][0]["state"]["since"] = serde_json::json!(-1e300);
+        v["once"]["rings"][0]["entries"][0][0] = serde_json::json!(-1e300);
+        fs::write(state_path(&dir), v.to_string()).unwrap();
+        let loaded = load_report(&dir);
+        assert!(loaded.report.set_aside.is_none());
+        assert_eq!(loaded.report.dropped_invalid, 2);
+        assert!(loaded.state.alerts.is_empty());
+        assert_eq!(loaded.state.once.unwrap().rings[0].entries, [(1_800_000_005.0, 92.0)]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_fifo_state_file_is_set_aside_without_hanging() {
+        let dir = tempdir("fifo");
+        let c = std::ffi::CString::new(state_path(&dir).to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let loaded = load_report(&dir);
+        assert!(loaded.report.reason.unwrap().contains("is a FIFO, not a regular file"));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_when_the_lock_is_taken() {
+        let dir = tempdir("stale");
+        fs::write(dir.join("state.tmp.999999999"), b"x").unwrap();
+        fs::write(dir.join("silences.tmp.999999998"), b"x").unwrap();
+        let ours = dir.join(format!("state.tmp.{}", std::process::id()));
+        fs::write(&ours, b"x").unwrap();
+        fs::write(dir.join("notes.tmp.txt"), b"x").unwrap();
+        let _held = lock(&dir).unwrap();
+        assert!(!dir.join("state.tmp.999999999").exists());
+        assert!(!dir.join("silences.tmp.999999998").exists());
+        assert!(ours.exists(), "our own temp file is left alone");
+        assert!(dir.join("notes.tmp.txt").exists(), "not a temp file of ours");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn deleting_the_lock_file_does_not_release_the_lock() {
+        let dir = tempdir("rmlock");
+        let _held = lock(&dir).unwrap();
+        fs::remove_file(dir.join("lock")).unwrap();
+        let e = lock(&dir).unwrap_err().to_string();
+        assert!(e.contains("another hostwatch is running with this state_dir"), "{e}");
+        assert!(e.contains(&dir.display().to_string()), "{e}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn save_errors_name_the_file() {
+        let dir = tempdir("savefail");
+        fs::create_dir_all(state_path(&dir)).unwrap();
+        fs::write(state_path(&dir).join("x"), b"x").unwrap();
+        let e = save(&dir, &State::default()).unwrap_err().to_string();
+        assert!(e.contains("state.json"), "{e}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn cases() -> u32 {
+            std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000)
+        }
+
+        /// Loads `bytes` as a state file in a fresh directory, then restores it the way
+        /// `once` does; must never panic.
+        fn load_bytes(dir: &Path, bytes: &[u8]) {
+            let _ = fs::remove_dir_all(dir);
+            fs::create_dir_all(dir).unwrap();
+            fs::write(state_path(dir), bytes).unwrap();
+            let loaded = load_report(dir);
+            exercise(loaded.state);
+            let _ = serde_json::from_slice::<State>(bytes);
+        }
+
+        /// What a state feeds: the engine's alerts and rings, the collector's counters.
+        fn exercise(state: State) {
+            let config = crate::config::load_str(
+                r#"{"state_dir": "/tmp/unused", "rules": [{"name": "cpu_high", "metric": "cpu.usage", "warn": "> 90", "for": "1m"}]}"#,
+                "t.json",
+                &|_| None,
+            )
+            .unwrap();
+            let mut engine = crate::engine::Engine::new(&config, Some(600.0));
+            engine.restore_alerts(state.alerts);
+            let mut reg = crate::series::Registry::new();
+            let cpu = reg.intern(crate::metrics::Metric::CpuUsage, None);
+            if let Some(once) = &state.once {
+                engine.warm_rings(&reg, &once.rings);
+                let mut backend = crate::collect::backend(&config.collect);
+                let _ = backend.restore_counters(&once.counters);
+            }
+            let mut sample = crate::collect::Sample::default();
+            sample.unix_ts = 1_800_000_100.0;
+            sample.points.push((cpu, 95.0));
+            let mut out = Vec::new();
+            engine.tick(&reg, &sample, &mut out);
+            engine.drop_unbound_restored(sample.unix_ts, &mut out);
+            let _ = engine.saved_alerts(&reg);
+            for n in &out {
+                let _ = n.to_json();
+            }
+        }
+
+        /// Mutations of a valid state.json.
+        fn mutated() -> impl Strategy<Value = Vec<u8>> {
+            let base = valid_state_json().to_string().into_bytes();
+            let len = base.len();
+            let numbers = prop_oneof![
+                Just("-1e300"),
+                Just("1e300"),
+                Just("-1"),
+                Just("0"),
+                Just("1e308"),
+                Just("\"NaN\""),
+                Just("\"inf\""),
+                Just("null"),
+                Just("18446744073709551615"),
+                Just("-9223372036854775808"),
+                Just("[]"),
+                Just("{}"),
+                Just("1.5"),
+            ];
+            prop_oneof![
+                (0..len).prop_map({
+                    let b = base.clone();
+                    move |n| b[..n].to_vec()
+                }),
+                (0..len, any::<u8>()).prop_map({
+                    let b = base.clone();
+                    move |(i, x)| {
+                        let mut b = b.clone();
+                        b[i] ^= x.max(1);
+                        b
+                    }
+                }),
+                (any::<prop::sample::Index>(), numbers).prop_map({
+                    let b = base.clone();
+                    move |(i, n)| {
+                        // Replace the i-th number of the file.
+                        let text = String::from_utf8(b.clone()).unwrap();
+                        let spans: Vec<(usize, usize)> = number_spans(&text);
+                        let (s, e) = spans[i.index(spans.len())];
+                        format!("{}{n}{}", &text[..s], &text[e..]).into_bytes()
+                    }
+                }),
+                (1usize..20_000).prop_map(|n| {
+                    // A huge ring and a huge outbox of junk.
+                    let mut v = valid_state_json();
+                    v["once"]["rings"][0]["entries"] =
+                        serde_json::Value::from(vec![
+                            serde_json::json!([1_800_000_000.0, 1.0]);
+                            n.min(5_000)
+                        ]);
+                    v["delivery"]["outbox"] =
+                        serde_json::Value::from(vec![serde_json::json!({"id": 1}); n % 500]);
+                    v.to_string().into_bytes()
+                }),
+            ]
+        }
+
+        fn number_spans(text: &str) -> Vec<(usize, usize)> {
+            let b = text.as_bytes();
+            let mut spans = Vec::new();
+            let mut i = 0;
+            let mut in_str = false;
+            while i < b.len() {
+                match b[i] {
+                    b'"' => in_str = !in_str,
+                    b'-' | b'0'..=b'9' if !in_str => {
+                        let s = i;
+                        while i < b.len()
+                            && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                        {
+                            i += 1;
+                        }
+                        spans.push((s, i));
+                        continue;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            spans
+        }
+
+        #[test]
+        fn fuzz_state_loader_with_random_bytes() {
+            let dir = tempdir("fuzz-bytes");
+            let mut runner =
+                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
+            runner
+                .run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| {
+                    load_bytes(&dir, &bytes);
+                    Ok(())
+                })
+                .unwrap();
+            let _ = fs::remove_dir_all(&dir);
+        }
+
+        #[test]
+        fn fuzz_state_loader_with_mutated_state_files() {
+            let dir = tempdir("fuzz-mut");
+            let mut runner =
+                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
+            runner
+                .run(&mutated(), |bytes| {
+                    load_bytes(&dir, &bytes);
+                    Ok(())
+                })
+                .unwrap();
+            let _ = fs::remove_dir_all(&dir);
+        }
+
+        #[test]
+        fn fuzz_events_log_reader_and_tail_repair() {
+            let dir = tempdir("fuzz-events");
+            let mut runner =
+                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
+            runner
+                .run(&proptest::collection::vec(any::<u8>(), 0..256), |bytes| {
+                    let path = dir.join("events.jsonl");
+                    fs::write(&path, &bytes).unwrap();
+                    let before = crate::eventlog::parse_records(&bytes).len();
+                    let mut log = crate::eventlog::EventLog::new(&dir);
+                    log.append(&serde_json::json!({"type": "probe"}));
+                    let after = crate::eventlog::read_records(&path).unwrap();
+                    // The probe is never glued onto a torn tail and never lost.
+                    prop_assert_eq!(
+                        after.last().map(|r| r["type"].clone()),
+                        Some(serde_json::json!("probe"))
+                    );
+                    prop_assert!(after.len() <= before + 1);
+                    let text = fs::read(&path).unwrap();
+                    let probe: &[u8] = b"{\"type\":\"probe\"}\n";
+                    prop_assert!(
+                        text.ends_with(probe),
+                        "tail {:?}",
+                        String::from_utf8_lossy(&text)
+                    );
+                    Ok(())
+                })
+                .unwrap();
+            let _ = fs::remove_dir_all(&dir);
+        }
+
+        #[test]
+        fn fuzz_silences_file_reader() {
+            let dir = tempdir("fuzz-silences");
+            let mut runner =
+                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
+            let valid = r#"{"silences": [{"id": "s1", "rule": "cpu_high", "matchers": {"mount": "/"}, "until": 1800000000.0, "comment": "x"}]}"#;
+            let strategy = prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..256),
+                (0..valid.len(), any::<u8>()).prop_map(move |(i, x)| {
+                    let mut b = valid.as_bytes().to_vec();
+                    b[i] ^= x.max(1);
+                    b
+                }),
+                (0..valid.len()).prop_map(move |n| valid.as_bytes()[..n].to_vec()),
+            ];
+            runner
+                .run(&strategy, |bytes| {
+                    fs::write(crate::silence_store::path(&dir), &bytes).unwrap();
+                    if let Ok(f) = crate::silence_store::read(&dir) {
+                        let mut reg = crate::series::Registry::new();
+                        let id = reg.intern(crate::metrics::Metric::DiskUsedPercent, Some("/"));
+                        let _ =
+                            crate::silence::any_covers(&f.silences, "cpu_high", reg.info(id), 1.0);
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
 }

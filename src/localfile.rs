@@ -17,7 +17,7 @@ pub const STATE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `64 MiB`, `4 MiB`, or bytes when not a whole MiB.
 fn size_text(bytes: u64) -> String {
-    if bytes % (1024 * 1024) == 0 {
+    if bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
     } else {
         format!("{bytes} bytes")

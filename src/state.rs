@@ -603,8 +603,8 @@ mod tests {
                 let mut backend = crate::collect::backend(&config.collect);
                 let _ = backend.restore_counters(&once.counters);
             }
-            let mut sample = crate::collect::Sample::default();
-            sample.unix_ts = 1_800_000_100.0;
+            let mut sample =
+                crate::collect::Sample { unix_ts: 1_800_000_100.0, ..Default::default() };
             sample.points.push((cpu, 95.0));
             let mut out = Vec::new();
             engine.tick(&reg, &sample, &mut out);

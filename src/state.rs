@@ -123,13 +123,17 @@ fn plausible_time(t: f64) -> bool {
     t.is_finite() && (0.0..=MAX_UNIX).contains(&t)
 }
 
-/// True when every number of an alert's state other than its value is a plausible time.
+/// True when every number of an alert's state other than its value and sequence number is a
+/// plausible time, and the sequence number has room to grow.
 fn plausible_alert(a: &SavedAlert) -> bool {
     let Ok(serde_json::Value::Object(map)) = serde_json::to_value(a.state) else { return false };
-    map.iter().filter(|(k, _)| *k != "value" && *k != "seq").all(|(_, v)| match v {
-        serde_json::Value::Number(n) => n.as_f64().is_some_and(plausible_time),
-        _ => true,
-    })
+    // A sequence number near u32::MAX would overflow at the next notification.
+    let seq_ok = map.get("seq").and_then(serde_json::Value::as_u64).is_none_or(|n| n < 1 << 31);
+    seq_ok
+        && map.iter().filter(|(k, _)| *k != "value" && *k != "seq").all(|(_, v)| match v {
+            serde_json::Value::Number(n) => n.as_f64().is_some_and(plausible_time),
+            _ => true,
+        })
 }
 
 /// Drops saved alerts and ring entries whose times are implausible, and keeps the newest
@@ -520,6 +524,18 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_whose_sequence_number_cannot_grow_is_dropped() {
+        let dir = tempdir("seq");
+        let mut v = valid_state_json();
+        v["alerts"][0]["state"]["seq"] = serde_json::json!(u32::MAX);
+        fs::write(state_path(&dir), v.to_string()).unwrap();
+        let loaded = load_report(&dir);
+        assert!(loaded.state.alerts.is_empty());
+        assert_eq!(loaded.report.dropped_invalid, 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_fifo_state_file_is_set_aside_without_hanging() {
         let dir = tempdir("fifo");
         let c = std::ffi::CString::new(state_path(&dir).to_str().unwrap()).unwrap();
@@ -589,7 +605,8 @@ mod tests {
         /// What a state feeds: the engine's alerts and rings, the collector's counters.
         fn exercise(state: State) {
             let config = crate::config::load_str(
-                r#"{"state_dir": "/tmp/unused", "rules": [{"name": "cpu_high", "metric": "cpu.usage", "warn": "> 90", "for": "1m"}]}"#,
+                r#"{"state_dir": "/tmp/unused", "escalation": {"remind_every": "1s", "critical_after": "2s"},
+                    "rules": [{"name": "cpu_high", "metric": "cpu.usage", "warn": "> 90", "crit": "> 99", "for": "1m"}]}"#,
                 "t.json",
                 &|_| None,
             )
@@ -609,6 +626,12 @@ mod tests {
             let mut out = Vec::new();
             engine.tick(&reg, &sample, &mut out);
             engine.drop_unbound_restored(sample.unix_ts, &mut out);
+            // Later samples: reminders, escalation, then a resolution.
+            for (dt, v) in [(5.0, 95.0), (10.0, 100.0), (15.0, 1.0)] {
+                sample.unix_ts = 1_800_000_100.0 + dt;
+                sample.points[0].1 = v;
+                engine.tick(&reg, &sample, &mut out);
+            }
             let _ = engine.saved_alerts(&reg);
             for n in &out {
                 let _ = n.to_json();
@@ -630,6 +653,7 @@ mod tests {
                 Just("null"),
                 Just("18446744073709551615"),
                 Just("-9223372036854775808"),
+                Just("4294967295"),
                 Just("[]"),
                 Just("{}"),
                 Just("1.5"),

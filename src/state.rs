@@ -102,7 +102,14 @@ pub fn load_report(dir: &Path) -> Loaded {
     let bytes = match crate::localfile::read_regular(&path, crate::localfile::STATE_MAX_BYTES) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::default(),
-        Err(e) => return set_aside_and_salvage(dir, &path, None, &format!("cannot be read: {e}")),
+        Err(e) => {
+            return salvage::set_aside_and_salvage(
+                dir,
+                &path,
+                None,
+                &format!("cannot be read: {e}"),
+            );
+        }
     };
     match serde_json::from_slice::<State>(&bytes) {
         Ok(mut s) if s.version == STATE_VERSION => {
@@ -112,9 +119,11 @@ pub fn load_report(dir: &Path) -> Loaded {
         }
         Ok(s) => {
             let why = format!("has layout version {} (expected {STATE_VERSION})", s.version);
-            set_aside_and_salvage(dir, &path, Some(&bytes), &why)
+            salvage::set_aside_and_salvage(dir, &path, Some(&bytes), &why)
         }
-        Err(e) => set_aside_and_salvage(dir, &path, Some(&bytes), &format!("is not valid: {e}")),
+        Err(e) => {
+            salvage::set_aside_and_salvage(dir, &path, Some(&bytes), &format!("is not valid: {e}"))
+        }
     }
 }
 
@@ -167,104 +176,6 @@ pub(crate) fn validate(state: &mut State) -> usize {
     state.delivery.outbox.retain(|i| i.created.is_finite());
     dropped += outbox_before - state.delivery.outbox.len();
     dropped
-}
-
-/// Renames a broken state file to `state.json.broken-<unix time>`, salvages what its JSON
-/// allows, and writes the records.
-fn set_aside_and_salvage(dir: &Path, path: &Path, bytes: Option<&[u8]>, why: &str) -> Loaded {
-    let aside = path.with_extension(format!("json.broken-{}", crate::timefmt::now_unix() as u64));
-    let where_now = match fs::rename(path, &aside) {
-        Ok(()) => {
-            log::warn!(
-                file = path.display().to_string(), moved_to = aside.display().to_string();
-                "state file {why}; set aside, starting with what could be salvaged");
-            aside
-        }
-        Err(e) => {
-            log::warn!(
-                file = path.display().to_string();
-                "state file {why}; could not set it aside ({e}), starting with what could be salvaged");
-            path.to_path_buf()
-        }
-    };
-    let mut events = crate::eventlog::EventLog::new(dir);
-    let value = bytes.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
-    let (mut state, mut report) = match &value {
-        Some(v) => salvage(v, &where_now, &mut events),
-        None => (State::default(), LoadReport::default()),
-    };
-    report.dropped_invalid = validate(&mut state);
-    let reason =
-        format!("state file {} {why}; set aside in {}", path.display(), where_now.display());
-    events.append(&serde_json::json!({
-        "type": "state_set_aside", "ts": crate::timefmt::now_unix(), "reason": reason,
-        "file": where_now.display().to_string(), "salvaged_items": report.salvaged_items,
-        "salvaged_alerts": report.salvaged_alerts, "lost_items": report.lost_items,
-        "json": value.is_some(),
-    }));
-    report.set_aside = Some(where_now);
-    report.reason = Some(reason);
-    Loaded { state, report }
-}
-
-/// Adopts the outbox items and alerts of a state file's JSON that still parse one by one;
-/// writes a `delivery_failed` record for each outbox item that does not.
-fn salvage(
-    v: &serde_json::Value,
-    aside: &Path,
-    events: &mut crate::eventlog::EventLog,
-) -> (State, LoadReport) {
-    use crate::notify::delivery::OutboxItem;
-    use serde_json::Value;
-    let mut state = State::default();
-    let mut report = LoadReport::default();
-    let delivery = v.get("delivery");
-    let items = delivery.and_then(|d| d.get("outbox")).and_then(Value::as_array);
-    let mut next_id = delivery.and_then(|d| d.get("next_id")).and_then(Value::as_u64).unwrap_or(0);
-    let mut seen = std::collections::BTreeSet::new();
-    for raw in items.into_iter().flatten() {
-        match OutboxItem::deserialize(raw) {
-            Ok(mut item) if item.created.is_finite() => {
-                if !seen.insert(item.id) {
-                    item.id = next_id.max(seen.last().map_or(0, |m| m + 1));
-                    seen.insert(item.id);
-                }
-                next_id = next_id.max(item.id.saturating_add(1));
-                state.delivery.outbox.push(item);
-                report.salvaged_items += 1;
-            }
-            Ok(_) | Err(_) => {
-                let field = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
-                let key =
-                    raw.get("event").and_then(|e| e.get("key")).cloned().unwrap_or(Value::Null);
-                events.append(&serde_json::json!({
-                    "type": "delivery_failed", "ts": crate::timefmt::now_unix(),
-                    "channel": field("channel"), "key": key,
-                    "reason": format!("outbox item unreadable in a corrupt state file, set aside in {}", aside.display()),
-                    "gave_up": true, "raw": raw,
-                }));
-                report.lost_items += 1;
-            }
-        }
-    }
-    state.delivery.next_id = next_id;
-    if let Some(notified) = delivery.and_then(|d| d.get("notified"))
-        && let Ok(n) = serde_json::from_value(notified.clone())
-    {
-        state.delivery.notified = n;
-    }
-    for raw in v.get("alerts").and_then(Value::as_array).into_iter().flatten() {
-        if let Ok(a) = SavedAlert::deserialize(raw) {
-            state.alerts.push(a);
-            report.salvaged_alerts += 1;
-        }
-    }
-    if let Some(once) = v.get("once")
-        && let Ok(o) = OnceState::deserialize(once)
-    {
-        state.once = Some(o);
-    }
-    (state, report)
 }
 
 /// Writes the state atomically; an error names the file.
@@ -384,11 +295,16 @@ pub(crate) fn remove_stale_temp_files(dir: &Path) -> usize {
     removed
 }
 
+mod salvage;
+
+#[cfg(test)]
+mod fuzz;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tempdir(name: &str) -> PathBuf {
+    pub(super) fn tempdir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("hostwatch-state-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
@@ -581,234 +497,5 @@ mod tests {
         let e = save(&dir, &State::default()).unwrap_err().to_string();
         assert!(e.contains("state.json"), "{e}");
         let _ = fs::remove_dir_all(&dir);
-    }
-
-    mod fuzz {
-        use super::*;
-        use proptest::prelude::*;
-
-        fn cases() -> u32 {
-            std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000)
-        }
-
-        /// Loads `bytes` as a state file in a fresh directory, then restores it the way
-        /// `once` does; must never panic.
-        fn load_bytes(dir: &Path, bytes: &[u8]) {
-            let _ = fs::remove_dir_all(dir);
-            fs::create_dir_all(dir).unwrap();
-            fs::write(state_path(dir), bytes).unwrap();
-            let loaded = load_report(dir);
-            exercise(loaded.state);
-            let _ = serde_json::from_slice::<State>(bytes);
-        }
-
-        /// What a state feeds: the engine's alerts and rings, the collector's counters.
-        fn exercise(state: State) {
-            let config = crate::config::load_str(
-                r#"{"state_dir": "/tmp/unused", "escalation": {"remind_every": "1s", "critical_after": "2s"},
-                    "rules": [{"name": "cpu_high", "metric": "cpu.usage", "warn": "> 90", "crit": "> 99", "for": "1m"}]}"#,
-                "t.json",
-                &|_| None,
-            )
-            .unwrap();
-            let mut engine = crate::engine::Engine::new(&config, Some(600.0));
-            engine.restore_alerts(state.alerts);
-            let mut reg = crate::series::Registry::new();
-            let cpu = reg.intern(crate::metrics::Metric::CpuUsage, None);
-            if let Some(once) = &state.once {
-                engine.warm_rings(&reg, &once.rings);
-                let mut backend = crate::collect::backend(&config.collect);
-                let _ = backend.restore_counters(&once.counters);
-            }
-            let mut sample =
-                crate::collect::Sample { unix_ts: 1_800_000_100.0, ..Default::default() };
-            sample.points.push((cpu, 95.0));
-            let mut out = Vec::new();
-            engine.tick(&reg, &sample, &mut out);
-            engine.drop_unbound_restored(sample.unix_ts, &mut out);
-            // Later samples: reminders, escalation, then a resolution.
-            for (dt, v) in [(5.0, 95.0), (10.0, 100.0), (15.0, 1.0)] {
-                sample.unix_ts = 1_800_000_100.0 + dt;
-                sample.points[0].1 = v;
-                engine.tick(&reg, &sample, &mut out);
-            }
-            let _ = engine.saved_alerts(&reg);
-            for n in &out {
-                let _ = n.to_json();
-            }
-        }
-
-        /// Mutations of a valid state.json.
-        fn mutated() -> impl Strategy<Value = Vec<u8>> {
-            let base = valid_state_json().to_string().into_bytes();
-            let len = base.len();
-            let numbers = prop_oneof![
-                Just("-1e300"),
-                Just("1e300"),
-                Just("-1"),
-                Just("0"),
-                Just("1e308"),
-                Just("\"NaN\""),
-                Just("\"inf\""),
-                Just("null"),
-                Just("18446744073709551615"),
-                Just("-9223372036854775808"),
-                Just("4294967295"),
-                Just("[]"),
-                Just("{}"),
-                Just("1.5"),
-            ];
-            prop_oneof![
-                (0..len).prop_map({
-                    let b = base.clone();
-                    move |n| b[..n].to_vec()
-                }),
-                (0..len, any::<u8>()).prop_map({
-                    let b = base.clone();
-                    move |(i, x)| {
-                        let mut b = b.clone();
-                        b[i] ^= x.max(1);
-                        b
-                    }
-                }),
-                (any::<prop::sample::Index>(), numbers).prop_map({
-                    let b = base.clone();
-                    move |(i, n)| {
-                        // Replace the i-th number of the file.
-                        let text = String::from_utf8(b.clone()).unwrap();
-                        let spans: Vec<(usize, usize)> = number_spans(&text);
-                        let (s, e) = spans[i.index(spans.len())];
-                        format!("{}{n}{}", &text[..s], &text[e..]).into_bytes()
-                    }
-                }),
-                (1usize..20_000).prop_map(|n| {
-                    // A huge ring and a huge outbox of junk.
-                    let mut v = valid_state_json();
-                    v["once"]["rings"][0]["entries"] =
-                        serde_json::Value::from(vec![
-                            serde_json::json!([1_800_000_000.0, 1.0]);
-                            n.min(5_000)
-                        ]);
-                    v["delivery"]["outbox"] =
-                        serde_json::Value::from(vec![serde_json::json!({"id": 1}); n % 500]);
-                    v.to_string().into_bytes()
-                }),
-            ]
-        }
-
-        fn number_spans(text: &str) -> Vec<(usize, usize)> {
-            let b = text.as_bytes();
-            let mut spans = Vec::new();
-            let mut i = 0;
-            let mut in_str = false;
-            while i < b.len() {
-                match b[i] {
-                    b'"' => in_str = !in_str,
-                    b'-' | b'0'..=b'9' if !in_str => {
-                        let s = i;
-                        while i < b.len()
-                            && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                        {
-                            i += 1;
-                        }
-                        spans.push((s, i));
-                        continue;
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            spans
-        }
-
-        #[test]
-        fn fuzz_state_loader_with_random_bytes() {
-            let dir = tempdir("fuzz-bytes");
-            let mut runner =
-                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
-            runner
-                .run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| {
-                    load_bytes(&dir, &bytes);
-                    Ok(())
-                })
-                .unwrap();
-            let _ = fs::remove_dir_all(&dir);
-        }
-
-        #[test]
-        fn fuzz_state_loader_with_mutated_state_files() {
-            let dir = tempdir("fuzz-mut");
-            let mut runner =
-                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
-            runner
-                .run(&mutated(), |bytes| {
-                    load_bytes(&dir, &bytes);
-                    Ok(())
-                })
-                .unwrap();
-            let _ = fs::remove_dir_all(&dir);
-        }
-
-        #[test]
-        fn fuzz_events_log_reader_and_tail_repair() {
-            let dir = tempdir("fuzz-events");
-            let mut runner =
-                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
-            runner
-                .run(&proptest::collection::vec(any::<u8>(), 0..256), |bytes| {
-                    let path = dir.join("events.jsonl");
-                    fs::write(&path, &bytes).unwrap();
-                    let before = crate::eventlog::parse_records(&bytes).len();
-                    let mut log = crate::eventlog::EventLog::new(&dir);
-                    log.append(&serde_json::json!({"type": "probe"}));
-                    let after = crate::eventlog::read_records(&path).unwrap();
-                    // The probe is never glued onto a torn tail and never lost.
-                    prop_assert_eq!(
-                        after.last().map(|r| r["type"].clone()),
-                        Some(serde_json::json!("probe"))
-                    );
-                    prop_assert!(after.len() <= before + 1);
-                    let text = fs::read(&path).unwrap();
-                    let probe: &[u8] = b"{\"type\":\"probe\"}\n";
-                    prop_assert!(
-                        text.ends_with(probe),
-                        "tail {:?}",
-                        String::from_utf8_lossy(&text)
-                    );
-                    Ok(())
-                })
-                .unwrap();
-            let _ = fs::remove_dir_all(&dir);
-        }
-
-        #[test]
-        fn fuzz_silences_file_reader() {
-            let dir = tempdir("fuzz-silences");
-            let mut runner =
-                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
-            let valid = r#"{"silences": [{"id": "s1", "rule": "cpu_high", "matchers": {"mount": "/"}, "until": 1800000000.0, "comment": "x"}]}"#;
-            let strategy = prop_oneof![
-                proptest::collection::vec(any::<u8>(), 0..256),
-                (0..valid.len(), any::<u8>()).prop_map(move |(i, x)| {
-                    let mut b = valid.as_bytes().to_vec();
-                    b[i] ^= x.max(1);
-                    b
-                }),
-                (0..valid.len()).prop_map(move |n| valid.as_bytes()[..n].to_vec()),
-            ];
-            runner
-                .run(&strategy, |bytes| {
-                    fs::write(crate::silence_store::path(&dir), &bytes).unwrap();
-                    if let Ok(f) = crate::silence_store::read(&dir) {
-                        let mut reg = crate::series::Registry::new();
-                        let id = reg.intern(crate::metrics::Metric::DiskUsedPercent, Some("/"));
-                        let _ =
-                            crate::silence::any_covers(&f.silences, "cpu_high", reg.info(id), 1.0);
-                    }
-                    Ok(())
-                })
-                .unwrap();
-            let _ = fs::remove_dir_all(&dir);
-        }
     }
 }

@@ -76,7 +76,7 @@ pub struct LoadReport {
     pub salvaged_alerts: usize,
     /// Outbox items that could not be salvaged (each got a `delivery_failed` record).
     pub lost_items: usize,
-    /// Saved alerts, ring entries and rings dropped as implausible (the file was kept).
+    /// Saved alerts and ring entries dropped as implausible (each logged).
     pub dropped_invalid: usize,
 }
 
@@ -172,9 +172,6 @@ pub(crate) fn validate(state: &mut State) -> usize {
             }
         }
     }
-    let outbox_before = state.delivery.outbox.len();
-    state.delivery.outbox.retain(|i| i.created.is_finite());
-    dropped += outbox_before - state.delivery.outbox.len();
     dropped
 }
 
@@ -257,7 +254,7 @@ pub fn lock(dir: &Path) -> io::Result<StateLock> {
     Ok(StateLock { _dir: handle, _legacy: legacy })
 }
 
-/// Removes `*.tmp.<pid>` files of the state directory that are not this process's: the state
+/// Removes `state.tmp.<pid>` and `silences.tmp.<pid>` files that are not this process's: the state
 /// file's always (we hold the state lock), the silences file's only while no `hostwatch
 /// silence` holds the silences lock. Returns how many were removed.
 pub(crate) fn remove_stale_temp_files(dir: &Path) -> usize {
@@ -267,7 +264,8 @@ pub(crate) fn remove_stale_temp_files(dir: &Path) -> usize {
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| {
-            n.split_once(".tmp.").is_some_and(|(_, pid)| pid.bytes().all(|b| b.is_ascii_digit()))
+            let pid = n.strip_prefix("state.tmp.").or_else(|| n.strip_prefix("silences.tmp."));
+            pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
                 && !n.ends_with(&ours)
         })
         .collect();
@@ -470,11 +468,20 @@ mod tests {
         let ours = dir.join(format!("state.tmp.{}", std::process::id()));
         fs::write(&ours, b"x").unwrap();
         fs::write(dir.join("notes.tmp.txt"), b"x").unwrap();
+        fs::write(dir.join("history.tmp.123"), b"x").unwrap();
         let _held = lock(&dir).unwrap();
         assert!(!dir.join("state.tmp.999999999").exists());
         assert!(!dir.join("silences.tmp.999999998").exists());
         assert!(ours.exists(), "our own temp file is left alone");
         assert!(dir.join("notes.tmp.txt").exists(), "not a temp file of ours");
+        assert!(dir.join("history.tmp.123").exists(), "another writer's: left alone");
+        // While a `hostwatch silence` holds its lock, its temp file may be live: kept.
+        let busy = tempdir("stale-busy");
+        fs::write(busy.join("silences.tmp.999999998"), b"x").unwrap();
+        let _silence = crate::silence_store::lock(&busy).unwrap();
+        let _held_busy = lock(&busy).unwrap();
+        assert!(busy.join("silences.tmp.999999998").exists());
+        let _ = fs::remove_dir_all(&busy);
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -177,6 +177,8 @@ fn a_closed_stdout_or_stderr_ends_commands_quietly() {
     assert_eq!(with_closed_pipe(&["sample"], true), Some(0));
     assert_eq!(with_closed_pipe(&["silence", "--config", cfg, "list"], true), Some(0));
     assert_eq!(with_closed_pipe(&["--version"], true), Some(0));
+    assert_eq!(with_closed_pipe(&["--help"], true), Some(0));
+    assert_eq!(with_closed_pipe(&["--no-such-flag"], true), Some(1));
     let bad = write(&dir, "bad.json", "{\"interval\": ");
     assert_eq!(with_closed_pipe(&["--config", bad.to_str().unwrap(), "run"], true), Some(2));
     assert_eq!(with_closed_pipe(&["check", "--config", "/nonexistent.json"], true), Some(2));

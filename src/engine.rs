@@ -223,7 +223,10 @@ impl Engine {
             let Some(id) = registry.find(metric, label).filter(|&id| registry.info(id).live) else {
                 continue;
             };
-            for &(ts, value) in &ring.entries {
+            // Only finite, plausible times: no content of a state file may panic the windows.
+            for &(ts, value) in
+                ring.entries.iter().filter(|(ts, v)| ts.is_finite() && *ts >= 0.0 && v.is_finite())
+            {
                 sample.clear();
                 sample.unix_ts = ts;
                 sample.points.push((id, value));

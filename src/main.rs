@@ -4,9 +4,12 @@ use hostwatch::{cli, commands, logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli: cli::Cli = argh::from_env();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     if cli.version {
-        println!("{}", commands::version_text());
+        hostwatch::outln!("{}", commands::version_text());
         return ExitCode::SUCCESS;
     }
     let format = match cli.log_format.parse::<logging::LogFormat>() {
@@ -29,4 +32,22 @@ fn main() -> ExitCode {
         Some(cli::Command::TestNotify(args)) => commands::test_notify::run(&args, global_config),
         None => commands::usage_error("no command given; try `hostwatch --help`"),
     }
+}
+
+/// `argh::from_env`, with help and errors written by `outln!`/`errln!` so `--help | head -1`
+/// ends quietly instead of panicking on the closed pipe.
+fn parse_args() -> Result<cli::Cli, ExitCode> {
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let name = args.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("hostwatch");
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    <cli::Cli as argh::FromArgs>::from_args(&[name], &rest).map_err(|exit| match exit.status {
+        Ok(()) => {
+            hostwatch::outln!("{}", exit.output);
+            ExitCode::SUCCESS
+        }
+        Err(()) => {
+            hostwatch::errln!("{}\nRun {name} --help for more information.", exit.output);
+            ExitCode::FAILURE
+        }
+    })
 }

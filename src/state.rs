@@ -1,14 +1,22 @@
-//! The state file: alert states, `once`'s rings and counters, and (later) the outbox, kept in
-//! `state_dir/state.json` and written atomically (temp file, fsync, rename, fsync of the dir).
+//! The state file: alert states, `once`'s rings and counters, and the outbox, kept in
+//! `state_dir/state.json` and written atomically (temp file, fsync, rename, fsync of the dir);
+//! and the state directory's lock.
 //!
-//! A state file that cannot be read or parsed is renamed aside with a warning and the agent
-//! starts fresh: state is precious but never worth refusing to monitor for.
+//! The file is read only when it is a regular file of at most 64 MiB
+//! ([`crate::localfile`]). A state file that cannot be read or parsed is renamed aside with a
+//! warning and the agent starts with what could be salvaged from it: outbox items and alerts
+//! that still parse one by one are adopted; every outbox item that does not gets a
+//! `delivery_failed` record in the events log naming the file it was set aside in, and one
+//! `state_set_aside` record says what happened to the file. Saved alerts and rings are
+//! checked on load (finite, plausible times), so no content of a state file can panic the
+//! agent. State is precious but never worth refusing to monitor for.
 
 use crate::engine::{SavedAlert, SavedRing};
 use crate::notify::delivery::DeliveryState;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -47,47 +55,127 @@ pub fn state_path(dir: &Path) -> PathBuf {
     dir.join("state.json")
 }
 
-/// Reads the state; a missing file is a fresh start, a broken one is set aside.
+/// Latest plausible Unix time in a state file (year 5138); earlier than 0 is not plausible
+/// either.
+const MAX_UNIX: f64 = 1e11;
+
+/// Entries kept per saved ring (the newest); more is not a ring this agent wrote.
+const MAX_RING_ENTRIES: usize = 65_536;
+
+/// What [`load_report`] found besides the state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadReport {
+    /// Where a broken state file was moved (`None`: the file was fine or missing; the
+    /// original path when it could not be renamed).
+    pub set_aside: Option<PathBuf>,
+    /// Why it was set aside.
+    pub reason: Option<String>,
+    /// Outbox items adopted from a broken file.
+    pub salvaged_items: usize,
+    /// Alerts adopted from a broken file.
+    pub salvaged_alerts: usize,
+    /// Outbox items that could not be salvaged (each got a `delivery_failed` record).
+    pub lost_items: usize,
+    /// Saved alerts and ring entries dropped as implausible (each logged).
+    pub dropped_invalid: usize,
+}
+
+/// A loaded state and what happened on the way.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Loaded {
+    /// The state to start from.
+    pub state: State,
+    /// Set aside, salvaged, dropped.
+    pub report: LoadReport,
+}
+
+/// Reads the state; a missing file is a fresh start, a broken one is set aside and salvaged
+/// (see the module doc). Never panics, never blocks on a FIFO.
 pub fn load(dir: &Path) -> State {
+    load_report(dir).state
+}
+
+/// [`load`], also saying whether the file was set aside and what was salvaged. The records
+/// (`state_set_aside`, `delivery_failed`) are already in `state_dir/events.jsonl`.
+pub fn load_report(dir: &Path) -> Loaded {
     let path = state_path(dir);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return State::default(),
+    let bytes = match crate::localfile::read_regular(&path, crate::localfile::STATE_MAX_BYTES) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::default(),
         Err(e) => {
-            set_aside(&path, &format!("cannot be read: {e}"));
-            return State::default();
+            return salvage::set_aside_and_salvage(
+                dir,
+                &path,
+                None,
+                &format!("cannot be read: {e}"),
+            );
         }
     };
-    match serde_json::from_str::<State>(&text) {
-        Ok(s) if s.version == STATE_VERSION => s,
+    match serde_json::from_slice::<State>(&bytes) {
+        Ok(mut s) if s.version == STATE_VERSION => {
+            let dropped = validate(&mut s);
+            let report = LoadReport { dropped_invalid: dropped, ..LoadReport::default() };
+            Loaded { state: s, report }
+        }
         Ok(s) => {
-            set_aside(
-                &path,
-                &format!("has layout version {} (expected {STATE_VERSION})", s.version),
-            );
-            State::default()
+            let why = format!("has layout version {} (expected {STATE_VERSION})", s.version);
+            salvage::set_aside_and_salvage(dir, &path, Some(&bytes), &why)
         }
         Err(e) => {
-            set_aside(&path, &format!("is not valid: {e}"));
-            State::default()
+            salvage::set_aside_and_salvage(dir, &path, Some(&bytes), &format!("is not valid: {e}"))
         }
     }
 }
 
-/// Renames a broken state file to `state.json.broken-<unix time>` and says so.
-fn set_aside(path: &Path, why: &str) {
-    let aside = path.with_extension(format!("json.broken-{}", crate::timefmt::now_unix() as u64));
-    match fs::rename(path, &aside) {
-        Ok(()) => log::warn!(
-            file = path.display().to_string(), moved_to = aside.display().to_string();
-            "state file {why}; set aside, starting with fresh state"),
-        Err(e) => log::warn!(
-            file = path.display().to_string();
-            "state file {why}; could not set it aside ({e}), starting with fresh state"),
-    }
+/// True for a time (Unix seconds or elapsed seconds) a state file may hold.
+fn plausible_time(t: f64) -> bool {
+    t.is_finite() && (0.0..=MAX_UNIX).contains(&t)
 }
 
-/// Writes the state atomically.
+/// True when every number of an alert's state other than its value and sequence number is a
+/// plausible time, and the sequence number has room to grow.
+fn plausible_alert(a: &SavedAlert) -> bool {
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(a.state) else { return false };
+    // A sequence number near u32::MAX would overflow at the next notification.
+    let seq_ok = map.get("seq").and_then(serde_json::Value::as_u64).is_none_or(|n| n < 1 << 31);
+    seq_ok
+        && map.iter().filter(|(k, _)| *k != "value" && *k != "seq").all(|(_, v)| match v {
+            serde_json::Value::Number(n) => n.as_f64().is_some_and(plausible_time),
+            _ => true,
+        })
+}
+
+/// Drops saved alerts and ring entries whose times are implausible, and keeps the newest
+/// [`MAX_RING_ENTRIES`] of a ring; returns how many things were dropped (each logged).
+pub(crate) fn validate(state: &mut State) -> usize {
+    let mut dropped = 0;
+    state.alerts.retain(|a| {
+        let ok = plausible_alert(a);
+        if !ok {
+            log::warn!(rule = a.rule.as_str(), series = a.series.as_str();
+                "saved alert with implausible times dropped");
+            dropped += 1;
+        }
+        ok
+    });
+    if let Some(once) = state.once.as_mut() {
+        for ring in &mut once.rings {
+            let before = ring.entries.len();
+            ring.entries.retain(|&(ts, v)| plausible_time(ts) && v.is_finite());
+            if ring.entries.len() > MAX_RING_ENTRIES {
+                ring.entries.drain(..ring.entries.len() - MAX_RING_ENTRIES);
+            }
+            if ring.entries.len() != before {
+                log::warn!(series = ring.series.as_str();
+                    "saved ring: {} implausible or surplus entries dropped", before - ring.entries.len());
+                dropped += before - ring.entries.len();
+            }
+        }
+    }
+    dropped
+}
+
+/// Writes the state atomically; an error names the file.
 pub fn save(dir: &Path, state: &State) -> io::Result<()> {
     let mut state = state.clone();
     state.version = STATE_VERSION;
@@ -96,17 +184,22 @@ pub fn save(dir: &Path, state: &State) -> io::Result<()> {
     write_atomic(&state_path(dir), &bytes)
 }
 
-/// Writes `bytes` to `path` so that a crash leaves either the old or the new file whole.
+/// Writes `bytes` to `path` so that a crash leaves either the old or the new file whole. The
+/// temp file is `<stem>.tmp.<pid>` beside it; an error names the file it is about.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    fs::create_dir_all(dir).map_err(|e| crate::localfile::with_path(dir, e))?;
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        let at = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| crate::localfile::with_path(&p, e)
+        };
+        let mut f = File::create(&tmp).map_err(at(&tmp))?;
+        f.write_all(bytes).map_err(at(&tmp))?;
+        f.sync_all().map_err(at(&tmp))?;
+        fs::rename(&tmp, path).map_err(at(path))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -114,37 +207,102 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
-/// An exclusive lock on `state_dir/lock`, held while the process lives.
+/// An exclusive lock on the state directory itself, held while the process lives.
 #[derive(Debug)]
 pub struct StateLock {
-    _file: File,
+    _dir: File,
+    _legacy: Option<File>,
+}
+
+/// `flock(LOCK_EX | LOCK_NB)` on an open file or directory.
+fn try_flock(file: &File) -> io::Result<()> {
+    // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// Takes the state directory's lock, or says who cannot have it.
+///
+/// The lock is a `flock` on the directory itself, so deleting a file cannot bypass it. The
+/// `lock` file of earlier versions is still created and locked as well (best effort), so an
+/// older hostwatch still running on the same directory during an upgrade is refused too.
+/// Once locked, leftover temp files of dead writers (`state.tmp.<pid>` not ours) are removed.
 pub fn lock(dir: &Path) -> io::Result<StateLock> {
-    fs::create_dir_all(dir)?;
-    let path = dir.join("lock");
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
-    // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
+    fs::create_dir_all(dir).map_err(|e| crate::localfile::with_path(dir, e))?;
+    let handle = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| crate::localfile::with_path(dir, e))?;
+    let busy = |what: &Path, err: io::Error| {
+        io::Error::new(
             err.kind(),
             format!(
-                "{} is locked by another hostwatch using this state_dir ({err})",
-                path.display()
+                "{} is locked: another hostwatch is running with this state_dir ({err})",
+                what.display()
             ),
-        ));
+        )
+    };
+    try_flock(&handle).map_err(|e| busy(dir, e))?;
+    let legacy_path = dir.join("lock");
+    let legacy =
+        OpenOptions::new().create(true).truncate(false).write(true).open(&legacy_path).ok();
+    if let Some(f) = &legacy {
+        try_flock(f).map_err(|e| busy(&legacy_path, e))?;
     }
-    Ok(StateLock { _file: file })
+    remove_stale_temp_files(dir);
+    Ok(StateLock { _dir: handle, _legacy: legacy })
 }
+
+/// Removes `state.tmp.<pid>` and `silences.tmp.<pid>` files that are not this process's: the state
+/// file's always (we hold the state lock), the silences file's only while no `hostwatch
+/// silence` holds the silences lock. Returns how many were removed.
+pub(crate) fn remove_stale_temp_files(dir: &Path) -> usize {
+    let ours = format!(".tmp.{}", std::process::id());
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            let pid = n.strip_prefix("state.tmp.").or_else(|| n.strip_prefix("silences.tmp."));
+            pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && !n.ends_with(&ours)
+        })
+        .collect();
+    let silences_lock = names
+        .iter()
+        .any(|n| !n.starts_with("state."))
+        .then(|| crate::silence_store::try_lock(dir))
+        .flatten();
+    let mut removed = 0;
+    for name in names {
+        if !name.starts_with("state.") && silences_lock.is_none() {
+            continue;
+        }
+        let p = dir.join(&name);
+        match fs::remove_file(&p) {
+            Ok(()) => {
+                log::info!(file = p.display().to_string(); "removed a stale temp file");
+                removed += 1;
+            }
+            Err(e) => {
+                log::warn!(file = p.display().to_string(); "cannot remove a stale temp file: {e}")
+            }
+        }
+    }
+    removed
+}
+
+mod salvage;
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tempdir(name: &str) -> PathBuf {
+    pub(super) fn tempdir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("hostwatch-state-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
@@ -178,6 +336,173 @@ mod tests {
         let _held = lock(&dir).unwrap();
         // flock locks belong to the open file description: a second open conflicts.
         assert!(lock(&dir).is_err());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A valid state file's JSON: two outbox items, one firing alert, a ring and counters.
+    pub(crate) fn valid_state_json() -> serde_json::Value {
+        let event = |key: &str| {
+            serde_json::json!({"ts": 1_800_000_000.0, "host": "h", "rule": "cpu_high",
+                "series": "cpu.usage", "metric": "cpu.usage", "labels": {}, "severity": "warning",
+                "event": "firing", "value": 91.5, "value_text": "91.5%", "threshold": "> 90",
+                "since": 1_800_000_000.0, "seq": 1, "key": key, "episode_key": "cpu_high:1"})
+        };
+        serde_json::json!({"version": 1, "saved_at": 1_800_000_010.0,
+            "alerts": [{"rule": "cpu_high", "series": "cpu.usage", "state": {"phase": "firing",
+                "severity": "warning", "since": 1_800_000_000.0, "last_notified": 1_800_000_000.0,
+                "seq": 1, "announced": true, "told": "warning", "value": 91.5}}],
+            "once": {"counters": {"version": 1, "ts": 1_800_000_000.0, "cpu": {"all": [1, 2, 3, 4, 5, 6, 7, 8]}},
+                "rings": [{"series": "cpu.usage", "entries": [[1_800_000_000.0, 91.5], [1_800_000_005.0, 92.0]]}]},
+            "delivery": {"outbox": [
+                {"id": 1, "channel": "ops", "event": event("k1"), "created": 1_800_000_000.0},
+                {"id": 2, "channel": "ops", "event": event("k2"), "created": 1_800_000_001.0}],
+                "next_id": 3, "notified": {"cpu_high:1": ["ops"]}}})
+    }
+
+    fn records(dir: &Path) -> Vec<serde_json::Value> {
+        crate::eventlog::read_records(&dir.join("events.jsonl")).unwrap()
+    }
+
+    #[test]
+    fn a_valid_state_file_loads_whole() {
+        let dir = tempdir("valid");
+        fs::write(state_path(&dir), valid_state_json().to_string()).unwrap();
+        let loaded = load_report(&dir);
+        assert_eq!(loaded.report, LoadReport::default());
+        assert_eq!(loaded.state.delivery.outbox.len(), 2);
+        assert_eq!(loaded.state.alerts.len(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupt_state_files_outbox_is_salvaged_and_each_lost_item_recorded() {
+        let dir = tempdir("salvage");
+        let mut v = valid_state_json();
+        // One item lost its event, the alert list holds a stray string, a field has a bad type.
+        v["delivery"]["outbox"][0]["event"] = serde_json::json!("garbage");
+        v["alerts"].as_array_mut().unwrap().push(serde_json::json!("stray"));
+        v["saved_at"] = serde_json::json!("yesterday");
+        fs::write(state_path(&dir), v.to_string()).unwrap();
+        let loaded = load_report(&dir);
+        let aside = loaded.report.set_aside.clone().expect("set aside");
+        assert!(aside.to_string_lossy().contains("state.json.broken-"), "{aside:?}");
+        assert!(aside.exists() && !state_path(&dir).exists());
+        assert_eq!(loaded.state.delivery.outbox.len(), 1);
+        assert_eq!(loaded.state.delivery.outbox[0].event.key, "k2");
+        assert_eq!(loaded.state.delivery.next_id, 3);
+        assert_eq!(loaded.state.alerts.len(), 1);
+        assert_eq!((loaded.report.salvaged_items, loaded.report.lost_items), (1, 1));
+        let recs = records(&dir);
+        let failed: Vec<_> = recs.iter().filter(|r| r["type"] == "delivery_failed").collect();
+        assert_eq!(failed.len(), 1, "{recs:?}");
+        assert_eq!(failed[0]["gave_up"], true);
+        assert_eq!(failed[0]["channel"], "ops");
+        assert_eq!(failed[0]["raw"]["id"], 1);
+        let aside_text = aside.display().to_string();
+        assert!(failed[0]["reason"].as_str().unwrap().contains(&aside_text), "{}", failed[0]);
+        let set: Vec<_> = recs.iter().filter(|r| r["type"] == "state_set_aside").collect();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set[0]["file"], aside_text.as_str());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_truncated_state_file_is_recorded_as_set_aside() {
+        let dir = tempdir("trunc");
+        let text = valid_state_json().to_string();
+        fs::write(state_path(&dir), &text[..text.len() / 2]).unwrap();
+        let loaded = load_report(&dir);
+        assert_eq!(loaded.state, State::default());
+        let recs = records(&dir);
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        assert_eq!(recs[0]["type"], "state_set_aside");
+        assert_eq!(recs[0]["json"], false);
+        let file = recs[0]["file"].as_str().unwrap();
+        assert!(file.contains("state.json.broken-") && Path::new(file).exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn implausible_times_are_dropped_on_load() {
+        let dir = tempdir("implausible");
+        let mut v = valid_state_json();
+        v["alerts"][0]["state"]["since"] = serde_json::json!(-1e300);
+        v["once"]["rings"][0]["entries"][0][0] = serde_json::json!(-1e300);
+        fs::write(state_path(&dir), v.to_string()).unwrap();
+        let loaded = load_report(&dir);
+        assert!(loaded.report.set_aside.is_none());
+        assert_eq!(loaded.report.dropped_invalid, 2);
+        assert!(loaded.state.alerts.is_empty());
+        assert_eq!(loaded.state.once.unwrap().rings[0].entries, [(1_800_000_005.0, 92.0)]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_alert_whose_sequence_number_cannot_grow_is_dropped() {
+        let dir = tempdir("seq");
+        let mut v = valid_state_json();
+        v["alerts"][0]["state"]["seq"] = serde_json::json!(u32::MAX);
+        fs::write(state_path(&dir), v.to_string()).unwrap();
+        let loaded = load_report(&dir);
+        assert!(loaded.state.alerts.is_empty());
+        assert_eq!(loaded.report.dropped_invalid, 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_fifo_state_file_is_set_aside_without_hanging() {
+        let dir = tempdir("fifo");
+        let c = std::ffi::CString::new(state_path(&dir).to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let loaded = load_report(&dir);
+        assert!(loaded.report.reason.unwrap().contains("is a FIFO, not a regular file"));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_when_the_lock_is_taken() {
+        let dir = tempdir("stale");
+        fs::write(dir.join("state.tmp.999999999"), b"x").unwrap();
+        fs::write(dir.join("silences.tmp.999999998"), b"x").unwrap();
+        let ours = dir.join(format!("state.tmp.{}", std::process::id()));
+        fs::write(&ours, b"x").unwrap();
+        fs::write(dir.join("notes.tmp.txt"), b"x").unwrap();
+        fs::write(dir.join("history.tmp.123"), b"x").unwrap();
+        let _held = lock(&dir).unwrap();
+        assert!(!dir.join("state.tmp.999999999").exists());
+        assert!(!dir.join("silences.tmp.999999998").exists());
+        assert!(ours.exists(), "our own temp file is left alone");
+        assert!(dir.join("notes.tmp.txt").exists(), "not a temp file of ours");
+        assert!(dir.join("history.tmp.123").exists(), "another writer's: left alone");
+        // While a `hostwatch silence` holds its lock, its temp file may be live: kept.
+        let busy = tempdir("stale-busy");
+        fs::write(busy.join("silences.tmp.999999998"), b"x").unwrap();
+        let _silence = crate::silence_store::lock(&busy).unwrap();
+        let _held_busy = lock(&busy).unwrap();
+        assert!(busy.join("silences.tmp.999999998").exists());
+        let _ = fs::remove_dir_all(&busy);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn deleting_the_lock_file_does_not_release_the_lock() {
+        let dir = tempdir("rmlock");
+        let _held = lock(&dir).unwrap();
+        fs::remove_file(dir.join("lock")).unwrap();
+        let e = lock(&dir).unwrap_err().to_string();
+        assert!(e.contains("another hostwatch is running with this state_dir"), "{e}");
+        assert!(e.contains(&dir.display().to_string()), "{e}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn save_errors_name_the_file() {
+        let dir = tempdir("savefail");
+        fs::create_dir_all(state_path(&dir)).unwrap();
+        fs::write(state_path(&dir).join("x"), b"x").unwrap();
+        let e = save(&dir, &State::default()).unwrap_err().to_string();
+        assert!(e.contains("state.json"), "{e}");
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -16,7 +16,7 @@ pub fn run(args: &CheckArgs, global_config: Option<&Path>) -> ExitCode {
         Ok(config) => {
             let text = serde_json::to_string_pretty(&config.to_effective_json())
                 .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-            println!("{text}");
+            crate::outln!("{text}");
             log::info!(source = config.source.as_str(), rules = config.rules.len(); "config is valid");
             ExitCode::SUCCESS
         }

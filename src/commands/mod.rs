@@ -30,13 +30,13 @@ pub fn version_text() -> String {
 
 /// Prints a usage error and returns the invalid-input exit code.
 pub fn usage_error(message: &str) -> ExitCode {
-    eprintln!("hostwatch: {message}");
+    crate::errln!("hostwatch: {message}");
     ExitCode::from(EXIT_INVALID)
 }
 
 /// Prints a runtime failure (I/O, state directory) and returns exit code 1.
 pub fn runtime_error(message: &str) -> ExitCode {
-    eprintln!("hostwatch: {message}");
+    crate::errln!("hostwatch: {message}");
     ExitCode::FAILURE
 }
 
@@ -44,7 +44,7 @@ pub fn runtime_error(message: &str) -> ExitCode {
 /// default; prints every error on failure.
 pub fn load_config(local: Option<&Path>, global: Option<&Path>) -> Result<Config, ExitCode> {
     config::load(local.or(global)).map_err(|errors| {
-        eprintln!("{errors}");
+        crate::errln!("{errors}");
         ExitCode::from(EXIT_INVALID)
     })
 }
@@ -61,7 +61,7 @@ pub fn load_runnable_config(
         Ok(()) => Ok(config),
         Err(errors) => {
             for e in &errors {
-                eprintln!("hostwatch: {e}");
+                crate::errln!("hostwatch: {e}");
             }
             Err(ExitCode::from(EXIT_INVALID))
         }

@@ -117,7 +117,7 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
         let deadline = Instant::now() + config.delivery.timeout * 3;
         let drained = dispatcher.drain(&mut persisted, deadline);
         if !(saved && drained) {
-            eprintln!(
+            crate::errln!(
                 "hostwatch: cannot save the state in {}; windows and alert states of this run \
                  are lost (see the log)",
                 config.state_dir.display()
@@ -144,13 +144,13 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
         ))
         .unwrap_or_default(),
     };
-    println!("{text}");
+    crate::outln!("{text}");
     ExitCode::from(code)
 }
 
 /// Prints why the check cannot tell, Nagios style, and exits 3.
 fn unknown(message: &str) -> ExitCode {
-    println!("HOSTWATCH UNKNOWN - {message}");
+    crate::outln!("HOSTWATCH UNKNOWN - {message}");
     ExitCode::from(UNKNOWN)
 }
 

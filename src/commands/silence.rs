@@ -16,6 +16,14 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
         Err(code) => return code,
     };
     let dir = &config.state_dir;
+    // Held until the command returns: a concurrent add or remove waits for this one.
+    let _lock = match &args.action {
+        SilenceAction::List(_) => None,
+        _ => match silence_store::lock(dir) {
+            Ok(l) => Some(l),
+            Err(e) => return super::runtime_error(&e),
+        },
+    };
     let mut file = match silence_store::read(dir) {
         Ok(f) => f,
         Err(e) => return super::runtime_error(&e),
@@ -40,7 +48,12 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 matchers.insert(k.to_string(), v.to_string());
             }
             file.silences.retain(|s| s.until > now);
-            let id = format!("s{:x}", (now * 1000.0) as u64);
+            // Unique among the kept silences even when several are added in one millisecond.
+            let mut n = (now * 1000.0) as u64;
+            while file.silences.iter().any(|s| s.id == format!("s{n:x}")) {
+                n += 1;
+            }
+            let id = format!("s{n:x}");
             let silence = Silence {
                 id: id.clone(),
                 rule: add.rule.clone(),
@@ -52,7 +65,7 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
             if let Err(e) = silence_store::write(dir, &file) {
                 return super::runtime_error(&e);
             }
-            println!("{id}");
+            crate::outln!("{id}");
         }
         SilenceAction::List(list) => {
             let active: Vec<&Silence> = config
@@ -62,13 +75,19 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 .filter(|s| s.until > now)
                 .collect();
             if list.json {
-                println!("{}", serde_json::to_string_pretty(&active).unwrap_or_default());
+                crate::outln!("{}", serde_json::to_string_pretty(&active).unwrap_or_default());
             } else {
-                println!("{:<16} {:<20} {:<30} {:<24} COMMENT", "ID", "RULE", "MATCH", "UNTIL");
+                crate::outln!(
+                    "{:<16} {:<20} {:<30} {:<24} COMMENT",
+                    "ID",
+                    "RULE",
+                    "MATCH",
+                    "UNTIL"
+                );
                 for s in active {
                     let m: Vec<String> =
                         s.matchers.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    println!(
+                    crate::outln!(
                         "{:<16} {:<20} {:<30} {:<24} {}",
                         if s.id.is_empty() { "(config)" } else { &s.id },
                         s.rule.as_deref().unwrap_or("*"),
@@ -88,7 +107,7 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
             if let Err(e) = silence_store::write(dir, &file) {
                 return super::runtime_error(&e);
             }
-            println!("removed {}", remove.id);
+            crate::outln!("removed {}", remove.id);
         }
     }
     ExitCode::SUCCESS

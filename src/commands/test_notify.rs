@@ -36,7 +36,7 @@ pub fn run(args: &TestNotifyArgs, global_config: Option<&Path>) -> ExitCode {
     if let (true, ChannelKind::Plugin(p)) = (args.dry_run, &channel.kind) {
         // A dry run neither loads nor calls a plugin: show what it would receive.
         let shown = serde_json::json!({"plugin": p.path.display().to_string(), "receives": &event});
-        println!("{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
     let mut sender = match notify::build_sender(channel, config.delivery.timeout) {
@@ -45,16 +45,16 @@ pub fn run(args: &TestNotifyArgs, global_config: Option<&Path>) -> ExitCode {
     };
     if args.dry_run {
         let rendered = sender.render(&event);
-        println!("{}", rendered.body);
+        crate::outln!("{}", rendered.body);
         return ExitCode::SUCCESS;
     }
     match sender.send(&event) {
         Ok(receipt) => {
-            println!("{}: accepted: {}", channel.name, receipt.answer);
+            crate::outln!("{}: accepted: {}", channel.name, receipt.answer);
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{}: {e}", channel.name);
+            crate::errln!("{}: {e}", channel.name);
             ExitCode::FAILURE
         }
     }

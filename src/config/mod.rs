@@ -3,7 +3,8 @@
 //! Loading goes text → spanned JSON tree (`json`) → `${VAR}` substitution (`env`) →
 //! typed decoding with units and validation (`decode`, `units`); every error carries the file,
 //! line, column and key path. `effective` renders the result back, secrets redacted, for
-//! `hostwatch check`. Not the place for defaults of behaviour that belongs to other modules.
+//! `hostwatch check`. The file is read only when it is a regular file of at most 4 MiB.
+//! Not the place for defaults of behaviour that belongs to other modules.
 
 use crate::metrics::{LabelKey, Metric};
 use crate::silence::Silence;
@@ -243,8 +244,17 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
         None => return load_str(DEFAULT_JSON, EMBEDDED_SOURCE, &env),
     };
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::whole(&source, format!("cannot read the config file: {e}")))?;
+    let text = crate::localfile::read_regular_string(path, crate::localfile::CONFIG_MAX_BYTES)
+        .map_err(|e| {
+            // The error names the path; the message already starts with it (`file: problem`).
+            let message = e.to_string();
+            let cause = match message.strip_prefix(source.as_str()) {
+                Some(rest) if rest.starts_with(": ") => rest[2..].to_string(),
+                Some(rest) => format!("it{rest}"),
+                None => message,
+            };
+            ConfigError::whole(&source, format!("cannot read the config file: {cause}"))
+        })?;
     load_str(&text, &source, &env)
 }
 

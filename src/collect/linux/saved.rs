@@ -35,6 +35,10 @@ fn unix_now() -> f64 {
 /// Restores younger than this would give no CPU percentage (less than a jiffy may pass).
 const MIN_AGE_SECS: f64 = 0.5;
 
+/// Counters older than this (a year) give no rate worth having; any state file's `ts`, however
+/// hostile (`-1e300`), is refused rather than turned into a `Duration` that cannot exist.
+const MAX_AGE_SECS: f64 = 366.0 * 86_400.0;
+
 impl ProcBackend {
     /// The raw counters of the last collect and the Unix time they were read (`Null` before
     /// the first collect); [`Backend::save_counters`](crate::collect::Backend::save_counters).
@@ -93,7 +97,13 @@ impl ProcBackend {
                 return false;
             }
         }
-        let Some(at) = Instant::now().checked_sub(Duration::from_secs_f64(elapsed)) else {
+        if elapsed > MAX_AGE_SECS {
+            log::warn!("saved counters are too old ({saved_at}); rates start afresh");
+            return false;
+        }
+        let at =
+            Duration::try_from_secs_f64(elapsed).ok().and_then(|d| Instant::now().checked_sub(d));
+        let Some(at) = at else {
             log::warn!("saved counters are too old ({elapsed:.0} s); rates start afresh");
             return false;
         };
@@ -182,6 +192,12 @@ mod tests {
         assert!(
             !b.restore_counters(&serde_json::json!({"version": 1, "ts": unix_now() - 5.0})),
             "no CPU"
+        );
+        assert!(!b.restore_counters(&form(-1e300)), "hostile ts: refused, no panic");
+        assert!(!b.restore_counters(&form(1e300)), "far future");
+        assert!(
+            !b.restore_counters_at(&form(unix_now() - 5.0), 1e-300),
+            "saved_at near 0: too old"
         );
         assert!(b.swap.is_none());
         assert!(b.restore_counters(&form(unix_now() - 5.0)), "the trait method uses the saved ts");

@@ -1,0 +1,186 @@
+//! Locks and local files, end to end: concurrent `silence add` keep every silence, deleting
+//! `state_dir/lock` does not let a second daemon in, hostile state files never make `once`
+//! panic, non-regular config files are refused by name, and a closed stdout or stderr ends a
+//! command quietly with its normal exit code. None of these needs root.
+
+mod common;
+
+use common::daemon::Daemon;
+use common::{bin, tempdir, write};
+use serde_json::json;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn config(dir: &Path) -> std::path::PathBuf {
+    let cfg = json!({
+        "host": "files-test", "interval": "1s", "state_dir": dir.join("state").display().to_string(),
+        "rules": [{"name": "cpu_any", "metric": "cpu.usage", "warn": ">= 0"}]
+    });
+    write(dir, "config.json", &cfg.to_string())
+}
+
+#[test]
+fn twenty_concurrent_silence_adds_keep_twenty_silences() {
+    let dir = tempdir("files-silences");
+    let cfg = config(&dir);
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            Command::new(bin())
+                .args(["silence", "--config", cfg.to_str().unwrap(), "add", "--for", "1h"])
+                .args(["--comment", &format!("n{i}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start silence add")
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    let text = std::fs::read_to_string(dir.join("state/silences.json")).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let kept = file["silences"].as_array().unwrap();
+    assert_eq!(kept.len(), 20, "{text}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "ids are unique: {ids:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn deleting_the_lock_file_does_not_let_a_second_daemon_in() {
+    let dir = tempdir("files-lock");
+    let cfg = config(&dir);
+    let first = Daemon::start(&cfg, false);
+    assert!(first.wait_stderr(Duration::from_secs(20), "hostwatch started").is_some());
+    let lock = dir.join("state/lock");
+    if lock.exists() {
+        std::fs::remove_file(&lock).unwrap();
+    }
+    let second =
+        Command::new(bin()).args(["run", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("another hostwatch is running with this state_dir"), "{err}");
+    assert!(err.contains(&dir.join("state").display().to_string()), "{err}");
+    drop(first);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Hostile state files: `once` may warn and start afresh, but never panics (exit 101).
+#[test]
+fn hostile_state_files_never_make_once_panic() {
+    let dir = tempdir("files-hostile");
+    let cfg = config(&dir);
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let counters = |ts: &str| {
+        format!(
+            r#"{{"version": 1, "saved_at": {ts}, "once": {{"counters": {{"version": 1, "ts": {ts},
+            "cpu": {{"all": [1,2,3,4,5,6,7,8]}}, "net": {{"lo": [18446744073709551615, 0, 0, 0, 0, 0]}}}},
+            "rings": [{{"series": "cpu.usage", "entries": [[{ts}, 1e300], [-5, 3]]}}]}}}}"#
+        )
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("ts -1e300", counters("-1e300")),
+        ("ts 1e300", counters("1e300")),
+        ("ts 0", counters("0")),
+        ("truncated", counters("1")[..60].to_string()),
+        ("not json", "\u{0}\u{1}garbage".to_string()),
+        ("alert with hostile times", r#"{"version": 1, "saved_at": 1, "alerts": [{"rule": "cpu_any",
+            "series": "cpu.usage", "state": {"phase": "firing", "severity": "warning", "since": -1e300,
+            "last_notified": 1e300, "seq": 4294967295, "announced": true, "value": 1e308}}]}"#.to_string()),
+        ("outbox junk", r#"{"version": 1, "saved_at": 1, "delivery": {"outbox": [{"id": 1}, 7, null], "next_id": 18446744073709551615}}"#.to_string()),
+        ("version 99", r#"{"version": 99}"#.to_string()),
+    ];
+    for (name, text) in cases {
+        let _ = std::fs::remove_file(state.join("state.json"));
+        write(&state, "state.json", &text);
+        let out = Command::new(bin())
+            .args(["once", "--config", cfg.to_str().unwrap(), "--first-interval", "100ms"])
+            .output()
+            .unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(101),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.code().is_some(), "{name}: killed by a signal");
+    }
+    // A FIFO and a link to /dev/zero: refused by name, no hang, no 8 GB read.
+    for (name, make) in [("fifo", true), ("/dev/zero", false)] {
+        let p = state.join("state.json");
+        let _ = std::fs::remove_file(&p);
+        if make {
+            assert!(Command::new("mkfifo").arg(&p).status().unwrap().success());
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+        }
+        let out = Command::new(bin())
+            .args(["once", "--config", cfg.to_str().unwrap(), "--first-interval", "100ms"])
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(101), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a regular file"), "{name}: {err}");
+    }
+    let events = std::fs::read_to_string(state.join("events.jsonl")).unwrap_or_default();
+    assert!(events.contains("state_set_aside"), "{events}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_config_that_is_not_a_regular_file_is_refused_by_name() {
+    let out = Command::new(bin()).args(["check", "--config", "/dev/zero"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "/dev/zero: cannot read the config file: it is a character device, not a regular file"
+    );
+    let dir = tempdir("files-bigconfig");
+    let big = write(&dir, "big.json", &" ".repeat(4 * 1024 * 1024 + 1));
+    let out =
+        Command::new(bin()).args(["check", "--config", big.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("big.json: cannot read the config file: it is larger than 4 MiB"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `hostwatch ARGS` with stdout (and with `both`, stderr) a pipe closed before it
+/// writes; returns the exit code.
+fn with_closed_pipe(args: &[&str], both: bool) -> Option<i32> {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).stdout(Stdio::piped());
+    cmd.stderr(if both { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().unwrap();
+    // Closing our ends makes every write of the child fail with EPIPE.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn a_closed_stdout_or_stderr_ends_commands_quietly() {
+    let dir = tempdir("files-pipe");
+    let cfg = config(&dir);
+    let cfg = cfg.to_str().unwrap();
+    assert_eq!(with_closed_pipe(&["check", "--config", cfg], true), Some(0));
+    assert_eq!(with_closed_pipe(&["sample"], true), Some(0));
+    assert_eq!(with_closed_pipe(&["silence", "--config", cfg, "list"], true), Some(0));
+    assert_eq!(with_closed_pipe(&["--version"], true), Some(0));
+    assert_eq!(with_closed_pipe(&["--help"], true), Some(0));
+    assert_eq!(with_closed_pipe(&["--no-such-flag"], true), Some(1));
+    let bad = write(&dir, "bad.json", "{\"interval\": ");
+    assert_eq!(with_closed_pipe(&["--config", bad.to_str().unwrap(), "run"], true), Some(2));
+    assert_eq!(with_closed_pipe(&["check", "--config", "/nonexistent.json"], true), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -42,6 +42,8 @@ pub struct Snapshot {
     pub channels: BTreeMap<String, ChannelHealth>,
     /// True while the state cannot be saved.
     pub persist_failing: bool,
+    /// Writes to the outbox journal and the events log that failed since start.
+    pub write_failures: u64,
 }
 
 /// The running agent.
@@ -114,11 +116,6 @@ impl Daemon {
         Ok(daemon)
     }
 
-    /// The config in effect.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The state after the last tick.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
@@ -182,6 +179,7 @@ impl Daemon {
             pending,
             channels: self.dispatcher.as_ref().map(Dispatcher::health).unwrap_or_default(),
             persist_failing: self.dispatcher.as_ref().is_some_and(Dispatcher::persist_failing),
+            write_failures: self.dispatcher.as_ref().map_or(0, Dispatcher::write_failures),
         };
     }
 
@@ -223,7 +221,12 @@ impl Daemon {
 
     /// Stops the workers (waiting at most for the longest attempt in progress) and saves.
     pub fn stop(mut self) {
-        log::info!("stopping");
+        let s = self.snapshot();
+        let waiting: usize = s.channels.values().map(|c| c.pending).sum();
+        log::info!(
+            series = s.series, firing = s.firing, pending = s.pending, outbox = waiting,
+            persist_failing = s.persist_failing, write_failures = s.write_failures;
+            "stopping");
         self.sinks.shutdown();
         if let Some(mut d) = self.dispatcher.take() {
             self.persisted.alerts = self.engine.saved_alerts(&self.registry);

@@ -43,11 +43,6 @@ impl EventLog {
         }
     }
 
-    /// The log's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// How many records could not be written.
     pub fn failures(&self) -> u64 {
         self.failures
@@ -115,8 +110,10 @@ fn open_repaired(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
-/// The records of an events log's bytes; torn or foreign lines are skipped.
-pub fn parse_records(bytes: &[u8]) -> Vec<serde_json::Value> {
+/// The records of an events log's bytes; torn or foreign lines are skipped. (The reader the
+/// tests and the fuzzing check the writer's repair with.)
+#[cfg(test)]
+pub(crate) fn parse_records(bytes: &[u8]) -> Vec<serde_json::Value> {
     bytes
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
@@ -126,7 +123,8 @@ pub fn parse_records(bytes: &[u8]) -> Vec<serde_json::Value> {
 }
 
 /// The records of the events log at `path` (not the rotated one); a missing file has none.
-pub fn read_records(path: &Path) -> io::Result<Vec<serde_json::Value>> {
+#[cfg(test)]
+pub(crate) fn read_records(path: &Path) -> io::Result<Vec<serde_json::Value>> {
     match crate::localfile::read_regular(path, 4 * MAX_BYTES) {
         Ok(bytes) => Ok(parse_records(&bytes)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),

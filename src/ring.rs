@@ -63,6 +63,7 @@ impl Ring {
     }
 
     /// The newest entry.
+    #[cfg(test)]
     pub fn last(&self) -> Option<Entry> {
         self.next_seq.checked_sub(1).and_then(|s| self.get(s))
     }

@@ -1,6 +1,7 @@
 //! Escaping of untrusted text (mount points, interface names, host and rule names) for each
 //! wire format, so it can never mention, link, format or inject.
 
+#[cfg(feature = "slack")]
 /// Slack mrkdwn: `&`, `<`, `>` become entities, which stops `<!channel>`, `<@U123>` and
 /// `<https://x|forged link>` from taking effect.
 pub fn slack(text: &str) -> String {
@@ -16,6 +17,7 @@ pub fn slack(text: &str) -> String {
     out
 }
 
+#[cfg(feature = "teams")]
 /// Markdown (Adaptive Card TextBlock, MessageCard): formatting and link characters are
 /// backslash-escaped, `<`/`>` become entities, line breaks become spaces.
 pub fn markdown(text: &str) -> String {
@@ -35,6 +37,7 @@ pub fn markdown(text: &str) -> String {
     out
 }
 
+#[cfg(feature = "email")]
 /// HTML text and attribute values.
 pub fn html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -51,6 +54,7 @@ pub fn html(text: &str) -> String {
     out
 }
 
+#[cfg(any(feature = "slack", feature = "teams"))]
 /// `escape(text)` cut to at most `limit` units as `len` counts them: cut on a character
 /// boundary and never inside an escape sequence (each character is escaped on its own), with
 /// an ellipsis marking the cut.
@@ -76,6 +80,7 @@ pub fn fit(text: &str, limit: usize, escape: fn(&str) -> String, len: fn(&str) -
     out
 }
 
+#[cfg(feature = "teams")]
 /// Length in characters (Unicode scalar values).
 pub fn chars(text: &str) -> usize {
     text.chars().count()
@@ -100,12 +105,13 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+#[cfg(any(feature = "slack", feature = "teams", feature = "email"))]
 /// One line of plain text (e-mail subjects, log lines): control characters become spaces.
 pub fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "slack", feature = "teams", feature = "email"))]
 mod tests {
     use super::*;
 

@@ -7,23 +7,23 @@
 //! a failure is worth retrying.
 
 pub mod alertmanager;
-pub mod delivery;
+pub(crate) mod delivery;
 #[cfg(feature = "email")]
-pub mod email;
-pub mod escape;
+pub(crate) mod email;
+pub(crate) mod escape;
 pub mod exec;
-pub mod http;
+pub(crate) mod http;
 #[cfg(feature = "plugins")]
-pub mod plugin;
+pub(crate) mod plugin;
 pub(crate) mod preflight;
-pub mod route;
+pub(crate) mod route;
 #[cfg(feature = "slack")]
-pub mod slack;
+pub(crate) mod slack;
 #[cfg(feature = "teams")]
-pub mod teams;
+pub(crate) mod teams;
 pub(crate) mod tls;
 #[cfg(feature = "webhook")]
-pub mod webhook;
+pub(crate) mod webhook;
 
 use crate::config::{Channel, ChannelKind};
 use crate::event::{AlertEvent, Notification};

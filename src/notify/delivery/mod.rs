@@ -23,7 +23,7 @@ mod outbox;
 mod worker;
 
 pub use dry_run::DryRunRenderer;
-pub use outbox::{DeliveryState, MAX_CRASHED_ATTEMPTS, OutboxItem};
+pub use outbox::{DeliveryState, OutboxItem};
 
 use super::route::Router;
 use crate::alerts::EventKind;
@@ -34,7 +34,7 @@ use crate::state::State;
 use clock::MonoClock;
 use outbox::Outbox;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, TrySendError};
 use std::time::{Duration, Instant};
@@ -455,11 +455,6 @@ impl Dispatcher {
         self.hand_off();
     }
 
-    /// How many items wait in the outbox.
-    pub fn pending(&self) -> usize {
-        self.outbox.items().len()
-    }
-
     /// Per channel: outbox depth and delivery health since start.
     pub fn health(&self) -> BTreeMap<String, ChannelHealth> {
         let mut all = self.health.clone();
@@ -482,7 +477,7 @@ impl Dispatcher {
 
     /// Outbox journal and events log writes that failed since start.
     pub fn write_failures(&self) -> u64 {
-        self.outbox.journal_failures()
+        self.outbox.journal_failures() + self.events.failures()
     }
 
     /// `once`: lets every worker attempt what it holds once, waits for them (at most until
@@ -529,11 +524,6 @@ impl Dispatcher {
     #[cfg(test)]
     fn state(&self) -> DeliveryState {
         self.outbox.state()
-    }
-
-    /// Where the state lives.
-    pub fn state_dir(&self) -> &Path {
-        &self.state_dir
     }
 }
 

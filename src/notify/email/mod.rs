@@ -137,7 +137,8 @@ impl EmailSender {
     }
 
     /// The overall time limit of one delivery.
-    pub fn timeout(&self) -> Duration {
+    #[cfg(test)]
+    fn timeout(&self) -> Duration {
         self.timeout
     }
 

@@ -26,8 +26,6 @@ use std::path::{Path, PathBuf};
 pub struct PluginSender {
     /// The plugin's own name (from its table).
     plugin: String,
-    /// The library file, as loaded (symlinks resolved).
-    path: PathBuf,
     notify: NotifyFn,
     shutdown: ShutdownFn,
     context: Context,
@@ -68,24 +66,7 @@ impl PluginSender {
             ));
         }
         log::info!("channel {name}: loaded plugin {plugin} from {}", path.display());
-        Ok(PluginSender {
-            plugin,
-            path,
-            notify,
-            shutdown,
-            context: Context(context),
-            _library: library,
-        })
-    }
-
-    /// The plugin's name, from its table.
-    pub fn plugin_name(&self) -> &str {
-        &self.plugin
-    }
-
-    /// The library loaded (symlinks resolved).
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+        Ok(PluginSender { plugin, notify, shutdown, context: Context(context), _library: library })
     }
 }
 

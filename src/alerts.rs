@@ -212,7 +212,7 @@ impl AlertState {
                         event: EventKind::Resolved,
                         severity,
                         episode: since,
-                        seq: seq + 1,
+                        seq: seq.saturating_add(1),
                     });
                 }
                 // Counters missing (a state file of an earlier version, or a damaged one): the
@@ -253,13 +253,13 @@ impl AlertState {
                     severity: new_severity,
                     since,
                     last_notified: now,
-                    seq: seq + 1,
+                    seq: seq.saturating_add(1),
                     announced: true,
                     told: new_severity,
                     firing_s,
                     quiet_s: 0.0,
                 };
-                Some(Transition { event, severity: new_severity, episode: since, seq: seq + 1 })
+                Some(Transition { event, severity: new_severity, episode: since, seq: seq.saturating_add(1) })
             }
         }
     }
@@ -272,7 +272,7 @@ impl AlertState {
                 event: EventKind::Resolved,
                 severity,
                 episode: since,
-                seq: seq + 1,
+                seq: seq.saturating_add(1),
             }),
             _ => None,
         }

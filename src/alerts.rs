@@ -259,7 +259,12 @@ impl AlertState {
                     firing_s,
                     quiet_s: 0.0,
                 };
-                Some(Transition { event, severity: new_severity, episode: since, seq: seq.saturating_add(1) })
+                Some(Transition {
+                    event,
+                    severity: new_severity,
+                    episode: since,
+                    seq: seq.saturating_add(1),
+                })
             }
         }
     }

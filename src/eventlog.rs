@@ -146,10 +146,7 @@ mod tests {
     use serde_json::json;
 
     fn tempdir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("hostwatch-ev-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
+        crate::testutil::tempdir("ev", name)
     }
 
     #[test]

@@ -24,4 +24,6 @@ pub(crate) mod signals;
 pub(crate) mod silence;
 pub(crate) mod silence_store;
 pub(crate) mod state;
+#[cfg(test)]
+mod testutil;
 pub mod timefmt;

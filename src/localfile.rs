@@ -92,10 +92,7 @@ mod tests {
     use std::fs;
 
     fn tempdir(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("hostwatch-lf-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
+        crate::testutil::tempdir("lf", name)
     }
 
     #[test]

@@ -303,10 +303,7 @@ mod tests {
     use super::*;
 
     pub(super) fn tempdir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("hostwatch-state-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
+        crate::testutil::tempdir("state", name)
     }
 
     #[test]

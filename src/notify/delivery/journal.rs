@@ -320,11 +320,7 @@ mod tests {
     }
 
     fn dir(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("hostwatch-journal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+        crate::testutil::tempdir("journal", name)
     }
 
     #[test]

@@ -292,11 +292,7 @@ mod tests {
     use crate::notify::delivery::clock::manual::ManualClock;
 
     fn dir(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("hostwatch-outbox-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+        crate::testutil::tempdir("outbox", name)
     }
 
     fn item(id: u64, age_s: f64, crashed: u32) -> OutboxItem {

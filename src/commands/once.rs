@@ -112,11 +112,11 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
         // Saved, then attempted (from memory if the save failed); recorded in the events log
         // once the outbox that holds them is on disk. What is not accepted now is tried again
         // by the next run.
-        let saved = dispatcher.commit(&mut persisted);
+        dispatcher.commit(&mut persisted);
         dispatcher.record(&out);
         let deadline = Instant::now() + config.delivery.timeout * 3;
         let drained = dispatcher.drain(&mut persisted, deadline);
-        if !(saved && drained) {
+        if !drained {
             crate::errln!(
                 "hostwatch: cannot save the state in {}; windows and alert states of this run \
                  are lost (see the log)",

@@ -23,6 +23,8 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The journal is folded into the state file once it holds this many records.
@@ -50,18 +52,33 @@ struct Record {
     n: u32,
 }
 
-/// The journal file and the marks written since the last save.
+/// The journal: the file, and the marks written since the last save.
+///
+/// Two locks, always taken in this order: `file` (held across a write and its fdatasync, by
+/// the worker that records and by the commit that empties the file) and `marks` (held for a
+/// map operation only). The poll loop reads marks on every tick without ever waiting for a
+/// worker's fsync; only a commit waits for the record being written.
 #[derive(Debug)]
 pub(crate) struct Journal {
+    file: Mutex<JournalFile>,
+    marks: Mutex<Marks>,
+    failures: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Marks {
+    map: HashMap<u64, Mark>,
+    records: usize,
+}
+
+#[derive(Debug)]
+struct JournalFile {
     path: PathBuf,
     file: Option<File>,
     /// Bytes known to be whole records; a failed append is cut back to this.
     good_len: u64,
     /// Whether the file may end in a torn record that must be cut off before appending.
     torn: bool,
-    records: usize,
-    marks: HashMap<u64, Mark>,
-    failures: u64,
     last_warning: Option<Instant>,
 }
 
@@ -70,25 +87,118 @@ pub(crate) fn journal_path(state_dir: &Path) -> PathBuf {
     state_dir.join("outbox.journal")
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each critical section is one map operation or one write: a panic in another thread
+    // leaves nothing half-done that matters.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Journal {
     /// Opens (creating when missing) the journal of `state_dir` for appending; a journal that
     /// cannot be opened now is retried at the next append.
     pub(crate) fn open(state_dir: &Path) -> Journal {
-        let mut journal = Journal {
-            path: journal_path(state_dir),
-            file: None,
-            good_len: 0,
-            torn: true,
-            records: 0,
-            marks: HashMap::new(),
-            failures: 0,
-            last_warning: None,
+        let journal = Journal {
+            file: Mutex::new(JournalFile {
+                path: journal_path(state_dir),
+                file: None,
+                good_len: 0,
+                torn: true,
+                last_warning: None,
+            }),
+            marks: Mutex::new(Marks::default()),
+            failures: AtomicU64::new(0),
         };
-        journal.reopen();
+        lock(&journal.file).reopen(&journal.failures);
         journal
     }
 
-    fn reopen(&mut self) -> bool {
+    /// Records that item `id` is about to be sent, in flight during `n` crashes if the
+    /// process dies before [`Journal::tried`] or [`Journal::done`].
+    pub(crate) fn attempt(&self, id: u64, n: u32) {
+        self.record(
+            id,
+            Mark::Attempting(n),
+            &format!("{{\"op\":\"attempt\",\"id\":{id},\"n\":{n}}}\n"),
+        );
+    }
+
+    /// Records that the attempt on `id` returned without the item leaving the outbox.
+    pub(crate) fn tried(&self, id: u64) {
+        self.record(id, Mark::Tried, &format!("{{\"op\":\"tried\",\"id\":{id}}}\n"));
+    }
+
+    /// Records that `id` left the outbox.
+    pub(crate) fn done(&self, id: u64) {
+        self.record(id, Mark::Done, &format!("{{\"op\":\"done\",\"id\":{id}}}\n"));
+    }
+
+    fn record(&self, id: u64, mark: Mark, line: &str) {
+        let mut file = lock(&self.file);
+        file.append(line, &self.failures);
+        let mut marks = lock(&self.marks);
+        marks.map.insert(id, mark);
+        marks.records += 1;
+    }
+
+    /// What was recorded of `id` since the last save.
+    pub(crate) fn mark(&self, id: u64) -> Option<Mark> {
+        lock(&self.marks).map.get(&id).copied()
+    }
+
+    /// The attempts in flight now, with their crash counts.
+    pub(crate) fn attempting(&self) -> Vec<(u64, u32)> {
+        let marks = lock(&self.marks);
+        marks
+            .map
+            .iter()
+            .filter_map(|(&id, m)| match m {
+                Mark::Attempting(n) => Some((id, *n)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Forgets the marks of an item the dispatcher removed from its outbox.
+    pub(crate) fn forget(&self, id: u64) {
+        let mut marks = lock(&self.marks);
+        if marks.map.get(&id) == Some(&Mark::Done) {
+            marks.map.remove(&id);
+        }
+    }
+
+    /// True when enough records piled up that the state file should absorb them.
+    pub(crate) fn wants_compaction(&self) -> bool {
+        lock(&self.marks).records >= COMPACT_RECORDS
+    }
+
+    /// Appends that failed since the process started.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Folds the journal into the state file: `save` gets the marks as they stand (no record
+    /// can be written meanwhile) and writes the state; when it succeeds the journal is
+    /// emptied. Marks of attempts still in flight stay (the state file carries their count
+    /// now; their outcome is still to come), and so do `Done` marks of items the dispatcher
+    /// has not removed yet.
+    pub(crate) fn compact<T>(
+        &self,
+        save: impl FnOnce(&HashMap<u64, Mark>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut file = lock(&self.file);
+        let snapshot = lock(&self.marks).map.clone();
+        let saved = save(&snapshot)?;
+        let mut marks = lock(&self.marks);
+        marks.map.retain(|_, m| matches!(m, Mark::Attempting(_) | Mark::Done));
+        marks.records = 0;
+        drop(marks);
+        file.truncate(&self.failures);
+        Ok(saved)
+    }
+}
+
+impl JournalFile {
+    fn reopen(&mut self, failures: &AtomicU64) -> bool {
         if self.file.is_some() {
             return true;
         }
@@ -100,60 +210,14 @@ impl Journal {
                 true
             }
             Err(e) => {
-                self.failed(&e);
+                self.failed(&e, failures);
                 false
             }
         }
     }
 
-    /// Records that item `id` is about to be sent, in flight during `n` crashes if the
-    /// process dies before [`Journal::tried`] or [`Journal::done`].
-    pub(crate) fn attempt(&mut self, id: u64, n: u32) {
-        self.marks.insert(id, Mark::Attempting(n));
-        self.append(&format!("{{\"op\":\"attempt\",\"id\":{id},\"n\":{n}}}\n"));
-    }
-
-    /// Records that the attempt on `id` returned without the item leaving the outbox.
-    pub(crate) fn tried(&mut self, id: u64) {
-        self.marks.insert(id, Mark::Tried);
-        self.append(&format!("{{\"op\":\"tried\",\"id\":{id}}}\n"));
-    }
-
-    /// Records that `id` left the outbox.
-    pub(crate) fn done(&mut self, id: u64) {
-        self.marks.insert(id, Mark::Done);
-        self.append(&format!("{{\"op\":\"done\",\"id\":{id}}}\n"));
-    }
-
-    /// What was recorded of `id` since the last save.
-    pub(crate) fn mark(&self, id: u64) -> Option<Mark> {
-        self.marks.get(&id).copied()
-    }
-
-    /// Forgets the marks of an item the dispatcher removed from its outbox.
-    pub(crate) fn forget(&mut self, id: u64) {
-        if self.marks.get(&id) == Some(&Mark::Done) {
-            self.marks.remove(&id);
-        }
-    }
-
-    /// True when enough records piled up that the state file should absorb them.
-    pub(crate) fn wants_compaction(&self) -> bool {
-        self.records >= COMPACT_RECORDS
-    }
-
-    /// Appends that failed since the process started.
-    pub(crate) fn failures(&self) -> u64 {
-        self.failures
-    }
-
-    /// Empties the journal after the state file absorbed it. Marks of attempts still in
-    /// flight stay (the state file carries their count now; their outcome is still to come);
-    /// the rest go, except `Done` marks of items the dispatcher has not removed yet.
-    pub(crate) fn truncated(&mut self) {
-        self.marks.retain(|_, m| matches!(m, Mark::Attempting(_) | Mark::Done));
-        self.records = 0;
-        if !self.reopen() {
+    fn truncate(&mut self, failures: &AtomicU64) {
+        if !self.reopen(failures) {
             return;
         }
         let result = self.file.as_ref().map_or(Ok(()), |f| f.set_len(0));
@@ -162,13 +226,12 @@ impl Journal {
                 self.good_len = 0;
                 self.torn = false;
             }
-            Err(e) => self.failed(&e),
+            Err(e) => self.failed(&e, failures),
         }
     }
 
-    fn append(&mut self, line: &str) {
-        self.records += 1;
-        if !self.reopen() {
+    fn append(&mut self, line: &str, failures: &AtomicU64) {
+        if !self.reopen(failures) {
             return;
         }
         let Some(file) = self.file.as_mut() else { return };
@@ -189,18 +252,18 @@ impl Journal {
                 if file.set_len(self.good_len).is_err() {
                     self.torn = true;
                 }
-                self.failed(&e);
+                self.failed(&e, failures);
             }
         }
     }
 
-    fn failed(&mut self, e: &io::Error) {
-        self.failures += 1;
+    fn failed(&mut self, e: &io::Error, failures: &AtomicU64) {
+        let count = failures.fetch_add(1, Ordering::Relaxed) + 1;
         let quiet = self.last_warning.is_some_and(|t| t.elapsed() < Duration::from_secs(60));
         if !quiet {
             self.last_warning = Some(Instant::now());
             log::error!(
-                file = self.path.display().to_string(), failures = self.failures;
+                file = self.path.display().to_string(), failures = count;
                 "cannot write the outbox journal {}: {e}; deliveries go on from memory",
                 self.path.display()
             );
@@ -326,7 +389,7 @@ mod tests {
     #[test]
     fn replay_applies_attempts_outcomes_and_removals() {
         let d = dir("replay");
-        let mut j = Journal::open(&d);
+        let j = Journal::open(&d);
         j.attempt(1, 1);
         j.attempt(2, 1);
         j.tried(2);
@@ -351,7 +414,7 @@ mod tests {
         std::fs::write(journal_path(&d), b"{\"op\":\"done\",\"id\":1}\n{\"op\":\"att").unwrap();
         let mut outbox = vec![item(1), item(2)];
         assert_eq!(replay(&d, &mut outbox), Replayed { records: 1, skipped: 1 });
-        let mut j = Journal::open(&d);
+        let j = Journal::open(&d);
         j.done(2);
         let text = std::fs::read_to_string(journal_path(&d)).unwrap();
         assert_eq!(text, "{\"op\":\"done\",\"id\":1}\n{\"op\":\"done\",\"id\":2}\n");
@@ -361,11 +424,11 @@ mod tests {
     #[test]
     fn truncation_keeps_marks_of_attempts_in_flight() {
         let d = dir("trunc");
-        let mut j = Journal::open(&d);
+        let j = Journal::open(&d);
         j.attempt(1, 2);
         j.attempt(2, 1);
         j.tried(2);
-        j.truncated();
+        j.compact(|_| Ok(())).unwrap();
         assert_eq!(j.mark(1), Some(Mark::Attempting(2)));
         assert_eq!(j.mark(2), None);
         assert_eq!(std::fs::metadata(journal_path(&d)).unwrap().len(), 0);

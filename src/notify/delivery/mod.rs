@@ -84,6 +84,8 @@ pub struct Dispatcher {
     events: EventLog,
     health: BTreeMap<String, ChannelHealth>,
     persist: Option<PersistTrouble>,
+    /// When a full queue was last warned about, per channel (once a minute).
+    full_warned: BTreeMap<String, Instant>,
     grace: Duration,
 }
 
@@ -109,6 +111,7 @@ impl Dispatcher {
             events: EventLog::new(&config.state_dir),
             health: BTreeMap::new(),
             persist: None,
+            full_warned: BTreeMap::new(),
             grace: longest_attempt(config) + Duration::from_secs(2),
         };
         for item in set_aside {
@@ -119,7 +122,7 @@ impl Dispatcher {
             );
             log::error!(channel = item.channel.as_str(), key = item.event.key.as_str(); "{reason}");
             dispatcher.record_failure(&item, &reason, true);
-            dispatcher.outbox.mark_done(item.id);
+            dispatcher.outbox.mark_gone(item.id);
         }
         dispatcher.start_missing_workers();
         let pending = dispatcher.outbox.items().len();
@@ -188,24 +191,34 @@ impl Dispatcher {
             Ok(()) => {
                 if let Some(trouble) = self.persist.take() {
                     log::info!(state_dir = self.state_dir.display().to_string(); "the state is saved again");
+                    // Held in the outbox and on disk before the events log names it.
                     let event = self.persist_event(&trouble, EventKind::Resolved, 2);
-                    self.notify_self(event);
-                    // The resolution itself must be on disk too.
-                    let _ = self.outbox.commit(state, clean);
+                    self.enqueue(event.clone());
+                    if self.outbox.commit(state, clean).is_ok() {
+                        self.record_event(&event);
+                    } else {
+                        self.persist = Some(trouble);
+                    }
                 }
                 true
             }
             Err(e) => {
                 let file = crate::state::state_path(&self.state_dir);
                 let error = format!("cannot save the state in {}: {e}", file.display());
+                let quiet = self
+                    .persist
+                    .as_ref()
+                    .is_some_and(|t| t.last_logged.elapsed() < Duration::from_secs(60));
+                if !quiet {
+                    log::error!(file = file.display().to_string(); "{error}; notifications are delivered from memory, saving is retried every tick");
+                }
                 match self.persist.as_mut() {
-                    Some(t) if t.last_logged.elapsed() < Duration::from_secs(60) => {}
-                    Some(t) => {
-                        t.last_logged = Instant::now();
-                        log::error!(file = file.display().to_string(); "{error}; notifications are delivered from memory, saving is retried every tick");
-                    }
+                    Some(t) if !quiet => t.last_logged = Instant::now(),
+                    Some(_) => {}
+                    // At a stop no worker is left to deliver it: the caller records what is
+                    // lost instead.
+                    None if clean => {}
                     None => {
-                        log::error!(file = file.display().to_string(); "{error}; notifications are delivered from memory, saving is retried every tick");
                         let trouble = PersistTrouble {
                             since: crate::timefmt::now_unix(),
                             last_logged: Instant::now(),
@@ -213,7 +226,8 @@ impl Dispatcher {
                         };
                         let event = self.persist_event(&trouble, EventKind::Firing, 1);
                         self.persist = Some(trouble);
-                        self.notify_self(event);
+                        self.enqueue(event.clone());
+                        self.record_event(&event);
                     }
                 }
                 false
@@ -246,11 +260,11 @@ impl Dispatcher {
         })
     }
 
-    fn notify_self(&mut self, event: AlertEvent) {
-        let mut record = serde_json::to_value(&event).unwrap_or_default();
+    /// The events-log record of one of hostwatch's own notifications.
+    fn record_event(&mut self, event: &AlertEvent) {
+        let mut record = serde_json::to_value(event).unwrap_or_default();
         record["type"] = serde_json::Value::from("notification");
         self.events.append(&record);
-        self.enqueue(event);
     }
 
     /// Hands the items not yet handed to their workers (after a commit, or on a tick that
@@ -267,7 +281,7 @@ impl Dispatcher {
             }
             let Some(worker) = self.workers.get(&p.item.channel) else { continue };
             let mut item = p.item.clone();
-            match outbox::lock(&journal).mark(item.id) {
+            match journal.mark(item.id) {
                 Some(journal::Mark::Tried) => item.crashed = 0,
                 Some(journal::Mark::Attempting(n)) => item.crashed = n,
                 Some(journal::Mark::Done) => continue,
@@ -276,7 +290,11 @@ impl Dispatcher {
             match worker.tx.try_send(Job::Deliver(item, (now - p.born).max(0.0))) {
                 Ok(()) => p.handed = true,
                 Err(TrySendError::Full(_)) => {
-                    log::warn!(channel = p.item.channel.as_str(); "delivery queue full; the notification waits in the outbox");
+                    let last = self.full_warned.get(&p.item.channel);
+                    if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        log::warn!(channel = p.item.channel.as_str(); "delivery queue full; notifications wait in the outbox");
+                        self.full_warned.insert(p.item.channel.clone(), Instant::now());
+                    }
                     blocked.push(p.item.channel.clone());
                 }
                 Err(TrySendError::Disconnected(_)) => blocked.push(p.item.channel.clone()),
@@ -307,6 +325,8 @@ impl Dispatcher {
             .items()
             .iter()
             .filter(|p| !self.channels.contains_key(&p.item.channel))
+            // A retiring worker may still be sending it: wait for its report.
+            .filter(|p| !p.handed)
             .filter(|p| self.outbox.age(p) > limit)
             .map(|p| p.item.id)
             .collect();
@@ -484,7 +504,7 @@ impl Dispatcher {
     /// `deadline`), applies their reports and saves (a clean stop).
     pub fn drain(&mut self, state: &mut State, deadline: Instant) -> bool {
         for w in self.workers.values() {
-            let _ = w.tx.send(Job::Drain);
+            w.drain();
         }
         self.finish(state, deadline)
     }
@@ -517,7 +537,26 @@ impl Dispatcher {
             self.apply(ack);
         }
         self.channels.clear();
-        self.save(state, true)
+        // The last save matters most: it is tried again (briefly) before giving up on it.
+        let retry_until = Instant::now() + Duration::from_secs(1);
+        loop {
+            if self.save(state, true) {
+                return true;
+            }
+            if Instant::now() >= retry_until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // What never reached the state file is lost with this process: say so, item by item,
+        // rather than leave the events log naming notifications nobody will send.
+        for item in self.outbox.unsaved() {
+            let reason = "not delivered before hostwatch stopped, and the state could not be \
+                          saved to keep it for the next start";
+            log::error!(channel = item.channel.as_str(), key = item.event.key.as_str(); "{reason}");
+            self.record_failure(&item, reason, true);
+        }
+        false
     }
 
     /// The outbox in memory (tests).
@@ -574,6 +613,64 @@ mod tests {
         assert_eq!(channels, vec!["warnings", "pager", "pager", "warnings"]);
         assert!(d.state().notified.is_empty(), "the episode is forgotten once resolved");
         assert!(d.needs_commit());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn exec_config(dir: &std::path::Path, channel: &str, command: &str, extra: &str) -> Config {
+        let text = format!(
+            r#"{{"state_dir": "{}", "rules": [],
+            "channels": {{"{channel}": {{"type": "exec", "command": ["{command}"], "timeout": "10s"}}}},
+            "routes": [{{"channels": ["{channel}"]}}] {extra}}}"#,
+            dir.display()
+        );
+        crate::config::load_str(&text, "t.json", &|_| None).unwrap()
+    }
+
+    #[test]
+    fn a_failed_save_at_stop_records_what_it_loses_and_announces_nothing_it_cannot_send() {
+        let dir = crate::testutil::tempdir("dispatch", "stop-fail");
+        let config = exec_config(&dir, "hook", "/bin/false", "");
+        let mut d = Dispatcher::start(&config, DeliveryState::default());
+        let mut state = State::default();
+        assert!(d.commit(&mut state));
+        let path = crate::state::state_path(&dir);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir_all(path.join("x")).unwrap();
+        // Decided, never saved, and (the channel refuses it) never accepted.
+        d.outbox.push("hook", AlertEvent::test_event("h", Severity::Warning, 1.0));
+        assert!(!d.shutdown(&mut state, Instant::now() + Duration::from_secs(2)));
+        let log = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+        assert!(!log.contains(PERSIST_RULE), "announced with no worker left to send it:\n{log}");
+        assert!(log.contains("delivery_failed"), "the lost item has its record:\n{log}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_item_in_flight_on_a_removed_channel_is_not_given_up_under_its_worker() {
+        let dir = crate::testutil::tempdir("dispatch", "orphan");
+        let hook = dir.join("hook.sh");
+        let accepted = dir.join("accepted");
+        std::fs::write(&hook, format!("#!/bin/sh\nsleep 3\necho ok >> {}\n", accepted.display()))
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let extra = r#", "delivery": {"give_up_after": "2s"}"#;
+        let with = exec_config(&dir, "hook", hook.to_str().unwrap(), extra);
+        let without = exec_config(&dir, "other", "/bin/true", extra);
+        let mut d = Dispatcher::start(&with, DeliveryState::default());
+        let mut state = State::default();
+        d.enqueue(AlertEvent::test_event("h", Severity::Warning, 1.0));
+        d.commit(&mut state);
+        std::thread::sleep(Duration::from_millis(500)); // the hook is running
+        d.reload(&without); // its worker retires after the attempt in progress
+        let until = Instant::now() + Duration::from_secs(6);
+        while Instant::now() < until && !(accepted.exists() && d.outbox.items().is_empty()) {
+            d.process_acks();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+        assert!(accepted.exists(), "the receiver accepted it");
+        assert!(!log.contains("delivery_failed"), "a false delivery_failed record:\n{log}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -17,7 +17,7 @@ use crate::state::{self, State};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// Attempts a notification may be in flight for while the process dies before it is set
 /// aside: a notification that crashes its channel (a plugin that segfaults) must not crash
@@ -87,7 +87,14 @@ pub(crate) struct Pending {
     pub(crate) born: f64,
     /// Handed to its channel's worker (not to be handed again until returned).
     pub(crate) handed: bool,
+    /// In the state file as last written.
+    pub(crate) saved: bool,
 }
+
+/// While items wait, the state file is rewritten at least this often (monotonic seconds), so
+/// their ages survive a crash and `give_up_after` is reached even on a host that restarts
+/// hostwatch often.
+const AGE_COMMIT_EVERY: f64 = 60.0;
 
 /// The outbox of one state directory.
 pub(crate) struct Outbox {
@@ -95,16 +102,12 @@ pub(crate) struct Outbox {
     items: Vec<Pending>,
     next_id: u64,
     notified: BTreeMap<String, Vec<String>>,
-    journal: Arc<Mutex<Journal>>,
+    journal: Arc<Journal>,
     clock: Arc<dyn Clock>,
     changed: bool,
     failing: bool,
-}
-
-/// Locks the journal; a worker that panicked while holding it left nothing half-done that
-/// matters (each record is one write), so a poisoned lock is taken as it is.
-pub(crate) fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
-    journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// When the state file was last written (monotonic).
+    last_commit: f64,
 }
 
 impl Outbox {
@@ -130,7 +133,7 @@ impl Outbox {
             if item.crashed >= MAX_CRASHED_ATTEMPTS {
                 set_aside.push(item);
             } else {
-                items.push(Pending { born: now - item.age_s, item, handed: false });
+                items.push(Pending { born: now - item.age_s, item, handed: false, saved: true });
             }
         }
         let outbox = Outbox {
@@ -138,17 +141,18 @@ impl Outbox {
             items,
             next_id,
             notified,
-            journal: Arc::new(Mutex::new(Journal::open(dir))),
+            journal: Arc::new(Journal::open(dir)),
             clock,
             // What the journal held is folded into the state file at the first commit.
             changed: replayed.records > 0 || !set_aside.is_empty(),
             failing: false,
+            last_commit: now,
         };
         (outbox, set_aside)
     }
 
     /// The journal, shared with the workers (they mark attempts in it).
-    pub(crate) fn journal(&self) -> Arc<Mutex<Journal>> {
+    pub(crate) fn journal(&self) -> Arc<Journal> {
         self.journal.clone()
     }
 
@@ -162,7 +166,7 @@ impl Outbox {
         let id = self.next_id;
         self.next_id += 1;
         let item = OutboxItem::new(id, channel, event, crate::timefmt::now_unix());
-        self.items.push(Pending { item, born: self.clock.now(), handed: false });
+        self.items.push(Pending { item, born: self.clock.now(), handed: false, saved: false });
         self.changed = true;
     }
 
@@ -185,13 +189,24 @@ impl Outbox {
     /// Takes an item out (accepted, or dropped with a record).
     pub(crate) fn remove(&mut self, id: u64) -> Option<OutboxItem> {
         let at = self.items.iter().position(|p| p.item.id == id)?;
-        lock(&self.journal).forget(id);
+        self.journal.forget(id);
         Some(self.items.remove(at).item)
     }
 
     /// Records that `id` left the outbox (before the caller removes it).
     pub(crate) fn mark_done(&self, id: u64) {
-        lock(&self.journal).done(id);
+        self.journal.done(id);
+    }
+
+    /// Records that `id`, never adopted into memory (set aside at start), left the outbox.
+    pub(crate) fn mark_gone(&self, id: u64) {
+        self.journal.done(id);
+        self.journal.forget(id);
+    }
+
+    /// The items not in the state file as last written (what a failed final save loses).
+    pub(crate) fn unsaved(&self) -> Vec<OutboxItem> {
+        self.items.iter().filter(|p| !p.saved).map(|p| p.item.clone()).collect()
     }
 
     /// Items handed to `channel`'s worker come back (the worker stopped or restarted).
@@ -216,7 +231,10 @@ impl Outbox {
     /// True when the state file should be written: the outbox changed, the journal grew
     /// long, or the last commit failed.
     pub(crate) fn needs_commit(&self) -> bool {
-        self.changed || self.failing || lock(&self.journal).wants_compaction()
+        self.changed
+            || self.failing
+            || self.journal.wants_compaction()
+            || (!self.items.is_empty() && self.clock.now() - self.last_commit >= AGE_COMMIT_EVERY)
     }
 
     /// True while the state cannot be saved.
@@ -226,45 +244,49 @@ impl Outbox {
 
     /// Appends to the journal that failed.
     pub(crate) fn journal_failures(&self) -> u64 {
-        lock(&self.journal).failures()
+        self.journal.failures()
     }
 
     /// Writes `state` (its `delivery` filled from this outbox) atomically and empties the
     /// journal. `clean` is the last commit of a clean stop: an attempt abandoned then was no
-    /// crash.
+    /// crash, and the journal says so first, so a failed save cannot turn it into one.
     pub(crate) fn commit(&mut self, state: &mut State, clean: bool) -> std::io::Result<()> {
-        let mut journal = lock(&self.journal);
-        let now = self.clock.now();
-        for p in &mut self.items {
-            match journal.mark(p.item.id) {
-                Some(Mark::Tried) => p.item.crashed = 0,
-                Some(Mark::Attempting(n)) => p.item.crashed = n,
-                _ => {}
+        if clean {
+            for (id, n) in self.journal.attempting() {
+                self.journal.attempt(id, n.saturating_sub(1));
             }
         }
-        let outbox = self
-            .items
-            .iter()
-            .filter(|p| journal.mark(p.item.id) != Some(Mark::Done))
-            .map(|p| {
-                let mut item = p.item.clone();
-                item.age_s = (now - p.born).max(0.0);
-                if clean && matches!(journal.mark(item.id), Some(Mark::Attempting(_))) {
-                    item.crashed = item.crashed.saturating_sub(1);
+        let journal = self.journal.clone();
+        let now = self.clock.now();
+        let result = journal.compact(|marks| {
+            for p in &mut self.items {
+                match marks.get(&p.item.id) {
+                    Some(Mark::Tried) => p.item.crashed = 0,
+                    Some(Mark::Attempting(n)) => p.item.crashed = *n,
+                    _ => {}
                 }
-                item
-            })
-            .collect();
-        state.delivery =
-            DeliveryState { outbox, next_id: self.next_id, notified: self.notified.clone() };
-        let result = state::save(&self.dir, state);
-        // The state file is not kept in memory: only the caller's alert states matter there.
-        state.delivery = DeliveryState::default();
+            }
+            let outbox = self
+                .items
+                .iter()
+                .filter(|p| marks.get(&p.item.id) != Some(&Mark::Done))
+                .map(|p| OutboxItem { age_s: (now - p.born).max(0.0), ..p.item.clone() })
+                .collect();
+            state.delivery =
+                DeliveryState { outbox, next_id: self.next_id, notified: self.notified.clone() };
+            let saved = state::save(&self.dir, state);
+            // The state file is not kept in memory: only the caller's alert states matter.
+            state.delivery = DeliveryState::default();
+            saved
+        });
         match result {
             Ok(()) => {
-                journal.truncated();
+                for p in &mut self.items {
+                    p.saved = true;
+                }
                 self.changed = false;
                 self.failing = false;
+                self.last_commit = now;
                 Ok(())
             }
             Err(e) => {
@@ -274,7 +296,7 @@ impl Outbox {
         }
     }
 
-    /// The persisted form as it stands in memory (tests, `once`'s report).
+    /// The persisted form as it stands in memory (tests).
     #[cfg(test)]
     pub(crate) fn state(&self) -> DeliveryState {
         DeliveryState {
@@ -304,7 +326,7 @@ mod tests {
     fn adoption_replays_the_journal_and_sets_aside_crash_loops() {
         let d = dir("adopt");
         {
-            let mut j = Journal::open(&d);
+            let j = Journal::open(&d);
             j.attempt(2, 3); // in flight during a third crash
             j.attempt(3, 1);
             j.done(3);
@@ -330,7 +352,7 @@ mod tests {
         let saved = DeliveryState { outbox: vec![item(7, 10.0, 0)], ..DeliveryState::default() };
         let (mut outbox, _) = Outbox::adopt(&d, saved, clock.clone());
         clock.advance(5.0);
-        outbox.journal().lock().unwrap().attempt(7, 1);
+        outbox.journal().attempt(7, 1);
         let mut state = State::default();
         outbox.commit(&mut state, false).unwrap();
         let on_disk = state::load(&d).delivery.outbox;
@@ -351,6 +373,53 @@ mod tests {
         };
         let (outbox, _) = Outbox::adopt(&d, saved, Arc::new(ManualClock::default()));
         assert!(outbox.items().iter().all(|p| p.born == 0.0));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_clean_stop_whose_save_fails_is_still_no_crash() {
+        let d = dir("clean-fail");
+        let saved = DeliveryState { outbox: vec![item(7, 0.0, 0)], ..DeliveryState::default() };
+        let clock = Arc::new(ManualClock::default());
+        let (mut outbox, _) = Outbox::adopt(&d, saved.clone(), clock.clone());
+        let mut state = State::default();
+        outbox.commit(&mut state, false).unwrap();
+        // A worker is mid-attempt (a hung receiver) when a clean stop cannot save.
+        outbox.journal().attempt(7, 1);
+        let path = crate::state::state_path(&d);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir_all(path.join("x")).unwrap(); // the rename onto it fails
+        assert!(outbox.commit(&mut state, true).is_err());
+        std::fs::remove_dir_all(&path).unwrap();
+        // The last good state file (what a full disk leaves in place) and the journal.
+        crate::state::save(&d, &State { delivery: saved, ..State::default() }).unwrap();
+        let (again, _) = Outbox::adopt(&d, crate::state::load(&d).delivery, clock);
+        assert_eq!(again.items()[0].item.crashed, 0, "a clean stop counted as a crash");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn ages_survive_a_crash_through_periodic_commits_while_items_wait() {
+        let d = dir("ages");
+        let saved = DeliveryState { outbox: vec![item(1, 0.0, 0)], ..DeliveryState::default() };
+        let clock = Arc::new(ManualClock::default());
+        let (mut outbox, _) = Outbox::adopt(&d, saved, clock.clone());
+        let mut state = State::default();
+        outbox.commit(&mut state, false).unwrap();
+        for _ in 0..100 {
+            // Ten hours of failed retries, the loop committing when it is asked to.
+            clock.advance(360.0);
+            outbox.journal().attempt(1, 1);
+            outbox.journal().tried(1);
+            if outbox.needs_commit() {
+                outbox.commit(&mut state, false).unwrap();
+            }
+        }
+        // kill -9 now; the next start:
+        let (again, _) =
+            Outbox::adopt(&d, crate::state::load(&d).delivery, Arc::new(ManualClock::default()));
+        let age = again.items()[0].item.age_s;
+        assert!(age >= 36_000.0 - AGE_COMMIT_EVERY, "age after a crash: {age} s");
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -250,7 +250,7 @@ fn a_missing_program_is_refused_at_start_up() {
     assert!(e.starts_with("channel pager: exec hook: program /nonexistent/page"), "{e}");
     let config = ExecConfig { command: vec!["no-such-hook-anywhere".into()], ..config };
     let e = ExecSender::new("pager", &config).unwrap_err();
-    assert!(e.contains("program no-such-hook-anywhere: not found in PATH"), "{e}");
+    assert!(e.contains("program no-such-hook-anywhere: not found in the hook's PATH"), "{e}");
     let config = ExecConfig {
         command: vec!["/bin/true".into()],
         cwd: Some(PathBuf::from("/nonexistent/dir")),

@@ -96,7 +96,7 @@ fn a_missing_exec_program_is_refused() {
         "pager",
         json!({"type": "exec", "command": ["no-such-page"], "env": {"PATH": "/nonexistent"}}),
     );
-    assert_refused(&c, "channel pager: no-such-page: not found in PATH (/nonexistent)");
+    assert_refused(&c, "channel pager: no-such-page: not found in the hook's PATH");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

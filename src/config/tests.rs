@@ -506,6 +506,16 @@ fn channel_settings_are_checked() {
         ch("{\"type\": \"webhook\", \"url\": \"https:///x\"}"),
         "1:47: channels.c.url: the URL has no host"
     );
+    // The client's own parser decides: a password with an unescaped `/` and a port out of
+    // range are refused, and the message quotes no piece of the URL.
+    let slash = ch("{\"type\": \"webhook\", \"url\": \"https://alice:hunter2/x@127.0.0.1:1/p\"}");
+    assert!(slash.contains("channels.c.url: the URL is ambiguous"), "{slash}");
+    assert!(!slash.contains("hunter2") && !slash.contains("alice"), "{slash}");
+    let port = ch("{\"type\": \"alertmanager\", \"url\": \"http://u:hunter2@127.0.0.1:99999\"}");
+    assert!(port.contains("channels.c.url: the URL's port is out of range"), "{port}");
+    assert!(!port.contains("hunter2"), "{port}");
+    let port = ch("{\"type\": \"webhook\", \"url\": \"http://h:8x/\"}");
+    assert!(port.contains("channels.c.url: bad port in the URL"), "{port}");
     assert!(ch("{\"type\": \"teams\", \"webhook_url\": \"https://acme.webhook.office.com/webhookb2/x\"}").contains("retired by Microsoft"));
     assert_eq!(
         ch("{\"type\": \"exec\", \"command\": \"page --team infra\"}"),

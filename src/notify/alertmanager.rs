@@ -291,32 +291,11 @@ pub(crate) fn split_userinfo(url: &str) -> (String, Option<String>) {
         return (url.to_string(), None);
     };
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let credentials = format!("{}:{}", percent_decode(user), percent_decode(password));
-    (format!("{scheme}://{host}{tail}"), Some(format!("Basic {}", base64(credentials.as_bytes()))))
-}
-
-/// Decodes `%XX` escapes (others are kept as written).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    // Byte-exact: a password that decodes to bytes that are not UTF-8 is sent as those bytes.
+    let mut credentials = http::percent_decode(user);
+    credentials.push(b':');
+    credentials.extend(http::percent_decode(password));
+    (format!("{scheme}://{host}{tail}"), Some(format!("Basic {}", base64(&credentials))))
 }
 
 /// The URL as messages show it: scheme, host and port only (its path, query and user info
@@ -465,8 +444,11 @@ mod tests {
         assert_eq!(base64(b"f"), "Zg==");
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%+1"), "%+1");
+        assert_eq!(http::percent_decode("a%2"), b"a%2");
+        assert_eq!(http::percent_decode("%+1"), b"%+1");
+        // Not UTF-8 after decoding: the bytes themselves, not U+FFFD.
+        let (_, auth) = split_userinfo("https://u:%FF@am.example/");
+        assert_eq!(auth.as_deref(), Some(format!("Basic {}", base64(b"u:\xff")).as_str()));
     }
 
     #[test]

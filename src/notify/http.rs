@@ -6,10 +6,15 @@
 //! connect (`connect_timeout`), the TLS handshake, sending and reading the answer (a read or
 //! write timeout set to what is left before every socket call), sub-second included. No thread
 //! is started: a receiver that accepts TCP and never speaks costs one socket for at most the
-//! timeout. Name resolution is the system resolver's (its own timeouts apply). Redirects are
-//! not followed; the answer's body is cut to 64 KiB.
+//! timeout. Name resolution (`getaddrinfo`, before the connect) is outside the deadline: the
+//! system resolver's own timeouts apply. Redirects are not followed; the answer's body is cut
+//! to 64 KiB. Once the status line and headers are read, a body cut short (timeout, early
+//! close) keeps the status: the receiver has answered.
 //!
-//! Secrets in URLs never reach a log line or an error message: errors name the redacted URL.
+//! Secrets in URLs never reach a log line or an error message: errors name the redacted URL,
+//! parse errors never quote a piece of the URL, and every configured header value (and the
+//! URL's user info, as written, decoded and in base64) is scrubbed from the receiver's answer
+//! before anything reads it.
 
 use super::{Receipt, SendError};
 use std::io::{self, Read, Write};
@@ -52,24 +57,65 @@ pub fn post(
     timeout: Duration,
 ) -> Result<HttpResponse, SendError> {
     let shown = crate::config::redact_url(url);
-    let target = Target::parse(url)
-        .map_err(|e| SendError::permanent(format!("POST {shown}: {}", scrub(&e, url))))?;
+    let target =
+        Target::parse(url).map_err(|e| SendError::permanent(format!("POST {shown}: {e}")))?;
+    let secrets = secrets(&target, headers);
     let request = request(&target, headers, body)
-        .map_err(|e| SendError::permanent(format!("POST {shown}: {}", scrub(&e, url))))?;
+        .map_err(|e| SendError::permanent(format!("POST {shown}: {}", scrub(&e, url, &secrets))))?;
     let deadline = Deadline { at: Instant::now() + timeout, timeout };
-    exchange(&target, &request, deadline).map_err(|e| {
-        let reason = match e {
-            Failure::Io(stage, e) => deadline.describe(stage, &e, &target.host),
-            Failure::Tls(e) => super::tls::describe(&e, &target.host, &HINTS),
-            Failure::Protocol(m) => m,
-        };
-        SendError::transient(format!("POST {shown}: {}", scrub(&reason, url)))
-    })
+    match exchange(&target, &request, deadline) {
+        Ok(mut response) => {
+            response.body = scrub(&response.body, url, &secrets);
+            Ok(response)
+        }
+        Err(e) => {
+            let reason = match e {
+                Failure::Io(stage, e) => deadline.describe(stage, &e, &target.host),
+                Failure::Tls(e) => super::tls::describe(&e, &target.host, &HINTS),
+                Failure::Protocol(m) => m,
+            };
+            Err(SendError::transient(format!("POST {shown}: {}", scrub(&reason, url, &secrets))))
+        }
+    }
+}
+
+/// What a receiver's answer must not repeat: every header value (and the credential after an
+/// `Authorization` scheme word), and the URL's user info as written, percent-decoded, its
+/// password alone and in its `Basic` base64 form. Longest first, so no secret is left half
+/// replaced.
+fn secrets(target: &Target, headers: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    const PLAIN: [&str; 4] = ["content-type", "user-agent", "accept", "host"];
+    for (k, v) in headers {
+        if PLAIN.iter().any(|p| k.eq_ignore_ascii_case(p)) {
+            continue;
+        }
+        let v = v.trim();
+        out.push(v.to_string());
+        if let Some((_, credential)) = v.split_once(' ') {
+            out.push(credential.trim().to_string());
+        }
+    }
+    if let Some(userinfo) = &target.userinfo {
+        let decoded = percent_decode(userinfo);
+        out.push(userinfo.clone());
+        out.push(super::escape::base64(&decoded));
+        out.push(String::from_utf8_lossy(&decoded).into_owned());
+        if let Some((_, password)) = userinfo.split_once(':') {
+            out.push(password.to_string());
+            out.push(String::from_utf8_lossy(&percent_decode(password)).into_owned());
+        }
+    }
+    // Very short values (`1`, `on`) would blank out ordinary words, not hide a secret.
+    out.retain(|s| s.len() >= 4);
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
 }
 
 /// The parts of a URL a request needs.
 #[derive(Debug, PartialEq, Eq)]
-struct Target {
+pub(crate) struct Target {
     tls: bool,
     /// The host, without brackets for IPv6.
     host: String,
@@ -83,21 +129,43 @@ struct Target {
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Target, String> {
+    /// Parses an `http://` or `https://` URL. Config decoding checks URLs with this very
+    /// parser, so what `check` accepts is what the client sends to. No error quotes a piece
+    /// of the URL (it may hold a password).
+    pub(crate) fn parse(url: &str) -> Result<Target, String> {
         let (scheme, rest) = url.split_once("://").ok_or("not an http:// or https:// URL")?;
         let tls = match scheme.to_ascii_lowercase().as_str() {
             "https" => true,
             "http" => false,
-            _ => return Err(format!("unsupported scheme {scheme:?} (http or https)")),
+            _ => return Err("unsupported URL scheme (http or https)".into()),
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
+        // `user:pa/ss@host`: the redaction (`config::effective::split_url`) takes all of it
+        // before the last `@` for user info; the authority ends at the first `/` for HTTP.
+        // Refuse rather than send to a host made of a piece of the password.
+        if !authority.contains('@')
+            && let Some(at) = rest.rfind('@')
+            && at > end
+            && rest[..at].find(':').is_some_and(|colon| colon < end)
+        {
+            return Err("the URL is ambiguous: an '@' after a '/', '?' or '#' with a ':' before \
+                        them reads as user info; percent-encode '/', '?' and '#' in a password \
+                        (%2F, %3F, %23), or an '@' in the path (%40)"
+                .into());
+        }
+        if authority.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err("spaces or control characters in the URL's host".into());
+        }
         let (userinfo, hostport) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(u.to_string()), h),
             None => (None, authority),
         };
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or("unclosed [ in the host")?;
+            let (host, after) = v6.split_once(']').ok_or("unclosed [ in the URL's host")?;
+            if !after.is_empty() && !after.starts_with(':') {
+                return Err("text after the ] of the URL's host".into());
+            }
             (host, after.strip_prefix(':'))
         } else {
             match hostport.rsplit_once(':') {
@@ -116,7 +184,11 @@ impl Target {
                     80
                 }
             }
-            Some(p) => p.parse().map_err(|_| format!("bad port {p:?}"))?,
+            Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => match p.parse::<u16>() {
+                Ok(port) if port > 0 => port,
+                _ => return Err("the URL's port is out of range (1 to 65535)".into()),
+            },
+            Some(_) => return Err("bad port in the URL".into()),
         };
         let tail = tail.split('#').next().unwrap_or("");
         let path = if tail.starts_with('/') { tail.to_string() } else { format!("/{tail}") };
@@ -167,20 +239,31 @@ fn request(target: &Target, headers: &[(String, String)], body: &[u8]) -> Result
     Ok(out)
 }
 
-/// `%XX` decoding (user info in a URL).
-fn percent_decode(text: &str) -> Vec<u8> {
+/// `%XX` decoding (user info in a URL), byte-exact: exactly two hex digits after `%`
+/// (no sign, no other form); anything else is kept as written.
+pub(crate) fn percent_decode(text: &str) -> Vec<u8> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(v) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+        let pair = bytes.get(i + 1..i + 3).and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?));
+        match (bytes[i], pair) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
         }
     }
     out
@@ -446,6 +529,21 @@ fn read_response<S: Read>(r: &mut Reader<'_, S>) -> Result<HttpResponse, Failure
     let mut body = Vec::new();
     let chunked = header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().split(',').any(|t| t.trim() == "chunked"));
+    // The receiver has answered: a body cut short (a timeout, say, from a keep-alive answer
+    // without a length, or an early close) keeps the status and what of the body arrived.
+    let _ = read_body(r, status, chunked, header("content-length"), &mut body);
+    Ok(HttpResponse { status, body: String::from_utf8_lossy(&body).into_owned(), retry_after })
+}
+
+/// Reads the body after the head into `body`; an error leaves in `body` what arrived.
+fn read_body<S: Read>(
+    r: &mut Reader<'_, S>,
+    status: i32,
+    chunked: bool,
+    content_length: Option<&str>,
+    body: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    let cut = || Failure::Protocol("the answer's body was cut short".into());
     if status == 204 || status == 304 || (100..200).contains(&status) {
         // No body.
     } else if chunked {
@@ -453,12 +551,12 @@ fn read_response<S: Read>(r: &mut Reader<'_, S>) -> Result<HttpResponse, Failure
             let line = r.line(1024)?.ok_or_else(cut)?;
             let size = line.split(';').next().unwrap_or("").trim();
             let size = usize::from_str_radix(size, 16)
-                .map_err(|_| Failure::Protocol(format!("bad chunk size {size:?}")))?;
+                .map_err(|_| Failure::Protocol("bad chunk size".into()))?;
             if size == 0 {
                 break;
             }
             let want = size.min(BODY_LIMIT - body.len());
-            if r.take(want, &mut body)? < want {
+            if r.take(want, body)? < want {
                 return Err(cut());
             }
             if want < size {
@@ -466,27 +564,33 @@ fn read_response<S: Read>(r: &mut Reader<'_, S>) -> Result<HttpResponse, Failure
             }
             r.line(1024)?.ok_or_else(cut)?;
         }
-    } else if let Some(length) = header("content-length") {
-        let length: usize = length
-            .parse()
-            .map_err(|_| Failure::Protocol(format!("bad Content-Length {length:?}")))?;
+    } else if let Some(length) = content_length {
+        let length: usize =
+            length.parse().map_err(|_| Failure::Protocol("bad Content-Length".into()))?;
         let want = length.min(BODY_LIMIT);
-        if r.take(want, &mut body)? < want {
+        if r.take(want, body)? < want {
             return Err(cut());
         }
     } else {
-        r.take(BODY_LIMIT, &mut body)?;
+        r.take(BODY_LIMIT, body)?;
     }
-    Ok(HttpResponse { status, body: String::from_utf8_lossy(&body).into_owned(), retry_after })
+    Ok(())
 }
 
-/// Removes the URL itself from an error text (I/O errors may quote parts of it).
-fn scrub(text: &str, url: &str) -> String {
-    if url.is_empty() {
+/// Removes the URL itself (I/O errors may quote parts of it) and every secret of
+/// [`secrets`] from a text.
+fn scrub(text: &str, url: &str, secrets: &[String]) -> String {
+    let mut text = if url.is_empty() {
         text.to_string()
     } else {
         text.replace(url, &crate::config::redact_url(url))
+    };
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), crate::config::REDACTED);
+        }
     }
+    text
 }
 
 /// Reads an answer: 2xx accepted; 408, 429 and 5xx transient (honouring `Retry-After`); any
@@ -574,11 +678,10 @@ mod tests {
         assert_eq!((r.status, r.body.as_str()), (503, "until close"));
         let big = format!("HTTP/1.1 200 OK\r\n\r\n{}", "x".repeat(BODY_LIMIT + 10));
         assert_eq!(answer(&big).unwrap().body.len(), BODY_LIMIT);
-        assert!(
-            answer("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok")
-                .unwrap_err()
-                .contains("closed")
-        );
+        let r = answer("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok").unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+        let r = answer("HTTP/1.1 502 Bad\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab").unwrap();
+        assert_eq!((r.status, r.body.as_str()), (502, "ab"));
         assert!(answer("").unwrap_err().contains("without an answer"));
         assert!(answer("SSH-2.0-x\r\n").unwrap_err().contains("not an HTTP/1.x answer"));
     }
@@ -602,6 +705,99 @@ mod tests {
         assert!(Target::parse("http://:80/").is_err());
         let bad = [("X-A".to_string(), "1\r\nX-Injected: 2".to_string())];
         assert!(request(&t, &bad, b"").is_err());
+    }
+
+    /// A loopback server answering one connection with `reply` after reading the request
+    /// head; it keeps the socket open for `hold` before closing.
+    fn serve(reply: &'static str, hold: Duration) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(reply.as_bytes());
+            std::thread::sleep(hold);
+        });
+        port
+    }
+
+    #[test]
+    fn a_200_whose_body_times_out_keeps_its_status() {
+        let port = serve(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\naccepted",
+            Duration::from_secs(2),
+        );
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let r = post(&url, &[], b"x", Duration::from_millis(300)).unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "accepted"));
+        assert!(classify("w", &r).is_ok());
+    }
+
+    #[test]
+    fn a_200_whose_body_is_cut_short_keeps_its_status() {
+        let port = serve("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", Duration::ZERO);
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let r = post(&url, &[], b"x", Duration::from_secs(5)).unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+        assert!(classify("w", &r).is_ok());
+    }
+
+    #[test]
+    fn echoed_credentials_are_scrubbed_from_answers() {
+        let port = serve(
+            "HTTP/1.1 401 No\r\nConnection: close\r\n\r\ndenied: Authorization: Bearer \
+             tok-s3cret, X-Key: key-s3cret, basic dTpwQHNzLXMzY3JldA==, pw p@ss-s3cret",
+            Duration::ZERO,
+        );
+        let url = format!("http://u:p%40ss-s3cret@127.0.0.1:{port}/hook");
+        let headers = [
+            ("Authorization".to_string(), "Bearer tok-s3cret".to_string()),
+            ("X-Key".to_string(), "key-s3cret".to_string()),
+        ];
+        let r = post(&url, &headers, b"x", Duration::from_secs(5)).unwrap();
+        let text = classify("webhook channel w", &r).unwrap_err().to_string();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(!text.contains("dTpwQHNzLXMzY3JldA"), "{text}");
+        assert!(text.contains("HTTP 401: denied: Authorization: <redacted>"), "{text}");
+    }
+
+    #[test]
+    fn url_parse_errors_never_quote_the_url() {
+        for url in [
+            "https://alice:hunter2/x@127.0.0.1:1/p",
+            "https://alice:hunter2?x@127.0.0.1/p",
+            "https://alice:hunter2@127.0.0.1:p0rt/p",
+            "https://alice:hunter2@127.0.0.1:99999/p",
+            "https://alice:hunter2@127.0.0.1:0/p",
+            "https://alice:hunter2@127.0.0.1:-1/p",
+            "ftp://alice:hunter2@h/",
+            "https://alice:hunter2@[::1/",
+        ] {
+            let e = Target::parse(url).unwrap_err();
+            assert!(!e.contains("hunter2") && !e.contains("alice"), "{url}: {e}");
+            let e = post(url, &[], b"", Duration::from_millis(100)).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{url}: {e}");
+        }
+        assert!(Target::parse("https://a:b/c@h/").unwrap_err().contains("%2F"));
+        assert!(Target::parse("https://h:99999/").unwrap_err().contains("out of range"));
+        // Redaction reads `am:9093/a` as user info here: refused, not guessed.
+        assert!(Target::parse("http://am:9093/a@b").unwrap_err().contains("%40"));
+        assert_eq!(Target::parse("http://am/a@b").unwrap().path, "/a@b");
+        assert_eq!(Target::parse("http://h/x?mail=a:b@c").unwrap().host, "h");
+    }
+
+    #[test]
+    fn percent_decoding_is_byte_exact_hex() {
+        assert_eq!(percent_decode("p%40ss%2f%FF"), b"p@ss/\xff");
+        assert_eq!(percent_decode("%+1%-1%2%zz%"), b"%+1%-1%2%zz%");
+        assert_eq!(percent_decode("%e2%82%ac"), "\u{20ac}".as_bytes());
     }
 
     #[test]

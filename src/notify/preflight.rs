@@ -79,7 +79,7 @@ mod tests {
             r#"{"h": {"type": "exec", "command": ["sh"], "env": {"PATH": "/nonexistent"}}}"#,
         );
         let e = &check(&bad).unwrap_err()[0];
-        assert_eq!(e.to_string(), "channel h: sh: not found in PATH (/nonexistent)");
+        assert_eq!(e.to_string(), "channel h: sh: not found in the hook's PATH");
     }
 
     #[cfg(feature = "plugins")]

@@ -226,7 +226,7 @@ fn classify_api(what: &str, response: &HttpResponse) -> Result<Receipt, SendErro
     }
 }
 
-/// `(ok, error)` of a Web API reply. Replies are cut to 2 KiB by [`http::post`], and a
+/// `(ok, error)` of a Web API reply. Replies are cut to 64 KiB by [`http::post`], and a
 /// successful `chat.postMessage` echoes the whole message, so a cut reply is read by its
 /// leading `"ok"` (Slack puts it first) when it does not parse.
 fn api_answer(body: &str) -> Option<(bool, Option<String>)> {

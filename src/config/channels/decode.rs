@@ -180,8 +180,10 @@ impl<'n> Fields<'n> {
     }
 }
 
-/// An `http://` or `https://` URL with a host. The message never repeats the URL: it may
-/// hold a secret.
+/// An `http://` or `https://` URL with a host, as the HTTP client reads it
+/// ([`crate::notify::http::Target::parse`]: what passes here is what the client sends to,
+/// and the redaction agrees on where the user info ends). The message never repeats any
+/// part of the URL: it may hold a secret.
 pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     let Some(rest) = rest else {
@@ -195,7 +197,7 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
     if host.is_empty() || host.starts_with(':') {
         return Err("the URL has no host".to_owned());
     }
-    Ok(())
+    crate::notify::http::Target::parse(url).map(|_| ())
 }
 
 fn slack(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<SlackConfig> {

@@ -216,8 +216,9 @@ pub struct ExecConfig {
 pub struct PluginConfig {
     /// The shared library.
     pub path: PathBuf,
-    /// Plugin-specific settings, passed to the plugin as JSON (`{}` when absent). Values of
-    /// secret-looking keys are credentials: `Debug` shows them redacted.
+    /// Plugin-specific settings, passed to the plugin as JSON (`{}` when absent). Any value
+    /// may be a credential (hostwatch cannot tell): `Debug` shows the top-level keys only,
+    /// every value `<redacted>`. (`check` output keeps the secret-key heuristic.)
     pub config: serde_json::Value,
 }
 
@@ -225,8 +226,19 @@ impl std::fmt::Debug for PluginConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginConfig")
             .field("path", &self.path)
-            .field("config", &super::effective::redact_secret_keys(&self.config))
+            .field("config", &redact_all_values(&self.config))
             .finish()
+    }
+}
+
+/// The top-level keys of a plugin's settings, each value `<redacted>`; anything but an
+/// object is `<redacted>` as a whole.
+fn redact_all_values(config: &serde_json::Value) -> serde_json::Value {
+    match config {
+        serde_json::Value::Object(m) => serde_json::Value::Object(
+            m.keys().map(|k| (k.clone(), super::REDACTED.into())).collect(),
+        ),
+        _ => super::REDACTED.into(),
     }
 }
 
@@ -295,7 +307,9 @@ mod tests {
             ChannelKind::Plugin(PluginConfig {
                 path: "/usr/lib/hostwatch/plugins/libx.so".into(),
                 config: serde_json::json!({"api_token": "plugin-s3cret", "team": "infra",
-                                           "nested": {"password": "plugin-s3cret"}}),
+                                           "nested": {"password": "plugin-s3cret"},
+                                           "endpoint": "https://h.example/hook/plugin-s3cret",
+                                           "dsn": "plugin-s3cret"}),
             }),
         ];
         for kind in kinds {
@@ -307,5 +321,23 @@ mod tests {
                 assert!(shown.contains("<redacted>"), "{shown}");
             }
         }
+    }
+    #[test]
+    fn plugin_debug_shows_keys_only() {
+        let p = PluginConfig {
+            path: "/p.so".into(),
+            config: serde_json::json!({"team": "infra", "hook": "https://h/x/s3cret", "n": 3}),
+        };
+        let shown = format!("{p:?}");
+        assert!(shown.contains(r#""team": String("<redacted>")"#), "{shown}");
+        for value in ["infra", "s3cret", "3)"] {
+            assert!(!shown.contains(value), "{value} in {shown}");
+        }
+        let p = PluginConfig { path: "/p.so".into(), config: serde_json::json!(["s3cret"]) };
+        assert!(!format!("{p:?}").contains("s3cret"));
+        // `check` output keeps the heuristic: a plain value stays readable there.
+        let shown =
+            crate::config::effective::redact_secret_keys(&serde_json::json!({"team": "infra"}));
+        assert_eq!(shown["team"], "infra");
     }
 }

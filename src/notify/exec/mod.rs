@@ -200,7 +200,7 @@ fn resolve_program(
         match found {
             Some(p) => p,
             None => {
-                return Err(ProgramError::program(program, format!("not found in PATH ({dirs})")));
+                return Err(ProgramError::program(program, "not found in the hook's PATH"));
             }
         }
     };
@@ -440,7 +440,7 @@ mod tests {
         let e = resolve_program("no-such-hook", None, Some("/bin")).unwrap_err();
         assert_eq!(
             (e.path.as_str(), e.cause.as_str()),
-            ("no-such-hook", "not found in PATH (/bin)")
+            ("no-such-hook", "not found in the hook's PATH")
         );
         let e = resolve_program("/nonexistent/hook", None, None).unwrap_err();
         assert_eq!((e.path.as_str(), e.cause.as_str()), ("/nonexistent/hook", "no such file"));

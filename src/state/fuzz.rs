@@ -53,6 +53,17 @@ fn exercise(state: State) {
         engine.tick(&reg, &sample, &mut out);
     }
     let _ = engine.saved_alerts(&reg);
+    // The outbox is adopted (journal replay, crash guard, id renumbering), fed and saved.
+    let dir =
+        crate::testutil::tempdir("fuzz-outbox", &format!("{:?}", std::thread::current().id()));
+    let delivery_config = crate::config::Config { state_dir: dir.clone(), ..config.clone() };
+    let mut dispatcher =
+        crate::notify::delivery::Dispatcher::start(&delivery_config, state.delivery);
+    for n in &out {
+        dispatcher.enqueue(n.to_event());
+    }
+    dispatcher.commit(&mut State::default());
+    let _ = std::fs::remove_dir_all(&dir);
     for n in &out {
         let _ = n.to_json();
     }

@@ -202,7 +202,24 @@ impl JournalFile {
         if self.file.is_some() {
             return true;
         }
-        match OpenOptions::new().create(true).append(true).read(true).open(&self.path) {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Our own file: never through a symlink, and never anything but a regular file (a
+        // FIFO planted here would block every append, and the loop with it).
+        let opened = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .open(&self.path)
+            .and_then(|f| match f.metadata() {
+                Ok(m) if m.file_type().is_file() => Ok(f),
+                Ok(_) => Err(io::Error::other(format!(
+                    "{} is not a regular file; the journal is not written",
+                    self.path.display()
+                ))),
+                Err(e) => Err(e),
+            });
+        match opened {
             Ok(f) => {
                 self.good_len = f.metadata().map(|m| m.len()).unwrap_or(0);
                 self.torn = self.good_len > 0;
@@ -303,12 +320,17 @@ pub(crate) struct Replayed {
     pub(crate) records: usize,
     /// Lines that were not records (a torn tail).
     pub(crate) skipped: usize,
+    /// The highest item id a record names (new ids must lie above it).
+    pub(crate) max_id: Option<u64>,
 }
+
+/// A crash count read back is at most this (a hostile `n` is no fact to report).
+const MAX_RECORDED_CRASHES: u32 = 1000;
 
 /// Applies the journal of `state_dir` to the outbox read from the state file: items marked
 /// done leave, the crash counts of attempts take their recorded value. Never fails: an
 /// unreadable journal is logged and ignored (the state file alone is then the truth).
-pub(crate) fn replay(state_dir: &Path, outbox: &mut Vec<OutboxItem>) -> Replayed {
+pub(crate) fn replay(state_dir: &Path, outbox: &mut Vec<OutboxItem>, id_limit: u64) -> Replayed {
     let path = journal_path(state_dir);
     let bytes = match read_journal(&path) {
         Ok(b) => b,
@@ -318,33 +340,18 @@ pub(crate) fn replay(state_dir: &Path, outbox: &mut Vec<OutboxItem>) -> Replayed
             return Replayed::default();
         }
     };
-    apply(&bytes, outbox)
+    apply(&bytes, outbox, id_limit)
 }
 
 fn read_journal(path: &Path) -> io::Result<Vec<u8>> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    // Non-blocking open: a FIFO planted here must not hang the start.
-    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
-        let what = if meta.file_type().is_fifo() { "a FIFO" } else { "not a regular file" };
-        return Err(io::Error::other(format!("{} is {what}", path.display())));
-    }
-    if meta.len() > MAX_REPLAY_BYTES {
-        return Err(io::Error::other(format!(
-            "{} is larger than {} MiB",
-            path.display(),
-            MAX_REPLAY_BYTES >> 20
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_REPLAY_BYTES).read_to_end(&mut bytes)?;
-    Ok(bytes)
+    crate::localfile::read_regular(path, MAX_REPLAY_BYTES)
 }
 
-/// Applies journal bytes to an outbox (the pure part of [`replay`]).
-pub(crate) fn apply(bytes: &[u8], outbox: &mut Vec<OutboxItem>) -> Replayed {
+/// Applies journal bytes to an outbox (the pure part of [`replay`]). Linear in records plus
+/// items. Ids at or above `id_limit` (only a hostile file has them) are ignored.
+pub(crate) fn apply(bytes: &[u8], outbox: &mut Vec<OutboxItem>, id_limit: u64) -> Replayed {
     let mut replayed = Replayed::default();
+    let index: HashMap<u64, usize> = outbox.iter().enumerate().map(|(i, it)| (it.id, i)).collect();
     let mut done = std::collections::HashSet::new();
     for line in bytes.split(|&b| b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -354,18 +361,26 @@ pub(crate) fn apply(bytes: &[u8], outbox: &mut Vec<OutboxItem>) -> Replayed {
             replayed.skipped += 1;
             continue;
         };
+        if record.id >= id_limit {
+            replayed.skipped += 1;
+            continue;
+        }
         replayed.records += 1;
-        match record.op.as_str() {
+        replayed.max_id = replayed.max_id.max(Some(record.id));
+        let crashed = match record.op.as_str() {
             "done" => {
                 done.insert(record.id);
+                continue;
             }
-            "attempt" | "tried" => {
-                let n = if record.op == "attempt" { record.n } else { 0 };
-                if let Some(item) = outbox.iter_mut().find(|i| i.id == record.id) {
-                    item.crashed = n;
-                }
+            "attempt" => record.n.min(MAX_RECORDED_CRASHES),
+            "tried" => 0,
+            _ => {
+                replayed.skipped += 1;
+                continue;
             }
-            _ => replayed.skipped += 1,
+        };
+        if let Some(&i) = index.get(&record.id) {
+            outbox[i].crashed = crashed;
         }
     }
     outbox.retain(|i| !done.contains(&i.id));
@@ -397,12 +412,12 @@ mod tests {
         j.done(2);
         j.attempt(3, 3);
         let mut outbox = vec![item(1), item(2), item(3), item(4)];
-        let r = replay(&d, &mut outbox);
-        assert_eq!(r, Replayed { records: 6, skipped: 0 });
+        let r = replay(&d, &mut outbox, u64::MAX);
+        assert_eq!(r, Replayed { records: 6, skipped: 0, max_id: Some(3) });
         let got: Vec<(u64, u32)> = outbox.iter().map(|i| (i.id, i.crashed)).collect();
         assert_eq!(got, vec![(1, 1), (3, 3), (4, 0)]);
         // Replaying twice gives the same outbox: records are idempotent.
-        let again = replay(&d, &mut outbox);
+        let again = replay(&d, &mut outbox, u64::MAX);
         assert_eq!(again.records, 6);
         assert_eq!(outbox.iter().map(|i| (i.id, i.crashed)).collect::<Vec<_>>(), got);
         let _ = std::fs::remove_dir_all(&d);
@@ -413,7 +428,10 @@ mod tests {
         let d = dir("torn");
         std::fs::write(journal_path(&d), b"{\"op\":\"done\",\"id\":1}\n{\"op\":\"att").unwrap();
         let mut outbox = vec![item(1), item(2)];
-        assert_eq!(replay(&d, &mut outbox), Replayed { records: 1, skipped: 1 });
+        assert_eq!(
+            replay(&d, &mut outbox, u64::MAX),
+            Replayed { records: 1, skipped: 1, max_id: Some(1) }
+        );
         let j = Journal::open(&d);
         j.done(2);
         let text = std::fs::read_to_string(journal_path(&d)).unwrap();
@@ -459,8 +477,31 @@ mod tests {
                 }
             }
             let mut outbox = vec![item(1), item(3)];
-            let r = apply(&bytes, &mut outbox);
+            let r = apply(&bytes, &mut outbox, u64::MAX);
             assert!(r.records <= bytes.len());
         }
+    }
+
+    #[test]
+    fn a_fifo_or_a_link_in_place_of_the_journal_is_never_written_and_never_blocks() {
+        let d = dir("fifo");
+        let path = journal_path(&d);
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let j = Journal::open(&d);
+        for id in 0..5000 {
+            j.attempt(id, 1); // would fill a pipe and block after ~1,900 records
+        }
+        assert!(j.failures() > 0, "the FIFO is refused, the failures counted");
+        let mut outbox = vec![item(1)];
+        let r = replay(&d, &mut outbox, u64::MAX);
+        assert_eq!(r.records, 0, "replay refuses it too");
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/null", &path).unwrap();
+        let j = Journal::open(&d);
+        j.done(1);
+        assert!(j.failures() > 0, "never through a symlink");
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -96,6 +96,10 @@ pub(crate) struct Pending {
 /// hostwatch often.
 const AGE_COMMIT_EVERY: f64 = 60.0;
 
+/// Item ids stay below this; ids at or above it come only from a hostile file and are
+/// renumbered, so the counter can never overflow.
+const ID_LIMIT: u64 = 1 << 62;
+
 /// The outbox of one state directory.
 pub(crate) struct Outbox {
     dir: PathBuf,
@@ -120,10 +124,19 @@ impl Outbox {
         clock: Arc<dyn Clock>,
     ) -> (Outbox, Vec<OutboxItem>) {
         let DeliveryState { mut outbox, next_id, notified } = saved;
-        let next_id = next_id.max(outbox.iter().map(|i| i.id.saturating_add(1)).max().unwrap_or(0));
-        let replayed = journal::replay(dir, &mut outbox);
+        let replayed = journal::replay(dir, &mut outbox, ID_LIMIT);
         if replayed.skipped > 0 {
             log::warn!(skipped = replayed.skipped; "outbox journal: ignored lines that are not whole records");
+        }
+        // New ids lie above every id the state file or the journal names, so a journal
+        // record can never match a newer item; ids only a hostile file has are renumbered.
+        let highest =
+            outbox.iter().map(|i| i.id).filter(|&id| id < ID_LIMIT).chain(replayed.max_id).max();
+        let saved_next = if next_id < ID_LIMIT { next_id } else { 0 };
+        let mut next_id = saved_next.max(highest.map_or(0, |h| h + 1));
+        for item in outbox.iter_mut().filter(|i| i.id >= ID_LIMIT) {
+            item.id = next_id;
+            next_id += 1;
         }
         let now = clock.now();
         let mut set_aside = Vec::new();
@@ -420,6 +433,23 @@ mod tests {
             Outbox::adopt(&d, crate::state::load(&d).delivery, Arc::new(ManualClock::default()));
         let age = again.items()[0].item.age_s;
         assert!(age >= 36_000.0 - AGE_COMMIT_EVERY, "age after a crash: {age} s");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn ids_never_overflow_and_never_match_a_journal_record() {
+        let d = dir("ids");
+        Journal::open(&d).done(5);
+        let saved = DeliveryState {
+            outbox: vec![item(u64::MAX, 0.0, 0), item(3, 0.0, 0)],
+            next_id: u64::MAX,
+            ..DeliveryState::default()
+        };
+        let (mut outbox, _) = Outbox::adopt(&d, saved, Arc::new(ManualClock::default()));
+        let ids: Vec<u64> = outbox.items().iter().map(|p| p.item.id).collect();
+        assert_eq!(ids, vec![6, 3], "the hostile id is renumbered above the journal's 5");
+        outbox.push("c", AlertEvent::test_event("h", Severity::Warning, 1.0));
+        assert_eq!(outbox.items()[2].item.id, 7);
         let _ = std::fs::remove_dir_all(&d);
     }
 }

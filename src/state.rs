@@ -535,6 +535,27 @@ mod tests {
     }
 
     #[test]
+    fn when_no_copy_can_be_kept_the_broken_file_stays_and_the_loss_is_recorded() {
+        let dir = tempdir("salvage-full");
+        let mut v = valid_state_json();
+        v["delivery"]["outbox"][0]["event"] = serde_json::json!("garbage");
+        let text = v.to_string();
+        fs::write(state_path(&dir), &text).unwrap();
+        salvage::FAIL_KEEP_ASIDE.set(true);
+        let loaded = load_report(&dir);
+        salvage::FAIL_KEEP_ASIDE.set(false);
+        assert_eq!(fs::read_to_string(state_path(&dir)).unwrap(), text, "left in place, whole");
+        assert_eq!(loaded.report.set_aside.as_deref(), Some(state_path(&dir).as_path()));
+        assert_eq!(loaded.state.delivery.outbox.len(), 1, "salvaged in memory");
+        let recs = records(&dir);
+        let failed: Vec<_> = recs.iter().filter(|r| r["type"] == "delivery_failed").collect();
+        assert_eq!(failed.len(), 1, "{recs:?}");
+        let in_place = state_path(&dir).display().to_string();
+        assert!(failed[0]["reason"].as_str().unwrap().contains(&in_place), "{}", failed[0]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn two_salvages_in_one_second_keep_two_copies() {
         let dir = tempdir("two-salvages");
         fs::write(state_path(&dir), b"{one").unwrap();

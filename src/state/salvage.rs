@@ -27,6 +27,12 @@ pub(super) struct Salvaged {
     json: bool,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Makes [`keep_aside`] fail on this thread, as on a full disk.
+    pub(super) static FAIL_KEEP_ASIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Salvages in memory only: no file is renamed, copied or written, nothing is recorded.
 pub(super) fn salvage_in_memory(bytes: Option<&[u8]>) -> Salvaged {
     let raw = bytes.and_then(|b| serde_json::from_slice::<&RawValue>(b).ok());
@@ -51,6 +57,10 @@ fn aside_candidates(path: &Path) -> impl Iterator<Item = PathBuf> + '_ {
 /// read, or, when they could not be read (a FIFO, a directory, too large), the file itself
 /// renamed to a name that does not exist yet.
 fn keep_aside(path: &Path, bytes: Option<&[u8]>) -> io::Result<PathBuf> {
+    #[cfg(test)]
+    if FAIL_KEEP_ASIDE.get() {
+        return Err(io::Error::other("No space left on device (test)"));
+    }
     let mut last = io::Error::new(io::ErrorKind::AlreadyExists, "no free name");
     for aside in aside_candidates(path) {
         if let Some(bytes) = bytes {

@@ -79,7 +79,8 @@ impl Daemon {
         } else {
             Some(state::lock(&config.state_dir).map_err(|e| format!("state_dir: {e}"))?)
         };
-        let mut persisted = state::load(&config.state_dir);
+        let mut persisted =
+            if dry_run { state::peek(&config.state_dir) } else { state::load(&config.state_dir) };
         let mut engine = Engine::new(&config, None);
         engine.restore_alerts(std::mem::take(&mut persisted.alerts));
         let mut silences = silence_store::Watcher::new(&config.state_dir);

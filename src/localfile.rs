@@ -13,9 +13,9 @@ pub const CONFIG_MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// Size cap of `state_dir/silences.json`.
 pub const SILENCES_MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// Size cap of `state_dir/state.json`.
-pub const STATE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+pub const STATE_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
-/// `64 MiB`, `4 MiB`, or bytes when not a whole MiB.
+/// `16 MiB`, `4 MiB`, or bytes when not a whole MiB.
 fn size_text(bytes: u64) -> String {
     if bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
@@ -125,7 +125,7 @@ mod tests {
         let e = read_regular(&d.join("big"), 10).unwrap_err().to_string();
         assert!(e.ends_with("big is larger than 10 bytes"), "{e}");
         assert_eq!(read_regular(&d.join("big"), 11).unwrap().len(), 11);
-        assert!(size_text(STATE_MAX_BYTES) == "64 MiB");
+        assert!(size_text(STATE_MAX_BYTES) == "16 MiB");
         let _ = fs::remove_dir_all(&d);
     }
 }

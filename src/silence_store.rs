@@ -58,28 +58,57 @@ fn open_lock(state_dir: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock_path(state_dir))
 }
 
-/// Takes the silences lock, waiting for another `hostwatch silence` to finish.
+/// True when the open lock file is still the file at `silences.lock` (not deleted or
+/// replaced since it was opened).
+fn still_at_path(file: &fs::File, state_dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(a), Ok(b)) = (file.metadata(), fs::metadata(lock_path(state_dir))) else {
+        return false;
+    };
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+/// How many times a lock file that was deleted or replaced under us is reopened.
+const LOCK_ATTEMPTS: usize = 16;
+
+/// Takes the silences lock, waiting for another `hostwatch silence` to finish. A lock file
+/// deleted or replaced while we waited (so the flock is on a file nobody else opens) is
+/// opened and locked again, a bounded number of times.
 pub fn lock(state_dir: &Path) -> Result<SilencesLock, String> {
-    let file =
-        open_lock(state_dir).map_err(|e| format!("{}: {e}", lock_path(state_dir).display()))?;
-    loop {
-        // SAFETY: flock on a file descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+    let name = || lock_path(state_dir).display().to_string();
+    for _ in 0..LOCK_ATTEMPTS {
+        let file = open_lock(state_dir).map_err(|e| format!("{}: {e}", name()))?;
+        loop {
+            // SAFETY: flock on a file descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(format!("{}: {e}", name()));
+            }
+        }
+        if still_at_path(&file, state_dir) {
             return Ok(SilencesLock { _file: file });
         }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(format!("{}: {e}", lock_path(state_dir).display()));
-        }
     }
+    Err(format!("{}: keeps being deleted or replaced; cannot lock it", name()))
 }
 
 /// Takes the silences lock if nobody holds it.
 pub(crate) fn try_lock(state_dir: &Path) -> Option<SilencesLock> {
-    let file = open_lock(state_dir).ok()?;
-    // SAFETY: flock on a file descriptor we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    (rc == 0).then_some(SilencesLock { _file: file })
+    for _ in 0..LOCK_ATTEMPTS {
+        let file = open_lock(state_dir).ok()?;
+        // SAFETY: flock on a file descriptor we own.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return None;
+        }
+        if still_at_path(&file, state_dir) {
+            return Some(SilencesLock { _file: file });
+        }
+    }
+    None
 }
 
 /// Writes the silences file atomically.
@@ -88,11 +117,15 @@ pub fn write(state_dir: &Path, file: &SilenceFile) -> Result<(), String> {
     crate::state::write_atomic(&path(state_dir), &bytes).map_err(|e| e.to_string())
 }
 
+/// What the watcher compares: mtime, length, device and inode (an atomic rewrite of the same
+/// length within one timestamp tick still has a new inode).
+type Stamp = (SystemTime, u64, u64, u64);
+
 /// Watches the silences file for changes (one `stat` per tick).
 #[derive(Debug)]
 pub struct Watcher {
     state_dir: PathBuf,
-    seen: Option<(SystemTime, u64)>,
+    seen: Option<Stamp>,
 }
 
 impl Watcher {
@@ -101,8 +134,10 @@ impl Watcher {
         Watcher { state_dir: state_dir.to_path_buf(), seen: None }
     }
 
-    fn stamp(&self) -> Option<(SystemTime, u64)> {
-        fs::metadata(path(&self.state_dir)).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
+    fn stamp(&self) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(path(&self.state_dir)).ok()?;
+        Some((m.modified().ok()?, m.len(), m.dev(), m.ino()))
     }
 
     /// True when the file changed since the last [`Watcher::merged`].
@@ -120,5 +155,52 @@ impl Watcher {
             Err(_) => {}
         }
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_file_deleted_while_waiting_is_locked_again() {
+        let dir = crate::testutil::tempdir("silences", "relock");
+        let first = lock(&dir).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.clone();
+        let waiter = std::thread::spawn(move || {
+            let l = lock(&d).unwrap();
+            tx.send(()).unwrap();
+            drop(l);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // Deleting the file lets a third one in on a new file; the waiter must not join it.
+        fs::remove_file(lock_path(&dir)).unwrap();
+        let third = lock(&dir).unwrap();
+        drop(first);
+        let waited = rx.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(waited.is_err(), "the waiter took a lock on the deleted file");
+        drop(third);
+        rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        waiter.join().unwrap();
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_watcher_sees_a_same_length_rewrite_in_the_same_tick() {
+        let dir = crate::testutil::tempdir("silences", "inode");
+        fs::write(path(&dir), br#"{"silences": []}"#).unwrap();
+        let mtime = fs::metadata(path(&dir)).unwrap().modified().unwrap();
+        let mut w = Watcher::new(&dir);
+        w.seen = w.stamp();
+        assert!(!w.changed());
+        let tmp = dir.join("silences.new");
+        fs::write(&tmp, br#"{ "silences":[]}"#).unwrap();
+        fs::File::options().write(true).open(&tmp).unwrap().set_modified(mtime).unwrap();
+        fs::rename(&tmp, path(&dir)).unwrap();
+        let m = fs::metadata(path(&dir)).unwrap();
+        assert_eq!((m.modified().unwrap(), m.len()), (mtime, 16));
+        assert!(w.changed());
+        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -184,3 +184,56 @@ fn a_closed_stdout_or_stderr_ends_commands_quietly() {
     assert_eq!(with_closed_pipe(&["check", "--config", "/nonexistent.json"], true), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The names and contents of the files in `dir`.
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn dry_runs_never_set_a_corrupt_state_file_aside() {
+    let dir = tempdir("files-dry-run");
+    let cfg = config(&dir);
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    write(
+        &state,
+        "state.json",
+        r#"{"version": 1, "saved_at": "yesterday", "delivery": {"outbox": [7]}}"#,
+    );
+    let before = listing(&state);
+    let out = Command::new(bin())
+        .args(["once", "--dry-run", "--config", cfg.to_str().unwrap(), "--first-interval", "100ms"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c != 101),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(listing(&state), before, "once --dry-run wrote in the state_dir");
+    let d = Daemon::start(&cfg, true);
+    assert!(
+        d.wait_stderr(Duration::from_secs(10), "dry run: starting with what could be salvaged")
+            .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(d);
+    assert_eq!(listing(&state), before, "run --dry-run wrote in the state_dir");
+    // A real run salvages: the copy is kept aside and the salvaged state saved in its place.
+    let out = Command::new(bin())
+        .args(["once", "--config", cfg.to_str().unwrap(), "--first-interval", "100ms"])
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c != 101));
+    let names: Vec<String> = listing(&state).into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().any(|n| n.starts_with("state.json.broken-")), "{names:?}");
+    assert!(names.iter().any(|n| n == "state.json"), "{names:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

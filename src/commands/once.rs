@@ -66,7 +66,8 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
             Err(e) => return unknown(&format!("state_dir: {e}")),
         }
     };
-    let mut persisted = state::load(&config.state_dir);
+    let mut persisted =
+        if args.dry_run { state::peek(&config.state_dir) } else { state::load(&config.state_dir) };
     let previous = persisted.once.take().unwrap_or_default();
 
     let mut registry = Registry::new();

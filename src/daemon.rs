@@ -51,7 +51,7 @@ pub struct Daemon {
     config: Config,
     config_path: Option<PathBuf>,
     dry_run: bool,
-    _lock: Option<StateLock>,
+    lock: Option<StateLock>,
     engine: Engine,
     registry: Registry,
     backend: Box<dyn Backend>,
@@ -93,7 +93,7 @@ impl Daemon {
             config,
             config_path,
             dry_run,
-            _lock: lock,
+            lock,
             engine,
             registry: Registry::new(),
             sample: Sample::default(),
@@ -122,9 +122,13 @@ impl Daemon {
         &self.snapshot
     }
 
-    /// One evaluation: collect, evaluate, route, save, hand off, record.
-    pub fn tick(&mut self) {
+    /// One evaluation: collect, evaluate, route, save, hand off, record. Fails only when the
+    /// state directory was replaced and another hostwatch now owns it.
+    pub fn tick(&mut self) -> Result<(), String> {
         let started = Instant::now();
+        if let Some(lock) = &self.lock {
+            lock.verify(&self.config.state_dir)?;
+        }
         if self.silences.changed() {
             self.engine.set_silences(self.silences.merged(&self.config, true));
         }
@@ -160,6 +164,7 @@ impl Daemon {
             d.record(&self.out);
         }
         self.update_snapshot(started.elapsed());
+        Ok(())
     }
 
     fn update_snapshot(&mut self, took: Duration) {
@@ -237,8 +242,8 @@ impl Daemon {
     }
 
     /// The poll loop: ticks aligned to the interval (missed ticks are skipped, never burst),
-    /// SIGHUP reloads, SIGTERM/SIGINT stop.
-    pub fn run(mut self, signals: &Signals) {
+    /// SIGHUP reloads, SIGTERM/SIGINT stop. An error: the state directory is no longer ours.
+    pub fn run(mut self, signals: &Signals) -> Result<(), String> {
         let mut start = Instant::now();
         let mut k: u32 = 0;
         loop {
@@ -272,9 +277,14 @@ impl Daemon {
                 k += missed;
             }
             log::debug!(late_ms = late.as_secs_f64() * 1000.0; "tick");
-            self.tick();
+            if let Err(e) = self.tick() {
+                log::error!("{e}; stopping");
+                self.stop();
+                return Err(e);
+            }
         }
         self.stop();
+        Ok(())
     }
 }
 

@@ -241,20 +241,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// An exclusive lock on the state directory itself, held while the process lives.
 #[derive(Debug)]
 pub struct StateLock {
-    #[allow(dead_code)] // read by `verify`
     held: std::sync::Mutex<Held>,
 }
 
 /// The locked directory handle and the legacy `lock` file.
 #[derive(Debug)]
 struct Held {
-    #[allow(dead_code)] // read by `verify`
     dir: File,
     _legacy: Option<File>,
 }
 
 /// (device, inode) of an open file.
-#[allow(dead_code)] // used by `verify`
 fn fd_id(file: &File) -> io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     file.metadata().map(|m| (m.dev(), m.ino()))
@@ -268,7 +265,6 @@ impl StateLock {
     /// locked and adopted, with a warning; when that fails (another hostwatch holds it) the
     /// error says so and the caller must stop.
     // Called once per tick by `Daemon::tick` (wired by the integrator); remove the allow then.
-    #[allow(dead_code)]
     pub(crate) fn verify(&self, dir: &Path) -> Result<(), String> {
         use std::os::unix::fs::MetadataExt;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());

@@ -237,3 +237,25 @@ fn dry_runs_never_set_a_corrupt_state_file_aside() {
     assert!(names.iter().any(|n| n == "state.json"), "{names:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_replaced_state_dir_owned_by_another_daemon_stops_the_first() {
+    let dir = tempdir("lf-replaced-dir");
+    let state = dir.join("state");
+    let cfg = json!({
+        "interval": "1s", "state_dir": state.display().to_string(),
+        "rules": [{"name": "mem_any", "metric": "mem.used_percent", "warn": ">= 0"}]
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string());
+    let mut first = Daemon::start(&cfg, false);
+    assert!(first.wait_stderr(Duration::from_secs(20), "hostwatch started").is_some());
+    std::fs::rename(&state, dir.join("state.old")).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    let second = Daemon::start(&cfg, false);
+    assert!(second.wait_stderr(Duration::from_secs(20), "hostwatch started").is_some());
+    let line = first.wait_stderr(Duration::from_secs(20), "stopping");
+    assert!(line.is_some(), "the first daemon noticed it no longer owns the state_dir");
+    let status = first.child.wait().unwrap();
+    assert!(!status.success(), "it stops with an error: {status:?}");
+    second.signal("-TERM");
+}

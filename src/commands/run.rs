@@ -20,10 +20,10 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
         Err(e) => return super::runtime_error(&format!("cannot install signal handlers: {e}")),
     };
     match Daemon::start(config, config_path, args.dry_run) {
-        Ok(daemon) => {
-            daemon.run(&signals);
-            ExitCode::SUCCESS
-        }
+        Ok(daemon) => match daemon.run(&signals) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => super::runtime_error(&e),
+        },
         Err(e) => super::runtime_error(&e),
     }
 }

@@ -178,12 +178,25 @@ fn state(state_dir: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(state_dir.join("state.json")).ok()?).ok()
 }
 
+/// The outbox on disk: the state file's items less those the journal marks done since.
 fn outbox_keys(state_dir: &Path) -> Option<BTreeSet<String>> {
     let s = state(state_dir)?;
+    let journal = std::fs::read_to_string(state_dir.join("outbox.journal")).unwrap_or_default();
+    let done: BTreeSet<u64> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["op"] == "done")
+        .filter_map(|r| r["id"].as_u64())
+        .collect();
     Some(
         s["delivery"]["outbox"]
             .as_array()
-            .map(|a| a.iter().filter_map(|i| key_of(&i["event"])).collect())
+            .map(|a| {
+                a.iter()
+                    .filter(|i| !i["id"].as_u64().is_some_and(|id| done.contains(&id)))
+                    .filter_map(|i| key_of(&i["event"]))
+                    .collect()
+            })
             .unwrap_or_default(),
     )
 }

@@ -6,7 +6,7 @@
 //! outbox, save (state file with alerts and outbox, once), hand the new items to the workers,
 //! then append the decisions to the events log — so the log never names a notification that
 //! is not in the outbox. A failed save does not stop the hand-off (see `notify::delivery`).
-//! After each tick the daemon holds a [`Snapshot`] others can read.
+//! [`Daemon::snapshot`] tells what the daemon looked like after its last tick.
 //!
 //! Not for: argument parsing (`commands::run`) or anything that may block on the network:
 //! the loop only ever waits on its own timer and the signal pipe.
@@ -62,7 +62,8 @@ pub struct Daemon {
     persisted: State,
     silences: silence_store::Watcher,
     first_tick: bool,
-    snapshot: Snapshot,
+    /// When the last tick's sample was taken and how long the tick took.
+    last_tick: (f64, Duration),
 }
 
 impl Daemon {
@@ -102,7 +103,7 @@ impl Daemon {
             persisted,
             silences,
             first_tick: true,
-            snapshot: Snapshot::default(),
+            last_tick: (0.0, Duration::ZERO),
         };
         log::info!(
             config = daemon.config.source.as_str(), host = daemon.config.host.as_str(),
@@ -115,11 +116,6 @@ impl Daemon {
         // Rates need a first read.
         daemon.backend.collect(&mut daemon.registry, &mut daemon.sample);
         Ok(daemon)
-    }
-
-    /// The state after the last tick.
-    pub fn snapshot(&self) -> &Snapshot {
-        &self.snapshot
     }
 
     /// One evaluation: collect, evaluate, route, save, hand off, record. Fails only when the
@@ -163,11 +159,12 @@ impl Daemon {
             }
             d.record(&self.out);
         }
-        self.update_snapshot(started.elapsed());
+        self.last_tick = (self.sample.unix_ts, started.elapsed());
         Ok(())
     }
 
-    fn update_snapshot(&mut self, took: Duration) {
+    /// The state after the last tick, built when asked (a tick only notes its time).
+    pub fn snapshot(&self) -> Snapshot {
         let mut firing = 0;
         let mut pending = 0;
         for a in self.engine.alerts(&self.registry) {
@@ -177,16 +174,16 @@ impl Daemon {
                 crate::alerts::Phase::Ok => {}
             }
         }
-        self.snapshot = Snapshot {
-            last_tick: self.sample.unix_ts,
-            tick_duration: took,
+        Snapshot {
+            last_tick: self.last_tick.0,
+            tick_duration: self.last_tick.1,
             series: self.registry.iter().filter(|(_, s)| s.live).count(),
             firing,
             pending,
             channels: self.dispatcher.as_ref().map(Dispatcher::health).unwrap_or_default(),
             persist_failing: self.dispatcher.as_ref().is_some_and(Dispatcher::persist_failing),
             write_failures: self.dispatcher.as_ref().map_or(0, Dispatcher::write_failures),
-        };
+        }
     }
 
     /// Saves the state now (alerts and outbox) and hands pending items to the workers.

@@ -15,13 +15,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// Rotate the log when it grows past this many bytes.
 pub const MAX_BYTES: u64 = 4 * 1024 * 1024;
-
-/// At most one warning about failing writes per this long.
-const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// Appends records to the events log.
 #[derive(Debug)]
@@ -29,7 +25,7 @@ pub struct EventLog {
     path: PathBuf,
     file: Option<File>,
     failures: u64,
-    last_warned: Option<Instant>,
+    warnings: crate::logging::Throttle,
 }
 
 impl EventLog {
@@ -39,7 +35,7 @@ impl EventLog {
             path: state_dir.join("events.jsonl"),
             file: None,
             failures: 0,
-            last_warned: None,
+            warnings: crate::logging::Throttle::default(),
         }
     }
 
@@ -55,8 +51,7 @@ impl EventLog {
         if let Err(e) = self.write_line(&line) {
             self.file = None;
             self.failures += 1;
-            if self.last_warned.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-                self.last_warned = Some(Instant::now());
+            if self.warnings.ready() {
                 log::warn!(file = self.path.display().to_string(), failures = self.failures;
                     "cannot write the events log {}: {e}", self.path.display());
             }

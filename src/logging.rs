@@ -165,3 +165,24 @@ impl Log for JsonLogger {
         let _ = std::io::stderr().flush();
     }
 }
+
+/// "At most once a minute" for a repeating problem: a warning worth repeating, never
+/// flooding the log. [`Throttle::ready`] is true the first time and then once per period.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Throttle {
+    last: Option<std::time::Instant>,
+}
+
+impl Throttle {
+    /// The period between two messages.
+    pub(crate) const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// True (and the period restarts) when a message may go out now.
+    pub(crate) fn ready(&mut self) -> bool {
+        if self.last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return false;
+        }
+        self.last = Some(std::time::Instant::now());
+        true
+    }
+}

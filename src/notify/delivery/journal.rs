@@ -25,7 +25,6 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
 
 /// The journal is folded into the state file once it holds this many records.
 const COMPACT_RECORDS: usize = 4096;
@@ -79,7 +78,7 @@ struct JournalFile {
     good_len: u64,
     /// Whether the file may end in a torn record that must be cut off before appending.
     torn: bool,
-    last_warning: Option<Instant>,
+    warnings: crate::logging::Throttle,
 }
 
 /// The journal of a state directory.
@@ -103,7 +102,7 @@ impl Journal {
                 file: None,
                 good_len: 0,
                 torn: true,
-                last_warning: None,
+                warnings: crate::logging::Throttle::default(),
             }),
             marks: Mutex::new(Marks::default()),
             failures: AtomicU64::new(0),
@@ -276,9 +275,7 @@ impl JournalFile {
 
     fn failed(&mut self, e: &io::Error, failures: &AtomicU64) {
         let count = failures.fetch_add(1, Ordering::Relaxed) + 1;
-        let quiet = self.last_warning.is_some_and(|t| t.elapsed() < Duration::from_secs(60));
-        if !quiet {
-            self.last_warning = Some(Instant::now());
+        if self.warnings.ready() {
             log::error!(
                 file = self.path.display().to_string(), failures = count;
                 "cannot write the outbox journal {}: {e}; deliveries go on from memory",

@@ -30,6 +30,7 @@ use crate::alerts::EventKind;
 use crate::config::{Channel, ChannelKind, Config, Delivery, Severity};
 use crate::event::{AlertEvent, Notification};
 use crate::eventlog::EventLog;
+use crate::logging::Throttle;
 use crate::state::State;
 use clock::MonoClock;
 use outbox::Outbox;
@@ -65,7 +66,6 @@ pub struct ChannelHealth {
 /// Why the state cannot be saved, while it cannot.
 struct PersistTrouble {
     since: f64,
-    last_logged: Instant,
     error: String,
 }
 
@@ -84,8 +84,9 @@ pub struct Dispatcher {
     events: EventLog,
     health: BTreeMap<String, ChannelHealth>,
     persist: Option<PersistTrouble>,
-    /// When a full queue was last warned about, per channel (once a minute).
-    full_warned: BTreeMap<String, Instant>,
+    persist_warnings: Throttle,
+    /// A full queue is warned about once a minute per channel.
+    full_warnings: BTreeMap<String, Throttle>,
     grace: Duration,
 }
 
@@ -111,8 +112,9 @@ impl Dispatcher {
             events: EventLog::new(&config.state_dir),
             health: BTreeMap::new(),
             persist: None,
-            full_warned: BTreeMap::new(),
-            grace: longest_attempt(config) + Duration::from_secs(2),
+            persist_warnings: Throttle::default(),
+            full_warnings: BTreeMap::new(),
+            grace: grace(config),
         };
         for item in set_aside {
             let reason = format!(
@@ -205,30 +207,19 @@ impl Dispatcher {
             Err(e) => {
                 let file = crate::state::state_path(&self.state_dir);
                 let error = format!("cannot save the state in {}: {e}", file.display());
-                let quiet = self
-                    .persist
-                    .as_ref()
-                    .is_some_and(|t| t.last_logged.elapsed() < Duration::from_secs(60));
-                if !quiet {
+                // The first failure of an episode is always told; repeats once a minute.
+                let new_trouble = self.persist.is_none();
+                if self.persist_warnings.ready() || new_trouble {
                     log::error!(file = file.display().to_string(); "{error}; notifications are delivered from memory, saving is retried every tick");
                 }
-                match self.persist.as_mut() {
-                    Some(t) if !quiet => t.last_logged = Instant::now(),
-                    Some(_) => {}
-                    // At a stop no worker is left to deliver it: the caller records what is
-                    // lost instead.
-                    None if clean => {}
-                    None => {
-                        let trouble = PersistTrouble {
-                            since: crate::timefmt::now_unix(),
-                            last_logged: Instant::now(),
-                            error,
-                        };
-                        let event = self.persist_event(&trouble, EventKind::Firing, 1);
-                        self.persist = Some(trouble);
-                        self.enqueue(event.clone());
-                        self.record_event(&event);
-                    }
+                // At a stop no worker is left to deliver it: the caller records what is lost
+                // instead.
+                if self.persist.is_none() && !clean {
+                    let trouble = PersistTrouble { since: crate::timefmt::now_unix(), error };
+                    let event = self.persist_event(&trouble, EventKind::Firing, 1);
+                    self.persist = Some(trouble);
+                    self.enqueue(event.clone());
+                    self.record_event(&event);
                 }
                 false
             }
@@ -290,10 +281,8 @@ impl Dispatcher {
             match worker.tx.try_send(Job::Deliver(item, (now - p.born).max(0.0))) {
                 Ok(()) => p.handed = true,
                 Err(TrySendError::Full(_)) => {
-                    let last = self.full_warned.get(&p.item.channel);
-                    if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    if self.full_warnings.entry(p.item.channel.clone()).or_default().ready() {
                         log::warn!(channel = p.item.channel.as_str(); "delivery queue full; notifications wait in the outbox");
-                        self.full_warned.insert(p.item.channel.clone(), Instant::now());
                     }
                     blocked.push(p.item.channel.clone());
                 }
@@ -395,13 +384,7 @@ impl Dispatcher {
         while i < self.retiring.len() {
             if self.retiring[i].thread.is_finished() {
                 let w = self.retiring.swap_remove(i);
-                let name = w.channel.name.clone();
-                let _ = w.thread.join();
-                // Its final report (items it held) came through the acks before it ended.
-                while let Ok(ack) = self.acks_rx.try_recv() {
-                    self.apply(ack);
-                }
-                self.outbox.unhand_channel(&name);
+                self.reap(w);
             } else {
                 i += 1;
             }
@@ -415,14 +398,21 @@ impl Dispatcher {
         for name in dead {
             if let Some(w) = self.workers.remove(&name) {
                 log::error!(channel = name.as_str(); "the delivery worker stopped unexpectedly; starting it again");
-                let _ = w.thread.join();
-                while let Ok(ack) = self.acks_rx.try_recv() {
-                    self.apply(ack);
-                }
-                self.outbox.unhand_channel(&name);
+                self.reap(w);
             }
         }
         self.start_missing_workers();
+    }
+
+    /// Joins a worker that has stopped (no wait) and takes its channel's items back: its
+    /// final report (items it held) came through the acks before it ended.
+    fn reap(&mut self, w: Worker) {
+        let name = w.channel.name.clone();
+        let _ = w.thread.join();
+        while let Ok(ack) = self.acks_rx.try_recv() {
+            self.apply(ack);
+        }
+        self.outbox.unhand_channel(&name);
     }
 
     fn start_missing_workers(&mut self) {
@@ -460,7 +450,7 @@ impl Dispatcher {
         self.host = config.host.clone();
         let policy_changed = self.policy != config.delivery;
         self.policy = config.delivery.clone();
-        self.grace = longest_attempt(config) + Duration::from_secs(2);
+        self.grace = grace(config);
         for (name, w) in std::mem::take(&mut self.workers) {
             if !policy_changed && config.channels.get(&name) == Some(&w.channel) {
                 self.workers.insert(name, w);
@@ -564,6 +554,12 @@ impl Dispatcher {
     fn state(&self) -> DeliveryState {
         self.outbox.state()
     }
+}
+
+/// How long a stop waits for the attempts in progress: the longest one any channel of
+/// `config` may take, plus a little.
+fn grace(config: &Config) -> Duration {
+    longest_attempt(config) + Duration::from_secs(2)
 }
 
 /// The longest one attempt may take on any channel of `config`.

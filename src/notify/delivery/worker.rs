@@ -493,28 +493,34 @@ fn work(
                 core.refreshed(ctx.clock.now());
             }
             Step::Wait(wait) => match rx.recv_timeout(wait) {
-                Ok(Job::Deliver(item, age)) => core.push(item, ctx.clock.now() - age),
-                Ok(Job::Remember(event)) => match sender.as_mut() {
-                    Some(s) => s.remember(&event),
-                    None => remembered.push(event),
-                },
-                Ok(Job::Drain) => core.drain(),
-                Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => core.stop(),
+                Ok(job) => take(ctx, job, core, sender, remembered),
+                Err(RecvTimeoutError::Disconnected) => core.stop(),
                 Err(RecvTimeoutError::Timeout) => {}
             },
         }
         // Jobs that arrived meanwhile join the queue before the next decision.
         while let Ok(job) = rx.try_recv() {
-            match job {
-                Job::Deliver(item, age) => core.push(item, ctx.clock.now() - age),
-                Job::Remember(event) => match sender.as_mut() {
-                    Some(s) => s.remember(&event),
-                    None => remembered.push(event),
-                },
-                Job::Drain => core.drain(),
-                Job::Stop => core.stop(),
-            }
+            take(ctx, job, core, sender, remembered);
         }
+    }
+}
+
+/// One job from the dispatcher.
+fn take(
+    ctx: &WorkerContext,
+    job: Job,
+    core: &mut WorkerCore,
+    sender: &mut Option<Box<dyn Sender>>,
+    remembered: &mut Vec<AlertEvent>,
+) {
+    match job {
+        Job::Deliver(item, age) => core.push(item, ctx.clock.now() - age),
+        Job::Remember(event) => match sender.as_mut() {
+            Some(s) => s.remember(&event),
+            None => remembered.push(event),
+        },
+        Job::Drain => core.drain(),
+        Job::Stop => core.stop(),
     }
 }
 

@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// config file (overrides the global --config)
     #[argh(option, short = 'c')]
     pub config: Option<PathBuf>,
+
+    /// serve the HTTP API on ADDR (such as 127.0.0.1:9184), overriding the config's api.listen
+    #[argh(option)]
+    pub listen: Option<String>,
 }
 
 /// One evaluation for cron; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.

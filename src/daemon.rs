@@ -64,6 +64,9 @@ pub struct Daemon {
     first_tick: bool,
     /// When the last tick's sample was taken and how long the tick took.
     last_tick: (f64, Duration),
+    /// The HTTP API and the view it answers from (`api` key).
+    #[cfg(feature = "api")]
+    api: Option<(crate::api::Api, crate::api::view::Publisher)>,
 }
 
 impl Daemon {
@@ -104,7 +107,10 @@ impl Daemon {
             silences,
             first_tick: true,
             last_tick: (0.0, Duration::ZERO),
+            #[cfg(feature = "api")]
+            api: None,
         };
+        daemon.start_api()?;
         log::info!(
             config = daemon.config.source.as_str(), host = daemon.config.host.as_str(),
             rules = daemon.config.rules.len(), channels = daemon.config.channels.len(),
@@ -160,7 +166,51 @@ impl Daemon {
             d.record(&self.out);
         }
         self.last_tick = (self.sample.unix_ts, started.elapsed());
+        self.publish();
+        #[cfg(debug_assertions)]
+        stall_for_tests();
         Ok(())
+    }
+
+    /// Starts the API when the config asks for one.
+    fn start_api(&mut self) -> Result<(), String> {
+        let Some(api) = &self.config.api else { return Ok(()) };
+        #[cfg(feature = "api")]
+        {
+            let view = crate::api::view::View::new(
+                &self.config.host,
+                &self.config.source,
+                self.config.interval,
+            );
+            let publisher = crate::api::view::Publisher::new(view);
+            let server = crate::api::Api::start(api, publisher.board(), &self.config.state_dir)?;
+            self.api = Some((server, publisher));
+            Ok(())
+        }
+        #[cfg(not(feature = "api"))]
+        {
+            Err(format!(
+                "api.listen {}: this build has no HTTP API (cargo feature \"api\")",
+                api.listen
+            ))
+        }
+    }
+
+    /// Publishes the view the API answers from (nothing without an API).
+    fn publish(&mut self) {
+        #[cfg(feature = "api")]
+        if let Some((_, publisher)) = self.api.as_mut() {
+            let d = self.dispatcher.as_ref();
+            publisher.publish(&crate::api::view::Inputs {
+                engine: &self.engine,
+                registry: &self.registry,
+                sample: &self.sample,
+                channels: d.map(Dispatcher::health),
+                persist_failing: d.is_some_and(Dispatcher::persist_failing),
+                write_failures: d.map_or(0, Dispatcher::write_failures),
+                tick_duration: self.last_tick.1,
+            });
+        }
     }
 
     /// The state after the last tick, built when asked (a tick only notes its time).
@@ -216,6 +266,30 @@ impl Daemon {
         if let Some(d) = self.dispatcher.as_mut() {
             d.reload(&new_config);
         }
+        // The API's address changes only at a restart; its token at once.
+        let mut new_config = new_config;
+        new_config.api = match (self.config.api.take(), new_config.api.take()) {
+            (Some(old), Some(new)) => {
+                if new.listen != old.listen {
+                    log::warn!("api.listen changes take effect at the next restart");
+                }
+                Some(crate::config::ApiConfig { listen: old.listen, token: new.token })
+            }
+            (Some(old), None) => {
+                log::warn!("removing \"api\" takes effect at the next restart");
+                Some(old)
+            }
+            (None, Some(_)) => {
+                log::warn!("adding \"api\" takes effect at the next restart");
+                None
+            }
+            (None, None) => None,
+        };
+        #[cfg(feature = "api")]
+        if let (Some((api, publisher)), Some(c)) = (&mut self.api, &new_config.api) {
+            api.reload(c);
+            publisher.reconfigure(&new_config.host, &new_config.source, new_config.interval);
+        }
         self.config = new_config;
         self.engine.set_silences(self.silences.merged(&self.config, true));
         self.first_tick = true;
@@ -231,6 +305,10 @@ impl Daemon {
             persist_failing = s.persist_failing, write_failures = s.write_failures;
             "stopping");
         self.sinks.shutdown();
+        #[cfg(feature = "api")]
+        if let Some((api, _)) = self.api.take() {
+            api.stop();
+        }
         if let Some(mut d) = self.dispatcher.take() {
             self.persisted.alerts = self.engine.saved_alerts(&self.registry);
             let deadline = Instant::now() + d.grace();
@@ -282,6 +360,17 @@ impl Daemon {
         }
         self.stop();
         Ok(())
+    }
+}
+
+/// Test builds only: while the file named by `HOSTWATCH_TEST_STALL_FILE` exists, the tick
+/// does not return (a loop stuck on a hung disk, for the `/health` test).
+#[cfg(debug_assertions)]
+fn stall_for_tests() {
+    if let Some(path) = std::env::var_os("HOSTWATCH_TEST_STALL_FILE") {
+        while Path::new(&path).exists() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! and the benchmarks share one code path. `main.rs` only parses arguments and dispatches.
 
 pub mod alerts;
+#[cfg(feature = "api")]
+pub(crate) mod api;
 pub mod cli;
 pub mod collect;
 pub mod commands;

@@ -117,6 +117,37 @@ pub fn write(state_dir: &Path, file: &SilenceFile) -> Result<(), String> {
     crate::state::write_atomic(&path(state_dir), &bytes).map_err(|e| e.to_string())
 }
 
+/// Adds `silence` (its `id` is ignored) under the silences lock, dropping expired ones, and
+/// returns the id it got: unique among the kept silences even when several are added in one
+/// millisecond. `hostwatch silence add` and `POST /silences` both come here.
+pub fn add(state_dir: &Path, mut silence: Silence, now: f64) -> Result<String, String> {
+    let _lock = lock(state_dir)?;
+    let mut file = read(state_dir)?;
+    file.silences.retain(|s| s.until > now);
+    let mut n = (now * 1000.0) as u64;
+    while file.silences.iter().any(|s| s.id == format!("s{n:x}")) {
+        n += 1;
+    }
+    silence.id = format!("s{n:x}");
+    let id = silence.id.clone();
+    file.silences.push(silence);
+    write(state_dir, &file)?;
+    Ok(id)
+}
+
+/// Removes the silence `id` under the silences lock; false when there is none.
+pub fn remove(state_dir: &Path, id: &str) -> Result<bool, String> {
+    let _lock = lock(state_dir)?;
+    let mut file = read(state_dir)?;
+    let before = file.silences.len();
+    file.silences.retain(|s| s.id != id);
+    if file.silences.len() == before {
+        return Ok(false);
+    }
+    write(state_dir, &file)?;
+    Ok(true)
+}
+
 /// What the watcher compares: mtime, length, device and inode (an atomic rewrite of the same
 /// length within one timestamp tick still has a new inode).
 type Stamp = (SystemTime, u64, u64, u64);

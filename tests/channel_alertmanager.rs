@@ -152,7 +152,12 @@ fn event(rule: &str, severity: Severity, kind: EventKind, since: f64) -> AlertEv
 }
 
 fn sender(url: &str, resend_every: Duration) -> AlertmanagerSender {
-    let config = AlertmanagerConfig { url: url.to_string().into(), timeout: None, resend_every };
+    let config = AlertmanagerConfig {
+        url: url.to_string().into(),
+        timeout: None,
+        resend_every,
+        watchdog: false,
+    };
     AlertmanagerSender::new("am", &config, Duration::from_secs(5)).expect("build the sender")
 }
 

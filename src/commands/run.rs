@@ -11,10 +11,19 @@ use std::process::ExitCode;
 pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
     let config_path: Option<PathBuf> =
         args.config.clone().or_else(|| global_config.map(Path::to_path_buf));
-    let config = match super::load_runnable_config(config_path.as_deref(), None) {
+    let mut config = match super::load_runnable_config(config_path.as_deref(), None) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Some(text) = &args.listen {
+        match crate::config::parse_listen(text) {
+            Ok(listen) => {
+                let token = config.api.take().and_then(|a| a.token);
+                config.api = Some(crate::config::ApiConfig { listen, token });
+            }
+            Err(e) => return super::usage_error(&format!("--listen: {e}")),
+        }
+    }
     let signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => return super::runtime_error(&format!("cannot install signal handlers: {e}")),

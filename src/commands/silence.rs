@@ -16,18 +16,6 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
         Err(code) => return code,
     };
     let dir = &config.state_dir;
-    // Held until the command returns: a concurrent add or remove waits for this one.
-    let _lock = match &args.action {
-        SilenceAction::List(_) => None,
-        _ => match silence_store::lock(dir) {
-            Ok(l) => Some(l),
-            Err(e) => return super::runtime_error(&e),
-        },
-    };
-    let mut file = match silence_store::read(dir) {
-        Ok(f) => f,
-        Err(e) => return super::runtime_error(&e),
-    };
     let now = timefmt::now_unix();
     match &args.action {
         SilenceAction::Add(add) => {
@@ -47,27 +35,25 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 }
                 matchers.insert(k.to_string(), v.to_string());
             }
-            file.silences.retain(|s| s.until > now);
-            // Unique among the kept silences even when several are added in one millisecond.
-            let mut n = (now * 1000.0) as u64;
-            while file.silences.iter().any(|s| s.id == format!("s{n:x}")) {
-                n += 1;
-            }
-            let id = format!("s{n:x}");
             let silence = Silence {
-                id: id.clone(),
+                id: String::new(),
                 rule: add.rule.clone(),
                 matchers,
                 until: now + duration.as_secs_f64(),
                 comment: add.comment.clone(),
             };
-            file.silences.push(silence);
-            if let Err(e) = silence_store::write(dir, &file) {
-                return super::runtime_error(&e);
+            match silence_store::add(dir, silence, now) {
+                Ok(id) => {
+                    crate::outln!("{id}");
+                }
+                Err(e) => return super::runtime_error(&e),
             }
-            crate::outln!("{id}");
         }
         SilenceAction::List(list) => {
+            let file = match silence_store::read(dir) {
+                Ok(f) => f,
+                Err(e) => return super::runtime_error(&e),
+            };
             let active: Vec<&Silence> = config
                 .silences
                 .iter()
@@ -98,17 +84,15 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 }
             }
         }
-        SilenceAction::Remove(remove) => {
-            let before = file.silences.len();
-            file.silences.retain(|s| s.id != remove.id);
-            if file.silences.len() == before {
+        SilenceAction::Remove(remove) => match silence_store::remove(dir, &remove.id) {
+            Ok(true) => {
+                crate::outln!("removed {}", remove.id);
+            }
+            Ok(false) => {
                 return super::usage_error(&format!("no silence with id \"{}\"", remove.id));
             }
-            if let Err(e) = silence_store::write(dir, &file) {
-                return super::runtime_error(&e);
-            }
-            crate::outln!("removed {}", remove.id);
-        }
+            Err(e) => return super::runtime_error(&e),
+        },
     }
     ExitCode::SUCCESS
 }

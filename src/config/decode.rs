@@ -12,7 +12,10 @@ use super::json::{Key, Node, NodeValue};
 use super::rules::decode_rules;
 use super::silences::decode_silences;
 use super::units::parse_duration;
-use super::{CollectBackend, CollectConfig, Config, Delivery, Escalation, Route, Severity};
+use super::{
+    ApiConfig, CollectBackend, CollectConfig, Config, Delivery, Escalation, HeartbeatConfig,
+    HeartbeatMethod, Route, Secret, Severity,
+};
 use crate::glob::{glob_match, is_literal};
 use crate::metrics::LabelKey;
 use std::collections::BTreeMap;
@@ -50,7 +53,13 @@ const TOP_KEYS: &[&str] = &[
     "routes",
     "silences",
     "delivery",
+    "api",
+    "heartbeat",
 ];
+const API_KEYS: &[&str] = &["listen", "token"];
+const HEARTBEAT_KEYS: &[&str] = &["url", "every", "method", "timeout"];
+/// The heartbeat's default period.
+const DEFAULT_HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
 const DELIVERY_KEYS: &[&str] = &["timeout", "retry_base", "retry_max", "give_up_after", "queue"];
 const COLLECT_KEYS: &[&str] = &["backend", "include", "exclude"];
 const ESCALATION_KEYS: &[&str] = &["remind_every", "critical_after"];
@@ -329,6 +338,8 @@ pub(crate) fn decode(
         .unwrap_or_default();
     let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
     let delivery = get(top, "delivery").map(|n| decode_delivery(&mut d, n)).unwrap_or_default();
+    let api = get(top, "api").and_then(|n| decode_api(&mut d, n));
+    let heartbeat = get(top, "heartbeat").and_then(|n| decode_heartbeat(&mut d, n));
 
     let mut errors = env_errors;
     let mut file_errors = d.errors;
@@ -349,7 +360,89 @@ pub(crate) fn decode(
         routes,
         silences,
         delivery,
+        api,
+        heartbeat,
     })
+}
+
+fn decode_api(d: &mut Decoder<'_>, node: &Node) -> Option<ApiConfig> {
+    let example = "{\"listen\": \"127.0.0.1:9184\", \"token\": \"${HOSTWATCH_API_TOKEN}\"}";
+    let members = d.object(node, "api", API_KEYS, example)?;
+    let listen = d.required(get(members, "listen"), node, "api", "listen");
+    let listen = listen.and_then(|n| {
+        let text = d.string(n, "api.listen", "\"127.0.0.1:9184\"")?;
+        parse_listen(text).map_err(|m| d.error(n, "api.listen", m)).ok()
+    });
+    let token = match member(members, "api", "token") {
+        Some((n, path)) => {
+            let t = d.string(n, &path, "\"${HOSTWATCH_API_TOKEN}\"")?;
+            if t.len() < MIN_TOKEN_LEN {
+                d.error(n, &path, format!("a token must be at least {MIN_TOKEN_LEN} characters"));
+                return None;
+            }
+            if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                d.error(n, &path, "a token must not contain spaces or control characters");
+                return None;
+            }
+            Some(Secret::new(t))
+        }
+        None => None,
+    };
+    Some(ApiConfig { listen: listen?, token })
+}
+
+/// The shortest API token accepted (a guessable token is worse than none: it looks safe).
+const MIN_TOKEN_LEN: usize = 16;
+
+/// Parses `api.listen` / `run --listen`: `HOST:PORT` with a numeric address (`127.0.0.1:9184`,
+/// `[::1]:9184`, `0.0.0.0:9184`), or `localhost:PORT`.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port: u16 =
+            port.parse().map_err(|_| format!("invalid port {port:?} (expected 0 to 65535)"))?;
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        format!("expected an address and port such as \"127.0.0.1:9184\", got {text:?}")
+    })
+}
+
+fn decode_heartbeat(d: &mut Decoder<'_>, node: &Node) -> Option<HeartbeatConfig> {
+    let example = "{\"url\": \"https://hc-ping.com/UUID\", \"every\": \"1m\"}";
+    let members = d.object(node, "heartbeat", HEARTBEAT_KEYS, example)?;
+    let url = d.required(get(members, "url"), node, "heartbeat", "url").and_then(|n| {
+        let url = d.string(n, "heartbeat.url", "\"https://hc-ping.com/UUID\"")?;
+        super::channels::check_url(url).map_err(|m| d.error(n, "heartbeat.url", m)).ok()?;
+        Some(url.to_owned())
+    });
+    let every = match member(members, "heartbeat", "every") {
+        Some((n, path)) => {
+            let e = d.duration(n, &path)?;
+            if e < Duration::from_secs(1) {
+                d.error(n, &path, "a heartbeat period must be at least 1s");
+                return None;
+            }
+            e
+        }
+        None => DEFAULT_HEARTBEAT_EVERY,
+    };
+    let method = match member(members, "heartbeat", "method") {
+        Some((n, path)) => match d.string(n, &path, "\"get\"")? {
+            m if m.eq_ignore_ascii_case("get") => HeartbeatMethod::Get,
+            m if m.eq_ignore_ascii_case("post") => HeartbeatMethod::Post,
+            other => {
+                d.error(n, &path, format!("unknown method {other:?} (expected get or post)"));
+                return None;
+            }
+        },
+        None => HeartbeatMethod::Get,
+    };
+    let timeout = match member(members, "heartbeat", "timeout") {
+        Some((n, path)) => Some(d.duration(n, &path)?),
+        None => None,
+    };
+    Some(HeartbeatConfig { url: Secret::new(url?), every, method, timeout })
 }
 
 fn check_host(host: &str) -> Result<(), String> {

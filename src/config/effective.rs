@@ -53,6 +53,20 @@ impl Config {
         }
         let channels: Map<String, Value> =
             self.channels.iter().map(|(name, ch)| (name.clone(), channel_json(ch))).collect();
+        let api = self.api.as_ref().map(|a| {
+            json!({"listen": a.listen.to_string(), "token": a.token.as_ref().map(|_| REDACTED)})
+        });
+        let heartbeat = self.heartbeat.as_ref().map(|h| {
+            json!({
+                "url": redact_url(h.url.expose()),
+                "every": format_duration(h.every),
+                "method": match h.method {
+                    super::HeartbeatMethod::Get => "get",
+                    super::HeartbeatMethod::Post => "post",
+                },
+                "timeout": h.timeout.map(format_duration),
+            })
+        });
         json!({
             "host": self.host,
             "interval": format_duration(self.interval),
@@ -70,6 +84,8 @@ impl Config {
             "channels": channels,
             "routes": self.routes.iter().map(route_json).collect::<Vec<_>>(),
             "silences": self.silences.iter().map(silence_json).collect::<Vec<_>>(),
+            "api": api,
+            "heartbeat": heartbeat,
         })
     }
 }
@@ -200,6 +216,7 @@ fn channel_json(channel: &Channel) -> Value {
             "url": redact_url_secrets(a.url.expose()),
             "timeout": opt_duration(a.timeout),
             "resend_every": format_duration(a.resend_every),
+            "watchdog": a.watchdog,
         }),
         ChannelKind::Exec(x) => json!({
             "command": x.command,

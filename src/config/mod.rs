@@ -37,6 +37,42 @@ pub struct Config {
     pub delivery: Delivery,
     /// Silences kept in the config (planned maintenance), merged with `hostwatch silence`'s.
     pub silences: Vec<Silence>,
+    /// The HTTP API (`api` key); `None`: no server.
+    pub api: Option<ApiConfig>,
+    /// The dead-man's switch (`heartbeat` key); `None`: none.
+    pub heartbeat: Option<HeartbeatConfig>,
+}
+
+/// The HTTP API's settings (`api` key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Where the server listens (`127.0.0.1:9184`).
+    pub listen: std::net::SocketAddr,
+    /// The bearer token mutations need; `None`: every mutation is refused (403).
+    pub token: Option<Secret>,
+}
+
+/// How a heartbeat is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeartbeatMethod {
+    /// `GET url` (healthchecks.io, Uptime Kuma push monitors).
+    Get,
+    /// `POST url` with a small JSON body.
+    Post,
+}
+
+/// The dead-man's switch (`heartbeat` key): a request after healthy ticks, at most once per
+/// `every`, so a checker off the host notices when the agent dies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeartbeatConfig {
+    /// The push URL (secret: such URLs are their own credential).
+    pub url: Secret,
+    /// At most one heartbeat this often.
+    pub every: Duration,
+    /// GET or POST.
+    pub method: HeartbeatMethod,
+    /// Time limit of one request; `None`: the delivery timeout.
+    pub timeout: Option<Duration>,
 }
 
 /// Collector settings (`collect` key).
@@ -215,7 +251,9 @@ mod silences;
 pub mod units;
 
 pub use channels::{Channel, ChannelKind};
-pub use decode::{DEFAULT_INTERVAL, DEFAULT_STATE_DIR, default_state_dir, system_host_name};
+pub use decode::{
+    DEFAULT_INTERVAL, DEFAULT_STATE_DIR, default_state_dir, parse_listen, system_host_name,
+};
 pub use effective::{REDACTED, redact_url, redact_url_secrets};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::Secret;

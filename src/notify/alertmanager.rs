@@ -359,6 +359,7 @@ mod tests {
             url: "http://am.example:9093/".into(),
             timeout: None,
             resend_every: Duration::from_secs(resend),
+            watchdog: false,
         };
         AlertmanagerSender::new("am", &config, Duration::from_secs(5)).unwrap()
     }
@@ -534,6 +535,7 @@ mod tests {
             url: "http://am".into(),
             timeout: None,
             resend_every: Duration::ZERO,
+            watchdog: false,
         };
         let err = AlertmanagerSender::new("am", &config, Duration::from_secs(1)).err().unwrap();
         assert!(err.contains("alertmanager channel am"), "{err}");

@@ -31,7 +31,7 @@ const EMAIL_KEYS: &[&str] = &[
     "timeout",
 ];
 const WEBHOOK_KEYS: &[&str] = &["type", "url", "headers", "format", "timeout"];
-const ALERTMANAGER_KEYS: &[&str] = &["type", "url", "timeout", "resend_every"];
+const ALERTMANAGER_KEYS: &[&str] = &["type", "url", "timeout", "resend_every", "watchdog"];
 const EXEC_KEYS: &[&str] = &["type", "command", "timeout", "env", "cwd"];
 const PLUGIN_KEYS: &[&str] = &["type", "path", "config"];
 
@@ -384,7 +384,11 @@ fn alertmanager(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<AlertmanagerConfi
     let timeout = c.timeout(d, "timeout");
     let resend_every =
         c.opt("resend_every").map_or(Some(DEFAULT_RESEND_EVERY), |(n, p)| d.duration(n, &p));
-    Some(AlertmanagerConfig { url: url?.into(), timeout, resend_every: resend_every? })
+    let watchdog = match c.opt("watchdog") {
+        Some((n, p)) => d.boolean(n, &p)?,
+        None => false,
+    };
+    Some(AlertmanagerConfig { url: url?.into(), timeout, resend_every: resend_every?, watchdog })
 }
 
 fn exec(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<ExecConfig> {

@@ -9,7 +9,7 @@
 
 mod decode;
 
-pub(crate) use decode::decode_channels;
+pub(crate) use decode::{check_url, decode_channels};
 
 use super::Secret;
 use std::collections::BTreeMap;
@@ -196,6 +196,9 @@ pub struct AlertmanagerConfig {
     pub timeout: Option<Duration>,
     /// Re-send firing alerts this often (Alertmanager resolves alerts it stops hearing of).
     pub resend_every: Duration,
+    /// Also keep an always-firing `HostwatchWatchdog` alert there while the agent is healthy
+    /// (Alertmanager's dead-man's switch: a route that pages when it stops arriving).
+    pub watchdog: bool,
 }
 
 /// `type: "exec"`.
@@ -297,6 +300,7 @@ mod tests {
                 url: "https://admin:am-s3cret@am.example:9093".into(),
                 timeout: None,
                 resend_every: DEFAULT_RESEND_EVERY,
+                watchdog: false,
             }),
             ChannelKind::Exec(ExecConfig {
                 command: vec!["/bin/true".into()],

@@ -1,0 +1,331 @@
+//! Which request gets which answer: `/health`, `/status`, `/metrics`, `/`, and the silences
+//! API with its bearer-token check (compared in constant time). Every error is
+//! `{"error": "..."}` with a 4xx or 5xx status.
+//!
+//! Not for: reading sockets (`server`) or rendering documents (`status`, `prometheus`,
+//! `page`).
+
+use super::server::{Request, Response};
+use super::view::Board;
+use crate::config::Secret;
+use crate::metrics::LabelKey;
+use crate::silence::Silence;
+use crate::silence_store;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+const JSON: &str = "application/json";
+/// The Prometheus text exposition format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+/// The longest silence the API creates (a forgotten silence must not hide a host for ever).
+const MAX_SILENCE_S: f64 = 366.0 * 86_400.0;
+
+/// What the routes read: the board, the token and the silences store.
+pub(crate) struct Routes {
+    board: Arc<Board>,
+    token: Mutex<Option<Secret>>,
+    state_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes").field("state_dir", &self.state_dir).finish_non_exhaustive()
+    }
+}
+
+/// A JSON answer.
+fn json_response(status: u16, body: &Value) -> Response {
+    let mut bytes = serde_json::to_vec_pretty(body).unwrap_or_default();
+    bytes.push(b'\n');
+    Response::new(status, JSON, bytes)
+}
+
+/// `{"error": message}` with `status`.
+pub(crate) fn error(status: u16, message: &str) -> Response {
+    json_response(status, &json!({ "error": message }))
+}
+
+/// True when `a` and `b` are equal, in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+impl Routes {
+    /// Routes answering from `board`, with mutations allowed for `token`.
+    pub(crate) fn new(board: Arc<Board>, token: Option<Secret>, state_dir: &Path) -> Routes {
+        Routes { board, token: Mutex::new(token), state_dir: state_dir.to_path_buf() }
+    }
+
+    /// Replaces the token (a reload).
+    pub(crate) fn set_token(&self, token: Option<Secret>) {
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+
+    /// Answers one request.
+    pub(crate) fn handle(&self, req: &Request) -> Response {
+        let head = req.method == "HEAD";
+        let method = if head { "GET" } else { req.method.as_str() };
+        let mut resp = match (method, req.path.as_str()) {
+            ("GET", "/health" | "/healthz") => self.health(),
+            ("GET", "/status") => {
+                json_response(200, &super::status::render(&self.board.current(), Instant::now()))
+            }
+            ("GET", "/metrics") => {
+                let mut text = String::with_capacity(16 * 1024);
+                super::prometheus::render(&self.board.current(), &mut text);
+                Response::new(200, PROMETHEUS_TEXT, text.into_bytes())
+            }
+            ("GET", "/") => {
+                let mut r = Response::new(
+                    200,
+                    HTML,
+                    super::page::render(&self.board.current()).into_bytes(),
+                );
+                r.headers.push(("Content-Security-Policy", super::page::CSP.to_owned()));
+                r
+            }
+            ("GET", "/silences") => self.list_silences(),
+            ("POST", "/silences") => self.authorized(req).unwrap_or_else(|| self.add_silence(req)),
+            ("DELETE", p) if p.starts_with("/silences/") => {
+                let id = &p["/silences/".len()..];
+                self.authorized(req).unwrap_or_else(|| self.remove_silence(id))
+            }
+            (_, "/health" | "/healthz" | "/status" | "/metrics" | "/") => {
+                let mut r = error(405, "method not allowed");
+                r.headers.push(("Allow", "GET, HEAD".to_owned()));
+                r
+            }
+            (_, "/silences") => {
+                let mut r = error(405, "method not allowed");
+                r.headers.push(("Allow", "GET, HEAD, POST".to_owned()));
+                r
+            }
+            (_, p) if p.starts_with("/silences/") => {
+                let mut r = error(405, "method not allowed");
+                r.headers.push(("Allow", "DELETE".to_owned()));
+                r
+            }
+            _ => error(404, "not found"),
+        };
+        resp.headers.push(("Cache-Control", "no-store".to_owned()));
+        resp.headers.push(("X-Content-Type-Options", "nosniff".to_owned()));
+        if head {
+            resp.headers.push(("X-Head-Length", resp.body.len().to_string()));
+            resp.body.clear();
+        }
+        resp
+    }
+
+    fn health(&self) -> Response {
+        let view = self.board.current();
+        let now = Instant::now();
+        let age = view.last_tick_age(now).as_secs_f64();
+        if view.healthy(now) {
+            json_response(
+                200,
+                &json!({"status": "ok", "last_tick_age_s": age, "ticks": view.ticks}),
+            )
+        } else {
+            json_response(
+                503,
+                &json!({
+                    "status": "stalled",
+                    "error": format!(
+                        "the loop has not ticked for {age:.1} s (interval {} s)",
+                        view.interval.as_secs_f64()
+                    ),
+                    "last_tick_age_s": age,
+                    "ticks": view.ticks,
+                }),
+            )
+        }
+    }
+
+    /// `None` when the request carries the configured token, else the refusal.
+    fn authorized(&self, req: &Request) -> Option<Response> {
+        let guard = self.token.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(token) = guard.as_ref() else {
+            return Some(error(403, "changes through the API are disabled: set api.token"));
+        };
+        let given = req.header("authorization").and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
+        match given {
+            None => {
+                let mut r = error(401, "this needs an Authorization: Bearer token");
+                r.headers.push(("WWW-Authenticate", "Bearer realm=\"hostwatch\"".to_owned()));
+                Some(r)
+            }
+            Some(t) if constant_time_eq(t.as_bytes(), token.expose().as_bytes()) => None,
+            Some(_) => Some(error(403, "wrong token")),
+        }
+    }
+
+    /// The silences in force: the config's (from the view) and the store's (read now, so a
+    /// silence just added shows before the next tick).
+    fn list_silences(&self) -> Response {
+        let now = crate::timefmt::now_unix();
+        let view = self.board.current();
+        let mut all: Vec<Value> = view
+            .silences
+            .iter()
+            .filter(|s| s.id.is_empty())
+            .map(super::status::silence_json)
+            .collect();
+        match silence_store::read(&self.state_dir) {
+            Ok(f) => all.extend(
+                f.silences.iter().filter(|s| s.until > now).map(super::status::silence_json),
+            ),
+            Err(e) => return error(500, &format!("cannot read the silences: {e}")),
+        }
+        json_response(200, &json!({ "silences": all }))
+    }
+
+    fn add_silence(&self, req: &Request) -> Response {
+        let now = crate::timefmt::now_unix();
+        let silence = match parse_silence(&req.body, now) {
+            Ok(s) => s,
+            Err(m) => return error(400, &m),
+        };
+        match silence_store::add(&self.state_dir, silence, now) {
+            Ok(id) => {
+                log::info!(id = id.as_str(); "silence added through the api");
+                json_response(201, &json!({ "id": id }))
+            }
+            Err(e) => error(500, &format!("cannot save the silence: {e}")),
+        }
+    }
+
+    fn remove_silence(&self, id: &str) -> Response {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return error(404, "no such silence");
+        }
+        match silence_store::remove(&self.state_dir, id) {
+            Ok(true) => {
+                log::info!(id = id; "silence removed through the api");
+                Response::new(204, JSON, Vec::new())
+            }
+            Ok(false) => {
+                error(404, "no such silence (silences of the config file are removed there)")
+            }
+            Err(e) => error(500, &format!("cannot save the silences: {e}")),
+        }
+    }
+}
+
+/// Decodes `{"rule": glob, "match": {label: glob}, "for": "2h" | "until": RFC 3339,
+/// "comment": "..."}`.
+fn parse_silence(body: &[u8], now: f64) -> Result<Silence, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Value::Object(o) = v else {
+        return Err("expected an object like {\"rule\": \"disk_*\", \"for\": \"2h\"}".to_owned());
+    };
+    for k in o.keys() {
+        if !["rule", "match", "for", "until", "comment"].contains(&k.as_str()) {
+            return Err(format!("unknown key {k:?} (expected rule, match, for, until, comment)"));
+        }
+    }
+    let text = |key: &str| -> Result<Option<String>, String> {
+        match o.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.chars().any(char::is_control) => {
+                Err(format!("{key}: must not contain control characters"))
+            }
+            Some(Value::String(s)) if s.len() > 1024 => {
+                Err(format!("{key}: longer than 1024 bytes"))
+            }
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("{key}: expected a string")),
+        }
+    };
+    let rule = text("rule")?;
+    let comment = text("comment")?.unwrap_or_default();
+    let mut matchers = BTreeMap::new();
+    match o.get("match") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                if LabelKey::parse(k).is_none() {
+                    return Err(format!(
+                        "match: unknown label {k:?} (expected core, mount, device or iface)"
+                    ));
+                }
+                match v {
+                    Value::String(g) if g.len() <= 1024 && !g.chars().any(char::is_control) => {
+                        matchers.insert(k.clone(), g.clone());
+                    }
+                    _ => return Err(format!("match.{k}: expected a glob string")),
+                }
+            }
+        }
+        Some(_) => return Err("match: expected an object like {\"mount\": \"/data*\"}".to_owned()),
+    }
+    let until = match (text("for")?, text("until")?) {
+        (Some(_), Some(_)) => return Err("give either \"for\" or \"until\", not both".to_owned()),
+        (None, None) => return Err("give \"for\" (like \"2h\") or \"until\" (RFC 3339)".to_owned()),
+        (Some(d), None) => {
+            now + crate::config::units::parse_duration(&d)
+                .map_err(|e| format!("for: {e}"))?
+                .as_secs_f64()
+        }
+        (None, Some(t)) => crate::config::parse_rfc3339(&t).map_err(|e| format!("until: {e}"))?,
+    };
+    if until <= now {
+        return Err("the silence would already be over".to_owned());
+    }
+    if until - now > MAX_SILENCE_S {
+        return Err("a silence may last at most 366 days".to_owned());
+    }
+    Ok(Silence { id: String::new(), rule, matchers, until, comment })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_equal_only_when_equal() {
+        assert!(constant_time_eq(b"abcdefghijklmnop", b"abcdefghijklmnop"));
+        assert!(!constant_time_eq(b"abcdefghijklmnop", b"abcdefghijklmnoq"));
+        assert!(!constant_time_eq(b"abcdefghijklmnop", b"abcdefghijklmno"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn silence_bodies_are_checked() {
+        let now = 1_000_000.0;
+        let s = parse_silence(
+            br#"{"rule": "disk_*", "match": {"mount": "/data*"}, "for": "2h", "comment": "swap"}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(s.rule.as_deref(), Some("disk_*"));
+        assert_eq!(s.until, now + 7200.0);
+        assert_eq!(s.matchers.get("mount").map(String::as_str), Some("/data*"));
+        for bad in [
+            &br#"{"rule": "x"}"#[..],
+            br#"{"rule": "x", "for": "2h", "until": "2030-01-01T00:00:00Z"}"#,
+            br#"{"for": "2h", "match": {"colour": "red"}}"#,
+            br#"{"for": "2h", "extra": 1}"#,
+            br#"{"for": "-1h"}"#,
+            br#"{"until": "1970-01-02T00:00:00Z"}"#,
+            br#"{"for": "400d"}"#,
+            br#"{"for": "2h", "comment": "a\nb"}"#,
+            br#"[1]"#,
+            br#"not json"#,
+        ] {
+            assert!(parse_silence(bad, now).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs the real peers the tests talk to when they are missing
-# (stress-ng, Alertmanager and libfaketime from Debian, SMTP and HTTP helpers from PyPI), then
+# (stress-ng, Prometheus, Alertmanager, Chromium and libfaketime from Debian, SMTP and HTTP helpers from PyPI), then
 # runs every unit and integration test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ have make || apt_needed+=(make)
 have cc || apt_needed+=(gcc)
 have faketime || apt_needed+=(faketime)
 have mount || apt_needed+=(mount)
+have promtool || apt_needed+=(prometheus)
+have chromium || apt_needed+=(chromium)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

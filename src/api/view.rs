@@ -454,3 +454,6 @@ impl Publisher {
         &self.master
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -374,8 +374,7 @@ fn decode_api(d: &mut Decoder<'_>, node: &Node) -> Option<ApiConfig> {
         parse_listen(text).map_err(|m| d.error(n, "api.listen", m)).ok()
     });
     let token = match member(members, "api", "token") {
-        Some((n, path)) => {
-            let t = d.string(n, &path, "\"${HOSTWATCH_API_TOKEN}\"")?;
+        Some((n, path)) => d.string(n, &path, "\"${HOSTWATCH_API_TOKEN}\"").and_then(|t| {
             if t.len() < MIN_TOKEN_LEN {
                 d.error(n, &path, format!("a token must be at least {MIN_TOKEN_LEN} characters"));
                 return None;
@@ -384,11 +383,11 @@ fn decode_api(d: &mut Decoder<'_>, node: &Node) -> Option<ApiConfig> {
                 d.error(n, &path, "a token must not contain spaces or control characters");
                 return None;
             }
-            Some(Secret::new(t))
-        }
-        None => None,
+            Some(Some(Secret::new(t)))
+        }),
+        None => Some(None),
     };
-    Some(ApiConfig { listen: listen?, token })
+    Some(ApiConfig { listen: listen?, token: token? })
 }
 
 /// The shortest API token accepted (a guessable token is worse than none: it looks safe).
@@ -411,38 +410,44 @@ pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
 fn decode_heartbeat(d: &mut Decoder<'_>, node: &Node) -> Option<HeartbeatConfig> {
     let example = "{\"url\": \"https://hc-ping.com/UUID\", \"every\": \"1m\"}";
     let members = d.object(node, "heartbeat", HEARTBEAT_KEYS, example)?;
+    // Every field is checked before any is given up on, so one `check` shows every error.
     let url = d.required(get(members, "url"), node, "heartbeat", "url").and_then(|n| {
         let url = d.string(n, "heartbeat.url", "\"https://hc-ping.com/UUID\"")?;
         super::channels::check_url(url).map_err(|m| d.error(n, "heartbeat.url", m)).ok()?;
         Some(url.to_owned())
     });
     let every = match member(members, "heartbeat", "every") {
-        Some((n, path)) => {
-            let e = d.duration(n, &path)?;
+        Some((n, path)) => d.duration(n, &path).and_then(|e| {
             if e < Duration::from_secs(1) {
                 d.error(n, &path, "a heartbeat period must be at least 1s");
                 return None;
             }
-            e
-        }
-        None => DEFAULT_HEARTBEAT_EVERY,
+            Some(e)
+        }),
+        None => Some(DEFAULT_HEARTBEAT_EVERY),
     };
     let method = match member(members, "heartbeat", "method") {
-        Some((n, path)) => match d.string(n, &path, "\"get\"")? {
-            m if m.eq_ignore_ascii_case("get") => HeartbeatMethod::Get,
-            m if m.eq_ignore_ascii_case("post") => HeartbeatMethod::Post,
-            other => {
+        Some((n, path)) => match d.string(n, &path, "\"get\"") {
+            Some(m) if m.eq_ignore_ascii_case("get") => Some(HeartbeatMethod::Get),
+            Some(m) if m.eq_ignore_ascii_case("post") => Some(HeartbeatMethod::Post),
+            Some(other) => {
                 d.error(n, &path, format!("unknown method {other:?} (expected get or post)"));
-                return None;
+                None
             }
+            None => None,
         },
-        None => HeartbeatMethod::Get,
+        None => Some(HeartbeatMethod::Get),
     };
     let timeout = match member(members, "heartbeat", "timeout") {
-        Some((n, path)) => Some(d.duration(n, &path)?),
-        None => None,
+        Some((n, path)) => d.duration(n, &path).map(Some),
+        None => Some(None),
     };
-    Some(HeartbeatConfig { url: Secret::new(url?), every, method, timeout })
+    Some(HeartbeatConfig {
+        url: Secret::new(url?),
+        every: every?,
+        method: method?,
+        timeout: timeout?,
+    })
 }
 
 fn check_host(host: &str) -> Result<(), String> {

@@ -553,3 +553,39 @@ fn channel_settings_are_checked() {
         "1:15: channels[\"a b\"]: invalid channel name \"a b\" (use letters, digits, '_', '.' and '-')"
     );
 }
+
+#[test]
+fn api_and_heartbeat_decode_with_defaults_and_every_error_at_once() {
+    let c = load_ok(
+        r#"{"api": {"listen": "localhost:9184", "token": "0123456789abcdef"},
+            "heartbeat": {"url": "https://hc-ping.com/uuid-1"}}"#,
+    );
+    let api = c.api.unwrap();
+    assert_eq!(api.listen.to_string(), "127.0.0.1:9184");
+    assert_eq!(api.token.unwrap().expose(), "0123456789abcdef");
+    let hb = c.heartbeat.unwrap();
+    assert_eq!(
+        (hb.every, hb.method, hb.timeout),
+        (Duration::from_secs(60), HeartbeatMethod::Get, None)
+    );
+    assert!(!format!("{hb:?}").contains("uuid-1"), "the heartbeat URL is a secret");
+    assert_eq!(load_ok(r#"{"api": {"listen": "[::1]:1"}}"#).api.unwrap().token, None);
+    assert!(load_ok("{}").api.is_none());
+
+    let e = errors(
+        r#"{"api": {"listen": "nope", "token": "short"},
+            "heartbeat": {"url": "ftp://x", "every": "500ms", "method": "put", "extra": 1}}"#,
+    );
+    let joined = e.join("\n");
+    for needle in [
+        "api.listen: expected an address and port",
+        "api.token: a token must be at least 16 characters",
+        "heartbeat.url: expected a URL",
+        "heartbeat.every: a heartbeat period must be at least 1s",
+        "heartbeat.method: unknown method \"put\"",
+        "heartbeat.extra: unknown key",
+    ] {
+        assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+    }
+    assert!(one_error(r#"{"api": {}}"#).contains("listen"));
+}

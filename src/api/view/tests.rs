@@ -1,3 +1,6 @@
+//! Tests of the published view: buffers reused when no request holds them, a view being read
+//! never changes, rings keep the latest values, alerts come firing first.
+
 use super::*;
 use crate::collect::Sample;
 use crate::config::Config;

@@ -22,6 +22,7 @@
 use crate::cli::StatusArgs;
 use crate::config::{Config, Severity};
 use crate::metrics::Metric;
+use crate::notify::SendError;
 use crate::series::Registry;
 use crate::state;
 use crate::timefmt::{now_unix, rfc3339};
@@ -112,8 +113,13 @@ fn fetch(base: &str) -> Result<Map<String, Value>, String> {
         ("User-Agent".to_string(), crate::notify::alertmanager::user_agent()),
         ("Accept".to_string(), "application/json".to_string()),
     ];
-    let response = crate::notify::http::request("GET", &url, &headers, b"", API_TIMEOUT)
-        .map_err(|e| e.to_string())?;
+    // The reason without the `GET <url>: ` the client puts in front (the message names the
+    // API already) and without the retry advice meant for channels.
+    let response =
+        crate::notify::http::request("GET", &url, &headers, b"", API_TIMEOUT).map_err(|e| {
+            let (SendError::Transient { reason, .. } | SendError::Permanent { reason }) = e;
+            reason.split_once(": ").map_or(reason.clone(), |(_, r)| r.to_string())
+        })?;
     if response.status != 200 {
         return Err(format!("HTTP {}", response.status));
     }

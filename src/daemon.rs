@@ -6,7 +6,8 @@
 //! outbox, save (state file with alerts and outbox, once), hand the new items to the workers,
 //! then append the decisions to the events log — so the log never names a notification that
 //! is not in the outbox. A failed save does not stop the hand-off (see `notify::delivery`).
-//! [`Daemon::snapshot`] tells what the daemon looked like after its last tick.
+//! [`Daemon::snapshot`] tells what the daemon looked like after its last tick. A tick that
+//! returns beats the dead-man's switch (`notify::heartbeat`, never blocking).
 //!
 //! Not for: argument parsing (`commands::run`) or anything that may block on the network:
 //! the loop only ever waits on its own timer and the signal pipe.

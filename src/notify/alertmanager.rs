@@ -12,6 +12,9 @@
 //! label, hence Alertmanager's identity of the alert: the superseded alert is resolved in
 //! the same request.
 //!
+//! With `watchdog: true` the heartbeat thread (`notify::heartbeat`, not this sender) also
+//! keeps an always-firing `HostwatchWatchdog` alert there ([`watchdog_alerts`]).
+//!
 //! Label names are made valid for Alertmanager (`[a-zA-Z_][a-zA-Z0-9_]*`); a receiver that
 //! refuses the request (HTTP 400: invalid alerts, 401/403/404) fails permanently, 429 and
 //! 5xx are worth retrying. Not here: routing, retries and the outbox (`delivery`).

@@ -13,7 +13,9 @@
 //! for the whole exchange, TLS through rustls) with the target's timeout (the heartbeat's
 //! `timeout`, the channel's `timeout`, else `delivery.timeout`); a failure is logged at most
 //! once a minute per target and never retried in a burst (the next attempt waits a period).
-//! A stuck loop sends no beats, so the checker sees the agent die when its loop does.
+//! A stuck loop sends no beats, so the checker sees the agent die when its loop does; a
+//! tick whose state could not be saved still beats (the agent still watches and notifies:
+//! `persist_failing` in `/status` tells that story). A dry run (`run --dry-run`) sends none.
 //!
 //! Checkers this works with: healthchecks.io (`https://hc-ping.com/<uuid>`, GET or POST; a
 //! POST body is logged by it) and Uptime Kuma push monitors
@@ -29,7 +31,7 @@ use super::{SendError, alertmanager, http};
 use crate::config::{ChannelKind, Config, HeartbeatMethod, Secret};
 use crate::logging::Throttle;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -140,9 +142,8 @@ impl Heartbeat {
     /// After a healthy tick: never blocks (a beat that finds the slot full is dropped).
     pub(crate) fn beat(&self, firing: usize) {
         if let Some(tx) = &self.tx {
-            match tx.try_send(Beat { firing }) {
-                Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
-            }
+            // Full: a request is in flight and a beat already waits; the next one will do.
+            let _ = tx.try_send(Beat { firing });
         }
     }
 

@@ -99,7 +99,9 @@ fn post_heartbeats_carry_host_version_ticks_and_firing() {
     let dir = tempdir("hb-post");
     let receiver = Receiver::start();
     let url = receiver.url(&format!("/ping/{UUID}"));
-    let cfg = config(&dir, json!({"heartbeat": {"url": url, "every": "1s", "method": "post"}}));
+    let firing = json!([{"name": "load_any", "metric": "load.1", "warn": ">= 0"}]);
+    let heartbeat = json!({"url": url, "every": "1s", "method": "post"});
+    let cfg = config(&dir, json!({"heartbeat": heartbeat, "rules": firing}));
     let daemon = Daemon::start(&cfg, false);
     let got = wait_pings(&receiver, 3);
     println!("heartbeat spacing (s): {:.3?}", spacing(&got));
@@ -109,7 +111,7 @@ fn post_heartbeats_carry_host_version_ticks_and_firing() {
         let body: Value = serde_json::from_str(q["body"].as_str().unwrap()).expect("JSON body");
         assert_eq!(body["host"], "hb-host");
         assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(body["firing"], 0);
+        assert!(body["firing"].as_u64().is_some_and(|n| n <= 1), "{body}");
         assert!(body["ticks"].as_u64().is_some_and(|t| t >= 1), "{body}");
     }
     let ticks: Vec<u64> = got
@@ -121,6 +123,33 @@ fn post_heartbeats_carry_host_version_ticks_and_firing() {
         })
         .collect();
     assert!(ticks.windows(2).all(|w| w[1] > w[0]), "ticks grow: {ticks:?}");
+    let last: Value = serde_json::from_str(got.last().unwrap()["body"].as_str().unwrap()).unwrap();
+    assert_eq!(last["firing"], 1, "the firing rule is counted: {last}");
+}
+
+#[test]
+fn a_reload_adds_and_removes_the_heartbeat() {
+    let dir = tempdir("hb-reload");
+    let receiver = Receiver::start();
+    let url = receiver.url(&format!("/ping/{UUID}"));
+    let cfg = config(&dir, json!({}));
+    let daemon = Daemon::start(&cfg, false);
+    assert!(daemon.wait_stderr(Duration::from_secs(20), "hostwatch started").is_some());
+    config(&dir, json!({"heartbeat": {"url": url, "every": "1s"}}));
+    daemon.signal("-HUP");
+    let got = wait_pings(&receiver, 2);
+    println!("heartbeats after the reload that added it: {}", got.len());
+    config(&dir, json!({}));
+    daemon.signal("-HUP");
+    // The first reload's line, then the second's.
+    assert!(daemon.wait_stderr(Duration::from_secs(20), "config reloaded").is_some());
+    assert!(daemon.wait_stderr(Duration::from_secs(20), "config reloaded").is_some());
+    // A beat in flight at the reload may still land; then nothing.
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = pings(&receiver).len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(pings(&receiver).len(), before, "heartbeats went on after the reload removed it");
+    stop(daemon);
 }
 
 /// `hostwatch run` with extra environment, output discarded (or stderr piped).

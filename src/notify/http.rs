@@ -1,6 +1,6 @@
-//! HTTP(S) for the channels and the heartbeat: one HTTP/1.1 request (POST, GET) over std `TcpStream` (and rustls, with the
-//! process's one shared configuration from [`super::tls`]), and the reading of the answer into
-//! accepted / retry later / give up.
+//! HTTP(S) for the channels, the heartbeat and `hostwatch status`: one HTTP/1.1 request (POST,
+//! GET) over std `TcpStream` (and rustls, with the process's one shared configuration from
+//! [`super::tls`]), and the reading of the answer into accepted / retry later / give up.
 //!
 //! One deadline (`timeout` from the start of [`request`]) bounds everything on the socket: the
 //! connect (`connect_timeout`), the TLS handshake, sending and reading the answer (a read or

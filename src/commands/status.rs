@@ -380,10 +380,11 @@ mod tests {
 
     #[test]
     fn exit_codes_count_silenced_firing_alerts_and_not_pending_ones() {
-        let doc = |alerts: Value, healthy: Value| match json!({"alerts": alerts, "healthy": healthy})
-        {
-            Value::Object(m) => m,
-            _ => unreachable!(),
+        let doc = |alerts: Value, healthy: Value| {
+            let mut m = Map::new();
+            m.insert("alerts".into(), alerts);
+            m.insert("healthy".into(), healthy);
+            m
         };
         let warn = json!({"state": "firing", "severity": "warning", "silenced_by": "s1"});
         let crit = json!({"state": "firing", "severity": "critical"});

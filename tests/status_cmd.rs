@@ -86,12 +86,38 @@ fn a_warning_from_the_api_then_from_the_state_file_once_the_daemon_stopped() {
     let (code, text) = status(&cfg, &["--url", &format!("http://127.0.0.1:{port}")]);
     assert_eq!(code, 1, "{text}");
 
+    // A silenced alert still counts (as in `once`), marked with its silence.
+    let out = common::run(&[
+        "silence",
+        "--config",
+        cfg.to_str().unwrap(),
+        "add",
+        "--rule",
+        "load_any",
+        "--for",
+        "1h",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let end = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let (code, text) = status(&cfg, &[]);
+        if text.contains("[silenced by ") {
+            assert_eq!(code, 1, "{text}");
+            break text;
+        }
+        assert!(Instant::now() < end, "the silence never showed: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    println!("{text}");
+    assert!(text.contains("1 firing silenced, counted all the same"), "{text}");
+
     stop(daemon);
     let (code, text) = status(&cfg, &[]);
     println!("{text}");
     assert_eq!(code, 1, "the saved firing alert gives the exit code: {text}");
     assert!(text.contains("did not answer") && text.contains("state file"), "{text}");
     assert!(text.lines().any(|l| l.starts_with("WARNING") && l.contains("load_any")), "{text}");
+    assert!(text.contains("[silenced by "), "the state file path marks it too: {text}");
     let (code, json_text) = status(&cfg, &["--format", "json"]);
     assert_eq!(code, 1);
     let doc: Value = serde_json::from_str(&json_text).expect("JSON from the state file");

@@ -227,10 +227,7 @@ fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value
         "persist_failing": Value::Null,
         "write_failures": Value::Null,
     });
-    match doc {
-        Value::Object(m) => Ok(m),
-        _ => unreachable!("json! of an object literal is an object"),
-    }
+    serde_json::from_value(doc).map_err(|e| format!("cannot build the document: {e}"))
 }
 
 /// An RFC 3339 time, `null` for 0 or a non-finite value.

@@ -52,13 +52,26 @@ enum Kind {
 }
 
 /// One place beats go to, as configured.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct Target {
     kind: Kind,
     url: Secret,
+    /// May hold `Authorization` (user info of an Alertmanager URL): never in `Debug`.
     headers: Vec<(String, String)>,
     every: Duration,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("every", &self.every)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// What the thread reads before each beat; swapped by [`Heartbeat::reload`].
@@ -300,7 +313,7 @@ mod tests {
     fn settings_name_the_heartbeat_and_each_watchdog_channel() {
         let text = r#"{"host": "h1", "rules": [],
             "heartbeat": {"url": "https://hc-ping.com/abc", "every": "30s", "method": "post"},
-            "channels": {"am": {"type": "alertmanager", "url": "http://127.0.0.1:9093",
+            "channels": {"am": {"type": "alertmanager", "url": "http://u:pw-secret@127.0.0.1:9093",
                                 "resend_every": "5s", "watchdog": true},
                          "quiet": {"type": "alertmanager", "url": "http://127.0.0.1:9094"}}}"#;
         let config = crate::config::load_str(text, "test", &|_| None).expect("config");
@@ -311,6 +324,8 @@ mod tests {
         assert_eq!(s.targets[0].timeout, config.delivery.timeout);
         assert_eq!(s.targets[1].kind, Kind::Watchdog { channel: "am".into() });
         assert_eq!(s.targets[1].url.expose(), "http://127.0.0.1:9093/api/v2/alerts");
-        assert!(!format!("{s:?}").contains("hc-ping.com/abc"));
+        assert!(s.targets[1].headers.iter().any(|(k, _)| k == "Authorization"));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hc-ping.com/abc") && !shown.contains("Basic "), "{shown}");
     }
 }

@@ -3,7 +3,8 @@
 //! with its JSON); a stalled loop sends none until it ticks again; a receiver that accepts
 //! and never answers delays no tick and grows no threads; an Alertmanager channel with
 //! `watchdog: true` keeps a firing `HostwatchWatchdog` alert in a real Alertmanager, which
-//! resolves it by itself once hostwatch stops; the heartbeat URL never reaches the log.
+//! resolves it by itself once hostwatch stops; an https URL works through rustls; a reload
+//! adds and removes the heartbeat; the heartbeat URL never reaches the log.
 
 mod common;
 
@@ -186,6 +187,19 @@ fn a_stalled_loop_sends_no_heartbeat_until_it_ticks_again() {
     let _ = child.wait();
 }
 
+/// The child's stderr lines, as they come.
+fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 /// `Threads:` of /proc/PID/status.
 fn threads(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
@@ -211,14 +225,7 @@ fn a_receiver_that_never_answers_delays_no_tick_and_grows_no_threads() {
     let url = format!("http://127.0.0.1:{port}/ping/{UUID}");
     let cfg = config(&dir, json!({"heartbeat": {"url": url, "every": "1s", "timeout": "1s"}}));
     let mut child = spawn(&cfg, &[], &["--log-level", "debug"], Stdio::piped());
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stderr_lines(&mut child);
     let pid = child.id();
     let mut counts = Vec::new();
     let mut late_ms: Vec<f64> = Vec::new();
@@ -352,4 +359,41 @@ fn the_watchdog_alert_fires_in_alertmanager_and_resolves_there_once_hostwatch_st
         std::thread::sleep(Duration::from_millis(250));
     }
     println!("watchdog resolved {:.1} s after the stop", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn https_heartbeats_go_through_rustls_against_the_trusted_cas() {
+    let dir = tempdir("hb-tls");
+    let certs = dir.join("certs");
+    let made = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py"))
+        .arg("make-certs")
+        .arg(&certs)
+        .output()
+        .expect("python3 makes the test certificates");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let receiver = Receiver::start_tls(&certs.join("server.pem"), &certs.join("server.key"));
+    let url = format!("https://localhost:{}/ping/{UUID}", receiver.port);
+    let cfg = config(&dir, json!({"heartbeat": {"url": url, "every": "1s"}}));
+    let ca = certs.join("ca.pem");
+    let mut child =
+        spawn(&cfg, &[("SSL_CERT_FILE", &ca)], &["--log-level", "debug"], Stdio::piped());
+    // The receiver speaks TLS only, so the daemon's own log tells what it answered.
+    let rx = stderr_lines(&mut child);
+    let mut lines = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while lines.len() < 2
+        && let Some(left) = end.checked_duration_since(Instant::now())
+        && let Ok(line) = rx.recv_timeout(left)
+    {
+        if line.contains("heartbeat") {
+            lines.push(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    println!("{lines:#?}");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines.iter().all(|l| l.contains("heartbeat sent status=200")), "{lines:#?}");
+    assert!(lines.iter().all(|l| !l.contains(UUID)));
 }

@@ -96,16 +96,20 @@ fn get_heartbeats_about_once_per_period_never_in_a_burst_and_the_url_stays_out_o
 }
 
 #[test]
-fn post_heartbeats_carry_host_version_ticks_and_firing() {
+fn post_heartbeats_carry_host_version_ticks_and_firing_once_per_period_of_fast_ticks() {
     let dir = tempdir("hb-post");
     let receiver = Receiver::start();
     let url = receiver.url(&format!("/ping/{UUID}"));
     let firing = json!([{"name": "load_any", "metric": "load.1", "warn": ">= 0"}]);
     let heartbeat = json!({"url": url, "every": "1s", "method": "post"});
-    let cfg = config(&dir, json!({"heartbeat": heartbeat, "rules": firing}));
+    // Ticks four times per period: still one heartbeat per period.
+    let extra = json!({"heartbeat": heartbeat, "rules": firing, "interval": "250ms"});
+    let cfg = config(&dir, extra);
     let daemon = Daemon::start(&cfg, false);
-    let got = wait_pings(&receiver, 3);
-    println!("heartbeat spacing (s): {:.3?}", spacing(&got));
+    let got = wait_pings(&receiver, 4);
+    let gaps = spacing(&got);
+    println!("heartbeat spacing at interval 250ms, every 1s (s): {gaps:.3?}");
+    assert!(gaps.iter().all(|g| *g >= 0.5), "more than one per period: {gaps:?}");
     stop(daemon);
     for q in &got {
         assert_eq!(q["method"], "POST");

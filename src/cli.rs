@@ -44,6 +44,26 @@ pub enum Command {
     Silence(SilenceArgs),
     /// `hostwatch test-notify`
     TestNotify(TestNotifyArgs),
+    /// `hostwatch status`
+    Status(StatusArgs),
+}
+
+/// What is wrong now: from the daemon's API, else from the state file; exit 0 OK,
+/// 1 WARNING, 2 CRITICAL, 3 UNKNOWN (as `once`).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+pub struct StatusArgs {
+    /// output format: text or json (default: text)
+    #[argh(option, default = "String::from(\"text\")")]
+    pub format: String,
+
+    /// config file (overrides the global --config; gives api.listen and the state_dir)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+
+    /// the daemon's API, such as http://127.0.0.1:9184 (default: from api.listen)
+    #[argh(option)]
+    pub url: Option<String>,
 }
 
 /// Send a test notification through one channel and print the receiver's answer.

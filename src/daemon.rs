@@ -6,7 +6,8 @@
 //! outbox, save (state file with alerts and outbox, once), hand the new items to the workers,
 //! then append the decisions to the events log — so the log never names a notification that
 //! is not in the outbox. A failed save does not stop the hand-off (see `notify::delivery`).
-//! [`Daemon::snapshot`] tells what the daemon looked like after its last tick.
+//! [`Daemon::snapshot`] tells what the daemon looked like after its last tick. A tick that
+//! returns beats the dead-man's switch (`notify::heartbeat`, never blocking).
 //!
 //! Not for: argument parsing (`commands::run`) or anything that may block on the network:
 //! the loop only ever waits on its own timer and the signal pipe.
@@ -16,6 +17,7 @@ use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::event::Notification;
 use crate::notify::delivery::{ChannelHealth, Dispatcher, DryRunRenderer};
+use crate::notify::heartbeat::Heartbeat;
 use crate::notify::{Fanout, LogNotifier, Notify};
 use crate::series::Registry;
 use crate::signals::{Signals, Wake};
@@ -67,6 +69,8 @@ pub struct Daemon {
     /// The HTTP API and the view it answers from (`api` key).
     #[cfg(feature = "api")]
     api: Option<(crate::api::Api, crate::api::view::Publisher)>,
+    /// The dead-man's switch (`heartbeat`, watchdog channels); never in a dry run.
+    heartbeat: Option<Heartbeat>,
 }
 
 impl Daemon {
@@ -109,8 +113,12 @@ impl Daemon {
             last_tick: (0.0, Duration::ZERO),
             #[cfg(feature = "api")]
             api: None,
+            heartbeat: None,
         };
         daemon.start_api()?;
+        if !dry_run {
+            daemon.heartbeat = Heartbeat::start(&daemon.config);
+        }
         log::info!(
             config = daemon.config.source.as_str(), host = daemon.config.host.as_str(),
             rules = daemon.config.rules.len(), channels = daemon.config.channels.len(),
@@ -169,6 +177,11 @@ impl Daemon {
         self.publish();
         #[cfg(debug_assertions)]
         stall_for_tests();
+        if let Some(h) = &self.heartbeat {
+            let firing =
+                self.engine.alerts(&self.registry).filter(|a| a.state.firing_severity().is_some());
+            h.beat(firing.count());
+        }
         Ok(())
     }
 
@@ -291,6 +304,9 @@ impl Daemon {
             publisher.reconfigure(&new_config.host, &new_config.source, new_config.interval);
         }
         self.config = new_config;
+        if !self.dry_run {
+            Heartbeat::reconcile(&mut self.heartbeat, &self.config);
+        }
         self.engine.set_silences(self.silences.merged(&self.config, true));
         self.first_tick = true;
         true
@@ -305,6 +321,9 @@ impl Daemon {
             persist_failing = s.persist_failing, write_failures = s.write_failures;
             "stopping");
         self.sinks.shutdown();
+        if let Some(h) = self.heartbeat.take() {
+            h.stop();
+        }
         #[cfg(feature = "api")]
         if let Some((api, _)) = self.api.take() {
             api.stop();

@@ -6,6 +6,7 @@ pub mod replay;
 pub mod run;
 pub mod sample;
 pub mod silence;
+pub mod status;
 pub mod test_notify;
 
 use crate::config::{self, Config};

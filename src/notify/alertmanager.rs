@@ -12,6 +12,9 @@
 //! label, hence Alertmanager's identity of the alert: the superseded alert is resolved in
 //! the same request.
 //!
+//! With `watchdog: true` the heartbeat thread (`notify::heartbeat`, not this sender) also
+//! keeps an always-firing `HostwatchWatchdog` alert there ([`watchdog_alerts`]).
+//!
 //! Label names are made valid for Alertmanager (`[a-zA-Z_][a-zA-Z0-9_]*`); a receiver that
 //! refuses the request (HTTP 400: invalid alerts, 401/403/404) fails permanently, 429 and
 //! 5xx are worth retrying. Not here: routing, retries and the outbox (`delivery`).
@@ -89,15 +92,10 @@ impl AlertmanagerSender {
         if config.resend_every.is_zero() {
             return Err(format!("alertmanager channel {name}: resend_every must be above zero"));
         }
-        let (url, auth) = split_userinfo(config.url.expose());
-        let mut headers = vec![
-            ("Content-Type".to_string(), "application/json".to_string()),
-            ("User-Agent".to_string(), user_agent()),
-        ];
-        headers.extend(auth.map(|a| ("Authorization".to_string(), a)));
+        let (endpoint, headers) = endpoint_and_headers(config);
         Ok(AlertmanagerSender {
             name: name.to_string(),
-            endpoint: alerts_endpoint(&url),
+            endpoint,
             headers,
             timeout: config.timeout.unwrap_or(timeout),
             resend_every: config.resend_every,
@@ -195,6 +193,46 @@ impl Sender for AlertmanagerSender {
 /// The active-set key: one alert per rule and series.
 fn key(event: &AlertEvent) -> (String, String) {
     (event.rule.clone(), event.series.clone())
+}
+
+/// Where a channel posts (`<base>/api/v2/alerts`, without user info) and the headers it
+/// sends: content type, user agent and, for a URL with user info, basic authentication.
+pub(crate) fn endpoint_and_headers(config: &AlertmanagerConfig) -> (String, Vec<(String, String)>) {
+    let (url, auth) = split_userinfo(config.url.expose());
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("User-Agent".to_string(), user_agent()),
+    ];
+    headers.extend(auth.map(|a| ("Authorization".to_string(), a)));
+    (alerts_endpoint(&url), headers)
+}
+
+/// The name of the always-firing alert of a channel with `watchdog: true`.
+pub const WATCHDOG_ALERTNAME: &str = "HostwatchWatchdog";
+
+/// The watchdog's postable alerts at `now` (a one-element array): `alertname`
+/// [`WATCHDOG_ALERTNAME`], `host`, `severity="none"`, started at `started` (one alert for the
+/// whole run) and ending at `now + 4 × resend_every`, so Alertmanager resolves it by itself a
+/// few periods after hostwatch stops sending it (the heartbeat thread sends it after healthy
+/// ticks only: `notify::heartbeat`).
+pub(crate) fn watchdog_alerts(host: &str, started: f64, now: f64, resend_every: Duration) -> Value {
+    let labels: LabelSet = [
+        ("alertname".to_string(), WATCHDOG_ALERTNAME.to_string()),
+        ("host".to_string(), host.to_string()),
+        ("severity".to_string(), "none".to_string()),
+    ]
+    .into();
+    let summary = format!(
+        "hostwatch on {host} is alive and its loop ticks; this alert always fires while it \
+         does: route it to a dead-man's switch"
+    );
+    let alert = ActiveAlert {
+        labels,
+        annotations: [("summary".to_string(), summary)].into(),
+        starts_at: started.min(now),
+    };
+    let ends = now + resend_every.saturating_mul(ENDS_AFTER_PERIODS).as_secs_f64();
+    json!([alert.postable(ends)])
 }
 
 /// `<base>/api/v2/alerts` (the base may already end in it, or carry a path prefix).
@@ -362,6 +400,26 @@ mod tests {
             watchdog: false,
         };
         AlertmanagerSender::new("am", &config, Duration::from_secs(5)).unwrap()
+    }
+
+    #[test]
+    fn watchdog_fires_until_four_periods_ahead() {
+        let v = watchdog_alerts("web-01", 1_000.0, 2_000.0, Duration::from_secs(60));
+        let a = &v[0];
+        assert_eq!(a["labels"]["alertname"], WATCHDOG_ALERTNAME);
+        assert_eq!(a["labels"]["host"], "web-01");
+        assert_eq!(a["labels"]["severity"], "none");
+        assert_eq!(a["startsAt"], rfc3339(1_000.0));
+        assert_eq!(a["endsAt"], rfc3339(2_240.0));
+        let config = AlertmanagerConfig {
+            url: "http://u:p@am.example:9093/".into(),
+            timeout: None,
+            resend_every: Duration::from_secs(1),
+            watchdog: true,
+        };
+        let (endpoint, headers) = endpoint_and_headers(&config);
+        assert_eq!(endpoint, "http://am.example:9093/api/v2/alerts");
+        assert!(headers.iter().any(|(k, v)| k == "Authorization" && v.starts_with("Basic ")));
     }
 
     #[test]

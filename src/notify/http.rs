@@ -1,8 +1,8 @@
-//! HTTP(S) for the channels: one HTTP/1.1 POST over std `TcpStream` (and rustls, with the
-//! process's one shared configuration from [`super::tls`]), and the reading of the answer into
-//! accepted / retry later / give up.
+//! HTTP(S) for the channels, the heartbeat and `hostwatch status`: one HTTP/1.1 request (POST,
+//! GET) over std `TcpStream` (and rustls, with the process's one shared configuration from
+//! [`super::tls`]), and the reading of the answer into accepted / retry later / give up.
 //!
-//! One deadline (`timeout` from the start of [`post`]) bounds everything on the socket: the
+//! One deadline (`timeout` from the start of [`request`]) bounds everything on the socket: the
 //! connect (`connect_timeout`), the TLS handshake, sending and reading the answer (a read or
 //! write timeout set to what is left before every socket call), sub-second included. No thread
 //! is started: a receiver that accepts TCP and never speaks costs one socket for at most the
@@ -46,11 +46,23 @@ const HINTS: super::tls::Hints = super::tls::Hints {
                  SSL_CERT_FILE at a bundle that holds it",
 };
 
-/// POSTs `body` to `url` with `headers`; a network failure or timeout is transient.
+/// POSTs `body` to `url` with `headers`: [`request`] with `POST`.
+pub fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<HttpResponse, SendError> {
+    request("POST", url, headers, body, timeout)
+}
+
+/// Sends one `method` request (`GET`, `POST`) with `body` to `url`; a network failure or
+/// timeout is transient. A `GET` with an empty body sends no `Content-Length`.
 ///
 /// Redirects are not followed: they would carry the body and every header (tokens, basic
 /// auth) to whatever host the `Location` names.
-pub fn post(
+pub fn request(
+    method: &str,
     url: &str,
     headers: &[(String, String)],
     body: &[u8],
@@ -58,10 +70,11 @@ pub fn post(
 ) -> Result<HttpResponse, SendError> {
     let shown = crate::config::redact_url(url);
     let target =
-        Target::parse(url).map_err(|e| SendError::permanent(format!("POST {shown}: {e}")))?;
+        Target::parse(url).map_err(|e| SendError::permanent(format!("{method} {shown}: {e}")))?;
     let secrets = secrets(&target, headers);
-    let request = request(&target, headers, body)
-        .map_err(|e| SendError::permanent(format!("POST {shown}: {}", scrub(&e, url, &secrets))))?;
+    let request = encode(method, &target, headers, body).map_err(|e| {
+        SendError::permanent(format!("{method} {shown}: {}", scrub(&e, url, &secrets)))
+    })?;
     let deadline = Deadline { at: Instant::now() + timeout, timeout };
     match exchange(&target, &request, deadline) {
         Ok(mut response) => {
@@ -74,7 +87,8 @@ pub fn post(
                 Failure::Tls(e) => super::tls::describe(&e, &target.host, &HINTS),
                 Failure::Protocol(m) => m,
             };
-            Err(SendError::transient(format!("POST {shown}: {}", scrub(&reason, url, &secrets))))
+            let reason = scrub(&reason, url, &secrets);
+            Err(SendError::transient(format!("{method} {shown}: {reason}")))
         }
     }
 }
@@ -208,9 +222,14 @@ impl Target {
 
 /// The request bytes: head and body. Framing headers from `headers` are ignored (hostwatch
 /// sets `Content-Length` and `Connection: close`); a `Host` given there replaces the URL's.
-fn request(target: &Target, headers: &[(String, String)], body: &[u8]) -> Result<Vec<u8>, String> {
+fn encode(
+    method: &str,
+    target: &Target,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Vec<u8>, String> {
     let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-    let mut head = format!("POST {} HTTP/1.1\r\n", target.path);
+    let mut head = format!("{method} {} HTTP/1.1\r\n", target.path);
     if !has("host") {
         head.push_str(&format!("Host: {}\r\n", target.authority));
     }
@@ -233,7 +252,10 @@ fn request(target: &Target, headers: &[(String, String)], body: &[u8]) -> Result
         }
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    if method != "GET" || !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("Connection: close\r\n\r\n");
     let mut out = head.into_bytes();
     out.extend_from_slice(body);
     Ok(out)

@@ -12,6 +12,7 @@ pub(crate) mod delivery;
 pub(crate) mod email;
 pub(crate) mod escape;
 pub mod exec;
+pub(crate) mod heartbeat;
 pub(crate) mod http;
 #[cfg(feature = "plugins")]
 pub(crate) mod plugin;

@@ -46,7 +46,7 @@ fn urls_become_targets() {
     let t = Target::parse("http://u:p%40ss@[::1]:9093").unwrap();
     assert!(!t.tls && t.port == 9093 && t.host == "::1" && t.authority == "[::1]:9093");
     assert_eq!(t.path, "/");
-    let req = String::from_utf8(request(&t, &[], b"{}").unwrap()).unwrap();
+    let req = String::from_utf8(encode("POST", &t, &[], b"{}").unwrap()).unwrap();
     assert!(req.starts_with("POST / HTTP/1.1\r\nHost: [::1]:9093\r\n"), "{req}");
     assert!(req.contains(&format!(
         "Authorization: Basic {}\r\n",
@@ -56,7 +56,10 @@ fn urls_become_targets() {
     assert!(Target::parse("ftp://x/").is_err());
     assert!(Target::parse("http://:80/").is_err());
     let bad = [("X-A".to_string(), "1\r\nX-Injected: 2".to_string())];
-    assert!(request(&t, &bad, b"").is_err());
+    assert!(encode("POST", &t, &bad, b"").is_err());
+    let get = String::from_utf8(encode("GET", &t, &[], b"").unwrap()).unwrap();
+    assert!(get.starts_with("GET / HTTP/1.1\r\n"), "{get}");
+    assert!(!get.contains("Content-Length") && get.ends_with("Connection: close\r\n\r\n"));
 }
 
 /// A loopback server answering one connection with `reply` after reading the request

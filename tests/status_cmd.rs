@@ -1,0 +1,197 @@
+//! `hostwatch status` against a real `hostwatch run` with its API on a free loopback port:
+//! the exit code follows the worst firing alert (1 warning, 2 critical, 0 nothing), the text
+//! names the rule and the JSON is the `/status` document; after the daemon stopped, the
+//! state file answers (and the output says so); with neither, exit 3.
+
+mod common;
+
+use common::daemon::Daemon;
+use common::receiver::free_port;
+use common::{tempdir, write};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A config with one rule, `interval: 1s`, the API on `listen`.
+fn config(dir: &Path, rule: Value, listen: &str) -> PathBuf {
+    let cfg = json!({
+        "host": "status-host", "interval": "1s",
+        "state_dir": dir.join("state").display().to_string(),
+        "rules": [rule],
+        "api": {"listen": listen},
+    });
+    write(dir, "config.json", &cfg.to_string())
+}
+
+/// `hostwatch status --config CFG ARGS…`: exit code and stdout.
+fn status(cfg: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(common::bin())
+        .args(["status", "--config", cfg.to_str().unwrap()])
+        .args(args)
+        .output()
+        .expect("run hostwatch status");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Polls `status` (bounded) until it exits with `code` through the API; returns its text.
+fn wait_for_code(cfg: &Path, code: i32) -> String {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (got, text) = status(cfg, &[]);
+        if got == code && text.contains("from the daemon's API") {
+            return text;
+        }
+        assert!(Instant::now() < end, "status never exited {code} from the API: {got}\n{text}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// SIGTERM, then waits (bounded) until the daemon has exited.
+fn stop(mut daemon: Daemon) {
+    daemon.signal("-TERM");
+    let end = Instant::now() + Duration::from_secs(30);
+    while daemon.child.try_wait().expect("try_wait").is_none() {
+        assert!(Instant::now() < end, "the daemon did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_warning_from_the_api_then_from_the_state_file_once_the_daemon_stopped() {
+    let dir = tempdir("status-warning");
+    let port = free_port();
+    let rule = json!({"name": "load_any", "metric": "load.1", "warn": ">= 0"});
+    let cfg = config(&dir, rule, &format!("127.0.0.1:{port}"));
+    let daemon = Daemon::start(&cfg, false);
+
+    let text = wait_for_code(&cfg, 1);
+    println!("{text}");
+    assert!(text.lines().any(|l| l.starts_with("WARNING") && l.contains("load_any")), "{text}");
+    assert!(text.contains("WARNING on status-host: 0 critical and 1 warning firing"), "{text}");
+
+    let (code, json_text) = status(&cfg, &["--format", "json"]);
+    assert_eq!(code, 1, "{json_text}");
+    let doc: Value = serde_json::from_str(&json_text).expect("status --format json is JSON");
+    assert_eq!(doc["source"], "api");
+    assert_eq!(doc["exit_code"], 1);
+    assert_eq!(doc["host"], "status-host");
+    assert_eq!(doc["healthy"], true);
+    let alert = doc["alerts"].as_array().unwrap().iter().find(|a| a["rule"] == "load_any");
+    let alert = alert.unwrap_or_else(|| panic!("no load_any alert: {doc:#}"));
+    assert_eq!((&alert["state"], &alert["severity"]), (&json!("firing"), &json!("warning")));
+
+    // The same through --url (the config's api removed from the picture).
+    let (code, text) = status(&cfg, &["--url", &format!("http://127.0.0.1:{port}")]);
+    assert_eq!(code, 1, "{text}");
+
+    // A silenced alert still counts (as in `once`), marked with its silence.
+    let out = common::run(&[
+        "silence",
+        "--config",
+        cfg.to_str().unwrap(),
+        "add",
+        "--rule",
+        "load_any",
+        "--for",
+        "1h",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let end = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let (code, text) = status(&cfg, &[]);
+        if text.contains("[silenced by ") {
+            assert_eq!(code, 1, "{text}");
+            break text;
+        }
+        assert!(Instant::now() < end, "the silence never showed: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    println!("{text}");
+    assert!(text.contains("1 firing silenced, counted all the same"), "{text}");
+
+    stop(daemon);
+    let (code, text) = status(&cfg, &[]);
+    println!("{text}");
+    assert_eq!(code, 1, "the saved firing alert gives the exit code: {text}");
+    assert!(text.contains("did not answer") && text.contains("state file"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("WARNING") && l.contains("load_any")), "{text}");
+    assert!(text.contains("[silenced by "), "the state file path marks it too: {text}");
+    let (code, json_text) = status(&cfg, &["--format", "json"]);
+    assert_eq!(code, 1);
+    let doc: Value = serde_json::from_str(&json_text).expect("JSON from the state file");
+    assert_eq!(doc["source"], "state_file");
+    assert_eq!(doc["alerts"][0]["rule"], "load_any");
+    assert_eq!(doc["alerts"][0]["state"], "firing");
+    assert!(doc["state_file_mtime"].is_string(), "{doc:#}");
+}
+
+#[test]
+fn a_critical_alert_exits_2_and_an_unspecified_listen_address_is_asked_on_loopback() {
+    let dir = tempdir("status-critical");
+    let rule = json!({"name": "load_crit", "metric": "load.1", "crit": ">= 0"});
+    let cfg = config(&dir, rule, &format!("0.0.0.0:{}", free_port()));
+    let daemon = Daemon::start(&cfg, false);
+    let text = wait_for_code(&cfg, 2);
+    println!("{text}");
+    assert!(text.lines().any(|l| l.starts_with("CRITICAL") && l.contains("load_crit")), "{text}");
+    assert!(text.contains("at http://127.0.0.1:"), "{text}");
+    stop(daemon);
+    let (code, text) = status(&cfg, &[]);
+    assert_eq!(code, 2, "{text}");
+}
+
+#[test]
+fn nothing_firing_exits_0() {
+    let dir = tempdir("status-ok");
+    let rule = json!({"name": "load_huge", "metric": "load.1", "warn": "> 100000"});
+    let cfg = config(&dir, rule, &format!("127.0.0.1:{}", free_port()));
+    let _daemon = Daemon::start(&cfg, false);
+    let text = wait_for_code(&cfg, 0);
+    println!("{text}");
+    assert!(text.starts_with("OK on status-host: 0 critical and 0 warning firing"), "{text}");
+}
+
+#[test]
+fn no_daemon_and_no_state_file_exits_3() {
+    let dir = tempdir("status-unknown");
+    let rule = json!({"name": "load_any", "metric": "load.1", "warn": ">= 0"});
+    let cfg = config(&dir, rule, &format!("127.0.0.1:{}", free_port()));
+    let (code, text) = status(&cfg, &[]);
+    println!("{text}");
+    assert_eq!(code, 3, "{text}");
+    assert!(text.starts_with("HOSTWATCH UNKNOWN - the daemon's API at"), "{text}");
+    assert!(text.contains("state file"), "{text}");
+}
+
+#[test]
+fn a_stalled_loop_exits_3_and_says_so() {
+    let dir = tempdir("status-stalled");
+    let rule = json!({"name": "load_any", "metric": "load.1", "warn": ">= 0"});
+    let cfg = config(&dir, rule, &format!("127.0.0.1:{}", free_port()));
+    let stall = dir.join("stall");
+    let mut child = Command::new(common::bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("HOSTWATCH_TEST_STALL_FILE", &stall)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start hostwatch run");
+    wait_for_code(&cfg, 1);
+    std::fs::write(&stall, "").unwrap();
+    let end = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let (code, text) = status(&cfg, &[]);
+        if code == 3 {
+            break text;
+        }
+        assert!(Instant::now() < end, "status never reported the stalled loop: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    println!("{text}");
+    assert!(text.contains("STALLED: the daemon's loop has not ticked"), "{text}");
+    std::fs::remove_file(&stall).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+}

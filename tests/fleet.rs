@@ -366,11 +366,16 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
     let build_info = prom.get_json("/api/v1/query?query=hostwatch_build_info");
     let build_info = build_info["data"]["result"].as_array().expect("a result").clone();
     for agent in &agents {
-        assert!(
-            build_info.iter().any(|s| s["metric"]["instance"] == *agent.target()),
-            "no hostwatch_build_info from {}: {build_info:#?}",
-            agent.host
-        );
+        let series = build_info.iter().find(|s| s["metric"]["instance"] == *agent.target());
+        let series = series.unwrap_or_else(|| {
+            panic!("no hostwatch_build_info from {}: {build_info:#?}", agent.host)
+        });
+        // With honor_labels false the agent's own `host` label (on every sample of the full
+        // exposition) is kept beside `instance`, never renamed `exported_host`.
+        assert!(series["metric"].get("exported_host").is_none(), "{series}");
+        if let Some(host) = series["metric"].get("host") {
+            assert_eq!(host, agent.host, "{series}");
+        }
     }
 
     // Nothing fires yet (tmpfs: empty).

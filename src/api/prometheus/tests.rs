@@ -73,7 +73,7 @@ fn render_text(v: &View) -> String {
 #[derive(Debug)]
 struct Sample {
     name: String,
-    labels: Vec<(String, String)>,
+    labels: Labels,
     value: f64,
 }
 
@@ -96,9 +96,12 @@ fn valid_label_name(name: &str) -> bool {
         && !name.starts_with("__")
 }
 
+/// Label names and (unescaped) values, in order.
+type Labels = Vec<(String, String)>;
+
 /// Parses `{k="v",…}` from the start of `s`; returns the labels and the rest after `}`.
-fn parse_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
-    let mut labels: Vec<(String, String)> = Vec::new();
+fn parse_labels(s: &str) -> Result<(Labels, &str), String> {
+    let mut labels: Labels = Vec::new();
     let mut rest = s.strip_prefix('{').ok_or("no {")?;
     loop {
         if let Some(r) = rest.strip_prefix('}') {

@@ -47,7 +47,7 @@ impl Clone for Recent {
 }
 
 impl Recent {
-    fn new() -> Recent {
+    pub(crate) fn new() -> Recent {
         Recent { values: vec![f32::NAN; RECENT].into_boxed_slice(), next: 0, len: 0 }
     }
 

@@ -7,10 +7,11 @@
 //!   each family once and all its samples together. Suffixes: bytes `_bytes`; rates (already
 //!   per-second values, so gauges, not counters) `_bytes_per_second` and `_per_second`;
 //!   percentages `_percent`; loads and counts none. A name that already ends in its suffix
-//!   does not get it twice (`disk.used_percent` → `hostwatch_disk_used_percent`,
-//!   `cpu.usage` → `hostwatch_cpu_usage_percent`, `disk.read_rate` →
-//!   `hostwatch_disk_read_rate_bytes_per_second`), so the name is found from the metric name
-//!   without a table.
+//!   does not get it twice, and a trailing `_rate` gives way to the per-second suffix
+//!   (`disk.used_percent` → `hostwatch_disk_used_percent`, `cpu.usage` →
+//!   `hostwatch_cpu_usage_percent`, `disk.read_rate` → `hostwatch_disk_read_bytes_per_second`,
+//!   `disk.read_ops` → `hostwatch_disk_read_ops_per_second`), so the name is found from the
+//!   metric name without a table.
 //! - **Percentages stay 0–100 with `_percent`, not 0–1 with `_ratio`**: the numbers are the
 //!   ones rules, `/status`, notifications and the README use (`disk.used_percent > 90` is
 //!   `hostwatch_disk_used_percent > 90` in PromQL), and every percentage is exposed the same
@@ -284,6 +285,10 @@ fn family_name(out: &mut String, metric: Metric) {
         out.push(if c == '.' { '_' } else { c });
     }
     let suffix = unit_suffix(metric.unit());
+    // `_rate` says what the per-second suffix says again.
+    if suffix.ends_with("_per_second") && out[start..].ends_with("_rate") {
+        out.truncate(out.len() - "_rate".len());
+    }
     if !out[start..].ends_with(suffix) {
         out.push_str(suffix);
     }

@@ -360,7 +360,7 @@ fn each_family_appears_once_with_all_its_samples_together() {
         "hostwatch_disk_used_percent",
         "hostwatch_disk_free_bytes",
         "hostwatch_cpu_core_usage_percent",
-        "hostwatch_net_rx_rate_bytes_per_second",
+        "hostwatch_net_rx_bytes_per_second",
     ] {
         assert_eq!(text.matches(&format!("# TYPE {family} gauge\n")).count(), 1, "{text}");
         assert_eq!(samples.iter().filter(|s| s.name == family).count(), 3, "{family}");
@@ -368,7 +368,7 @@ fn each_family_appears_once_with_all_its_samples_together() {
     // Catalogue order, whatever the order of rows.
     let pos = |s: &str| text.find(s).unwrap();
     assert!(pos("# TYPE hostwatch_cpu_core_usage_percent") < pos("# TYPE hostwatch_disk_used"));
-    assert!(pos("# TYPE hostwatch_disk_free_bytes") < pos("# TYPE hostwatch_net_rx_rate"));
+    assert!(pos("# TYPE hostwatch_disk_free_bytes") < pos("# TYPE hostwatch_net_rx_bytes"));
 }
 
 #[test]
@@ -415,7 +415,7 @@ fn every_metric_has_a_valid_unique_name_with_its_unit_suffix() {
         let label = m.label_key().map(|k| k.as_str());
         v.series.push(row(m, label, 1.0));
     }
-    assert!(names.contains("hostwatch_swap_in_rate_per_second"));
+    assert!(names.contains("hostwatch_swap_in_per_second"));
     assert!(names.contains("hostwatch_mem_available_bytes"));
     assert!(names.contains("hostwatch_tcp_established"));
     let samples = parse(&render_text(&v));

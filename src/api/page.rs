@@ -16,13 +16,13 @@
 //!
 //! Not for: anything but rendering.
 
+mod groups;
 mod html;
 mod svg;
 #[cfg(test)]
 mod tests;
 
-use super::view::{AlertRow, SeriesRow, View};
-use crate::metrics::Metric;
+use super::view::{AlertRow, View};
 use html::{Dur, Esc, When, value_into};
 use std::fmt::Write;
 use std::time::Instant;
@@ -30,7 +30,7 @@ use std::time::Instant;
 /// The page's Content-Security-Policy: nothing from elsewhere, no script, no plugin, no
 /// form; the one inline `<style>` element allowed by its hash.
 pub(crate) const CSP: &str = "default-src 'none'; \
-     style-src 'sha256-oGhM5KPqQSWKbeG+G23sP5Zd1SR+UTs+zumfUzBUVZw='; \
+     style-src 'sha256-YSAd78xMU7rz5PDjgchVC+NtiN6nXuedSeUCPoVdvbw='; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The page's style sheet (its hash is in [`CSP`]).
@@ -64,14 +64,14 @@ pub(crate) fn render_at(view: &View, now: Instant, now_unix: f64) -> String {
     let _ = write!(out, " · hostwatch</title><style>{CSS}</style></head><body><main>");
     header(&mut out, view, now, now_unix, firing, pending);
     alerts(&mut out, view, now_unix);
-    groups(&mut out, view);
+    groups::groups(&mut out, view);
     channels(&mut out, view, now_unix);
     silences(&mut out, view, now_unix);
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<footer>hostwatch {} · this page reloads every {refresh} s · \
          JSON at <a href=\"/status\">/status</a>, Prometheus at <a href=\"/metrics\">/metrics</a>\
-         </footer></main></body></html>\n",
+         </footer></main></body></html>",
         Esc(view.version)
     );
     out
@@ -193,104 +193,6 @@ fn alert(out: &mut String, a: &AlertRow, now_unix: f64) {
         let _ = write!(out, "<span class=\"silenced\">silenced by {}</span>", Esc(by));
     }
     out.push_str("</div></li>");
-}
-
-/// The heading of a metric group.
-fn group_title(prefix: &str) -> &str {
-    match prefix {
-        "cpu" => "CPU",
-        "load" => "Load",
-        "mem" => "Memory",
-        "swap" => "Swap",
-        "disk" => "Disks",
-        "net" => "Network",
-        "tcp" => "TCP",
-        other => other,
-    }
-}
-
-/// The group of a metric: its name's prefix before the first dot.
-fn prefix(m: Metric) -> &'static str {
-    let name = m.name();
-    name.split_once('.').map_or(name, |(p, _)| p)
-}
-
-/// One table per metric group, in catalogue order; live series only.
-fn groups(out: &mut String, view: &View) {
-    let slots = view.recent_ts.len();
-    let span = match (view.recent_ts.first(), view.recent_ts.last()) {
-        (Some(a), Some(b)) if slots > 1 => b - a,
-        _ => 0.0,
-    };
-    for (i, &m) in Metric::ALL.iter().enumerate() {
-        let p = prefix(m);
-        if Metric::ALL[..i].iter().any(|&o| prefix(o) == p) {
-            continue; // the group was written with its first metric
-        }
-        let members = || Metric::ALL.iter().copied().filter(move |&o| prefix(o) == p);
-        let live = |s: &&SeriesRow| s.live && prefix(s.metric) == p;
-        if !view.series.iter().any(|s| live(&s)) {
-            continue;
-        }
-        let _ = write!(
-            out,
-            "<section class=\"group\" id=\"g-{p}\"><h2>{}</h2><div class=\"scroll\"><table>\
-             <thead><tr><th>series</th><th class=\"num\">latest</th><th>last {}</th></tr>\
-             </thead><tbody>",
-            Esc(group_title(p)),
-            Dur(span),
-        );
-        for metric in members() {
-            for row in view.series.iter().filter(|s| s.live && s.metric == metric) {
-                series_row(out, view, row, slots);
-            }
-        }
-        out.push_str("</tbody></table></div></section>");
-    }
-    if !view.unsupported.is_empty() {
-        out.push_str("<p class=\"mute\">Not available on this host: ");
-        for (i, m) in view.unsupported.iter().enumerate() {
-            let _ = write!(out, "{}<code>{}</code>", if i == 0 { "" } else { ", " }, m.name());
-        }
-        out.push_str(".</p>");
-    }
-}
-
-/// One series: its name and label, latest value and chart; highlighted while an alert on it
-/// is pending or firing.
-fn series_row(out: &mut String, view: &View, row: &SeriesRow, slots: usize) {
-    let hot = view.alerts.iter().filter(|a| a.series == row.key).map(|a| a.firing()).max();
-    let class = match hot {
-        Some(true) => " class=\"hot\"",
-        Some(false) => " class=\"warm\"",
-        None => "",
-    };
-    let _ = write!(out, "<tr{class}><td class=\"name\">");
-    match (&row.label, row.metric.label_key()) {
-        (Some(label), Some(key)) => {
-            let _ = write!(
-                out,
-                "<div class=\"lbl\">{}</div><div class=\"sub\" title=\"{}\">{} · {}</div>",
-                Esc(label),
-                Esc(row.metric.help()),
-                Esc(row.metric.name()),
-                key.as_str(),
-            );
-        }
-        _ => {
-            let _ = write!(
-                out,
-                "<div title=\"{}\">{}</div>",
-                Esc(row.metric.help()),
-                Esc(row.metric.name())
-            );
-        }
-    }
-    out.push_str("</td><td class=\"num\">");
-    value_into(out, row.metric.unit(), row.value);
-    out.push_str("</td><td class=\"spark\">");
-    svg::chart(out, row.metric.unit(), || row.recent.iter(), row.recent.len(), slots, &row.key);
-    out.push_str("</td></tr>");
 }
 
 /// Delivery health per channel.

@@ -17,7 +17,7 @@ use std::fmt::Write;
 /// Width of the plot area (the labels sit to its right).
 const PLOT_W: f64 = 140.0;
 /// Width of the whole chart.
-const W: f64 = 200.0;
+const W: f64 = 206.0;
 /// Height of the chart.
 const H: f64 = 40.0;
 /// Top and bottom margin of the plot area.
@@ -103,9 +103,9 @@ pub(crate) fn chart<I: Iterator<Item = f32>>(
     if let Some((x, y)) = last {
         let _ = write!(out, "<circle class=\"dot\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2\"/>");
     }
-    let _ = write!(out, "<text x=\"{W}\" y=\"{}\" text-anchor=\"end\">", PAD + 3.0);
+    let _ = write!(out, "<text x=\"{W}\" y=\"{}\" text-anchor=\"end\">", PAD + 4.0);
     value_into(out, unit, hi);
-    let _ = write!(out, "</text><text x=\"{W}\" y=\"{}\" text-anchor=\"end\">", H - PAD + 3.0);
+    let _ = write!(out, "</text><text x=\"{W}\" y=\"{}\" text-anchor=\"end\">", H - PAD + 2.0);
     value_into(out, unit, lo);
     out.push_str("</text></svg>");
 }

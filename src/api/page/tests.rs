@@ -8,7 +8,7 @@ use crate::api::view::{Inputs, View};
 use crate::collect::Sample;
 use crate::config::Severity;
 use crate::engine::Engine;
-use crate::metrics::Unit;
+use crate::metrics::{Metric, Unit};
 use crate::notify::delivery::ChannelHealth;
 use crate::series::Registry;
 use crate::silence::Silence;
@@ -168,9 +168,50 @@ fn groups_follow_the_catalogue_and_hold_their_series() {
     assert!(at("cpu") < at("disk") && at("disk") < at("net") && at("net") < usize::MAX);
     assert_eq!(at("mem"), usize::MAX, "no memory series: no memory group");
     let disk = &page[at("disk")..at("net")];
-    assert_eq!(disk.matches("<tr").count(), 3, "a header row and two mounts");
+    assert_eq!(disk.matches("<tr").count(), 5, "a header row, and a heading and a row per mount");
+    assert_eq!(disk.matches("<tr class=\"thing\">").count(), 2);
     assert!(disk.contains("61.5%"));
     assert!(page.contains("Not available on this host: <code>cpu.iowait</code>."));
+}
+
+#[test]
+fn things_with_several_metrics_get_a_block_and_idle_series_fold() {
+    let config = r#"{"rules": [
+        {"name": "tx_errors", "metric": "net.tx_errors", "match": {"iface": "eth0"}, "warn": ">= 0"}
+    ]}"#;
+    let view = view_after(config, 3, |t, reg| {
+        let mut p = Vec::new();
+        for iface in ["eth0", "<b>lo</b>"] {
+            for m in
+                [Metric::NetRxRate, Metric::NetTxRate, Metric::NetRxErrors, Metric::NetTxErrors]
+            {
+                let v =
+                    if iface == "eth0" && m == Metric::NetRxRate { 100.0 * t as f64 } else { 0.0 };
+                p.push((reg.intern(m, Some(iface)), v));
+            }
+        }
+        p.push((reg.intern(Metric::SwapInRate, None), 0.0));
+        p
+    });
+    let page = render_now(&view);
+    let net = &page[page.find("id=\"g-net\"").unwrap()..];
+    let eth0 = net.find("<span class=\"lbl\">eth0</span>").expect("a block for eth0");
+    let lo = net.find("<span class=\"lbl\">&lt;b&gt;lo&lt;/b&gt;</span>").expect("one for lo");
+    assert!(eth0 < lo, "in discovery order");
+    let (eth0, lo) = (&net[eth0..lo], &net[lo..]);
+    // eth0: rx_rate moved, tx_errors is zero but alerted: both are rows; the rest folds.
+    assert!(eth0.contains("<td class=\"name\"><div title=\"Bytes received per second.\">rx_rate"));
+    assert!(eth0.contains("<tr class=\"hot\"><td class=\"name\"><div title=\"Transmit errors"));
+    assert!(
+        eth0.contains("zero for the last 10s: <code>tx_rate</code>, <code>rx_errors</code></td>")
+    );
+    assert!(lo.contains(
+        "zero for the last 10s: <code>rx_rate</code>, <code>tx_rate</code>, <code>rx_errors</code>, \
+         <code>tx_errors</code></td>"
+    ));
+    assert_eq!(lo.split("</section>").next().unwrap().matches("<svg").count(), 0);
+    let swap = &page[page.find("id=\"g-swap\"").unwrap()..];
+    assert!(swap.contains("zero for the last 10s: <code>swap.in_rate</code>"));
 }
 
 #[test]

@@ -30,7 +30,7 @@ use std::time::Instant;
 /// The page's Content-Security-Policy: nothing from elsewhere, no script, no plugin, no
 /// form; the one inline `<style>` element allowed by its hash.
 pub(crate) const CSP: &str = "default-src 'none'; \
-     style-src 'sha256-YSAd78xMU7rz5PDjgchVC+NtiN6nXuedSeUCPoVdvbw='; \
+     style-src 'sha256-hJS79ufhzsYsQqybACbcH1q5thkbVtXZGDB7HELiuNA='; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The page's style sheet (its hash is in [`CSP`]).
@@ -195,7 +195,7 @@ fn alert(out: &mut String, a: &AlertRow, now_unix: f64) {
     out.push_str("</div></li>");
 }
 
-/// Delivery health per channel.
+/// Delivery health per channel, one card each.
 fn channels(out: &mut String, view: &View, now_unix: f64) {
     out.push_str("<section id=\"channels\"><h2>Channels</h2>");
     if view.channels.is_empty() {
@@ -205,72 +205,76 @@ fn channels(out: &mut String, view: &View, now_unix: f64) {
         );
         return;
     }
-    out.push_str(
-        "<div class=\"scroll\"><table><thead><tr><th>channel</th><th class=\"num\">outbox</th>\
-         <th class=\"num\">delivered</th><th class=\"num\">failed</th>\
-         <th class=\"num\">retried</th><th class=\"num\">failing</th><th>last success</th>\
-         <th>last error</th></tr></thead><tbody>",
-    );
+    out.push_str("<ul class=\"cards\">");
     for (name, h) in &view.channels {
-        let class = if h.consecutive_failures > 0 { " class=\"hot\"" } else { "" };
+        let failing = h.consecutive_failures > 0;
         let _ = write!(
             out,
-            "<tr{class}><td><b>{}</b></td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td>{}</td><td class=\"err\">",
-            Esc(name),
+            "<li class=\"card {}\"><div class=\"head\"><b>{}</b> ",
+            if failing { "bad" } else { "good" },
+            Esc(name)
+        );
+        if failing {
+            let _ = write!(
+                out,
+                "<span class=\"badge critical\">failing · {} in a row</span>",
+                h.consecutive_failures
+            );
+        } else {
+            out.push_str("<span class=\"badge ok\">ok</span>");
+        }
+        let _ = write!(
+            out,
+            "</div><div class=\"meta\"><span>outbox <b>{}</b></span><span>delivered {}</span>\
+             <span>failed {}</span><span>retried {}</span><span>last success {}</span></div>",
             h.pending,
             h.delivered,
             h.failed,
             h.retried,
-            h.consecutive_failures,
             When { at: h.last_success, now: now_unix },
         );
-        match &h.last_error {
-            Some(e) => html::escape_into(out, e),
-            None => out.push('—'),
+        if let Some(e) = &h.last_error {
+            let _ = write!(out, "<div class=\"err\">last error: {}</div>", Esc(e));
         }
-        out.push_str("</td></tr>");
+        out.push_str("</li>");
     }
-    out.push_str("</tbody></table></div></section>");
+    out.push_str("</ul></section>");
 }
 
-/// The silences in force.
+/// The silences in force, one card each.
 fn silences(out: &mut String, view: &View, now_unix: f64) {
     out.push_str("<section id=\"silences\"><h2>Silences</h2>");
     if view.silences.is_empty() {
         out.push_str("<p class=\"mute\">No silence in force.</p></section>");
         return;
     }
-    out.push_str(
-        "<div class=\"scroll\"><table><thead><tr><th>id</th><th>rule</th><th>match</th>\
-         <th>until</th><th>comment</th></tr></thead><tbody>",
-    );
+    out.push_str("<ul class=\"cards\">");
     for s in &view.silences {
-        out.push_str("<tr><td class=\"lbl\">");
-        if s.id.is_empty() {
-            out.push_str("<span class=\"mute\">config</span>");
-        } else {
-            html::escape_into(out, &s.id);
-        }
-        out.push_str("</td><td class=\"lbl\">");
+        out.push_str("<li class=\"card\"><div class=\"head\">rule <code>");
         match &s.rule {
             Some(r) => html::escape_into(out, r),
-            None => out.push_str("<span class=\"mute\">any</span>"),
+            None => out.push('*'),
         }
-        out.push_str("</td><td class=\"lbl\">");
-        if s.matchers.is_empty() {
-            out.push_str("<span class=\"mute\">any series</span>");
-        }
-        for (i, (k, v)) in s.matchers.iter().enumerate() {
-            let _ = write!(out, "{}{}={}", if i == 0 { "" } else { "<br>" }, Esc(k), Esc(v));
+        out.push_str("</code>");
+        for (k, v) in &s.matchers {
+            let _ = write!(out, " · <code>{}={}</code>", Esc(k), Esc(v));
         }
         let _ = write!(
             out,
-            "</td><td>{}</td><td>{}</td></tr>",
+            "</div><div class=\"meta\"><span>until {} ({})</span>",
+            Esc(&crate::timefmt::rfc3339(s.until)),
             When { at: Some(s.until), now: now_unix },
-            Esc(&s.comment)
         );
+        if s.id.is_empty() {
+            out.push_str("<span>from the config</span>");
+        } else {
+            let _ = write!(out, "<span>id <code>{}</code></span>", Esc(&s.id));
+        }
+        out.push_str("</div>");
+        if !s.comment.is_empty() {
+            let _ = write!(out, "<div>{}</div>", Esc(&s.comment));
+        }
+        out.push_str("</li>");
     }
-    out.push_str("</tbody></table></div></section>");
+    out.push_str("</ul></section>");
 }

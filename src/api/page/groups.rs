@@ -156,12 +156,27 @@ impl Group<'_> {
 /// Appends the escaped name of `row` as `naming` says.
 fn name_text(out: &mut String, row: &SeriesRow, naming: Naming) {
     let name = row.metric.name();
-    let _ = match (naming, row.metric.label_key(), row.label.as_deref()) {
-        (Naming::Thing, Some(LabelKey::Core), Some(l)) => write!(out, "core {}", Esc(l)),
-        (Naming::Thing, _, Some(l)) => write!(out, "{}", Esc(l)),
-        (Naming::Short, ..) => write!(out, "{}", Esc(name.split_once('.').map_or(name, |x| x.1))),
-        _ => write!(out, "{}", Esc(name)),
-    };
+    match (naming, row.metric.label_key(), row.label.as_deref()) {
+        (Naming::Thing, Some(LabelKey::Core), Some(l)) => {
+            let _ = write!(out, "core {}", Esc(l));
+        }
+        (Naming::Thing, _, Some(l)) => {
+            let _ = write!(out, "{}", Esc(l));
+        }
+        (Naming::Short, ..) => breakable(out, name.split_once('.').map_or(name, |x| x.1)),
+        _ => breakable(out, name),
+    }
+}
+
+/// Appends a metric name escaped, with a line-break opportunity after each `.` and `_`
+/// (`mem.used_percent` wraps as `mem.used_` / `percent` on a phone, not mid-word).
+fn breakable(out: &mut String, name: &str) {
+    for part in name.split_inclusive(['.', '_']) {
+        let _ = write!(out, "{}", Esc(part));
+        if part.ends_with(['.', '_']) {
+            out.push_str("<wbr>");
+        }
+    }
 }
 
 /// Writes one table per metric group that has a live series, then the metrics this host

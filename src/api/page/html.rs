@@ -41,7 +41,7 @@ pub(crate) fn escape_into(out: &mut String, text: &str) {
     let _ = write!(out, "{}", Esc(text));
 }
 
-/// A duration in seconds, to two units at most: `45s`, `3m 20s`, `2h 05m`, `4d 3h`; `—` for
+/// A duration in seconds, to two units at most: `45s`, `3m 20s`, `2h 05m`, `4d 3h`, `3y 20d` (years of 365 days); `—` for
 /// a negative or non-finite one.
 #[derive(Clone, Copy)]
 pub(crate) struct Dur(pub f64);
@@ -59,7 +59,8 @@ impl Display for Dur {
             0..60 => write!(f, "{s}s"),
             60..3600 => write!(f, "{}m {:02}s", s / 60, s % 60),
             3600..86_400 => write!(f, "{}h {:02}m", s / 3600, s / 60 % 60),
-            _ => write!(f, "{}d {}h", s / 86_400, s / 3600 % 24),
+            86_400..31_536_000 => write!(f, "{}d {}h", s / 86_400, s / 3600 % 24),
+            _ => write!(f, "{}y {}d", s / 31_536_000, s / 86_400 % 365),
         }
     }
 }

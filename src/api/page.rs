@@ -81,7 +81,7 @@ pub(crate) fn render_at(view: &View, now: Instant, now_unix: f64) -> String {
 fn estimate(view: &View) -> usize {
     6 * 1024
         + CSS.len()
-        + view.series.len() * (1200 + 13 * super::view::RECENT)
+        + view.series.len() * (1000 + 12 * view.recent_ts.len())
         + view.alerts.len() * 900
         + view.channels.len() * 600
         + view.silences.len() * 500

@@ -285,6 +285,35 @@ fn a_busy_page_is_balanced_and_fits_its_estimate() {
 }
 
 #[test]
+fn a_page_with_full_rings_fits_its_estimate_closely() {
+    // 130 ticks fill every ring (120 slots), with values that vary at every tick.
+    let view = view_after(r#"{"rules": []}"#, 130, |t, reg| {
+        let mut p = Vec::new();
+        for core in 0..16 {
+            let id = reg.intern(Metric::CpuCoreUsage, Some(&core.to_string()));
+            p.push((id, ((t * 7 + core * 13) % 100) as f64 + 0.5));
+        }
+        for iface in ["eth0", "eth1"] {
+            for m in [Metric::NetRxRate, Metric::NetTxRate, Metric::NetRxPackets] {
+                p.push((reg.intern(m, Some(iface)), 1e6 + (t * 977 % 5000) as f64));
+            }
+        }
+        p
+    });
+    assert_eq!(view.recent_ts.len(), crate::api::view::RECENT);
+    let started = std::time::Instant::now();
+    let page = render_now(&view);
+    let took = started.elapsed();
+    let (len, est) = (page.len(), estimate(&view));
+    println!(
+        "full-ring page: {len} bytes for {} series (estimate {est}), rendered in {took:?}",
+        view.series.len()
+    );
+    assert!(len <= est, "{len} > {est}");
+    assert!(est < 2 * len, "the estimate {est} is far above the page's {len} bytes");
+}
+
+#[test]
 fn a_stalled_loop_shows_a_stale_badge() {
     let view = busy_view();
     let page = render_at(&view, view.published + Duration::from_secs(16), view.last_tick_unix);

@@ -122,6 +122,18 @@ fn wait_status(base: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Op
     None
 }
 
+/// The head of the answer to `GET /`, lowercased.
+fn response_head(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    let _ = tcp.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}
+
 /// Chromium's complaints about the Content-Security-Policy, from its log.
 fn csp_violations(stderr: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(stderr)
@@ -202,6 +214,13 @@ fn the_status_page_shows_a_hostile_mount_as_text_in_chromium() {
     let (code, page) = common::http("GET", &format!("{base}/"), "").unwrap();
     assert_eq!(code, 200);
     assert!(!page.to_ascii_lowercase().contains("<script"), "a script tag in the page");
+
+    let head = response_head(port);
+    assert!(head.contains("content-type: text/html; charset=utf-8"), "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'; style-src 'sha256-"),
+        "{head}"
+    );
 
     // The DOM after Chromium parsed the page.
     let dom = chromium(&dir, &["--dump-dom", &format!("{base}/")]);

@@ -265,9 +265,8 @@ fn silences(out: &mut String, view: &View, now_unix: f64) {
             Esc(&crate::timefmt::rfc3339(s.until)),
             When { at: Some(s.until), now: now_unix },
         );
-        if s.id.is_empty() {
-            out.push_str("<span>from the config</span>");
-        } else {
+        // Config silences carry ids too (`config-1` or their own), so the id is all it says.
+        if !s.id.is_empty() {
             let _ = write!(out, "<span>id <code>{}</code></span>", Esc(&s.id));
         }
         out.push_str("</div>");

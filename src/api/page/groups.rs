@@ -1,0 +1,251 @@
+//! The metric groups of the status page: one table per group (a metric name's prefix before
+//! the first dot: cpu, load, mem, swap, disk, net, tcp), in catalogue order, live series only.
+//!
+//! Layout of a table: the group's unlabelled series first (`cpu.usage`); then, per label
+//! key, either one row per thing when a single metric of the group carries that key
+//! (`core 3`), or one block per thing (`iface eth0`) holding a row per metric (`rx_rate`,
+//! `tx_rate`, …). Each row has the latest value and a chart of the recent values. Series that
+//! were zero (or had no value) over the whole window and have no alert fold into one line per
+//! block, so idle interfaces and error counters do not bury the rest.
+//!
+//! Contract: labels go through [`Esc`]; nothing is allocated per row or per point beyond the
+//! humanized numbers. Not for: the rest of the page (`page`), the charts themselves (`svg`).
+
+use super::html::{Dur, Esc, value_into};
+use super::svg;
+use crate::api::view::{SeriesRow, View};
+use crate::metrics::{LabelKey, Metric};
+use std::fmt::Write;
+
+/// The heading of a metric group.
+pub(super) fn title(prefix: &str) -> &str {
+    match prefix {
+        "cpu" => "CPU",
+        "load" => "Load",
+        "mem" => "Memory",
+        "swap" => "Swap",
+        "disk" => "Disks",
+        "net" => "Network",
+        "tcp" => "TCP",
+        other => other,
+    }
+}
+
+/// The group of a metric: its name's prefix before the first dot.
+pub(super) fn prefix(m: Metric) -> &'static str {
+    let name = m.name();
+    name.split_once('.').map_or(name, |(p, _)| p)
+}
+
+/// What a table is being drawn from.
+struct Group<'a> {
+    view: &'a View,
+    prefix: &'static str,
+    /// Ticks the charts span.
+    slots: usize,
+    /// Seconds the charts span.
+    span: f64,
+}
+
+/// How the rows of a block are named.
+#[derive(Clone, Copy)]
+enum Naming {
+    /// By the full metric name (unlabelled series).
+    Metric,
+    /// By the thing measured (`/home`, `core 3`), the metric underneath.
+    Thing,
+    /// By the metric name without the group prefix (`rx_rate`), under a thing's heading.
+    Short,
+}
+
+impl Group<'_> {
+    /// The live series of this group with label key `key` (and label `label`, if given), by
+    /// metric in catalogue order.
+    fn rows<'s>(
+        &'s self,
+        key: Option<LabelKey>,
+        label: Option<&'s str>,
+    ) -> impl Iterator<Item = &'s SeriesRow> + 's {
+        Metric::ALL
+            .iter()
+            .copied()
+            .filter(move |&m| prefix(m) == self.prefix && m.label_key() == key)
+            .flat_map(move |m| {
+                self.view.series.iter().filter(move |s| {
+                    s.live && s.metric == m && label.is_none_or(|l| s.label.as_deref() == Some(l))
+                })
+            })
+    }
+
+    /// `Some(true)` while an alert on `row` fires, `Some(false)` while one is pending.
+    fn alerted(&self, row: &SeriesRow) -> Option<bool> {
+        self.view.alerts.iter().filter(|a| a.series == row.key).map(|a| a.firing()).max()
+    }
+
+    /// True when `row` was zero at every tick it had a value (it had one at least) and no
+    /// alert is on it.
+    fn quiet(&self, row: &SeriesRow) -> bool {
+        let mut seen = false;
+        for v in row.recent.iter().filter(|v| v.is_finite()) {
+            if v != 0.0 {
+                return false;
+            }
+            seen = true;
+        }
+        seen && (row.value == 0.0 || row.value.is_nan()) && self.alerted(row).is_none()
+    }
+
+    /// Writes the rows of one block, the quiet ones folded into a last line.
+    fn block(&self, out: &mut String, key: Option<LabelKey>, label: Option<&str>, naming: Naming) {
+        for row in self.rows(key, label).filter(|r| !self.quiet(r)) {
+            self.row(out, row, naming);
+        }
+        let mut quiet = self.rows(key, label).filter(|r| self.quiet(r)).peekable();
+        if quiet.peek().is_none() {
+            return;
+        }
+        let _ = write!(
+            out,
+            "<tr class=\"zero\"><td colspan=\"3\">zero for the last {}: ",
+            Dur(self.span)
+        );
+        for (i, row) in quiet.enumerate() {
+            out.push_str(if i == 0 { "<code>" } else { ", <code>" });
+            name_text(out, row, naming);
+            out.push_str("</code>");
+        }
+        out.push_str("</td></tr>");
+    }
+
+    /// One series: its name, latest value and chart; marked while an alert on it is pending
+    /// or firing.
+    fn row(&self, out: &mut String, row: &SeriesRow, naming: Naming) {
+        let class = match self.alerted(row) {
+            Some(true) => " class=\"hot\"",
+            Some(false) => " class=\"warm\"",
+            None => "",
+        };
+        let help = Esc(row.metric.help());
+        let _ = write!(out, "<tr{class}><td class=\"name\">");
+        match (naming, row.metric.label_key()) {
+            (Naming::Thing, Some(key)) => {
+                out.push_str("<div class=\"lbl\">");
+                name_text(out, row, naming);
+                let _ = write!(
+                    out,
+                    "</div><div class=\"sub\" title=\"{help}\">{} · {}</div>",
+                    Esc(row.metric.name()),
+                    key.as_str()
+                );
+            }
+            _ => {
+                let _ = write!(out, "<div title=\"{help}\">");
+                name_text(out, row, naming);
+                out.push_str("</div>");
+            }
+        }
+        out.push_str("</td><td class=\"num\">");
+        value_into(out, row.metric.unit(), row.value);
+        out.push_str("</td><td class=\"spark\">");
+        let (unit, len) = (row.metric.unit(), row.recent.len());
+        svg::chart(out, unit, || row.recent.iter(), len, self.slots, &row.key);
+        out.push_str("</td></tr>");
+    }
+}
+
+/// Appends the escaped name of `row` as `naming` says.
+fn name_text(out: &mut String, row: &SeriesRow, naming: Naming) {
+    let name = row.metric.name();
+    match (naming, row.metric.label_key(), row.label.as_deref()) {
+        (Naming::Thing, Some(LabelKey::Core), Some(l)) => {
+            let _ = write!(out, "core {}", Esc(l));
+        }
+        (Naming::Thing, _, Some(l)) => {
+            let _ = write!(out, "{}", Esc(l));
+        }
+        (Naming::Short, ..) => breakable(out, name.split_once('.').map_or(name, |x| x.1)),
+        _ => breakable(out, name),
+    }
+}
+
+/// Appends a metric name escaped, with a line-break opportunity after each `.` and `_`
+/// (`mem.used_percent` wraps as `mem.used_` / `percent` on a phone, not mid-word).
+fn breakable(out: &mut String, name: &str) {
+    for part in name.split_inclusive(['.', '_']) {
+        let _ = write!(out, "{}", Esc(part));
+        if part.ends_with(['.', '_']) {
+            out.push_str("<wbr>");
+        }
+    }
+}
+
+/// Writes one table per metric group that has a live series, then the metrics this host
+/// cannot provide.
+pub(super) fn groups(out: &mut String, view: &View) {
+    let slots = view.recent_ts.len();
+    let span = match (view.recent_ts.first(), view.recent_ts.last()) {
+        (Some(a), Some(b)) if slots > 1 => b - a,
+        _ => 0.0,
+    };
+    for (i, &m) in Metric::ALL.iter().enumerate() {
+        let p = prefix(m);
+        if Metric::ALL[..i].iter().any(|&o| prefix(o) == p) {
+            continue; // the group was written with its first metric
+        }
+        let g = Group { view, prefix: p, slots, span };
+        if !view.series.iter().any(|s| s.live && prefix(s.metric) == p) {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "<section class=\"group\" id=\"g-{p}\"><h2>{}</h2><div class=\"scroll\"><table>\
+             <thead><tr><th>series</th><th class=\"num\">latest</th><th>last {}</th></tr>\
+             </thead><tbody>",
+            Esc(title(p)),
+            Dur(span),
+        );
+        g.block(out, None, None, Naming::Metric);
+        for key in LabelKey::ALL {
+            let metrics =
+                Metric::ALL.iter().filter(|&&o| prefix(o) == p && o.label_key() == Some(key));
+            match metrics.count() {
+                0 => {}
+                1 => g.block(out, Some(key), None, Naming::Thing),
+                _ => g.things(out, key),
+            }
+        }
+        out.push_str("</tbody></table></div></section>");
+    }
+    if !view.unsupported.is_empty() {
+        out.push_str("<p class=\"mute\">Not available on this host: ");
+        for (i, m) in view.unsupported.iter().enumerate() {
+            let _ = write!(out, "{}<code>{}</code>", if i == 0 { "" } else { ", " }, m.name());
+        }
+        out.push_str(".</p>");
+    }
+}
+
+impl Group<'_> {
+    /// One block per thing labelled `key` (in the order the things were discovered), under
+    /// a heading naming it.
+    fn things(&self, out: &mut String, key: LabelKey) {
+        let of_key = |s: &SeriesRow| {
+            s.live && prefix(s.metric) == self.prefix && s.metric.label_key() == Some(key)
+        };
+        for (j, s) in self.view.series.iter().enumerate() {
+            let Some(label) = s.label.as_deref().filter(|_| of_key(s)) else { continue };
+            if self.view.series[..j].iter().any(|e| of_key(e) && e.label.as_deref() == Some(label))
+            {
+                continue; // this thing's block is written
+            }
+            let _ = write!(
+                out,
+                "<tr class=\"thing\"><th colspan=\"3\"><span class=\"mute\">{}</span> \
+                 <span class=\"lbl\">{}</span></th></tr>",
+                key.as_str(),
+                Esc(label)
+            );
+            self.block(out, Some(key), Some(label), Naming::Short);
+        }
+    }
+}

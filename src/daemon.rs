@@ -222,6 +222,7 @@ impl Daemon {
                 persist_failing: d.is_some_and(Dispatcher::persist_failing),
                 write_failures: d.map_or(0, Dispatcher::write_failures),
                 tick_duration: self.last_tick.1,
+                config_silences: self.config.silences.len(),
             });
         }
     }

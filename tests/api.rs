@@ -184,6 +184,7 @@ fn silences_need_the_token_and_stop_a_firing_rule_until_deleted() {
     let extra = json!({
         "channels": {"hook": {"type": "webhook", "url": receiver.url("/hook")}},
         "routes": [{"channels": ["hook"]}],
+        "silences": [{"id": "planned", "rule": "nothing_*", "until": "2099-01-01T00:00:00Z"}],
     });
     let cfg =
         config(&dir, port, json!({"listen": format!("127.0.0.1:{port}"), "token": TOKEN}), extra);
@@ -217,8 +218,14 @@ fn silences_need_the_token_and_stop_a_firing_rule_until_deleted() {
     let listed = common::run(&["silence", "--config", cfg.to_str().unwrap(), "list", "--json"]);
     assert!(common::stdout(&listed).contains(&id), "{}", common::stdout(&listed));
     let (_, api_list) = get_json(port, "/silences");
-    assert_eq!(api_list["silences"][0]["id"], id.as_str());
-    assert_eq!(api_list["silences"][0]["comment"], "<b>maintenance</b>");
+    assert_eq!(api_list["silences"][0]["id"], "planned");
+    assert_eq!(api_list["silences"][0]["source"], "config");
+    assert_eq!(api_list["silences"][1]["id"], id.as_str());
+    assert_eq!(api_list["silences"][1]["source"], "store");
+    assert_eq!(api_list["silences"][1]["comment"], "<b>maintenance</b>");
+    let (s, _, body) =
+        request("DELETE", port, "/silences/planned", &[("Authorization", &bearer)], "").unwrap();
+    assert_eq!(s, 404, "a config silence is removed in the config: {body}");
 
     wait_json(port, "/status", Duration::from_secs(10), |_, v| {
         v["alerts"].as_array().is_some_and(|a| a.iter().any(|x| x["silenced_by"] == id.as_str()))

@@ -177,15 +177,15 @@ impl Routes {
     fn list_silences(&self) -> Response {
         let now = crate::timefmt::now_unix();
         let view = self.board.current();
-        let mut all: Vec<Value> = view
-            .silences
-            .iter()
-            .filter(|s| s.id.is_empty())
-            .map(super::status::silence_json)
-            .collect();
+        let config = &view.silences[..view.config_silences.min(view.silences.len())];
+        let mut all: Vec<Value> =
+            config.iter().map(|s| super::status::silence_json(s, true)).collect();
         match silence_store::read(&self.state_dir) {
             Ok(f) => all.extend(
-                f.silences.iter().filter(|s| s.until > now).map(super::status::silence_json),
+                f.silences
+                    .iter()
+                    .filter(|s| s.until > now)
+                    .map(|s| super::status::silence_json(s, false)),
             ),
             Err(e) => return error(500, &format!("cannot read the silences: {e}")),
         }

@@ -47,15 +47,16 @@ pub(crate) fn alert_json(a: &AlertRow) -> Value {
     })
 }
 
-/// One silence; `source` tells whether it can be removed through the API.
-pub(crate) fn silence_json(s: &Silence) -> Value {
+/// One silence; `source` tells whether it can be removed through the API (`store`: kept by
+/// `hostwatch silence` and the API) or only in the config file (`config`).
+pub(crate) fn silence_json(s: &Silence, from_config: bool) -> Value {
     json!({
-        "id": if s.id.is_empty() { Value::Null } else { json!(s.id) },
+        "id": s.id,
         "rule": s.rule,
         "match": s.matchers,
         "until": time(s.until),
         "comment": s.comment,
-        "source": if s.id.is_empty() { "config" } else { "state" },
+        "source": if from_config { "config" } else { "store" },
     })
 }
 
@@ -108,7 +109,12 @@ pub(crate) fn render(view: &View, now: Instant) -> Value {
         "alerts": view.alerts.iter().map(alert_json).collect::<Vec<_>>(),
         "series": series,
         "unsupported": view.unsupported.iter().map(|m| m.name()).collect::<Vec<_>>(),
-        "silences": view.silences.iter().map(silence_json).collect::<Vec<_>>(),
+        "silences": view
+            .silences
+            .iter()
+            .enumerate()
+            .map(|(i, s)| silence_json(s, i < view.config_silences))
+            .collect::<Vec<_>>(),
         "channels": channels,
         "persist_failing": view.persist_failing,
         "write_failures": view.write_failures,

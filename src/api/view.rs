@@ -128,8 +128,8 @@ pub(crate) struct AlertRow {
     pub value: f64,
     /// The threshold text it crossed (`> 85`).
     pub threshold: Arc<str>,
-    /// The id (or, for a config silence, the comment) of the silence holding its
-    /// notifications back, if one does.
+    /// The id of the silence holding its notifications back, if one does (`config-N` or
+    /// the id the config gives for one of the config file).
     pub silenced_by: Option<String>,
 }
 
@@ -188,8 +188,11 @@ pub(crate) struct View {
     pub unsupported: Vec<Metric>,
     /// Pending and firing alerts, firing first, then by rule and series.
     pub alerts: Vec<AlertRow>,
-    /// Silences in force (config and `hostwatch silence`), expired ones left out.
+    /// Silences in force, expired ones left out: first those of the config file, then the
+    /// store's (`hostwatch silence`, `POST /silences`).
     pub silences: Vec<Silence>,
+    /// How many of `silences`, from the start, come from the config file.
+    pub config_silences: usize,
     /// Delivery health per channel.
     pub channels: BTreeMap<String, ChannelHealth>,
     /// True while the state cannot be saved.
@@ -214,6 +217,8 @@ pub(crate) struct Inputs<'a> {
     pub write_failures: u64,
     /// How long the tick took.
     pub tick_duration: Duration,
+    /// How many of the engine's silences, from the start, come from the config file.
+    pub config_silences: usize,
 }
 
 impl Clone for View {
@@ -241,6 +246,7 @@ impl Clone for View {
         self.unsupported.clone_from(&source.unsupported);
         self.alerts.clone_from(&source.alerts);
         self.silences.clone_from(&source.silences);
+        self.config_silences = source.config_silences;
         self.channels.clone_from(&source.channels);
         self.persist_failing = source.persist_failing;
         self.write_failures = source.write_failures;
@@ -267,6 +273,7 @@ impl View {
             unsupported: Vec::new(),
             alerts: Vec::new(),
             silences: Vec::new(),
+            config_silences: 0,
             channels: BTreeMap::new(),
             persist_failing: false,
             write_failures: 0,
@@ -329,7 +336,10 @@ impl View {
 
         let silences = i.engine.silences();
         self.silences.clear();
-        self.silences.extend(silences.iter().filter(|s| s.until > now).cloned());
+        let (config, store) = silences.split_at(i.config_silences.min(silences.len()));
+        self.silences.extend(config.iter().filter(|s| s.until > now).cloned());
+        self.config_silences = self.silences.len();
+        self.silences.extend(store.iter().filter(|s| s.until > now).cloned());
         self.alerts.clear();
         for a in i.engine.alerts(i.registry) {
             let (severity, threshold) = match a.state.phase {
@@ -344,10 +354,10 @@ impl View {
                     (s, threshold_text(a.rule, s))
                 }
             };
-            let silenced_by =
-                silences.iter().find(|s| s.covers(&a.rule.name, a.series, now)).map(|s| {
-                    if s.id.is_empty() { format!("config: {}", s.comment) } else { s.id.clone() }
-                });
+            let silenced_by = silences
+                .iter()
+                .find(|s| s.covers(&a.rule.name, a.series, now))
+                .map(|s| s.id.clone());
             self.alerts.push(AlertRow {
                 rule: a.rule.name.clone(),
                 metric: a.series.metric,

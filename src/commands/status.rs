@@ -195,15 +195,17 @@ fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value
         let outbox = saved.delivery.outbox.iter().filter(|i| &i.channel == name).count();
         channels.insert(name.clone(), json!({"outbox": outbox}));
     }
+    // `merged` puts the config file's silences first, then the store's.
     let silences: Vec<Value> = silences
         .iter()
-        .filter(|s| s.until > now)
-        .map(|s| {
+        .enumerate()
+        .filter(|(_, s)| s.until > now)
+        .map(|(i, s)| {
             json!({
-                "id": if s.id.is_empty() { Value::Null } else { json!(s.id) },
+                "id": s.id,
                 "rule": s.rule, "match": s.matchers, "until": time(s.until),
                 "comment": s.comment,
-                "source": if s.id.is_empty() { "config" } else { "state" },
+                "source": if i < config.silences.len() { "config" } else { "store" },
             })
         })
         .collect();

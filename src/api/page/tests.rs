@@ -46,6 +46,7 @@ fn view_after(
             persist_failing: false,
             write_failures: 0,
             tick_duration: Duration::from_micros(850),
+            config_silences: 0,
         });
     }
     view

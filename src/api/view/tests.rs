@@ -47,6 +47,7 @@ impl World {
             persist_failing: false,
             write_failures: 0,
             tick_duration: Duration::from_micros(300),
+            config_silences: 0,
         }
     }
 }

@@ -188,10 +188,10 @@ impl ServerHandle {
     }
 
     fn shut_down(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // The loop polls the other end: one byte wakes it (a full socket already will).
-        let _ = (&self.wake).write(&[1]);
         if let Some(t) = self.thread.take() {
+            self.stop.store(true, Ordering::SeqCst);
+            // The loop polls the other end: one byte wakes it (a full socket already will).
+            let _ = (&self.wake).write(&[1]);
             let _ = t.join();
         }
     }

@@ -362,3 +362,15 @@ fn encode_frames_each_kind_of_answer() {
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\nabc"), "{text}");
     assert!(text.contains("Content-Length: 3\r\n"), "{text}");
 }
+
+#[test]
+fn a_body_that_stops_short_and_an_idle_connection_get_408() {
+    let limits = Limits { read_timeout: Duration::from_millis(200), ..Limits::default() };
+    let (server, seen) = start(limits);
+    let mut short = connect(&server);
+    short.write_all(b"POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nonly part").unwrap();
+    let mut idle = connect(&server);
+    assert_eq!(status(&read_all(&mut short)), 408);
+    assert_eq!(status(&read_all(&mut idle)), 408);
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 0);
+}

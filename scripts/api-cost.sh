@@ -63,13 +63,20 @@ run_ns() { # the process's CPU time: every thread's schedstat run time, in ns
   for t in /proc/"$pid"/task/*/schedstat; do total=$((total + $(cut -d' ' -f1 "$t"))); done
   echo "$total"
 }
+api_ns() { # the server thread's run time (0 when there is none), in ns
+  local t
+  for t in /proc/"$pid"/task/*; do
+    if [ "$(cat "$t/comm")" = hostwatch-api ]; then cut -d' ' -f1 "$t/schedstat"; return; fi
+  done
+  echo 0
+}
 field() { awk -v f="$1:" '$1 == f {print $2}' /proc/"$pid"/status; }
-report() { # LABEL NS_BEFORE NS_AFTER
-  local ns=$(($3 - $2))
-  awk -v l="$1" -v ns="$ns" -v s="$secs" -v rss="$(field VmRSS)" -v hwm="$(field VmHWM)" \
-    -v th="$(field Threads)" 'BEGIN {
-      printf "%-24s %7.1f us CPU per tick (%.3f %% of a core)  VmRSS %6d KiB  VmHWM %6d KiB  %d threads\n",
-        l, ns / s / 1000, ns / s / 1e7, rss, hwm, th }'
+report() { # LABEL NS_BEFORE NS_AFTER API_NS_BEFORE API_NS_AFTER
+  local ns=$(($3 - $2)) api=$(($5 - $4))
+  awk -v l="$1" -v ns="$ns" -v api="$api" -v s="$secs" -v rss="$(field VmRSS)" \
+    -v hwm="$(field VmHWM)" -v th="$(field Threads)" 'BEGIN {
+      printf "%-22s %8.1f us CPU per tick (%.3f %% of a core; server thread %.1f us)  VmRSS %5d KiB  VmHWM %5d KiB  %d threads\n",
+        l, ns / s / 1000, ns / s / 1e7, api / s / 1000, rss, hwm, th }'
 }
 start() { # CONFIG
   "$bin" --log-level warn run --config "$1" &
@@ -83,15 +90,15 @@ stop() {
 echo "hostwatch API cost: $bin, ${secs} s windows, 1 s interval (one tick per second)"
 start "$work/plain.json"
 a=$(run_ns); sleep "$secs"; b=$(run_ns)
-report "without api" "$a" "$b"
+report "without api" "$a" "$b" 0 0
 stop
 
 start "$work/api.json"
-a=$(run_ns); sleep "$secs"; b=$(run_ns)
-report "api, idle" "$a" "$b"
-a=$(run_ns)
+a=$(run_ns); x=$(api_ns); sleep "$secs"; b=$(run_ns); y=$(api_ns)
+report "api, idle" "$a" "$b" "$x" "$y"
+a=$(run_ns); x=$(api_ns)
 python3 "$work/load.py" "$port" "$rate" "$secs" > "$work/load.txt"
-b=$(run_ns)
-report "api, ${rate} requests/s" "$a" "$b"
+b=$(run_ns); y=$(api_ns)
+report "api, ${rate} requests/s" "$a" "$b" "$x" "$y"
 cat "$work/load.txt"
 stop

@@ -4,12 +4,14 @@
 # and with the API under 100 requests/s (a mix of /health, /status, /metrics and /, one
 # connection each, from a Python client).
 # Usage: scripts/api-cost.sh [BINARY]   (default target/release/hostwatch; DURATION seconds per
-# window, default 60; the embedded default rules at a 1 s interval, with no channel).
+# window, default 60; RATE requests/s, default 100; PATHS, default /health,/status,/metrics,/;
+# the embedded default rules at a 1 s interval, with no channel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/hostwatch}
 secs=${DURATION:-60}
 rate=${RATE:-100}
+paths=${PATHS:-/health,/status,/metrics,/}
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -23,7 +25,7 @@ JSON
 cat > "$work/load.py" <<'PY'
 import socket, sys, time
 port, rate, secs = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-paths = ["/health", "/status", "/metrics", "/"]
+paths = sys.argv[4].split(",")
 ok = failed = 0
 lat = []
 start = time.monotonic()
@@ -97,8 +99,8 @@ start "$work/api.json"
 a=$(run_ns); x=$(api_ns); sleep "$secs"; b=$(run_ns); y=$(api_ns)
 report "api, idle" "$a" "$b" "$x" "$y"
 a=$(run_ns); x=$(api_ns)
-python3 "$work/load.py" "$port" "$rate" "$secs" > "$work/load.txt"
+python3 "$work/load.py" "$port" "$rate" "$secs" "$paths" > "$work/load.txt"
 b=$(run_ns); y=$(api_ns)
-report "api, ${rate} requests/s" "$a" "$b" "$x" "$y"
+report "api, ${rate}/s $paths" "$a" "$b" "$x" "$y"
 cat "$work/load.txt"
 stop

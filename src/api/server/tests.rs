@@ -374,3 +374,17 @@ fn a_body_that_stops_short_and_an_idle_connection_get_408() {
     assert_eq!(status(&read_all(&mut idle)), 408);
     assert_eq!(seen.calls.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn a_request_sent_byte_by_byte_is_read_across_every_boundary() {
+    let (server, _) = start(Limits::default());
+    let mut s = connect(&server);
+    s.set_nodelay(true).unwrap();
+    for b in b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n" {
+        s.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let a = read_all(&mut s);
+    assert_eq!(status(&a), 200, "{a}");
+    assert_eq!(body(&a), "hello world\n");
+}

@@ -1,13 +1,44 @@
-//! The API's HTTP/1.1 server: one thread, requests parsed within fixed limits, answers made
-//! by a handler from the published view. (Interim version: one connection at a time with
-//! socket timeouts; the poll-based server with connection limits replaces it.)
+//! The API's HTTP/1.1 server: one thread (`hostwatch-api`) running a `poll(2)` loop over
+//! nonblocking sockets, every request read within fixed limits, answers made by a handler
+//! from the published view.
 //!
-//! Not for: routing or rendering (`routes`), or anything the loop waits on.
+//! Limits ([`Limits`], defaults in brackets), so a slow or hostile client never grows memory
+//! or threads and never reaches the loop:
+//! - at most `max_connections` [64] sockets open; when full, a new connection evicts the
+//!   oldest one that has not finished sending its request (a slowloris flood cycles out,
+//!   a quick client is read the moment it is accepted); when every one is busy writing, the
+//!   new one gets a best-effort 503 and is closed;
+//! - the request line and headers within `max_header_bytes` [8 KiB] (else 431), a body only
+//!   with `Content-Length` (`Transfer-Encoding` is 411) of at most `max_body_bytes` [64 KiB]
+//!   (else 413, answered from the headers without reading the body);
+//! - an absolute `read_timeout` [5 s] from accept to the whole request (else 408: trickling
+//!   bytes never extends it), an absolute `write_timeout` [5 s] for the answer (else closed);
+//! - buffers grow with what a connection sent (nothing for an idle one; a body buffer only as
+//!   large as its `Content-Length`), so the server holds at most `max_connections` × (header
+//!   + body limits) plus the answers being written.
+//!
+//! Every answer carries `Connection: close`. A `HEAD` answer has the `GET` answer's
+//! `Content-Length` and no body. A handler panic is caught and answered 500; the server goes
+//! on. What happens is counted in [`Stats`]; evictions and refusals are logged at most once a
+//! minute.
+//!
+//! Why not tiny_http: it hands each connection to a thread pool that grows without bound
+//! (1,000 idle connections are 1,000 threads) and has no total deadline per request.
+//!
+//! Not for: routing or rendering (`routes`), TLS, keep-alive or pipelining, or anything the
+//! loop waits on.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod conn;
+mod event_loop;
+mod http;
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -78,16 +109,65 @@ impl Response {
     pub(crate) fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
         Response { status, content_type, headers: Vec::new(), body }
     }
+
+    /// `{"error": message}` with `status`, for the answers the server makes itself.
+    fn error(status: u16, message: &str) -> Response {
+        let body = serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default();
+        let mut resp = Response::new(status, "application/json", body);
+        resp.body.push(b'\n');
+        resp
+    }
 }
 
 /// The handler: a pure function of the request (it reads the published view).
 pub(crate) type Handler = Box<dyn Fn(&Request) -> Response + Send + 'static>;
 
-/// A running server.
+/// What the server did since it started (relaxed counters, read by anyone).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Connections accepted.
+    pub accepted: AtomicU64,
+    /// Answers from the handler written completely.
+    pub served: AtomicU64,
+    /// Connections closed to make room for a new one (their request unfinished).
+    pub evicted: AtomicU64,
+    /// New connections refused because every open one was busy writing.
+    pub refused: AtomicU64,
+    /// 400 and 411 answers (malformed request, no `Content-Length` framing).
+    pub bad_requests: AtomicU64,
+    /// 431 answers.
+    pub headers_too_large: AtomicU64,
+    /// 413 answers.
+    pub bodies_too_large: AtomicU64,
+    /// 408 answers (the request was not complete within `read_timeout`).
+    pub read_timeouts: AtomicU64,
+    /// Answers abandoned because the client did not read them within `write_timeout`.
+    pub write_timeouts: AtomicU64,
+    /// Handler panics (answered 500).
+    pub panics: AtomicU64,
+    /// Failed `accept` calls (out of file descriptors, ...).
+    pub accept_errors: AtomicU64,
+}
+
+impl Stats {
+    /// Adds one to `counter`.
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The value of `counter`.
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// A running server; dropping it stops it too.
 #[derive(Debug)]
 pub(crate) struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    wake: UnixStream,
+    stats: Arc<Stats>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -97,13 +177,29 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Stops the server and waits for its thread.
+    /// What the server did so far.
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Stops the server (open connections are closed) and waits for its thread.
     pub(crate) fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
         if let Some(t) = self.thread.take() {
+            self.stop.store(true, Ordering::SeqCst);
+            // The loop polls the other end: one byte wakes it (a full socket already will).
+            let _ = (&self.wake).write(&[1]);
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }
 
@@ -114,93 +210,58 @@ pub(crate) fn spawn(
     handler: Handler,
 ) -> io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let (wake, woken) = UnixStream::pair()?;
+    wake.set_nonblocking(true)?;
+    woken.set_nonblocking(true)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    let thread = std::thread::Builder::new().name("hostwatch-api".into()).spawn(move || {
-        for conn in listener.incoming() {
-            if flag.load(Ordering::SeqCst) {
-                break;
-            }
-            if let Ok(stream) = conn {
-                serve_one(stream, &limits, &handler);
-            }
-        }
-    })?;
-    Ok(ServerHandle { addr, stop, thread: Some(thread) })
+    let stats = Arc::new(Stats::default());
+    let server =
+        event_loop::Server::new(listener, woken, Arc::clone(&stop), limits, handler, &stats);
+    let thread =
+        std::thread::Builder::new().name("hostwatch-api".into()).spawn(move || server.run())?;
+    Ok(ServerHandle { addr, stop, wake, stats, thread: Some(thread) })
 }
 
-fn serve_one(mut stream: TcpStream, limits: &Limits, handler: &Handler) {
-    let _ = stream.set_read_timeout(Some(limits.read_timeout));
-    let _ = stream.set_write_timeout(Some(limits.write_timeout));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > limits.max_header_bytes {
-            return;
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split(' ');
-    let method = first.next().unwrap_or("").to_owned();
-    let target = first.next().unwrap_or("");
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut req = Request {
-        method,
-        path: path.to_owned(),
-        query: query.to_owned(),
-        headers,
-        body: Vec::new(),
-    };
-    let len: usize = req.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    if len > limits.max_body_bytes {
-        return;
-    }
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < len {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => body.extend_from_slice(&chunk[..n]),
-        }
-    }
-    body.truncate(len);
-    req.body = body;
-    let resp = handler(&req);
-    let _ = stream.write_all(&encode(&resp));
-}
-
-/// The response's bytes on the wire (always `Connection: close`).
+/// The response's bytes on the wire (always `Connection: close`). A response carrying
+/// `X-Head-Length` (the routes' answer to `HEAD`) announces that length and sends no body;
+/// the header itself stays off the wire.
 pub(crate) fn encode(resp: &Response) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        resp.status,
-        reason(resp.status),
-        resp.content_type,
-        resp.body.len()
-    )
-    .into_bytes();
+    encode_for(resp, false)
+}
+
+/// Like [`encode`]; `head` (the request was `HEAD`) sends no body whatever the handler left.
+fn encode_for(resp: &Response, head: bool) -> Vec<u8> {
+    let head_length = resp
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("x-head-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    let body: &[u8] = if head || head_length.is_some() { &[] } else { &resp.body };
+    let mut out = Vec::with_capacity(256 + body.len());
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    // No body at all for 1xx, 204 and 304, so no framing headers either.
+    if !(resp.status < 200 || resp.status == 204 || resp.status == 304) {
+        let length = head_length.unwrap_or(resp.body.len());
+        let _ = write!(out, "Content-Type: {}\r\nContent-Length: {length}\r\n", resp.content_type);
+    }
+    out.extend_from_slice(b"Connection: close\r\n");
     for (n, v) in &resp.headers {
-        out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+        let unsafe_text = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n');
+        if n.eq_ignore_ascii_case("x-head-length") || unsafe_text(n) || unsafe_text(v) {
+            continue;
+        }
+        let _ = write!(out, "{n}: {v}\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&resp.body);
+    out.extend_from_slice(body);
     out
 }
 
 /// The reason phrase of a status code.
 pub(crate) fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         200 => "OK",
         201 => "Created",
         204 => "No Content",

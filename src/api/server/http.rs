@@ -1,0 +1,114 @@
+//! Parsing one request head (request line and headers) into what the handler sees, or into
+//! the 4xx the server answers instead. Pure functions over bytes.
+//!
+//! Not for: reading sockets or deciding time and size limits of the connection (`conn`).
+
+/// A parsed head.
+#[derive(Debug)]
+pub(super) struct Head {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    /// From `Content-Length` (0 without one).
+    pub content_length: usize,
+    /// `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+}
+
+/// A request the server answers itself.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Reject {
+    pub status: u16,
+    pub message: &'static str,
+}
+
+fn reject(status: u16, message: &'static str) -> Reject {
+    Reject { status, message }
+}
+
+/// The index just past the `\r\n\r\n` ending the head in `buf`, searching from `from` (bytes
+/// before it were searched already).
+pub(super) fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(3);
+    buf[start..].windows(4).position(|w| w == b"\r\n\r\n").map(|i| start + i + 4)
+}
+
+/// A `tchar` of RFC 9110 (method and header names).
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Parses `head` (ending with `\r\n\r\n`), a body of at most `max_body` bytes allowed.
+pub(super) fn parse(head: &[u8], max_body: usize) -> Result<Head, Reject> {
+    let text = String::from_utf8_lossy(head);
+    let text = text.strip_suffix("\r\n\r\n").unwrap_or(&text);
+    let mut lines = text.split("\r\n");
+    let line = lines.next().unwrap_or("");
+    let parts: Vec<&str> = line.split(' ').collect();
+    let [method, target, version] = parts[..] else {
+        return Err(reject(400, "malformed request line"));
+    };
+    if !is_token(method) {
+        return Err(reject(400, "malformed request line"));
+    }
+    if !target.starts_with('/') || !target.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(reject(400, "the request target must be a path starting with /"));
+    }
+    if version != "HTTP/1.1" && version != "HTTP/1.0" {
+        return Err(reject(400, "only HTTP/1.0 and HTTP/1.1 are served"));
+    }
+    let mut headers = Vec::new();
+    let mut content_length: Option<usize> = None;
+    let mut expect_continue = false;
+    let mut chunked = false;
+    for line in lines {
+        if line.starts_with([' ', '\t']) {
+            return Err(reject(400, "folded header lines are not accepted"));
+        }
+        if line.contains(['\r', '\n']) {
+            return Err(reject(400, "header lines end with CRLF"));
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(reject(400, "malformed header line"));
+        };
+        if !is_token(name) {
+            return Err(reject(400, "malformed header name"));
+        }
+        let name = name.to_ascii_lowercase();
+        let value = value.trim_matches([' ', '\t']).to_owned();
+        match name.as_str() {
+            "content-length" => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(reject(400, "malformed Content-Length"));
+                }
+                // All digits: too many of them is simply too large.
+                let n = value.parse::<usize>().unwrap_or(usize::MAX);
+                if content_length.is_some_and(|m| m != n) {
+                    return Err(reject(400, "conflicting Content-Length headers"));
+                }
+                content_length = Some(n);
+            }
+            "transfer-encoding" => chunked = true,
+            "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            _ => {}
+        }
+        headers.push((name, value));
+    }
+    if chunked {
+        return Err(reject(411, "a body needs Content-Length (Transfer-Encoding is not accepted)"));
+    }
+    let content_length = content_length.unwrap_or(0);
+    if content_length > max_body {
+        return Err(reject(413, "the body is larger than the server accepts"));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Ok(Head {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        headers,
+        content_length,
+        expect_continue,
+    })
+}

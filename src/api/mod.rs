@@ -10,8 +10,6 @@
 //! Not for: collecting, evaluating or delivering anything; a fleet's server side (Prometheus
 //! and Alertmanager are that).
 
-#![allow(dead_code)] // interim while the server, page and exposition land
-
 pub(crate) mod page;
 pub(crate) mod prometheus;
 pub(crate) mod routes;
@@ -47,13 +45,9 @@ impl Api {
         };
         let server = server::spawn(listener, server::Limits::default(), handler)
             .map_err(|e| format!("api: cannot start the server thread: {e}"))?;
+        routes.set_server_stats(server.stats());
         log::info!(listen = server.addr().to_string().as_str(); "api listening");
         Ok(Api { server, routes })
-    }
-
-    /// Where the server listens.
-    pub(crate) fn addr(&self) -> std::net::SocketAddr {
-        self.server.addr()
     }
 
     /// Applies a reloaded config's token (the daemon keeps the address: it changes only at

@@ -180,6 +180,44 @@ fn health(view: &View, out: &mut String) -> std::fmt::Result {
     )
 }
 
+/// The API server's own counters (after the view's families).
+pub(crate) fn render_server(view: &View, stats: &super::server::Stats, out: &mut String) {
+    use super::server::Stats;
+    let mut counter = |name: &str, help: &str, rows: &[(&str, u64)]| {
+        family(out, name, "counter", help);
+        for (result, n) in rows {
+            out.push_str(name);
+            out.push('{');
+            host(out, view);
+            label(out, "result", result);
+            let _ = writeln!(out, "}} {n}");
+        }
+    };
+    counter(
+        "hostwatch_api_connections_total",
+        "API connections: accepted, evicted to make room, refused, failed accepts.",
+        &[
+            ("accepted", Stats::get(&stats.accepted)),
+            ("evicted", Stats::get(&stats.evicted)),
+            ("refused", Stats::get(&stats.refused)),
+            ("accept_error", Stats::get(&stats.accept_errors)),
+        ],
+    );
+    counter(
+        "hostwatch_api_requests_total",
+        "API requests by outcome.",
+        &[
+            ("served", Stats::get(&stats.served)),
+            ("bad_request", Stats::get(&stats.bad_requests)),
+            ("headers_too_large", Stats::get(&stats.headers_too_large)),
+            ("body_too_large", Stats::get(&stats.bodies_too_large)),
+            ("read_timeout", Stats::get(&stats.read_timeouts)),
+            ("write_timeout", Stats::get(&stats.write_timeouts)),
+            ("panic", Stats::get(&stats.panics)),
+        ],
+    );
+}
+
 /// Per-channel delivery figures, one family each with a sample per channel.
 fn channels(view: &View, out: &mut String) -> std::fmt::Result {
     if view.channels.is_empty() {

@@ -29,6 +29,8 @@ pub(crate) struct Routes {
     board: Arc<Board>,
     token: Mutex<Option<Secret>>,
     state_dir: PathBuf,
+    /// The server's own counters, for `/metrics` (set once the server runs).
+    server_stats: std::sync::OnceLock<Arc<super::server::Stats>>,
 }
 
 impl std::fmt::Debug for Routes {
@@ -63,7 +65,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 impl Routes {
     /// Routes answering from `board`, with mutations allowed for `token`.
     pub(crate) fn new(board: Arc<Board>, token: Option<Secret>, state_dir: &Path) -> Routes {
-        Routes { board, token: Mutex::new(token), state_dir: state_dir.to_path_buf() }
+        Routes {
+            board,
+            token: Mutex::new(token),
+            state_dir: state_dir.to_path_buf(),
+            server_stats: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Gives `/metrics` the server's counters.
+    pub(crate) fn set_server_stats(&self, stats: Arc<super::server::Stats>) {
+        let _ = self.server_stats.set(stats);
     }
 
     /// Replaces the token (a reload).
@@ -83,6 +95,10 @@ impl Routes {
             ("GET", "/metrics") => {
                 let mut text = String::with_capacity(16 * 1024);
                 super::prometheus::render(&self.board.current(), &mut text);
+                let view = self.board.current();
+                if let Some(stats) = self.server_stats.get() {
+                    super::prometheus::render_server(&view, stats, &mut text);
+                }
                 Response::new(200, PROMETHEUS_TEXT, text.into_bytes())
             }
             ("GET", "/") => {

@@ -458,11 +458,6 @@ impl Publisher {
         self.master.config_source = source.into();
         self.master.interval = interval;
     }
-
-    /// The master view (what the next publication will show, once refreshed).
-    pub(crate) fn view(&self) -> &View {
-        &self.master
-    }
 }
 
 #[cfg(test)]

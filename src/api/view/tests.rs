@@ -113,6 +113,9 @@ fn the_ring_keeps_the_latest_values_in_order() {
     assert_eq!(*got.last().unwrap(), (RECENT + 4) as f32);
 }
 
+/// Rule, series, firing, severity, threshold, silenced by.
+type Row<'a> = (&'a str, &'a str, bool, Severity, &'a str, Option<&'a str>);
+
 #[test]
 fn alerts_list_firing_first_with_their_threshold_and_silence() {
     let mut w = World::new();
@@ -133,7 +136,7 @@ fn alerts_list_firing_first_with_their_threshold_and_silence() {
     let mut p = Publisher::new(View::new("h", "t.json", Duration::from_secs(1)));
     p.publish(&w.inputs());
     let v = p.board().current();
-    let got: Vec<(&str, &str, bool, Severity, &str, Option<&str>)> = v
+    let got: Vec<Row<'_>> = v
         .alerts
         .iter()
         .map(|a| {

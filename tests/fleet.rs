@@ -4,8 +4,9 @@
 //! `prometheus-alertmanager`). Prometheus reports `up == 1` for each agent; a disk rule made to
 //! fire on every agent (a file fills its tmpfs past the threshold) shows in Alertmanager as
 //! one group for the rule with one alert per host; deleting the files clears the condition
-//! (the metric really drops under the threshold) and the alerts resolve in Alertmanager. The
-//! times measured are printed (`--nocapture`). Also: the example configs under
+//! (the metric really drops under the threshold) and the alerts resolve in Alertmanager. Through
+//! Prometheus, `hostwatch_alert{rule="fleet_test"}` is 1 for each host while the rule fires
+//! and absent once it cleared. The times measured are printed (`--nocapture`). Also: the example configs under
 //! `examples/fleet/` pass `promtool check config` and `amtool check-config`.
 //!
 //! Mounting a tmpfs needs root; without it the rule is `load.1 >= 0` and the clear is a
@@ -417,6 +418,25 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
     assert_eq!(hosts, HOSTS, "one alert per host in the group");
     assert_eq!(group["receiver"]["name"], "store");
 
+    // The same alerts through Prometheus: hostwatch_alert{rule="fleet_test"} is 1 for each
+    // host while the rule fires.
+    let mut scraped_first = [None; 3];
+    let firing = wait_for(
+        "hostwatch_alert{rule=\"fleet_test\"} == 1 for the three hosts in Prometheus",
+        || alert_series(&prom),
+        |result| note(&mut scraped_first, fire_start, |h| alert_value(result, h) == Some("1")),
+        |result| HOSTS.iter().all(|h| alert_value(result, h) == Some("1")),
+    );
+    assert_eq!(firing.len(), 3, "one hostwatch_alert per host: {firing:#?}");
+    for series in &firing {
+        let labels = &series["metric"];
+        assert_eq!(labels["state"], "firing", "{series}");
+        assert_eq!(labels["severity"], "warning", "{series}");
+        let agent = agents.iter().find(|a| labels["host"] == a.host);
+        let agent = agent.unwrap_or_else(|| panic!("a series of no agent: {series}"));
+        assert_eq!(labels["instance"], *agent.target(), "{series}");
+    }
+
     // Clear on every agent; the alerts resolve in Alertmanager. A firing alert was posted with
     // endsAt 4 × resend_every (4 min) ahead and Alertmanager lists no alert whose end has
     // passed, so leaving the list within the wait means an agent posted its resolution.
@@ -430,6 +450,15 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         |alerts| alerts.is_empty(),
     );
     let all_resolved = clear_start.elapsed();
+    // Gone from Prometheus too: the agents stopped exposing it, so the next scrape marks each
+    // series stale and an instant query finds none.
+    let mut unscraped_first = [None; 3];
+    wait_for(
+        "no hostwatch_alert{rule=\"fleet_test\"} left in Prometheus",
+        || alert_series(&prom),
+        |result| note(&mut unscraped_first, clear_start, |h| alert_value(result, h).is_none()),
+        |result| result.is_empty(),
+    );
     wait_for(
         "no active group for the rule",
         || rule_groups(&am),
@@ -460,6 +489,14 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         show(&resolved_first),
         all_resolved.as_secs_f64()
     );
+    println!(
+        "  hostwatch_alert == 1 in Prometheus after the condition was set: {}",
+        show(&scraped_first)
+    );
+    println!(
+        "  hostwatch_alert absent from Prometheus after the condition cleared: {}",
+        show(&unscraped_first)
+    );
     println!("  whole test {:.2} s", test_start.elapsed().as_secs_f64());
 
     drop(agents);
@@ -471,6 +508,20 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
 /// The value of the `up`-style query result's series for `instance`, as text.
 fn instance_value<'a>(result: &'a Value, instance: &str) -> Option<&'a str> {
     let series = result.as_array()?.iter().find(|s| s["metric"]["instance"] == *instance)?;
+    series["value"][1].as_str()
+}
+
+/// Prometheus's current `hostwatch_alert{rule="fleet_test"}` series (an instant query).
+fn alert_series(prom: &Server) -> Vec<Value> {
+    let query = format!("/api/v1/query?query=hostwatch_alert%7Brule%3D%22{RULE}%22%7D");
+    let answer = prom.get_json(&query);
+    assert_eq!(answer["status"], "success", "{answer}");
+    answer["data"]["result"].as_array().expect("a result").clone()
+}
+
+/// The value of the series of `host` (hostwatch's own label) in `result`, as text.
+fn alert_value<'a>(result: &'a [Value], host: &str) -> Option<&'a str> {
+    let series = result.iter().find(|s| s["metric"]["host"] == *host)?;
     series["value"][1].as_str()
 }
 

@@ -360,6 +360,24 @@ fn the_csp_allows_exactly_the_page_style_sheet() {
 }
 
 #[test]
+fn every_box_of_data_text_wraps_a_long_word_on_a_phone() {
+    // A silence comment holding a ticket URL, a rule or channel name, a long mount: one word
+    // wider than a phone. A grid or flex item keeps its min-content width unless its text may
+    // break anywhere, so each box holding data text must say so, or the page overflows.
+    let wraps = |selector: &str| {
+        CSS.split('}').any(|rule| {
+            let (selectors, decls) = rule.rsplit_once('{').unwrap_or(("", ""));
+            let selectors = selectors.rsplit('{').next().unwrap_or("");
+            selectors.split(',').any(|s| s.trim() == selector)
+                && decls.contains("overflow-wrap:anywhere")
+        })
+    };
+    for selector in ["li.alert", "li.card", ".meta", ".lbl", "h1", "td.name"] {
+        assert!(wraps(selector), "{selector} lets a long word overflow the page");
+    }
+}
+
+#[test]
 fn the_alert_rows_keep_their_phase_times() {
     let view = busy_view();
     let firing = &view.alerts[0];

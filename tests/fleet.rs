@@ -202,6 +202,22 @@ impl Agent {
         common::http("GET", &url, "").is_ok_and(|(status, _)| status == 200)
     }
 
+    /// Panics with the agent's log if it exited (its port was taken since `free_port`, a bad
+    /// config), rather than waiting out the bound on a process that is gone.
+    fn assert_running(&mut self) {
+        let daemon = self.daemon.as_mut().expect("started");
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            std::thread::sleep(Duration::from_millis(200)); // the reader threads catch up
+            let log: Vec<String> = daemon.stderr.try_iter().collect();
+            panic!(
+                "{} exited ({status}) on port {}; its stderr:\n{}",
+                self.host,
+                self.port,
+                log.join("\n")
+            );
+        }
+    }
+
     /// Makes the rule's condition true (tmpfs: a 3 MiB file on 4 MiB, 75 % > 50 %).
     fn make_fire(&self) {
         if let Some(fs) = &self.fs {
@@ -294,6 +310,7 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         ],
     );
     let am_url = am.url("");
+    let am_ready = test_start.elapsed();
 
     let mut agents: Vec<Agent> = HOSTS
         .iter()
@@ -314,6 +331,26 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         agents.iter_mut().for_each(|a| a.fs = None);
     }
 
+    // The agents bind their ports a moment after they were chosen (only the mounts came in
+    // between; Prometheus starts after them), so little else can take one meanwhile; an agent
+    // that could not bind says so at once (`assert_running`).
+
+    for agent in &mut agents {
+        std::fs::write(&agent.config, agent.config_text(&dir, &am_url, false)).expect("config");
+        agent.daemon = Some(Daemon::start(&agent.config, false));
+    }
+    let agents_start = Instant::now();
+    wait_for(
+        "every agent's /health 200",
+        || {
+            agents.iter_mut().for_each(Agent::assert_running);
+            agents.iter().all(Agent::healthy)
+        },
+        |_| {},
+        |ok| *ok,
+    );
+    let healthy = agents_start.elapsed();
+
     // Prometheus scrapes the three agents every second. honor_labels stays false: Prometheus
     // owns `job` and `instance` (the address it scraped), hostwatch's `host` label passes
     // through untouched because no target label collides with it.
@@ -325,6 +362,7 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         targets.join(", ")
     );
     let prom_config = common::write(&dir, "prometheus.yml", &prom_yml);
+    let prom_start = Instant::now();
     let prom = Server::start(
         PROMETHEUS,
         &dir,
@@ -334,15 +372,6 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
             "--storage.tsdb.retention.time=1h".to_string(),
         ],
     );
-    let servers_ready = test_start.elapsed();
-
-    for agent in &mut agents {
-        std::fs::write(&agent.config, agent.config_text(&dir, &am_url, false)).expect("config");
-        agent.daemon = Some(Daemon::start(&agent.config, false));
-    }
-    let agents_start = Instant::now();
-    wait_for("every agent's /health 200", || agents.iter().all(Agent::healthy), |_| {}, |ok| *ok);
-    let healthy = agents_start.elapsed();
 
     // up == 1 for each of the three, through Prometheus's HTTP API.
     let mut up_first = [None; 3];
@@ -350,7 +379,7 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         "up == 1 for the three agents in Prometheus",
         || prom.get_json("/api/v1/query?query=up")["data"]["result"].clone(),
         |result| {
-            note(&mut up_first, agents_start, |host| {
+            note(&mut up_first, prom_start, |host| {
                 let agent = agents.iter().find(|a| a.host == host).unwrap();
                 instance_value(result, &agent.target()) == Some("1")
             })
@@ -473,12 +502,12 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
     }
 
     println!(
-        "fleet ({}): Alertmanager and Prometheus ready in {:.2} s; agents healthy in {:.2} s",
+        "fleet ({}): Alertmanager ready in {:.2} s; agents healthy in {:.2} s",
         if tmpfs { "tmpfs fill/delete" } else { "load.1 + SIGHUP reload" },
-        servers_ready.as_secs_f64(),
+        am_ready.as_secs_f64(),
         healthy.as_secs_f64()
     );
-    println!("  up == 1 in Prometheus after agent start: {}", show(&up_first));
+    println!("  up == 1 in Prometheus after it was started: {}", show(&up_first));
     println!(
         "  condition set -> alert active in Alertmanager: {} (all {:.2} s)",
         show(&fired_first),

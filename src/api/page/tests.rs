@@ -242,6 +242,35 @@ fn a_chart_has_a_gap_where_a_tick_had_no_value() {
 }
 
 #[test]
+fn extreme_values_never_reach_the_chart_as_nan_or_inf() {
+    let cases: [&[f32]; 6] = [
+        &[f32::INFINITY, 1.0, f32::NEG_INFINITY, 2.0],
+        &[f32::MAX, -f32::MAX, 0.0],
+        &[f32::MIN_POSITIVE, 0.0, 1e-45],
+        &[-5.0, -5.0],
+        &[7.0, 7.0, 7.0],
+        &[f32::INFINITY, f32::NAN],
+    ];
+    for unit in [Unit::Percent, Unit::Bytes, Unit::Count, Unit::BytesPerSec] {
+        for values in cases {
+            let mut out = String::new();
+            svg::chart(&mut out, unit, || values.iter().copied(), values.len(), 120, "s");
+            let numbers = out
+                .split('"')
+                .filter(|a| a.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == 'M'));
+            for attr in numbers {
+                assert!(
+                    !attr.contains("NaN") && !attr.contains("inf"),
+                    "{unit:?} {values:?}: {attr} in {out}"
+                );
+            }
+            assert!(!out.contains("NaN") && !out.contains("inf"), "{unit:?} {values:?}: {out}");
+            assert!(out.ends_with("</svg>"));
+        }
+    }
+}
+
+#[test]
 fn charts_in_the_page_show_the_gaps_of_the_view() {
     let page = render_now(&busy_view());
     let net = &page[page.find("id=\"g-net\"").unwrap()..];

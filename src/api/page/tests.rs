@@ -255,15 +255,6 @@ fn extreme_values_never_reach_the_chart_as_nan_or_inf() {
         for values in cases {
             let mut out = String::new();
             svg::chart(&mut out, unit, || values.iter().copied(), values.len(), 120, "s");
-            let numbers = out
-                .split('"')
-                .filter(|a| a.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == 'M'));
-            for attr in numbers {
-                assert!(
-                    !attr.contains("NaN") && !attr.contains("inf"),
-                    "{unit:?} {values:?}: {attr} in {out}"
-                );
-            }
             assert!(!out.contains("NaN") && !out.contains("inf"), "{unit:?} {values:?}: {out}");
             assert!(out.ends_with("</svg>"));
         }

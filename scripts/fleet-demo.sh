@@ -72,7 +72,7 @@ wait_until() {
     done
 }
 
-echo "== starting Alertmanager and Prometheus in $work"
+echo "== starting Alertmanager in $work"
 cat >"$work/alertmanager.yml" <<EOF
 route:
   receiver: demo
@@ -88,21 +88,7 @@ prometheus-alertmanager --config.file="$work/alertmanager.yml" --storage.path="$
     >/dev/null 2>"$work/alertmanager.log" &
 pids+=($!)
 
-cat >"$work/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: hostwatch
-    honor_labels: false
-    static_configs:
-      - targets: ['127.0.0.1:$p1', '127.0.0.1:$p2', '127.0.0.1:$p3']
-EOF
-prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prom-data" \
-    --web.listen-address="127.0.0.1:$prom_port" >/dev/null 2>"$work/prometheus.log" &
-pids+=($!)
 wait_until "curl -fsS $am/-/ready" 60 "Alertmanager ready"
-wait_until "curl -fsS $prom/-/ready" 60 "Prometheus ready"
 
 # An agent's config; $2 is the rule's threshold.
 agent_config() {
@@ -125,10 +111,31 @@ for i in 0 1 2; do
     "$hostwatch" run --config "$work/$host.json" >"$work/$host.out" 2>"$work/$host.log" &
     pids+=($!)
 done
-agent_pids=("${pids[@]:2:3}")
-for port in "${agent_ports[@]}"; do
-    wait_until "curl -fsS http://127.0.0.1:$port/health" 30 "health from the agent on :$port"
+agent_pids=("${pids[@]:1:3}")
+for i in 0 1 2; do
+    pid=${agent_pids[$i]} port=${agent_ports[$i]}
+    # An agent that exited (its port taken meanwhile, say) ends the wait at once.
+    wait_until "! kill -0 $pid || curl -fsS http://127.0.0.1:$port/health" 30 \
+        "health from the agent on :$port"
+    kill -0 "$pid" 2>/dev/null || die "${HOSTS[$i]} exited: $(cat "$work/${HOSTS[$i]}.log")"
 done
+
+# Prometheus last: the agents' ports were bound a moment after they were chosen.
+echo "== starting Prometheus"
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: hostwatch
+    honor_labels: false
+    static_configs:
+      - targets: ['127.0.0.1:$p1', '127.0.0.1:$p2', '127.0.0.1:$p3']
+EOF
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prom-data" \
+    --web.listen-address="127.0.0.1:$prom_port" >/dev/null 2>"$work/prometheus.log" &
+pids+=($!)
+wait_until "curl -fsS $prom/-/ready" 60 "Prometheus ready"
 
 cat <<EOF
 
@@ -145,7 +152,7 @@ t0=$SECONDS
 wait_until "[[ \$(jget '$prom/api/v1/query?query=up' \"sum(r['value'][1] == '1' for r in j['data']['result'])\") == 3 ]]" 60 "up == 1 for the three agents"
 jget "$prom/api/v1/query?query=up" \
     "'\n'.join('  up{instance=\"%s\", job=\"%s\"} %s' % (r['metric']['instance'], r['metric']['job'], r['value'][1]) for r in j['data']['result'])"
-echo "  (all three up $((SECONDS - t0)) s after the agents were healthy)"
+echo "  (all three up $((SECONDS - t0)) s after Prometheus was ready)"
 
 echo "== Alertmanager: the rule fires on every host"
 count_hosts() {

@@ -4,8 +4,9 @@
 //! `prometheus-alertmanager`). Prometheus reports `up == 1` for each agent; a disk rule made to
 //! fire on every agent (a file fills its tmpfs past the threshold) shows in Alertmanager as
 //! one group for the rule with one alert per host; deleting the files clears the condition
-//! (the metric really drops under the threshold) and the alerts resolve in Alertmanager. The
-//! times measured are printed (`--nocapture`). Also: the example configs under
+//! (the metric really drops under the threshold) and the alerts resolve in Alertmanager. Through
+//! Prometheus, `hostwatch_alert{rule="fleet_test"}` is 1 for each host while the rule fires
+//! and absent once it cleared. The times measured are printed (`--nocapture`). Also: the example configs under
 //! `examples/fleet/` pass `promtool check config` and `amtool check-config`.
 //!
 //! Mounting a tmpfs needs root; without it the rule is `load.1 >= 0` and the clear is a
@@ -201,6 +202,22 @@ impl Agent {
         common::http("GET", &url, "").is_ok_and(|(status, _)| status == 200)
     }
 
+    /// Panics with the agent's log if it exited (its port was taken since `free_port`, a bad
+    /// config), rather than waiting out the bound on a process that is gone.
+    fn assert_running(&mut self) {
+        let daemon = self.daemon.as_mut().expect("started");
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            std::thread::sleep(Duration::from_millis(200)); // the reader threads catch up
+            let log: Vec<String> = daemon.stderr.try_iter().collect();
+            panic!(
+                "{} exited ({status}) on port {}; its stderr:\n{}",
+                self.host,
+                self.port,
+                log.join("\n")
+            );
+        }
+    }
+
     /// Makes the rule's condition true (tmpfs: a 3 MiB file on 4 MiB, 75 % > 50 %).
     fn make_fire(&self) {
         if let Some(fs) = &self.fs {
@@ -293,6 +310,7 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         ],
     );
     let am_url = am.url("");
+    let am_ready = test_start.elapsed();
 
     let mut agents: Vec<Agent> = HOSTS
         .iter()
@@ -313,6 +331,26 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         agents.iter_mut().for_each(|a| a.fs = None);
     }
 
+    // The agents bind their ports a moment after they were chosen (only the mounts came in
+    // between; Prometheus starts after them), so little else can take one meanwhile; an agent
+    // that could not bind says so at once (`assert_running`).
+
+    for agent in &mut agents {
+        std::fs::write(&agent.config, agent.config_text(&dir, &am_url, false)).expect("config");
+        agent.daemon = Some(Daemon::start(&agent.config, false));
+    }
+    let agents_start = Instant::now();
+    wait_for(
+        "every agent's /health 200",
+        || {
+            agents.iter_mut().for_each(Agent::assert_running);
+            agents.iter().all(Agent::healthy)
+        },
+        |_| {},
+        |ok| *ok,
+    );
+    let healthy = agents_start.elapsed();
+
     // Prometheus scrapes the three agents every second. honor_labels stays false: Prometheus
     // owns `job` and `instance` (the address it scraped), hostwatch's `host` label passes
     // through untouched because no target label collides with it.
@@ -324,6 +362,7 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         targets.join(", ")
     );
     let prom_config = common::write(&dir, "prometheus.yml", &prom_yml);
+    let prom_start = Instant::now();
     let prom = Server::start(
         PROMETHEUS,
         &dir,
@@ -333,15 +372,6 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
             "--storage.tsdb.retention.time=1h".to_string(),
         ],
     );
-    let servers_ready = test_start.elapsed();
-
-    for agent in &mut agents {
-        std::fs::write(&agent.config, agent.config_text(&dir, &am_url, false)).expect("config");
-        agent.daemon = Some(Daemon::start(&agent.config, false));
-    }
-    let agents_start = Instant::now();
-    wait_for("every agent's /health 200", || agents.iter().all(Agent::healthy), |_| {}, |ok| *ok);
-    let healthy = agents_start.elapsed();
 
     // up == 1 for each of the three, through Prometheus's HTTP API.
     let mut up_first = [None; 3];
@@ -349,7 +379,7 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         "up == 1 for the three agents in Prometheus",
         || prom.get_json("/api/v1/query?query=up")["data"]["result"].clone(),
         |result| {
-            note(&mut up_first, agents_start, |host| {
+            note(&mut up_first, prom_start, |host| {
                 let agent = agents.iter().find(|a| a.host == host).unwrap();
                 instance_value(result, &agent.target()) == Some("1")
             })
@@ -417,6 +447,25 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
     assert_eq!(hosts, HOSTS, "one alert per host in the group");
     assert_eq!(group["receiver"]["name"], "store");
 
+    // The same alerts through Prometheus: hostwatch_alert{rule="fleet_test"} is 1 for each
+    // host while the rule fires.
+    let mut scraped_first = [None; 3];
+    let firing = wait_for(
+        "hostwatch_alert{rule=\"fleet_test\"} == 1 for the three hosts in Prometheus",
+        || alert_series(&prom),
+        |result| note(&mut scraped_first, fire_start, |h| alert_value(result, h) == Some("1")),
+        |result| HOSTS.iter().all(|h| alert_value(result, h) == Some("1")),
+    );
+    assert_eq!(firing.len(), 3, "one hostwatch_alert per host: {firing:#?}");
+    for series in &firing {
+        let labels = &series["metric"];
+        assert_eq!(labels["state"], "firing", "{series}");
+        assert_eq!(labels["severity"], "warning", "{series}");
+        let agent = agents.iter().find(|a| labels["host"] == a.host);
+        let agent = agent.unwrap_or_else(|| panic!("a series of no agent: {series}"));
+        assert_eq!(labels["instance"], *agent.target(), "{series}");
+    }
+
     // Clear on every agent; the alerts resolve in Alertmanager. A firing alert was posted with
     // endsAt 4 × resend_every (4 min) ahead and Alertmanager lists no alert whose end has
     // passed, so leaving the list within the wait means an agent posted its resolution.
@@ -430,6 +479,15 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         |alerts| alerts.is_empty(),
     );
     let all_resolved = clear_start.elapsed();
+    // Gone from Prometheus too: the agents stopped exposing it, so the next scrape marks each
+    // series stale and an instant query finds none.
+    let mut unscraped_first = [None; 3];
+    wait_for(
+        "no hostwatch_alert{rule=\"fleet_test\"} left in Prometheus",
+        || alert_series(&prom),
+        |result| note(&mut unscraped_first, clear_start, |h| alert_value(result, h).is_none()),
+        |result| result.is_empty(),
+    );
     wait_for(
         "no active group for the rule",
         || rule_groups(&am),
@@ -444,12 +502,12 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
     }
 
     println!(
-        "fleet ({}): Alertmanager and Prometheus ready in {:.2} s; agents healthy in {:.2} s",
+        "fleet ({}): Alertmanager ready in {:.2} s; agents healthy in {:.2} s",
         if tmpfs { "tmpfs fill/delete" } else { "load.1 + SIGHUP reload" },
-        servers_ready.as_secs_f64(),
+        am_ready.as_secs_f64(),
         healthy.as_secs_f64()
     );
-    println!("  up == 1 in Prometheus after agent start: {}", show(&up_first));
+    println!("  up == 1 in Prometheus after it was started: {}", show(&up_first));
     println!(
         "  condition set -> alert active in Alertmanager: {} (all {:.2} s)",
         show(&fired_first),
@@ -459,6 +517,14 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
         "  condition cleared -> alert resolved in Alertmanager: {} (all {:.2} s)",
         show(&resolved_first),
         all_resolved.as_secs_f64()
+    );
+    println!(
+        "  hostwatch_alert == 1 in Prometheus after the condition was set: {}",
+        show(&scraped_first)
+    );
+    println!(
+        "  hostwatch_alert absent from Prometheus after the condition cleared: {}",
+        show(&unscraped_first)
     );
     println!("  whole test {:.2} s", test_start.elapsed().as_secs_f64());
 
@@ -471,6 +537,20 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
 /// The value of the `up`-style query result's series for `instance`, as text.
 fn instance_value<'a>(result: &'a Value, instance: &str) -> Option<&'a str> {
     let series = result.as_array()?.iter().find(|s| s["metric"]["instance"] == *instance)?;
+    series["value"][1].as_str()
+}
+
+/// Prometheus's current `hostwatch_alert{rule="fleet_test"}` series (an instant query).
+fn alert_series(prom: &Server) -> Vec<Value> {
+    let query = format!("/api/v1/query?query=hostwatch_alert%7Brule%3D%22{RULE}%22%7D");
+    let answer = prom.get_json(&query);
+    assert_eq!(answer["status"], "success", "{answer}");
+    answer["data"]["result"].as_array().expect("a result").clone()
+}
+
+/// The value of the series of `host` (hostwatch's own label) in `result`, as text.
+fn alert_value<'a>(result: &'a [Value], host: &str) -> Option<&'a str> {
+    let series = result.iter().find(|s| s["metric"]["host"] == *host)?;
     series["value"][1].as_str()
 }
 

@@ -30,7 +30,7 @@ use std::time::Instant;
 /// The page's Content-Security-Policy: nothing from elsewhere, no script, no plugin, no
 /// form; the one inline `<style>` element allowed by its hash.
 pub(crate) const CSP: &str = "default-src 'none'; \
-     style-src 'sha256-m3KsVnwWfW+WY5P4GmS4Etva9x1LAMbFCCfn1shMG0w='; \
+     style-src 'sha256-UCPcgP2tCsT2AisJ3YgcPuO3m/sjioOw6/PYVLfnB/g='; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The page's style sheet (its hash is in [`CSP`]).

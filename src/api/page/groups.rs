@@ -8,13 +8,17 @@
 //! were zero (or had no value) over the whole window and have no alert fold into one line per
 //! block, so idle interfaces and error counters do not bury the rest.
 //!
-//! Contract: labels go through [`Esc`]; nothing is allocated per row or per point beyond the
-//! humanized numbers. Not for: the rest of the page (`page`), the charts themselves (`svg`).
+//! Contract: labels go through [`Esc`]; nothing is allocated per point beyond the humanized
+//! numbers. The work is linear in the series and alerts (a host with a thousand mounts costs a
+//! thousand times one mount, not a million): the alerted series are looked up in one map
+//! built per page, and the series of a labelled group are split by thing in one pass.
+//! Not for: the rest of the page (`page`), the charts themselves (`svg`).
 
 use super::html::{Dur, Esc, value_into};
 use super::svg;
 use crate::api::view::{SeriesRow, View};
 use crate::metrics::{LabelKey, Metric};
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// The heading of a metric group.
@@ -40,6 +44,8 @@ pub(super) fn prefix(m: Metric) -> &'static str {
 /// What a table is being drawn from.
 struct Group<'a> {
     view: &'a View,
+    /// Series key → true while an alert on it fires, false while one is only pending.
+    alerted: &'a HashMap<&'a str, bool>,
     prefix: &'static str,
     /// Ticks the charts span.
     slots: usize,
@@ -59,27 +65,21 @@ enum Naming {
 }
 
 impl Group<'_> {
-    /// The live series of this group with label key `key` (and label `label`, if given), by
-    /// metric in catalogue order.
-    fn rows<'s>(
-        &'s self,
-        key: Option<LabelKey>,
-        label: Option<&'s str>,
-    ) -> impl Iterator<Item = &'s SeriesRow> + 's {
-        Metric::ALL
+    /// The live series of this group with label key `key`, by metric in catalogue order.
+    fn rows(&self, key: Option<LabelKey>) -> Vec<&SeriesRow> {
+        let mut rows: Vec<&SeriesRow> = self
+            .view
+            .series
             .iter()
-            .copied()
-            .filter(move |&m| prefix(m) == self.prefix && m.label_key() == key)
-            .flat_map(move |m| {
-                self.view.series.iter().filter(move |s| {
-                    s.live && s.metric == m && label.is_none_or(|l| s.label.as_deref() == Some(l))
-                })
-            })
+            .filter(|s| s.live && prefix(s.metric) == self.prefix && s.metric.label_key() == key)
+            .collect();
+        rows.sort_by_key(|r| catalogue_index(r.metric)); // stable: discovery order within
+        rows
     }
 
     /// `Some(true)` while an alert on `row` fires, `Some(false)` while one is pending.
     fn alerted(&self, row: &SeriesRow) -> Option<bool> {
-        self.view.alerts.iter().filter(|a| a.series == row.key).map(|a| a.firing()).max()
+        self.alerted.get(&*row.key).copied()
     }
 
     /// True when `row` was zero at every tick it had a value (it had one at least) and no
@@ -96,11 +96,11 @@ impl Group<'_> {
     }
 
     /// Writes the rows of one block, the quiet ones folded into a last line.
-    fn block(&self, out: &mut String, key: Option<LabelKey>, label: Option<&str>, naming: Naming) {
-        for row in self.rows(key, label).filter(|r| !self.quiet(r)) {
+    fn block(&self, out: &mut String, rows: &[&SeriesRow], naming: Naming) {
+        for row in rows.iter().filter(|r| !self.quiet(r)) {
             self.row(out, row, naming);
         }
-        let mut quiet = self.rows(key, label).filter(|r| self.quiet(r)).peekable();
+        let mut quiet = rows.iter().filter(|r| self.quiet(r)).peekable();
         if quiet.peek().is_none() {
             return;
         }
@@ -153,6 +153,11 @@ impl Group<'_> {
     }
 }
 
+/// The position of `m` in the catalogue (the order of rows within a block).
+fn catalogue_index(m: Metric) -> usize {
+    Metric::ALL.iter().position(|&o| o == m).unwrap_or(usize::MAX)
+}
+
 /// Appends the escaped name of `row` as `naming` says.
 fn name_text(out: &mut String, row: &SeriesRow, naming: Naming) {
     let name = row.metric.name();
@@ -187,12 +192,18 @@ pub(super) fn groups(out: &mut String, view: &View) {
         (Some(a), Some(b)) if slots > 1 => b - a,
         _ => 0.0,
     };
+    let mut alerted: HashMap<&str, bool> = HashMap::with_capacity(view.alerts.len());
+    for a in &view.alerts {
+        let firing = alerted.entry(&*a.series).or_insert(false);
+        *firing |= a.firing();
+    }
+    let alerted = &alerted;
     for (i, &m) in Metric::ALL.iter().enumerate() {
         let p = prefix(m);
         if Metric::ALL[..i].iter().any(|&o| prefix(o) == p) {
             continue; // the group was written with its first metric
         }
-        let g = Group { view, prefix: p, slots, span };
+        let g = Group { view, alerted, prefix: p, slots, span };
         if !view.series.iter().any(|s| s.live && prefix(s.metric) == p) {
             continue;
         }
@@ -204,13 +215,13 @@ pub(super) fn groups(out: &mut String, view: &View) {
             Esc(title(p)),
             Dur(span),
         );
-        g.block(out, None, None, Naming::Metric);
+        g.block(out, &g.rows(None), Naming::Metric);
         for key in LabelKey::ALL {
             let metrics =
                 Metric::ALL.iter().filter(|&&o| prefix(o) == p && o.label_key() == Some(key));
             match metrics.count() {
                 0 => {}
-                1 => g.block(out, Some(key), None, Naming::Thing),
+                1 => g.block(out, &g.rows(Some(key)), Naming::Thing),
                 _ => g.things(out, key),
             }
         }
@@ -229,15 +240,22 @@ impl Group<'_> {
     /// One block per thing labelled `key` (in the order the things were discovered), under
     /// a heading naming it.
     fn things(&self, out: &mut String, key: LabelKey) {
-        let of_key = |s: &SeriesRow| {
+        // One pass: each thing's rows (by metric in catalogue order), things in discovery order.
+        let mut things: Vec<(&str, Vec<&SeriesRow>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let of_key = |s: &&SeriesRow| {
             s.live && prefix(s.metric) == self.prefix && s.metric.label_key() == Some(key)
         };
-        for (j, s) in self.view.series.iter().enumerate() {
-            let Some(label) = s.label.as_deref().filter(|_| of_key(s)) else { continue };
-            if self.view.series[..j].iter().any(|e| of_key(e) && e.label.as_deref() == Some(label))
-            {
-                continue; // this thing's block is written
-            }
+        for row in self.view.series.iter().filter(of_key) {
+            let Some(label) = row.label.as_deref() else { continue };
+            let at = *index.entry(label).or_insert_with(|| {
+                things.push((label, Vec::new()));
+                things.len() - 1
+            });
+            things[at].1.push(row);
+        }
+        for (label, rows) in &mut things {
+            rows.sort_by_key(|r| catalogue_index(r.metric)); // stable: discovery order within
             let _ = write!(
                 out,
                 "<tr class=\"thing\"><th colspan=\"3\"><span class=\"mute\">{}</span> \
@@ -245,7 +263,7 @@ impl Group<'_> {
                 key.as_str(),
                 Esc(label)
             );
-            self.block(out, Some(key), Some(label), Naming::Short);
+            self.block(out, rows, Naming::Short);
         }
     }
 }

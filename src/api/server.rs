@@ -4,11 +4,13 @@
 //!
 //! Limits ([`Limits`], defaults in brackets), so a slow or hostile client never grows memory
 //! or threads and never reaches the loop:
-//! - at most `max_connections` [64] sockets open; when full, a new connection evicts the
-//!   oldest one that has not finished sending its request (a slowloris flood cycles out,
-//!   a quick client is read the moment it is accepted); when every one is busy writing, the
-//!   new one gets a best-effort 503 and is closed;
-//! - the request line and headers within `max_header_bytes` [8 KiB] (else 431), a body only
+//! - at most `max_connections` [64] sockets open; when full, a new connection evicts one
+//!   lingering after its answer, else the oldest one that has not finished sending its
+//!   request (a slowloris flood cycles out, a quick client is read the moment it is
+//!   accepted); when every one is busy writing, the new one gets a best-effort 503 and is
+//!   closed;
+//! - the request line and headers within `max_header_bytes` [8 KiB] and at most 100 header
+//!   lines (else 431), no control character but tab in a header value (else 400), a body only
 //!   with `Content-Length` (`Transfer-Encoding` is 411) of at most `max_body_bytes` [64 KiB]
 //!   (else 413, answered from the headers without reading the body);
 //! - an absolute `read_timeout` [5 s] from accept to the whole request (else 408: trickling

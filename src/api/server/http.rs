@@ -12,7 +12,8 @@ pub(super) struct Head {
     pub headers: Vec<(String, String)>,
     /// From `Content-Length` (0 without one).
     pub content_length: usize,
-    /// `Expect: 100-continue` was sent.
+    /// `Expect: 100-continue` was sent in an HTTP/1.1 request (HTTP/1.0 has no interim
+    /// answers: RFC 9110 10.1.1 says to ignore it there).
     pub expect_continue: bool,
 }
 
@@ -101,7 +102,10 @@ pub(super) fn parse(head: &[u8], max_body: usize) -> Result<Head, Reject> {
                 content_length = Some(n);
             }
             "transfer-encoding" => chunked = true,
-            "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            "expect" => {
+                expect_continue =
+                    version == "HTTP/1.1" && value.eq_ignore_ascii_case("100-continue");
+            }
             _ => {}
         }
         headers.push((name, value));

@@ -160,6 +160,19 @@ fn expect_continue_gets_100_before_the_body() {
 }
 
 #[test]
+fn an_http_1_0_expect_continue_gets_no_interim_answer() {
+    let (server, _) = start(Limits::default());
+    let mut s = connect(&server);
+    s.write_all(b"POST /echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhe")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    s.write_all(b"llo").unwrap();
+    let a = read_all(&mut s);
+    assert!(a.starts_with("HTTP/1.1 200 OK\r\n"), "the final answer first: {a:?}");
+    assert_eq!(body(&a), "hello");
+}
+
+#[test]
 fn head_announces_the_get_length_and_sends_no_body() {
     let (server, _) = start(Limits::default());
     // The routes' way: the handler strips the body and says its length.

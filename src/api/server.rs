@@ -148,7 +148,8 @@ pub(crate) struct Stats {
     pub write_timeouts: AtomicU64,
     /// Handler panics (answered 500).
     pub panics: AtomicU64,
-    /// Failed `accept` calls (out of file descriptors, ...).
+    /// Failed `accept` calls (out of file descriptors, which pauses accepting for 100 ms; or
+    /// a connection reset before it was taken, which does not).
     pub accept_errors: AtomicU64,
 }
 

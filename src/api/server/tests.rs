@@ -396,6 +396,17 @@ fn at_most_max_headers_header_lines_are_parsed() {
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nA: x\ty\r\n\r\n", 10).unwrap().headers.len(), 1);
 }
 
+#[test]
+fn only_running_out_of_resources_pauses_accepting() {
+    let os = std::io::Error::from_raw_os_error;
+    for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+        assert!(super::event_loop::exhausted(&os(code)), "{}", os(code));
+    }
+    for code in [libc::ECONNABORTED, libc::EPROTO, libc::ENETUNREACH] {
+        assert!(!super::event_loop::exhausted(&os(code)), "{}", os(code));
+    }
+}
+
 fn too_big_message() -> &'static str {
     "the body is larger than the server accepts"
 }

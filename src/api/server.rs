@@ -242,11 +242,12 @@ fn encode_for(resp: &Response, head: bool) -> Vec<u8> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("x-head-length"))
         .and_then(|(_, v)| v.parse::<usize>().ok());
-    let body: &[u8] = if head || head_length.is_some() { &[] } else { &resp.body };
+    // No body at all for 1xx, 204 and 304, so no framing headers either.
+    let bodiless = resp.status < 200 || resp.status == 204 || resp.status == 304;
+    let body: &[u8] = if head || bodiless || head_length.is_some() { &[] } else { &resp.body };
     let mut out = Vec::with_capacity(256 + body.len());
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
-    // No body at all for 1xx, 204 and 304, so no framing headers either.
-    if !(resp.status < 200 || resp.status == 204 || resp.status == 304) {
+    if !bodiless {
         let length = head_length.unwrap_or(resp.body.len());
         let _ = write!(out, "Content-Type: {}\r\nContent-Length: {length}\r\n", resp.content_type);
     }

@@ -417,6 +417,9 @@ fn encode_frames_each_kind_of_answer() {
     r.headers.push(("X-Evil", "a\r\nSet-Cookie: x".to_owned()));
     let text = String::from_utf8(encode(&r)).unwrap();
     assert_eq!(text, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+    // A body a handler left on a 204 stays off the wire too (unframed, it would read as junk).
+    let text = String::from_utf8(encode(&Response::new(204, "text/plain", b"x".to_vec()))).unwrap();
+    assert_eq!(text, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
     let r = Response::new(200, "text/plain", b"abc".to_vec());
     let text = String::from_utf8(encode(&r)).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\nabc"), "{text}");

@@ -14,7 +14,9 @@
 //!   with `Content-Length` (`Transfer-Encoding` is 411) of at most `max_body_bytes` [64 KiB]
 //!   (else 413, answered from the headers without reading the body);
 //! - an absolute `read_timeout` [5 s] from accept to the whole request (else 408: trickling
-//!   bytes never extends it), an absolute `write_timeout` [5 s] for the answer (else closed);
+//!   bytes never extends it; what cannot be HTTP, a method that is no token such as a TLS
+//!   hello or a bare LF, is 400 as soon as it is seen), an absolute `write_timeout` [5 s] for
+//!   the answer (else closed);
 //! - buffers grow with what a connection sent (nothing for an idle one; a body buffer only as
 //!   large as its `Content-Length`), so the server holds at most `max_connections` × (header
 //!   + body limits) plus the answers being written.

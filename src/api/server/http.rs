@@ -41,7 +41,31 @@ pub(super) fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 
 /// A `tchar` of RFC 9110 (method and header names).
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(is_tchar)
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The longest method taken (`OPTIONS` is 7).
+const MAX_METHOD: usize = 16;
+
+/// A 400 for an unfinished head (`buf`, of which `searched` bytes were looked at before) that
+/// can already not be HTTP: a method that is no token (a TLS hello, binary junk) or a bare LF
+/// (`printf 'GET / HTTP/1.0\n\n'`), so it is told at once rather than by the 408 at the read
+/// deadline.
+pub(super) fn early_reject(buf: &[u8], searched: usize) -> Option<Reject> {
+    let method = buf.iter().take(MAX_METHOD + 1).take_while(|&&b| b != b' ');
+    if method.clone().any(|&b| !is_tchar(b)) || method.count() > MAX_METHOD {
+        return Some(reject(400, "malformed request line"));
+    }
+    let from = searched.saturating_sub(1);
+    if buf[from..].windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') || buf.first() == Some(&b'\n')
+    {
+        return Some(reject(400, "header lines end with CRLF"));
+    }
+    None
 }
 
 /// Parses `head` (ending with `\r\n\r\n`), a body of at most `max_body` bytes allowed.

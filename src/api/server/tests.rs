@@ -255,19 +255,49 @@ fn malformed_requests_are_400() {
 }
 
 #[test]
+fn what_cannot_be_http_is_400_at_once_not_408_at_the_deadline() {
+    // A deadline far beyond the clients' patience: only an early answer passes.
+    let limits = Limits { read_timeout: Duration::from_secs(60), ..Limits::default() };
+    let (server, seen) = start(limits);
+    for req in [
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..], // a TLS hello, no CRLF anywhere
+        b"GET / HTTP/1.0\n\n",
+        b"GET / HTTP/1.1\r\nHost: x\n",
+        b"\n",
+        b"AVERYLONGMETHODNAME / HTTP/1.1",
+    ] {
+        let mut s = connect(&server);
+        s.write_all(req).unwrap();
+        let mut chunk = [0u8; 1024];
+        let n = s.read(&mut chunk).unwrap_or(0);
+        let a = String::from_utf8_lossy(&chunk[..n]);
+        assert_eq!(status(&a), 400, "{:?} -> {a:?}", String::from_utf8_lossy(req));
+    }
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 0);
+    // A head arriving in pieces is not cut short.
+    let mut s = connect(&server);
+    for piece in [&b"GE"[..], b"T /hello HTTP/1.1\r", b"\nHost: t\r", b"\n\r", b"\n"] {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(status(&read_all(&mut s)), 200);
+}
+
+#[test]
 fn a_trickling_client_gets_408_at_the_read_deadline() {
     let limits = Limits { read_timeout: Duration::from_millis(300), ..Limits::default() };
     let (server, seen) = start(limits);
     let mut s = connect(&server);
     let started = Instant::now();
     s.set_nonblocking(true).unwrap();
-    // One byte every 20 ms of a header that never ends: the deadline does not move.
+    // One byte every 20 ms of a header value that never ends: the deadline does not move.
+    s.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").unwrap();
     let mut answer = Vec::new();
     let mut sent = 0usize;
     let mut closed = false;
     while !closed {
         assert!(started.elapsed() < PATIENCE, "no 408 came");
-        if s.write(b"G").is_ok() {
+        if s.write(b"a").is_ok() {
             sent += 1;
         }
         let mut chunk = [0u8; 1024];

@@ -4,15 +4,19 @@
 //!
 //! Limits ([`Limits`], defaults in brackets), so a slow or hostile client never grows memory
 //! or threads and never reaches the loop:
-//! - at most `max_connections` [64] sockets open; when full, a new connection evicts the
-//!   oldest one that has not finished sending its request (a slowloris flood cycles out,
-//!   a quick client is read the moment it is accepted); when every one is busy writing, the
-//!   new one gets a best-effort 503 and is closed;
-//! - the request line and headers within `max_header_bytes` [8 KiB] (else 431), a body only
+//! - at most `max_connections` [64] sockets open; when full, a new connection evicts one
+//!   lingering after its answer, else the oldest one that has not finished sending its
+//!   request (a slowloris flood cycles out, a quick client is read the moment it is
+//!   accepted); when every one is busy writing, the new one gets a best-effort 503 and is
+//!   closed;
+//! - the request line and headers within `max_header_bytes` [8 KiB] and at most 100 header
+//!   lines (else 431), no control character but tab in a header value (else 400), a body only
 //!   with `Content-Length` (`Transfer-Encoding` is 411) of at most `max_body_bytes` [64 KiB]
 //!   (else 413, answered from the headers without reading the body);
 //! - an absolute `read_timeout` [5 s] from accept to the whole request (else 408: trickling
-//!   bytes never extends it), an absolute `write_timeout` [5 s] for the answer (else closed);
+//!   bytes never extends it; what cannot be HTTP, a method that is no token such as a TLS
+//!   hello or a bare LF, is 400 as soon as it is seen), an absolute `write_timeout` [5 s] for
+//!   the answer (else closed);
 //! - buffers grow with what a connection sent (nothing for an idle one; a body buffer only as
 //!   large as its `Content-Length`), so the server holds at most `max_connections` × (header
 //!   + body limits) plus the answers being written.
@@ -146,7 +150,8 @@ pub(crate) struct Stats {
     pub write_timeouts: AtomicU64,
     /// Handler panics (answered 500).
     pub panics: AtomicU64,
-    /// Failed `accept` calls (out of file descriptors, ...).
+    /// Failed `accept` calls (out of file descriptors, which pauses accepting for 100 ms; or
+    /// a connection reset before it was taken, which does not).
     pub accept_errors: AtomicU64,
 }
 
@@ -239,11 +244,12 @@ fn encode_for(resp: &Response, head: bool) -> Vec<u8> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("x-head-length"))
         .and_then(|(_, v)| v.parse::<usize>().ok());
-    let body: &[u8] = if head || head_length.is_some() { &[] } else { &resp.body };
+    // No body at all for 1xx, 204 and 304, so no framing headers either.
+    let bodiless = resp.status < 200 || resp.status == 204 || resp.status == 304;
+    let body: &[u8] = if head || bodiless || head_length.is_some() { &[] } else { &resp.body };
     let mut out = Vec::with_capacity(256 + body.len());
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
-    // No body at all for 1xx, 204 and 304, so no framing headers either.
-    if !(resp.status < 200 || resp.status == 204 || resp.status == 304) {
+    if !bodiless {
         let length = head_length.unwrap_or(resp.body.len());
         let _ = write!(out, "Content-Type: {}\r\nContent-Length: {length}\r\n", resp.content_type);
     }

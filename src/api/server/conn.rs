@@ -150,6 +150,9 @@ impl Conn {
         grow_within(&mut self.buf, bytes.len(), limits.max_header_bytes);
         self.buf.extend_from_slice(bytes);
         let Some(end) = http::head_end(&self.buf, self.searched) else {
+            if let Some(r) = http::early_reject(&self.buf, self.searched) {
+                return ReadOutcome::Reject(r);
+            }
             self.searched = self.buf.len();
             if self.buf.len() >= limits.max_header_bytes {
                 return ReadOutcome::Reject(Reject {

@@ -216,6 +216,8 @@ impl Server {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // That one connection failed (reset before it was taken, ...): take the next.
+                Err(e) if !exhausted(&e) => Stats::add(&self.stats.accept_errors),
                 Err(e) => {
                     Stats::add(&self.stats.accept_errors);
                     if self.accept_warnings.ready() {
@@ -306,6 +308,26 @@ impl Server {
             }
         }
     }
+}
+
+/// Whether a failed `accept` is out of a resource (descriptors, buffers, memory), so the
+/// listener stays readable and retrying at once would spin; otherwise (errors of the one
+/// connection: `ECONNABORTED`, and the network errors Linux passes on, see accept(2)) the next
+/// connection is taken at once, not 100 ms later.
+pub(super) fn exhausted(e: &std::io::Error) -> bool {
+    let per_connection = [
+        libc::ECONNABORTED,
+        libc::EPROTO,
+        libc::EPERM,
+        libc::ENETDOWN,
+        libc::ENOPROTOOPT,
+        libc::EHOSTDOWN,
+        libc::ENONET,
+        libc::EHOSTUNREACH,
+        libc::EOPNOTSUPP,
+        libc::ENETUNREACH,
+    ];
+    !e.raw_os_error().is_some_and(|code| per_connection.contains(&code))
 }
 
 fn pollfd(fd: std::os::fd::RawFd, events: libc::c_short) -> libc::pollfd {

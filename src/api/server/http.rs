@@ -12,7 +12,8 @@ pub(super) struct Head {
     pub headers: Vec<(String, String)>,
     /// From `Content-Length` (0 without one).
     pub content_length: usize,
-    /// `Expect: 100-continue` was sent.
+    /// `Expect: 100-continue` was sent in an HTTP/1.1 request (HTTP/1.0 has no interim
+    /// answers: RFC 9110 10.1.1 says to ignore it there).
     pub expect_continue: bool,
 }
 
@@ -22,6 +23,10 @@ pub(super) struct Reject {
     pub status: u16,
     pub message: &'static str,
 }
+
+/// Header lines accepted in one head (each becomes two strings for the handler: without a cap,
+/// 8 KiB of `a:` lines would be some 2,000 of them, a quarter MiB per connection).
+pub(super) const MAX_HEADERS: usize = 100;
 
 fn reject(status: u16, message: &'static str) -> Reject {
     Reject { status, message }
@@ -36,7 +41,31 @@ pub(super) fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 
 /// A `tchar` of RFC 9110 (method and header names).
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(is_tchar)
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The longest method taken (`OPTIONS` is 7).
+const MAX_METHOD: usize = 16;
+
+/// A 400 for an unfinished head (`buf`, of which `searched` bytes were looked at before) that
+/// can already not be HTTP: a method that is no token (a TLS hello, binary junk) or a bare LF
+/// (`printf 'GET / HTTP/1.0\n\n'`), so it is told at once rather than by the 408 at the read
+/// deadline.
+pub(super) fn early_reject(buf: &[u8], searched: usize) -> Option<Reject> {
+    let method = buf.iter().take(MAX_METHOD + 1).take_while(|&&b| b != b' ');
+    if method.clone().any(|&b| !is_tchar(b)) || method.count() > MAX_METHOD {
+        return Some(reject(400, "malformed request line"));
+    }
+    let from = searched.saturating_sub(1);
+    if buf[from..].windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') || buf.first() == Some(&b'\n')
+    {
+        return Some(reject(400, "header lines end with CRLF"));
+    }
+    None
 }
 
 /// Parses `head` (ending with `\r\n\r\n`), a body of at most `max_body` bytes allowed.
@@ -77,6 +106,13 @@ pub(super) fn parse(head: &[u8], max_body: usize) -> Result<Head, Reject> {
         }
         let name = name.to_ascii_lowercase();
         let value = value.trim_matches([' ', '\t']).to_owned();
+        // RFC 9110 5.5: NUL and the other controls (but tab) are no part of a field value.
+        if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(reject(400, "control characters in a header value"));
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(reject(431, "more header lines than the server accepts"));
+        }
         match name.as_str() {
             "content-length" => {
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
@@ -90,7 +126,10 @@ pub(super) fn parse(head: &[u8], max_body: usize) -> Result<Head, Reject> {
                 content_length = Some(n);
             }
             "transfer-encoding" => chunked = true,
-            "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            "expect" => {
+                expect_continue =
+                    version == "HTTP/1.1" && value.eq_ignore_ascii_case("100-continue");
+            }
             _ => {}
         }
         headers.push((name, value));

@@ -173,6 +173,10 @@ pub(crate) struct View {
     pub interval: Duration,
     /// When this view was published (monotonic): the last tick, or the start.
     pub published: Instant,
+    /// Until when the loop counts as healthy without another tick: three intervals after
+    /// the last tick (or the start), or after a reload that changed the interval, whichever
+    /// is later (the tick after a reload comes one new interval after it).
+    pub healthy_until: Instant,
     /// Ticks since start.
     pub ticks: u64,
     /// When the last tick's sample was taken (Unix seconds); 0 before the first tick.
@@ -238,6 +242,7 @@ impl Clone for View {
         self.started = source.started;
         self.interval = source.interval;
         self.published = source.published;
+        self.healthy_until = source.healthy_until;
         self.ticks = source.ticks;
         self.last_tick_unix = source.last_tick_unix;
         self.tick_duration = source.tick_duration;
@@ -265,6 +270,7 @@ impl View {
             started: now,
             interval,
             published: now,
+            healthy_until: now + interval * 3,
             ticks: 0,
             last_tick_unix: 0.0,
             tick_duration: Duration::ZERO,
@@ -285,15 +291,17 @@ impl View {
         now.saturating_duration_since(self.published)
     }
 
-    /// True when the loop ticked within three intervals of `now` (or started that recently).
+    /// True when the loop ticked within three intervals of `now` (or started, or reloaded
+    /// with a new interval, that recently).
     pub(crate) fn healthy(&self, now: Instant) -> bool {
-        self.last_tick_age(now) <= self.interval * 3
+        now <= self.healthy_until
     }
 
     /// Refreshes the view after a tick, reusing its buffers.
     pub(crate) fn refresh(&mut self, i: &Inputs<'_>) {
         let now = i.sample.unix_ts;
         self.published = Instant::now();
+        self.healthy_until = self.published + self.interval * 3;
         self.ticks += 1;
         self.last_tick_unix = now;
         self.tick_duration = i.tick_duration;
@@ -439,6 +447,11 @@ impl Publisher {
     /// the buffers of the view published two ticks ago when no request still holds that one.
     pub(crate) fn publish(&mut self, inputs: &Inputs<'_>) {
         self.master.refresh(inputs);
+        self.put_up();
+    }
+
+    /// Publishes a copy of the master view, reusing the spare when no request holds it.
+    fn put_up(&mut self) {
         let next = match self.spare.take() {
             Some(mut spare) => match Arc::get_mut(&mut spare) {
                 Some(v) => {
@@ -452,11 +465,19 @@ impl Publisher {
         self.spare = Some(self.board.swap(next));
     }
 
-    /// A reload: the host, config source and interval the next publication shows.
+    /// A reload: the host, config source and interval, published at once. A new interval
+    /// restarts the loop's schedule (its next tick comes one new interval from now), so
+    /// `/health` allows three new intervals from now; an unchanged one keeps the schedule
+    /// and the deadline (a reload is no tick).
     pub(crate) fn reconfigure(&mut self, host: &str, source: &str, interval: Duration) {
         self.master.host = host.into();
         self.master.config_source = source.into();
-        self.master.interval = interval;
+        if interval != self.master.interval {
+            self.master.interval = interval;
+            self.master.healthy_until =
+                self.master.healthy_until.max(Instant::now() + interval * 3);
+        }
+        self.put_up();
     }
 }
 

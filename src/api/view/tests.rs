@@ -160,3 +160,26 @@ fn health_is_three_intervals() {
     assert!(v.healthy(v.published + Duration::from_secs(6)));
     assert!(!v.healthy(v.published + Duration::from_millis(6001)));
 }
+
+#[test]
+fn a_reload_that_changes_the_interval_is_published_at_once_and_health_follows_it() {
+    // Longer: the next tick comes one new interval after the reload, which is more than
+    // three old intervals after the last tick; /health must not say 503 meanwhile.
+    let mut p = Publisher::new(View::new("h", "t.json", Duration::from_secs(1)));
+    let board = p.board();
+    p.reconfigure("h2", "t2.json", Duration::from_secs(60));
+    let v = board.current();
+    assert_eq!((&*v.host, v.interval), ("h2", Duration::from_secs(60)));
+    assert!(v.healthy(Instant::now() + Duration::from_secs(10)));
+    // Shorter: the deadline the old interval gave is kept, not cut to three new intervals.
+    let mut p = Publisher::new(View::new("h", "t.json", Duration::from_secs(60)));
+    let board = p.board();
+    p.reconfigure("h", "t.json", Duration::from_secs(1));
+    assert!(board.current().healthy(Instant::now() + Duration::from_secs(10)));
+    // Unchanged: a reload is no tick, the deadline stays.
+    let mut p = Publisher::new(View::new("h", "t.json", Duration::from_secs(1)));
+    let board = p.board();
+    let until = board.current().healthy_until;
+    p.reconfigure("h", "t.json", Duration::from_secs(1));
+    assert_eq!(board.current().healthy_until, until);
+}

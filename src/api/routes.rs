@@ -23,6 +23,9 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 /// The longest silence the API creates (a forgotten silence must not hide a host for ever).
 const MAX_SILENCE_S: f64 = 366.0 * 86_400.0;
+/// How long a mutation waits for the silences lock (`hostwatch silence` holds it for a
+/// moment; anyone holding it longer must not hang the one server thread).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the routes read: the board, the token and the silences store.
 pub(crate) struct Routes {
@@ -214,7 +217,7 @@ impl Routes {
             Ok(s) => s,
             Err(m) => return error(400, &m),
         };
-        match silence_store::add(&self.state_dir, silence, now) {
+        match silence_store::add_within(&self.state_dir, silence, now, LOCK_WAIT) {
             Ok(id) => {
                 log::info!(id = id.as_str(); "silence added through the api");
                 json_response(201, &json!({ "id": id }))
@@ -227,7 +230,7 @@ impl Routes {
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return error(404, "no such silence");
         }
-        match silence_store::remove(&self.state_dir, id) {
+        match silence_store::remove_within(&self.state_dir, id, LOCK_WAIT) {
             Ok(true) => {
                 log::info!(id = id; "silence removed through the api");
                 Response::new(204, JSON, Vec::new())

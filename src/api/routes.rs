@@ -96,9 +96,11 @@ impl Routes {
                 json_response(200, &super::status::render(&self.board.current(), Instant::now()))
             }
             ("GET", "/metrics") => {
-                let mut text = String::with_capacity(16 * 1024);
-                super::prometheus::render(&self.board.current(), &mut text);
+                // One view for the whole scrape: a publication between two reads would mix
+                // two ticks (and, across a reload, two `host` labels) in one exposition.
                 let view = self.board.current();
+                let mut text = String::with_capacity(16 * 1024);
+                super::prometheus::render(&view, &mut text);
                 if let Some(stats) = self.server_stats.get() {
                     super::prometheus::render_server(&view, stats, &mut text);
                 }

@@ -129,8 +129,9 @@ pub(crate) struct AlertRow {
     /// The threshold text it crossed (`> 85`).
     pub threshold: Arc<str>,
     /// The id of the silence holding its notifications back, if one does (`config-N` or
-    /// the id the config gives for one of the config file).
-    pub silenced_by: Option<String>,
+    /// the id the config gives for one of the config file); shared with
+    /// [`View::silence_ids`], so a tick copies no string.
+    pub silenced_by: Option<Arc<str>>,
 }
 
 impl AlertRow {
@@ -197,6 +198,8 @@ pub(crate) struct View {
     pub silences: Vec<Silence>,
     /// How many of `silences`, from the start, come from the config file.
     pub config_silences: usize,
+    /// The ids of `silences`, in the same order (what alert rows point at).
+    pub silence_ids: Vec<Arc<str>>,
     /// Delivery health per channel.
     pub channels: BTreeMap<String, ChannelHealth>,
     /// True while the state cannot be saved.
@@ -233,7 +236,8 @@ impl Clone for View {
     }
 
     /// Copies `source` into `self`, reusing `self`'s buffers (a steady state allocates
-    /// nothing here but the strings of silences and channel errors).
+    /// nothing here: silences and channels, whose strings a copy would allocate, are copied
+    /// only when they changed).
     fn clone_from(&mut self, source: &View) {
         self.host.clone_from(&source.host);
         self.version = source.version;
@@ -250,9 +254,14 @@ impl Clone for View {
         self.recent_ts.clone_from(&source.recent_ts);
         self.unsupported.clone_from(&source.unsupported);
         self.alerts.clone_from(&source.alerts);
-        self.silences.clone_from(&source.silences);
+        if self.silences != source.silences {
+            self.silences.clone_from(&source.silences);
+        }
         self.config_silences = source.config_silences;
-        self.channels.clone_from(&source.channels);
+        self.silence_ids.clone_from(&source.silence_ids);
+        if self.channels != source.channels {
+            self.channels.clone_from(&source.channels);
+        }
         self.persist_failing = source.persist_failing;
         self.write_failures = source.write_failures;
     }
@@ -280,6 +289,7 @@ impl View {
             alerts: Vec::new(),
             silences: Vec::new(),
             config_silences: 0,
+            silence_ids: Vec::new(),
             channels: BTreeMap::new(),
             persist_failing: false,
             write_failures: 0,
@@ -342,12 +352,21 @@ impl View {
         self.unsupported.clear();
         self.unsupported.extend_from_slice(&i.sample.unsupported);
 
+        // Silences in force, rebuilt only when that set changed (a steady state copies no
+        // string).
         let silences = i.engine.silences();
-        self.silences.clear();
         let (config, store) = silences.split_at(i.config_silences.min(silences.len()));
-        self.silences.extend(config.iter().filter(|s| s.until > now).cloned());
-        self.config_silences = self.silences.len();
-        self.silences.extend(store.iter().filter(|s| s.until > now).cloned());
+        let in_force = |s: &&Silence| s.until > now;
+        let config_in_force = config.iter().filter(in_force).count();
+        if config_in_force != self.config_silences
+            || !self.silences.iter().eq(config.iter().chain(store).filter(in_force))
+        {
+            self.silences.clear();
+            self.silences.extend(config.iter().chain(store).filter(in_force).cloned());
+            self.config_silences = config_in_force;
+            self.silence_ids.clear();
+            self.silence_ids.extend(self.silences.iter().map(|s| Arc::from(s.id.as_str())));
+        }
         self.alerts.clear();
         for a in i.engine.alerts(i.registry) {
             let (severity, threshold) = match a.state.phase {
@@ -362,10 +381,12 @@ impl View {
                     (s, threshold_text(a.rule, s))
                 }
             };
-            let silenced_by = silences
+            // Every silence that covers now is in force, so in `self.silences`.
+            let silenced_by = self
+                .silences
                 .iter()
-                .find(|s| s.covers(&a.rule.name, a.series, now))
-                .map(|s| s.id.clone());
+                .position(|s| s.covers(&a.rule.name, a.series, now))
+                .map(|k| self.silence_ids[k].clone());
             self.alerts.push(AlertRow {
                 rule: a.rule.name.clone(),
                 metric: a.series.metric,
@@ -378,7 +399,8 @@ impl View {
                 silenced_by,
             });
         }
-        self.alerts.sort_by(|a, b| {
+        // Unstable: (rule, series) is unique, and a stable sort allocates past ~27 alerts.
+        self.alerts.sort_unstable_by(|a, b| {
             (!a.firing(), std::cmp::Reverse(a.severity), &a.rule, &a.series).cmp(&(
                 !b.firing(),
                 std::cmp::Reverse(b.severity),
@@ -386,7 +408,9 @@ impl View {
                 &b.series,
             ))
         });
-        if let Some(c) = &i.channels {
+        if let Some(c) = &i.channels
+            && self.channels != *c
+        {
             self.channels.clone_from(c);
         }
         self.persist_failing = i.persist_failing;

@@ -115,6 +115,7 @@ pub(crate) fn try_lock(state_dir: &Path) -> Option<SilencesLock> {
 }
 
 /// Takes the silences lock, waiting at most `wait` for whoever holds it.
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
 pub(crate) fn lock_within(state_dir: &Path, wait: Duration) -> Result<SilencesLock, String> {
     let deadline = Instant::now() + wait;
     loop {
@@ -155,6 +156,7 @@ pub fn add(state_dir: &Path, silence: Silence, now: f64) -> Result<String, Strin
 }
 
 /// [`add`], waiting at most `wait` for the lock (`POST /silences`).
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
 pub(crate) fn add_within(
     state_dir: &Path,
     silence: Silence,
@@ -189,6 +191,7 @@ pub fn remove(state_dir: &Path, id: &str) -> Result<bool, String> {
 }
 
 /// [`remove`], waiting at most `wait` for the lock (`DELETE /silences/{id}`).
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
 pub(crate) fn remove_within(state_dir: &Path, id: &str, wait: Duration) -> Result<bool, String> {
     remove_locked(&lock_within(state_dir, wait)?, state_dir, id)
 }

@@ -51,6 +51,7 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// How many heap allocations (and reallocations) `f` made on this thread.
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
 pub(crate) fn allocations(f: impl FnOnce()) -> usize {
     COUNT.with(|n| n.set(0));
     COUNTING.with(|on| on.set(true));

@@ -1,11 +1,13 @@
 //! The immutable snapshot the API answers from, and the board the loop publishes it on.
 //!
-//! After each tick the loop calls [`Board::publish`]: it takes the previous [`View`] back from
-//! the board and, when no request still holds it (the usual case), refreshes it in place, so
-//! a steady state reuses every buffer; a view a request still reads is copied instead. The
-//! server thread only ever calls [`Board::current`] and reads the `Arc<View>` it gets: it
-//! never touches the engine, the registry or the dispatcher, and the loop never waits on it
-//! for longer than swapping a pointer.
+//! After each tick the loop calls [`Publisher::publish`]: it refreshes its master [`View`] in
+//! place and copies it into the view it published two ticks ago when no request still holds
+//! that one (the usual case; else into a new one), then swaps the copy onto the board. So a
+//! steady state reuses every buffer: a publication allocates nothing then, silences and
+//! channel health included (a test counts). A reload publishes at once
+//! ([`Publisher::reconfigure`]). The server thread only ever calls [`Board::current`] and
+//! reads the `Arc<View>` it gets: it never touches the engine, the registry or the
+//! dispatcher, and the loop never waits on it for longer than swapping a pointer.
 //!
 //! Not for: rendering (the `status`, `prometheus` and `page` modules) or serving (`server`).
 

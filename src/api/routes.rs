@@ -34,6 +34,8 @@ pub(crate) struct Routes {
     state_dir: PathBuf,
     /// The server's own counters, for `/metrics` (set once the server runs).
     server_stats: std::sync::OnceLock<Arc<super::server::Stats>>,
+    /// A `run --dry-run`: every change is refused (the silences store is the real one).
+    pub(crate) dry_run: bool,
 }
 
 impl std::fmt::Debug for Routes {
@@ -73,6 +75,7 @@ impl Routes {
             token: Mutex::new(token),
             state_dir: state_dir.to_path_buf(),
             server_stats: std::sync::OnceLock::new(),
+            dry_run: false,
         }
     }
 
@@ -174,6 +177,13 @@ impl Routes {
 
     /// `None` when the request carries the configured token, else the refusal.
     fn authorized(&self, req: &Request) -> Option<Response> {
+        if self.dry_run {
+            return Some(error(
+                403,
+                "a dry run changes nothing: its silences are the running daemon's (use its API \
+                 or hostwatch silence)",
+            ));
+        }
         let guard = self.token.lock().unwrap_or_else(|p| p.into_inner());
         let Some(token) = guard.as_ref() else {
             return Some(error(403, "changes through the API are disabled: set api.token"));

@@ -196,7 +196,12 @@ impl Daemon {
                 self.config.interval,
             );
             let publisher = crate::api::view::Publisher::new(view);
-            let server = crate::api::Api::start(api, publisher.board(), &self.config.state_dir)?;
+            let server = crate::api::Api::start(
+                api,
+                publisher.board(),
+                &self.config.state_dir,
+                self.dry_run,
+            )?;
             self.api = Some((server, publisher));
             Ok(())
         }

@@ -1,10 +1,13 @@
 //! Silences kept in `state_dir/silences.json`, managed by `hostwatch silence` and watched by
 //! the running daemon (re-read when the file changes), merged with the config's silences.
 //!
-//! The file is read only when it is a regular file of at most 4 MiB. `hostwatch silence`
-//! holds [`lock`] (`state_dir/silences.lock`, flocked, never deleted) around its
-//! read-modify-write so concurrent commands never lose each other's changes; the daemon only
-//! reads and does not take it.
+//! The file is read only when it is a regular file of at most 4 MiB, and never written
+//! larger (a file the daemon could not read would lift every silence in it). `hostwatch
+//! silence` and the API's `POST`/`DELETE /silences` hold [`lock`] (`state_dir/silences.lock`,
+//! flocked, never deleted) around their read-modify-write so concurrent changes never lose
+//! each other; the API waits for it a bounded time ([`add_within`], [`remove_within`]: its
+//! one server thread must not hang on whoever holds the lock). The loop only reads and does
+//! not take it.
 
 use crate::config::Config;
 use crate::silence::Silence;
@@ -12,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::fs;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// The file's layout.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -111,17 +114,64 @@ pub(crate) fn try_lock(state_dir: &Path) -> Option<SilencesLock> {
     None
 }
 
-/// Writes the silences file atomically.
+/// Takes the silences lock, waiting at most `wait` for whoever holds it.
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
+pub(crate) fn lock_within(state_dir: &Path, wait: Duration) -> Result<SilencesLock, String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(l) = try_lock(state_dir) {
+            return Ok(l);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{}: held by another process for more than {} s; try again",
+                lock_path(state_dir).display(),
+                wait.as_secs_f64()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Writes the silences file atomically; refused when it would be larger than the daemon
+/// reads.
 pub fn write(state_dir: &Path, file: &SilenceFile) -> Result<(), String> {
     let bytes = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
+    let max = crate::localfile::SILENCES_MAX_BYTES;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "{}: would grow past {} MiB, more than hostwatch reads; remove some silences",
+            path(state_dir).display(),
+            max / (1024 * 1024)
+        ));
+    }
     crate::state::write_atomic(&path(state_dir), &bytes).map_err(|e| e.to_string())
 }
 
 /// Adds `silence` (its `id` is ignored) under the silences lock, dropping expired ones, and
 /// returns the id it got: unique among the kept silences even when several are added in one
-/// millisecond. `hostwatch silence add` and `POST /silences` both come here.
-pub fn add(state_dir: &Path, mut silence: Silence, now: f64) -> Result<String, String> {
-    let _lock = lock(state_dir)?;
+/// millisecond. `hostwatch silence add` comes here.
+pub fn add(state_dir: &Path, silence: Silence, now: f64) -> Result<String, String> {
+    add_locked(&lock(state_dir)?, state_dir, silence, now)
+}
+
+/// [`add`], waiting at most `wait` for the lock (`POST /silences`).
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
+pub(crate) fn add_within(
+    state_dir: &Path,
+    silence: Silence,
+    now: f64,
+    wait: Duration,
+) -> Result<String, String> {
+    add_locked(&lock_within(state_dir, wait)?, state_dir, silence, now)
+}
+
+fn add_locked(
+    _lock: &SilencesLock,
+    state_dir: &Path,
+    mut silence: Silence,
+    now: f64,
+) -> Result<String, String> {
     let mut file = read(state_dir)?;
     file.silences.retain(|s| s.until > now);
     let mut n = (now * 1000.0) as u64;
@@ -137,7 +187,16 @@ pub fn add(state_dir: &Path, mut silence: Silence, now: f64) -> Result<String, S
 
 /// Removes the silence `id` under the silences lock; false when there is none.
 pub fn remove(state_dir: &Path, id: &str) -> Result<bool, String> {
-    let _lock = lock(state_dir)?;
+    remove_locked(&lock(state_dir)?, state_dir, id)
+}
+
+/// [`remove`], waiting at most `wait` for the lock (`DELETE /silences/{id}`).
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
+pub(crate) fn remove_within(state_dir: &Path, id: &str, wait: Duration) -> Result<bool, String> {
+    remove_locked(&lock_within(state_dir, wait)?, state_dir, id)
+}
+
+fn remove_locked(_lock: &SilencesLock, state_dir: &Path, id: &str) -> Result<bool, String> {
     let mut file = read(state_dir)?;
     let before = file.silences.len();
     file.silences.retain(|s| s.id != id);
@@ -192,6 +251,48 @@ impl Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn silence(comment: &str) -> Silence {
+        Silence {
+            id: String::new(),
+            rule: Some("disk_*".into()),
+            matchers: Default::default(),
+            until: 2e9,
+            comment: comment.into(),
+        }
+    }
+
+    #[test]
+    fn an_add_that_would_make_the_file_unreadable_is_refused_and_the_file_kept() {
+        let dir = crate::testutil::tempdir("silences", "cap");
+        let big = "x".repeat(1000);
+        let file = |n: usize| SilenceFile {
+            silences: (0..n).map(|i| Silence { id: format!("s{i:07}"), ..silence(&big) }).collect(),
+        };
+        let size = |n: usize| serde_json::to_vec_pretty(&file(n)).unwrap().len() as u64;
+        // As many as fit under the cap: one more does not.
+        let n = ((crate::localfile::SILENCES_MAX_BYTES - size(0)) / (size(2) - size(1))) as usize;
+        write(&dir, &file(n)).unwrap();
+        let e = add(&dir, silence(&big), 1e9).unwrap_err();
+        assert!(e.contains("remove some silences"), "{e}");
+        assert_eq!(read(&dir).unwrap().silences.len(), n, "the file must stay readable");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_api_waits_for_a_held_lock_a_bounded_time() {
+        let dir = crate::testutil::tempdir("silences", "held");
+        let held = lock(&dir).unwrap();
+        let started = Instant::now();
+        let e = add_within(&dir, silence(""), 1e9, Duration::from_millis(100)).unwrap_err();
+        assert!(e.contains("held by another process"), "{e}");
+        assert!(remove_within(&dir, "s1", Duration::from_millis(100)).is_err());
+        assert!(started.elapsed() < Duration::from_secs(30));
+        drop(held);
+        let id = add_within(&dir, silence(""), 1e9, Duration::from_millis(100)).unwrap();
+        assert_eq!(remove_within(&dir, &id, Duration::from_millis(100)), Ok(true));
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn a_lock_file_deleted_while_waiting_is_locked_again() {

@@ -1,5 +1,8 @@
 //! Helpers the unit tests share (compiled for tests only): a fresh temporary directory per
-//! test. Not for integration tests, which have `tests/common`.
+//! test, and [`allocations`], which counts the heap allocations of a closure on the calling
+//! thread (the unit-test binary's global allocator counts, per thread, only inside it, so
+//! tests running in parallel do not disturb each other). Not for integration tests, which
+//! have `tests/common` (and `tests/alloc_free.rs` its own allocator).
 
 use std::path::PathBuf;
 
@@ -10,4 +13,49 @@ pub(crate) fn tempdir(area: &str, name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create a temp dir");
     d
+}
+
+/// Forwards to the system allocator; counts allocations of threads inside [`allocations`].
+struct Counting;
+
+thread_local! {
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static COUNT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with`: the allocator may run while this thread's locals are torn down.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            COUNT.with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_one();
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        count_one();
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// How many heap allocations (and reallocations) `f` made on this thread.
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
+pub(crate) fn allocations(f: impl FnOnce()) -> usize {
+    COUNT.with(|n| n.set(0));
+    COUNTING.with(|on| on.set(true));
+    f();
+    COUNTING.with(|on| on.set(false));
+    COUNT.with(|n| n.get())
 }

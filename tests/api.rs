@@ -2,7 +2,8 @@
 //! the loop stops ticking and 200 again when it resumes; `/status` holds the alert states and
 //! none of the config's secrets; the silences API refuses changes without the token (403 when
 //! none is configured, 401 without one, 403 with a wrong one), and a silence it adds stops a
-//! firing rule's reminders at a recording receiver until it is deleted again.
+//! firing rule's reminders at a recording receiver until it is deleted again; a dry run
+//! serves but refuses every change.
 
 mod common;
 
@@ -230,6 +231,9 @@ fn silences_need_the_token_and_stop_a_firing_rule_until_deleted() {
     wait_json(port, "/status", Duration::from_secs(10), |_, v| {
         v["alerts"].as_array().is_some_and(|a| a.iter().any(|x| x["silenced_by"] == id.as_str()))
     });
+    // A reminder decided in the tick before the silence applied may still be on its way
+    // (the worker delivers after the tick; slow on a loaded machine): let it land first.
+    std::thread::sleep(Duration::from_millis(1500));
     let before = receiver.requests().len();
     std::thread::sleep(Duration::from_secs(4));
     let after = receiver.requests().len();
@@ -268,6 +272,31 @@ fn without_a_token_every_change_is_refused() {
     let (s, _, body) = request("GET", port, "/nowhere", &[], "").unwrap();
     assert_eq!(s, 404);
     assert!(serde_json::from_str::<Value>(&body).unwrap()["error"].is_string());
+}
+
+#[test]
+fn a_dry_run_serves_but_changes_no_silence() {
+    let dir = tempdir("api-dry-run");
+    let port = free_port();
+    let api = json!({"listen": format!("127.0.0.1:{port}"), "token": TOKEN});
+    let cfg = config(&dir, port, api, json!({}));
+    let mut child = std::process::Command::new(common::bin())
+        .args(["run", "--dry-run", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_json(port, "/health", Duration::from_secs(20), |s, _| s == 200);
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+    let (s, _, body) = request("POST", port, "/silences", &auth, r#"{"for": "1h"}"#).unwrap();
+    assert_eq!(s, 403, "{body}");
+    assert!(body.contains("dry run"), "{body}");
+    let (s, _, _) = request("DELETE", port, "/silences/s1", &auth, "").unwrap();
+    assert_eq!(s, 403);
+    assert!(!dir.join("state/silences.json").exists(), "a dry run wrote the silences store");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

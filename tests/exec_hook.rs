@@ -259,3 +259,31 @@ fn a_missing_program_is_refused_at_start_up() {
     let e = ExecSender::new("pager", &config).unwrap_err();
     assert!(e.contains("cwd /nonexistent/dir: not a directory"), "{e}");
 }
+
+#[test]
+fn a_hook_repeating_its_env_secrets_on_stderr_has_them_scrubbed_from_the_reason() {
+    // The reason reaches the log, the events log and an unauthenticated `GET /status`.
+    let config = ExecConfig {
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo \"+ curl -H 'Authorization: Bearer $PAGER_TOKEN' $PAGER_URL\" >&2; exit 3".into(),
+        ],
+        timeout: Duration::from_secs(30),
+        env: [
+            ("PAGER_TOKEN".to_string(), hostwatch::config::Secret::from("tok-s3cret")),
+            ("PAGER_URL".to_string(), "https://pager.example/hook/url-s3cret".into()),
+        ]
+        .into(),
+        cwd: None,
+    };
+    let mut sender = ExecSender::new("hook", &config).expect("build the exec sender");
+    let event = AlertEvent::test_event("web-01", Severity::Warning, 1_700_000_000.0);
+    match sender.send(&event) {
+        Err(SendError::Permanent { reason }) => {
+            assert!(!reason.contains("s3cret"), "{reason}");
+            assert!(reason.contains("Authorization: Bearer <redacted>"), "{reason}");
+        }
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+}

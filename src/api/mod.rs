@@ -5,7 +5,8 @@
 //! from the [`view::Board`]); the loop never waits on a client (publishing swaps a pointer);
 //! every request is read within fixed limits of size, time and connections (`server`).
 //! Mutations (`POST /silences`, `DELETE /silences/{id}`) need the configured bearer token and
-//! go through the same store and lock as `hostwatch silence`.
+//! go through the same store and lock as `hostwatch silence`; a `run --dry-run` refuses them
+//! (403): that store is the real daemon's.
 //!
 //! Not for: collecting, evaluating or delivering anything; a fleet's server side (Prometheus
 //! and Alertmanager are that).
@@ -30,15 +31,19 @@ pub(crate) struct Api {
 
 impl Api {
     /// Binds `config.listen` and starts serving `board`. A port that cannot be bound is an
-    /// error (refused at start-up, never retried in the background).
+    /// error (refused at start-up, never retried in the background). A `dry_run` serves
+    /// every document but refuses every change (its silences store is the real daemon's).
     pub(crate) fn start(
         config: &ApiConfig,
         board: Arc<view::Board>,
         state_dir: &Path,
+        dry_run: bool,
     ) -> Result<Api, String> {
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|e| format!("api.listen {}: cannot listen: {e}", config.listen))?;
-        let routes = Arc::new(routes::Routes::new(board, config.token.clone(), state_dir));
+        let mut routes = routes::Routes::new(board, config.token.clone(), state_dir);
+        routes.dry_run = dry_run;
+        let routes = Arc::new(routes);
         let handler = {
             let routes = Arc::clone(&routes);
             Box::new(move |req: &server::Request| routes.handle(req))

@@ -23,6 +23,9 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 /// The longest silence the API creates (a forgotten silence must not hide a host for ever).
 const MAX_SILENCE_S: f64 = 366.0 * 86_400.0;
+/// How long a mutation waits for the silences lock (`hostwatch silence` holds it for a
+/// moment; anyone holding it longer must not hang the one server thread).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the routes read: the board, the token and the silences store.
 pub(crate) struct Routes {
@@ -31,6 +34,8 @@ pub(crate) struct Routes {
     state_dir: PathBuf,
     /// The server's own counters, for `/metrics` (set once the server runs).
     server_stats: std::sync::OnceLock<Arc<super::server::Stats>>,
+    /// A `run --dry-run`: every change is refused (the silences store is the real one).
+    pub(crate) dry_run: bool,
 }
 
 impl std::fmt::Debug for Routes {
@@ -70,6 +75,7 @@ impl Routes {
             token: Mutex::new(token),
             state_dir: state_dir.to_path_buf(),
             server_stats: std::sync::OnceLock::new(),
+            dry_run: false,
         }
     }
 
@@ -93,9 +99,11 @@ impl Routes {
                 json_response(200, &super::status::render(&self.board.current(), Instant::now()))
             }
             ("GET", "/metrics") => {
-                let mut text = String::with_capacity(16 * 1024);
-                super::prometheus::render(&self.board.current(), &mut text);
+                // One view for the whole scrape: a publication between two reads would mix
+                // two ticks (and, across a reload, two `host` labels) in one exposition.
                 let view = self.board.current();
+                let mut text = String::with_capacity(16 * 1024);
+                super::prometheus::render(&view, &mut text);
                 if let Some(stats) = self.server_stats.get() {
                     super::prometheus::render_server(&view, stats, &mut text);
                 }
@@ -169,6 +177,13 @@ impl Routes {
 
     /// `None` when the request carries the configured token, else the refusal.
     fn authorized(&self, req: &Request) -> Option<Response> {
+        if self.dry_run {
+            return Some(error(
+                403,
+                "a dry run changes nothing: its silences are the running daemon's (use its API \
+                 or hostwatch silence)",
+            ));
+        }
         let guard = self.token.lock().unwrap_or_else(|p| p.into_inner());
         let Some(token) = guard.as_ref() else {
             return Some(error(403, "changes through the API are disabled: set api.token"));
@@ -214,7 +229,7 @@ impl Routes {
             Ok(s) => s,
             Err(m) => return error(400, &m),
         };
-        match silence_store::add(&self.state_dir, silence, now) {
+        match silence_store::add_within(&self.state_dir, silence, now, LOCK_WAIT) {
             Ok(id) => {
                 log::info!(id = id.as_str(); "silence added through the api");
                 json_response(201, &json!({ "id": id }))
@@ -227,7 +242,7 @@ impl Routes {
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return error(404, "no such silence");
         }
-        match silence_store::remove(&self.state_dir, id) {
+        match silence_store::remove_within(&self.state_dir, id, LOCK_WAIT) {
             Ok(true) => {
                 log::info!(id = id; "silence removed through the api");
                 Response::new(204, JSON, Vec::new())

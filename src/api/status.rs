@@ -43,7 +43,7 @@ pub(crate) fn alert_json(a: &AlertRow) -> Value {
         "value": number(a.value),
         "unit": a.metric.unit().as_str(),
         "threshold": &*a.threshold,
-        "silenced_by": a.silenced_by,
+        "silenced_by": a.silenced_by.as_deref(),
     })
 }
 

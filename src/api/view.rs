@@ -1,11 +1,13 @@
 //! The immutable snapshot the API answers from, and the board the loop publishes it on.
 //!
-//! After each tick the loop calls [`Board::publish`]: it takes the previous [`View`] back from
-//! the board and, when no request still holds it (the usual case), refreshes it in place, so
-//! a steady state reuses every buffer; a view a request still reads is copied instead. The
-//! server thread only ever calls [`Board::current`] and reads the `Arc<View>` it gets: it
-//! never touches the engine, the registry or the dispatcher, and the loop never waits on it
-//! for longer than swapping a pointer.
+//! After each tick the loop calls [`Publisher::publish`]: it refreshes its master [`View`] in
+//! place and copies it into the view it published two ticks ago when no request still holds
+//! that one (the usual case; else into a new one), then swaps the copy onto the board. So a
+//! steady state reuses every buffer: a publication allocates nothing then, silences and
+//! channel health included (a test counts). A reload publishes at once
+//! ([`Publisher::reconfigure`]). The server thread only ever calls [`Board::current`] and
+//! reads the `Arc<View>` it gets: it never touches the engine, the registry or the
+//! dispatcher, and the loop never waits on it for longer than swapping a pointer.
 //!
 //! Not for: rendering (the `status`, `prometheus` and `page` modules) or serving (`server`).
 
@@ -129,8 +131,9 @@ pub(crate) struct AlertRow {
     /// The threshold text it crossed (`> 85`).
     pub threshold: Arc<str>,
     /// The id of the silence holding its notifications back, if one does (`config-N` or
-    /// the id the config gives for one of the config file).
-    pub silenced_by: Option<String>,
+    /// the id the config gives for one of the config file); shared with
+    /// [`View::silence_ids`], so a tick copies no string.
+    pub silenced_by: Option<Arc<str>>,
 }
 
 impl AlertRow {
@@ -173,6 +176,10 @@ pub(crate) struct View {
     pub interval: Duration,
     /// When this view was published (monotonic): the last tick, or the start.
     pub published: Instant,
+    /// Until when the loop counts as healthy without another tick: three intervals after
+    /// the last tick (or the start), or after a reload that changed the interval, whichever
+    /// is later (the tick after a reload comes one new interval after it).
+    pub healthy_until: Instant,
     /// Ticks since start.
     pub ticks: u64,
     /// When the last tick's sample was taken (Unix seconds); 0 before the first tick.
@@ -193,6 +200,8 @@ pub(crate) struct View {
     pub silences: Vec<Silence>,
     /// How many of `silences`, from the start, come from the config file.
     pub config_silences: usize,
+    /// The ids of `silences`, in the same order (what alert rows point at).
+    pub silence_ids: Vec<Arc<str>>,
     /// Delivery health per channel.
     pub channels: BTreeMap<String, ChannelHealth>,
     /// True while the state cannot be saved.
@@ -229,7 +238,8 @@ impl Clone for View {
     }
 
     /// Copies `source` into `self`, reusing `self`'s buffers (a steady state allocates
-    /// nothing here but the strings of silences and channel errors).
+    /// nothing here: silences and channels, whose strings a copy would allocate, are copied
+    /// only when they changed).
     fn clone_from(&mut self, source: &View) {
         self.host.clone_from(&source.host);
         self.version = source.version;
@@ -238,6 +248,7 @@ impl Clone for View {
         self.started = source.started;
         self.interval = source.interval;
         self.published = source.published;
+        self.healthy_until = source.healthy_until;
         self.ticks = source.ticks;
         self.last_tick_unix = source.last_tick_unix;
         self.tick_duration = source.tick_duration;
@@ -245,9 +256,14 @@ impl Clone for View {
         self.recent_ts.clone_from(&source.recent_ts);
         self.unsupported.clone_from(&source.unsupported);
         self.alerts.clone_from(&source.alerts);
-        self.silences.clone_from(&source.silences);
+        if self.silences != source.silences {
+            self.silences.clone_from(&source.silences);
+        }
         self.config_silences = source.config_silences;
-        self.channels.clone_from(&source.channels);
+        self.silence_ids.clone_from(&source.silence_ids);
+        if self.channels != source.channels {
+            self.channels.clone_from(&source.channels);
+        }
         self.persist_failing = source.persist_failing;
         self.write_failures = source.write_failures;
     }
@@ -265,6 +281,7 @@ impl View {
             started: now,
             interval,
             published: now,
+            healthy_until: now + interval * 3,
             ticks: 0,
             last_tick_unix: 0.0,
             tick_duration: Duration::ZERO,
@@ -274,6 +291,7 @@ impl View {
             alerts: Vec::new(),
             silences: Vec::new(),
             config_silences: 0,
+            silence_ids: Vec::new(),
             channels: BTreeMap::new(),
             persist_failing: false,
             write_failures: 0,
@@ -285,15 +303,17 @@ impl View {
         now.saturating_duration_since(self.published)
     }
 
-    /// True when the loop ticked within three intervals of `now` (or started that recently).
+    /// True when the loop ticked within three intervals of `now` (or started, or reloaded
+    /// with a new interval, that recently).
     pub(crate) fn healthy(&self, now: Instant) -> bool {
-        self.last_tick_age(now) <= self.interval * 3
+        now <= self.healthy_until
     }
 
     /// Refreshes the view after a tick, reusing its buffers.
     pub(crate) fn refresh(&mut self, i: &Inputs<'_>) {
         let now = i.sample.unix_ts;
         self.published = Instant::now();
+        self.healthy_until = self.published + self.interval * 3;
         self.ticks += 1;
         self.last_tick_unix = now;
         self.tick_duration = i.tick_duration;
@@ -334,12 +354,21 @@ impl View {
         self.unsupported.clear();
         self.unsupported.extend_from_slice(&i.sample.unsupported);
 
+        // Silences in force, rebuilt only when that set changed (a steady state copies no
+        // string).
         let silences = i.engine.silences();
-        self.silences.clear();
         let (config, store) = silences.split_at(i.config_silences.min(silences.len()));
-        self.silences.extend(config.iter().filter(|s| s.until > now).cloned());
-        self.config_silences = self.silences.len();
-        self.silences.extend(store.iter().filter(|s| s.until > now).cloned());
+        let in_force = |s: &&Silence| s.until > now;
+        let config_in_force = config.iter().filter(in_force).count();
+        if config_in_force != self.config_silences
+            || !self.silences.iter().eq(config.iter().chain(store).filter(in_force))
+        {
+            self.silences.clear();
+            self.silences.extend(config.iter().chain(store).filter(in_force).cloned());
+            self.config_silences = config_in_force;
+            self.silence_ids.clear();
+            self.silence_ids.extend(self.silences.iter().map(|s| Arc::from(s.id.as_str())));
+        }
         self.alerts.clear();
         for a in i.engine.alerts(i.registry) {
             let (severity, threshold) = match a.state.phase {
@@ -354,10 +383,12 @@ impl View {
                     (s, threshold_text(a.rule, s))
                 }
             };
-            let silenced_by = silences
+            // Every silence that covers now is in force, so in `self.silences`.
+            let silenced_by = self
+                .silences
                 .iter()
-                .find(|s| s.covers(&a.rule.name, a.series, now))
-                .map(|s| s.id.clone());
+                .position(|s| s.covers(&a.rule.name, a.series, now))
+                .map(|k| self.silence_ids[k].clone());
             self.alerts.push(AlertRow {
                 rule: a.rule.name.clone(),
                 metric: a.series.metric,
@@ -370,7 +401,8 @@ impl View {
                 silenced_by,
             });
         }
-        self.alerts.sort_by(|a, b| {
+        // Unstable: (rule, series) is unique, and a stable sort allocates past ~27 alerts.
+        self.alerts.sort_unstable_by(|a, b| {
             (!a.firing(), std::cmp::Reverse(a.severity), &a.rule, &a.series).cmp(&(
                 !b.firing(),
                 std::cmp::Reverse(b.severity),
@@ -378,7 +410,9 @@ impl View {
                 &b.series,
             ))
         });
-        if let Some(c) = &i.channels {
+        if let Some(c) = &i.channels
+            && self.channels != *c
+        {
             self.channels.clone_from(c);
         }
         self.persist_failing = i.persist_failing;
@@ -439,6 +473,11 @@ impl Publisher {
     /// the buffers of the view published two ticks ago when no request still holds that one.
     pub(crate) fn publish(&mut self, inputs: &Inputs<'_>) {
         self.master.refresh(inputs);
+        self.put_up();
+    }
+
+    /// Publishes a copy of the master view, reusing the spare when no request holds it.
+    fn put_up(&mut self) {
         let next = match self.spare.take() {
             Some(mut spare) => match Arc::get_mut(&mut spare) {
                 Some(v) => {
@@ -452,11 +491,19 @@ impl Publisher {
         self.spare = Some(self.board.swap(next));
     }
 
-    /// A reload: the host, config source and interval the next publication shows.
+    /// A reload: the host, config source and interval, published at once. A new interval
+    /// restarts the loop's schedule (its next tick comes one new interval from now), so
+    /// `/health` allows three new intervals from now; an unchanged one keeps the schedule
+    /// and the deadline (a reload is no tick).
     pub(crate) fn reconfigure(&mut self, host: &str, source: &str, interval: Duration) {
         self.master.host = host.into();
         self.master.config_source = source.into();
-        self.master.interval = interval;
+        if interval != self.master.interval {
+            self.master.interval = interval;
+            self.master.healthy_until =
+                self.master.healthy_until.max(Instant::now() + interval * 3);
+        }
+        self.put_up();
     }
 }
 

@@ -13,8 +13,8 @@
 //!
 //! Secrets in URLs never reach a log line or an error message: errors name the redacted URL,
 //! parse errors never quote a piece of the URL, and every configured header value (and the
-//! URL's user info, as written, decoded and in base64) is scrubbed from the receiver's answer
-//! before anything reads it.
+//! URL's user info, as written, decoded and in base64, and its long path segments and query
+//! values) is scrubbed from the receiver's answer before anything reads it.
 
 use super::{Receipt, SendError};
 use std::io::{self, Read, Write};
@@ -94,9 +94,9 @@ pub fn request(
 }
 
 /// What a receiver's answer must not repeat: every header value (and the credential after an
-/// `Authorization` scheme word), and the URL's user info as written, percent-decoded, its
-/// password alone and in its `Basic` base64 form. Longest first, so no secret is left half
-/// replaced.
+/// `Authorization` scheme word), the URL's user info as written, percent-decoded, its
+/// password alone and in its `Basic` base64 form, and the URL's path segments of 16 bytes or
+/// more and query values of 8 or more. Longest first, so no secret is left half replaced.
 fn secrets(target: &Target, headers: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     const PLAIN: [&str; 4] = ["content-type", "user-agent", "accept", "host"];
@@ -119,6 +119,16 @@ fn secrets(target: &Target, headers: &[(String, String)]) -> Vec<String> {
             out.push(password.to_string());
             out.push(String::from_utf8_lossy(&percent_decode(password)).into_owned());
         }
+    }
+    // Webhook URLs carry their secret in the path (Slack, Teams, healthchecks UUIDs) or the
+    // query (`?token=`), and receivers echo it (`Cannot POST /hooks/<token>`): every long
+    // path segment and query value, as written and decoded.
+    let (path, query) = target.path.split_once('?').unwrap_or((&target.path, ""));
+    let segments = path.split('/').filter(|s| s.len() >= 16);
+    let values = query.split('&').map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v));
+    for piece in segments.chain(values.filter(|v| v.len() >= 8)) {
+        out.push(piece.to_string());
+        out.push(String::from_utf8_lossy(&percent_decode(piece)).into_owned());
     }
     // Very short values (`1`, `on`) would blank out ordinary words, not hide a secret.
     out.retain(|s| s.len() >= 4);

@@ -111,7 +111,7 @@ fn data_borne_text_appears_only_escaped() {
     let mut alert = view.alerts[0].clone();
     alert.rule = format!("rule{HOSTILE}{QUOTES}").into();
     alert.threshold = format!("> {HOSTILE}").into();
-    alert.silenced_by = Some(format!("s{HOSTILE}{QUOTES}"));
+    alert.silenced_by = Some(format!("s{HOSTILE}{QUOTES}").into());
     view.alerts.push(alert);
 
     let page = render_now(&view);

@@ -1,5 +1,6 @@
 //! Tests of the published view: buffers reused when no request holds them, a view being read
-//! never changes, rings keep the latest values, alerts come firing first.
+//! never changes, rings keep the latest values, alerts come firing first, and a steady-state
+//! publication allocates nothing (silences, silenced alerts and channels included).
 
 use super::*;
 use crate::collect::Sample;
@@ -159,4 +160,68 @@ fn health_is_three_intervals() {
     let v = View::new("h", "t", Duration::from_secs(2));
     assert!(v.healthy(v.published + Duration::from_secs(6)));
     assert!(!v.healthy(v.published + Duration::from_millis(6001)));
+}
+
+#[test]
+fn a_reload_that_changes_the_interval_is_published_at_once_and_health_follows_it() {
+    // Longer: the next tick comes one new interval after the reload, which is more than
+    // three old intervals after the last tick; /health must not say 503 meanwhile.
+    let mut p = Publisher::new(View::new("h", "t.json", Duration::from_secs(1)));
+    let board = p.board();
+    p.reconfigure("h2", "t2.json", Duration::from_secs(60));
+    let v = board.current();
+    assert_eq!((&*v.host, v.interval), ("h2", Duration::from_secs(60)));
+    assert!(v.healthy(Instant::now() + Duration::from_secs(10)));
+    // Shorter: the deadline the old interval gave is kept, not cut to three new intervals.
+    let mut p = Publisher::new(View::new("h", "t.json", Duration::from_secs(60)));
+    let board = p.board();
+    p.reconfigure("h", "t.json", Duration::from_secs(1));
+    assert!(board.current().healthy(Instant::now() + Duration::from_secs(10)));
+    // Unchanged: a reload is no tick, the deadline stays.
+    let mut p = Publisher::new(View::new("h", "t.json", Duration::from_secs(1)));
+    let board = p.board();
+    let until = board.current().healthy_until;
+    p.reconfigure("h", "t.json", Duration::from_secs(1));
+    assert_eq!(board.current().healthy_until, until);
+}
+
+#[test]
+fn a_steady_state_publication_allocates_nothing() {
+    let mut w = World::new();
+    let silences: Vec<Silence> = (0..3)
+        .map(|i| Silence {
+            id: format!("s{i}"),
+            rule: Some("disk".into()),
+            matchers: [("mount".to_string(), "/data*".to_string())].into(),
+            until: 1e10,
+            comment: "maintenance".into(),
+        })
+        .collect();
+    w.engine.set_silences(silences);
+    let mounts: Vec<String> = (0..40).map(|i| format!("/data{i}")).collect();
+    let mut points: Vec<(Metric, Option<&str>, f64)> =
+        mounts.iter().map(|m| (Metric::DiskUsedPercent, Some(m.as_str()), 96.0)).collect();
+    points.push((Metric::Load1, None, 5.0));
+    let channels: BTreeMap<String, ChannelHealth> = (0..2)
+        .map(|i| {
+            let h = ChannelHealth { last_error: Some("HTTP 500".into()), ..Default::default() };
+            (format!("chan{i}"), h)
+        })
+        .collect();
+    let mut p = Publisher::new(View::new("h", "t.json", Duration::from_secs(1)));
+    let board = p.board();
+    let mut counts = Vec::new();
+    for t in 0..8 {
+        w.tick(100.0 + f64::from(t), &points);
+        let mut inputs = w.inputs();
+        inputs.channels = Some(channels.clone());
+        let n = crate::testutil::allocations(|| p.publish(&inputs));
+        if t >= 4 {
+            counts.push(n);
+        }
+    }
+    let v = board.current();
+    assert_eq!(v.alerts.iter().filter(|a| a.silenced_by.as_deref() == Some("s0")).count(), 40);
+    assert_eq!((v.silences.len(), v.channels.len()), (3, 2));
+    assert_eq!(counts, [0; 4], "allocations per publication in a steady state");
 }

@@ -474,8 +474,13 @@ impl Dispatcher {
         for h in all.values_mut() {
             h.pending = 0;
         }
+        // Called every tick the API publishes: no string copied per outbox item (an outbox
+        // grows to thousands while a receiver is down).
         for p in self.outbox.items() {
-            all.entry(p.item.channel.clone()).or_default().pending += 1;
+            match all.get_mut(&p.item.channel) {
+                Some(h) => h.pending += 1,
+                None => all.entry(p.item.channel.clone()).or_default().pending += 1,
+            }
         }
         all
     }

@@ -1,4 +1,4 @@
-//! Tests of the dispatcher: routing into the outbox, failed saves at stop, items in flight on removed channels.
+//! Tests of the dispatcher: routing into the outbox, failed saves at stop, items in flight on removed channels, the cost of its health figures.
 use super::*;
 
 #[test]
@@ -84,5 +84,23 @@ fn an_item_in_flight_on_a_removed_channel_is_not_given_up_under_its_worker() {
     let log = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     assert!(accepted.exists(), "the receiver accepted it");
     assert!(!log.contains("delivery_failed"), "a false delivery_failed record:\n{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn channel_health_costs_no_allocation_per_outbox_item() {
+    let dir = crate::testutil::tempdir("dispatch", "health-allocs");
+    let config = exec_config(&dir, "hook", "/bin/false", "");
+    let mut d = Dispatcher::start(&config, DeliveryState::default());
+    d.outbox.push("hook", AlertEvent::test_event("h", Severity::Warning, 1.0));
+    let mut h = BTreeMap::new();
+    let one = crate::testutil::allocations(|| h = d.health());
+    assert_eq!(h["hook"].pending, 1);
+    for _ in 0..500 {
+        d.outbox.push("hook", AlertEvent::test_event("h", Severity::Warning, 1.0));
+    }
+    let many = crate::testutil::allocations(|| h = d.health());
+    assert_eq!(h["hook"].pending, 501);
+    assert_eq!(many, one, "allocations grew with the outbox");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -92,10 +92,25 @@ impl ExecSender {
         cmd
     }
 
+    /// The failure's reason, with the hook's stderr scrubbed of the channel's `env` values
+    /// (a hook tracing its commands, or curl naming a URL, repeats them; the reason reaches
+    /// logs, the events log and `GET /status`).
     fn describe_failure(&self, what: String, stderr: &[u8]) -> String {
         let program = self.program.display();
-        match stderr_excerpt(stderr) {
-            Some(lines) => format!("hook {program} {what}; stderr: {lines}"),
+        // Scrubbed before the excerpt cuts long lines, so no secret is left half shown.
+        let mut text = String::from_utf8_lossy(stderr).into_owned();
+        let mut secrets: Vec<&str> =
+            self.env.values().map(|v| v.expose()).filter(|v| v.len() >= 4).collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for secret in secrets {
+            if text.contains(secret) {
+                text = text.replace(secret, crate::config::REDACTED);
+            }
+        }
+        match stderr_excerpt(text.as_bytes()) {
+            Some(lines) => {
+                format!("hook {program} {what}; stderr: {lines}")
+            }
             None => format!("hook {program} {what} (no stderr)"),
         }
     }

@@ -122,6 +122,22 @@ fn echoed_credentials_are_scrubbed_from_answers() {
 }
 
 #[test]
+fn a_receiver_echoing_the_url_path_or_query_has_its_secrets_scrubbed() {
+    // Express and many proxies answer an unknown route with `Cannot POST <path>`: the path of
+    // a Slack or Teams webhook is its secret, and the reason lands in `/status`.
+    let port = serve(
+        "HTTP/1.1 404 No\r\nConnection: close\r\n\r\nCannot POST /services/T0/B0/XXsecretXXsecretXX          (token tok%2Fsecret9 / tok/secret9)",
+        Duration::ZERO,
+    );
+    let url =
+        format!("http://127.0.0.1:{port}/services/T0/B0/XXsecretXXsecretXX?token=tok%2Fsecret9");
+    let r = post(&url, &[], b"x", Duration::from_secs(5)).unwrap();
+    let text = classify("slack channel s", &r).unwrap_err().to_string();
+    assert!(!text.contains("secret"), "{text}");
+    assert!(text.contains("Cannot POST /services/T0/B0/<redacted>"), "{text}");
+}
+
+#[test]
 fn url_parse_errors_never_quote_the_url() {
     for url in [
         "https://alice:hunter2/x@127.0.0.1:1/p",

@@ -226,7 +226,8 @@ fn silences_need_the_token_and_stop_a_firing_rule_until_deleted() {
     assert_eq!(api_list["silences"][1]["comment"], "<b>maintenance</b>");
     let (s, _, body) =
         request("DELETE", port, "/silences/planned", &[("Authorization", &bearer)], "").unwrap();
-    assert_eq!(s, 404, "a config silence is removed in the config: {body}");
+    assert_eq!(s, 409, "a config silence is removed in the config: {body}");
+    assert!(body.contains("config file"), "{body}");
 
     wait_json(port, "/status", Duration::from_secs(10), |_, v| {
         v["alerts"].as_array().is_some_and(|a| a.iter().any(|x| x["silenced_by"] == id.as_str()))
@@ -277,11 +278,16 @@ fn without_a_token_every_change_is_refused() {
 #[test]
 fn a_dry_run_serves_but_changes_no_silence() {
     let dir = tempdir("api-dry-run");
+    // The config's port is taken (by the real daemon, say): a dry run leaves it alone and
+    // serves only where --listen says.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
     let port = free_port();
-    let api = json!({"listen": format!("127.0.0.1:{port}"), "token": TOKEN});
-    let cfg = config(&dir, port, api, json!({}));
+    let api = json!({"listen": format!("127.0.0.1:{busy}"), "token": TOKEN});
+    let cfg = config(&dir, busy, api, json!({}));
+    let listen = format!("127.0.0.1:{port}");
     let mut child = std::process::Command::new(common::bin())
-        .args(["run", "--dry-run", "--config", cfg.to_str().unwrap()])
+        .args(["run", "--dry-run", "--config", cfg.to_str().unwrap(), "--listen", &listen])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

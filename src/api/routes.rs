@@ -239,8 +239,14 @@ impl Routes {
     }
 
     fn remove_silence(&self, id: &str) -> Response {
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        let id_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(id_byte) {
             return error(404, "no such silence");
+        }
+        let view = self.board.current();
+        if view.silences[..view.config_silences.min(view.silences.len())].iter().any(|s| s.id == id)
+        {
+            return error(409, "this silence comes from the config file: remove it there");
         }
         match silence_store::remove_within(&self.state_dir, id, LOCK_WAIT) {
             Ok(true) => {

@@ -15,6 +15,11 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // A dry run beside the real daemon must not fight it for the config's port: it serves
+    // an API only when `--listen` asks for one.
+    if args.dry_run && args.listen.is_none() && config.api.take().is_some() {
+        log::info!("dry run: the config's api is not served (use --listen ADDR for one)");
+    }
     if let Some(text) = &args.listen {
         match crate::config::parse_listen(text) {
             Ok(listen) => {

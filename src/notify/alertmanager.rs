@@ -212,10 +212,11 @@ pub const WATCHDOG_ALERTNAME: &str = "HostwatchWatchdog";
 
 /// The watchdog's postable alerts at `now` (a one-element array): `alertname`
 /// [`WATCHDOG_ALERTNAME`], `host`, `severity="none"`, started at `started` (one alert for the
-/// whole run) and ending at `now + 4 × resend_every`, so Alertmanager resolves it by itself a
+/// whole run) and ending at `now + 4 × period`, so Alertmanager resolves it by itself a
 /// few periods after hostwatch stops sending it (the heartbeat thread sends it after healthy
-/// ticks only: `notify::heartbeat`).
-pub(crate) fn watchdog_alerts(host: &str, started: f64, now: f64, resend_every: Duration) -> Value {
+/// ticks only, about once a `period`: the longer of `resend_every` and the tick interval,
+/// `notify::heartbeat`).
+pub(crate) fn watchdog_alerts(host: &str, started: f64, now: f64, period: Duration) -> Value {
     let labels: LabelSet = [
         ("alertname".to_string(), WATCHDOG_ALERTNAME.to_string()),
         ("host".to_string(), host.to_string()),
@@ -231,7 +232,7 @@ pub(crate) fn watchdog_alerts(host: &str, started: f64, now: f64, resend_every: 
         annotations: [("summary".to_string(), summary)].into(),
         starts_at: started.min(now),
     };
-    let ends = now + resend_every.saturating_mul(ENDS_AFTER_PERIODS).as_secs_f64();
+    let ends = now + period.saturating_mul(ENDS_AFTER_PERIODS).as_secs_f64();
     json!([alert.postable(ends)])
 }
 

@@ -20,9 +20,10 @@
 //! Checkers this works with: healthchecks.io (`https://hc-ping.com/<uuid>`, GET or POST; a
 //! POST body is logged by it) and Uptime Kuma push monitors
 //! (`https://kuma.example/api/push/<token>?status=up&msg=OK&ping=`, GET). A POST carries
-//! `{"host", "version", "ticks", "firing"}` as JSON. The watchdog alert ends
-//! `4 × resend_every` after each post, so Alertmanager resolves it by itself when hostwatch
-//! stops (route it to a dead-man's-switch receiver that pages when it stops firing).
+//! `{"host", "version", "ticks", "firing"}` as JSON. The watchdog alert ends four
+//! periods after each post (a period: the longer of `resend_every` and the tick interval, as
+//! one goes out per tick at most), so Alertmanager resolves it by itself when hostwatch
+//! stops or its loop stalls, and never between two healthy ticks (route it to a dead-man's-switch receiver that pages when it stops firing).
 //!
 //! Heartbeat URLs are credentials: they are [`Secret`]s, and every message names them
 //! redacted. Not for: alert notifications (`delivery`), retries or an outbox.
@@ -47,8 +48,10 @@ struct Beat {
 enum Kind {
     /// The `heartbeat` URL, with its method.
     Ping(HeartbeatMethod),
-    /// An Alertmanager channel's watchdog alert.
-    Watchdog { channel: String },
+    /// An Alertmanager channel's watchdog alert, re-sent about every `period`: the longer of
+    /// `resend_every` and the tick interval (beats come once a tick), so its `endsAt`, four
+    /// periods ahead, is never reached between two healthy ticks.
+    Watchdog { channel: String, period: Duration },
 }
 
 /// One place beats go to, as configured.
@@ -105,7 +108,10 @@ impl Settings {
             {
                 let (endpoint, headers) = alertmanager::endpoint_and_headers(a);
                 targets.push(Target {
-                    kind: Kind::Watchdog { channel: channel.name.clone() },
+                    kind: Kind::Watchdog {
+                        channel: channel.name.clone(),
+                        period: a.resend_every.max(config.interval),
+                    },
                     url: Secret::new(endpoint),
                     headers,
                     every: a.resend_every,
@@ -161,18 +167,28 @@ impl Heartbeat {
     }
 
     /// Applies a reloaded config: starts, swaps the settings of, or stops the heartbeat in
-    /// `slot` (a target whose settings did not change keeps its schedule).
+    /// `slot` (a target whose settings did not change keeps its schedule). Never waits: a
+    /// thread stopped here with a request in flight ends by itself within that request's
+    /// timeout.
     pub(crate) fn reconcile(slot: &mut Option<Heartbeat>, config: &Config) {
         let settings = Settings::of(config);
         match slot {
             Some(_) if settings.targets.is_empty() => {
                 if let Some(h) = slot.take() {
-                    h.stop();
+                    h.detach();
                 }
             }
             Some(h) => *h.shared.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings,
             None => *slot = Heartbeat::start(config),
         }
+    }
+
+    /// Asks the thread to end and returns at once (the loop's reload): it ends as soon as it
+    /// is idle, or once the request in flight is over (its deadline bounds it).
+    fn detach(mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.tx = None;
+        self.thread = None;
     }
 
     /// Ends the thread, waiting at most for the longest timeout of a request in flight; a
@@ -263,9 +279,9 @@ fn send(s: &Schedule, host: &str, ticks: u64, beat: Beat) -> Result<i32, SendErr
             });
             ("POST", body.to_string().into_bytes())
         }
-        Kind::Watchdog { .. } => {
+        Kind::Watchdog { period, .. } => {
             let now = crate::timefmt::now_unix();
-            let alerts = alertmanager::watchdog_alerts(host, s.started, now, t.every);
+            let alerts = alertmanager::watchdog_alerts(host, s.started, now, *period);
             ("POST", alerts.to_string().into_bytes())
         }
     };
@@ -280,7 +296,7 @@ fn log_result(s: &mut Schedule, result: &Result<i32, SendError>) {
     let url = s.target.url.expose();
     let which = match &s.target.kind {
         Kind::Ping(_) => "heartbeat".to_string(),
-        Kind::Watchdog { channel } => format!("watchdog of alertmanager channel {channel}"),
+        Kind::Watchdog { channel, .. } => format!("watchdog of alertmanager channel {channel}"),
     };
     match result {
         Ok(status) => log::debug!(status = *status; "{which} sent"),
@@ -311,7 +327,7 @@ mod tests {
 
     #[test]
     fn settings_name_the_heartbeat_and_each_watchdog_channel() {
-        let text = r#"{"host": "h1", "rules": [],
+        let text = r#"{"host": "h1", "rules": [], "interval": "1s",
             "heartbeat": {"url": "https://hc-ping.com/abc", "every": "30s", "method": "post"},
             "channels": {"am": {"type": "alertmanager", "url": "http://u:pw-secret@127.0.0.1:9093",
                                 "resend_every": "5s", "watchdog": true},
@@ -322,10 +338,60 @@ mod tests {
         assert_eq!(s.targets[0].kind, Kind::Ping(HeartbeatMethod::Post));
         assert_eq!(s.targets[0].every, Duration::from_secs(30));
         assert_eq!(s.targets[0].timeout, config.delivery.timeout);
-        assert_eq!(s.targets[1].kind, Kind::Watchdog { channel: "am".into() });
+        let period = Duration::from_secs(5);
+        assert_eq!(s.targets[1].kind, Kind::Watchdog { channel: "am".into(), period });
         assert_eq!(s.targets[1].url.expose(), "http://127.0.0.1:9093/api/v2/alerts");
         assert!(s.targets[1].headers.iter().any(|(k, _)| k == "Authorization"));
         let shown = format!("{s:?}");
         assert!(!shown.contains("hc-ping.com/abc") && !shown.contains("Basic "), "{shown}");
+    }
+
+    #[test]
+    fn a_watchdog_outlives_the_gap_between_two_ticks_longer_than_resend_every() {
+        // Ticks every 5 minutes, resend_every 1 minute: one post per tick at most, so an end
+        // four resend periods ahead would be reached between two healthy ticks and
+        // Alertmanager would resolve (and page) while hostwatch is fine.
+        let text = r#"{"host": "h1", "rules": [], "interval": "5m",
+            "channels": {"am": {"type": "alertmanager", "url": "http://127.0.0.1:9093",
+                                "resend_every": "1m", "watchdog": true}}}"#;
+        let config = crate::config::load_str(text, "test", &|_| None).expect("config");
+        let s = Settings::of(&config);
+        let Kind::Watchdog { period, .. } = &s.targets[0].kind else { panic!("{s:?}") };
+        assert_eq!(*period, Duration::from_secs(300));
+        let now = 10_000.0;
+        let alerts = alertmanager::watchdog_alerts("h1", now, now, *period);
+        let ends = crate::config::parse_rfc3339(alerts[0]["endsAt"].as_str().unwrap()).unwrap();
+        assert!(ends - now > 2.0 * 300.0, "ends {}s after the post", ends - now);
+    }
+
+    #[test]
+    fn a_reload_that_removes_the_heartbeat_never_waits_on_a_request_in_flight() {
+        // A checker that accepts and never answers; the request's timeout is long.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, accepted) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                held.push(s);
+                let _ = tx.send(());
+            }
+        });
+        let text = format!(
+            r#"{{"host": "h1", "rules": [], "heartbeat": {{"url": "http://127.0.0.1:{port}/p",
+                "every": "1s", "timeout": "60s"}}}}"#
+        );
+        let config = crate::config::load_str(&text, "test", &|_| None).expect("config");
+        let mut slot = Heartbeat::start(&config);
+        slot.as_ref().expect("started").beat(0);
+        accepted.recv_timeout(Duration::from_secs(30)).expect("the request went out");
+        let without = crate::config::load_str(r#"{"host": "h1", "rules": []}"#, "test", &|_| None)
+            .expect("config");
+        let started = Instant::now();
+        Heartbeat::reconcile(&mut slot, &without);
+        let took = started.elapsed();
+        assert!(slot.is_none());
+        // Bounded far below the 60 s the hung request may last: the loop did not wait on it.
+        assert!(took < Duration::from_secs(20), "the reload waited {took:?}");
     }
 }

@@ -16,6 +16,9 @@
 //! A stuck loop sends no beats, so the checker sees the agent die when its loop does; a
 //! tick whose state could not be saved still beats (the agent still watches and notifies:
 //! `persist_failing` in `/status` tells that story). A dry run (`run --dry-run`) sends none.
+//! A reload swaps the thread's settings and never waits on it (a config without targets
+//! leaves it idle: at most one heartbeat thread, however many reloads); a stop waits at most
+//! 1 s for a request in flight.
 //!
 //! Checkers this works with: healthchecks.io (`https://hc-ping.com/<uuid>`, GET or POST; a
 //! POST body is logged by it) and Uptime Kuma push monitors
@@ -166,42 +169,27 @@ impl Heartbeat {
         }
     }
 
-    /// Applies a reloaded config: starts, swaps the settings of, or stops the heartbeat in
-    /// `slot` (a target whose settings did not change keeps its schedule). Never waits: a
-    /// thread stopped here with a request in flight ends by itself within that request's
-    /// timeout.
+    /// Applies a reloaded config: starts the heartbeat in `slot`, or swaps its settings (a
+    /// target whose settings did not change keeps its schedule). Never waits on the thread,
+    /// which may be in a request: a config without targets leaves it idle (it sends nothing)
+    /// rather than stopping it, so no reload joins it and reloads never pile up threads.
     pub(crate) fn reconcile(slot: &mut Option<Heartbeat>, config: &Config) {
-        let settings = Settings::of(config);
         match slot {
-            Some(_) if settings.targets.is_empty() => {
-                if let Some(h) = slot.take() {
-                    h.detach();
-                }
+            Some(h) => {
+                *h.shared.settings.lock().unwrap_or_else(|p| p.into_inner()) = Settings::of(config);
             }
-            Some(h) => *h.shared.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings,
             None => *slot = Heartbeat::start(config),
         }
     }
 
-    /// Asks the thread to end and returns at once (the loop's reload): it ends as soon as it
-    /// is idle, or once the request in flight is over (its deadline bounds it).
-    fn detach(mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.tx = None;
-        self.thread = None;
-    }
-
-    /// Ends the thread, waiting at most for the longest timeout of a request in flight; a
-    /// request hung beyond it is left to its own deadline.
+    /// Ends the thread, waiting at most [`STOP_WAIT`] for a request in flight: a beat is
+    /// worth nothing once the agent stops, and the channels' shutdown (which has its own
+    /// grace) comes after this; a request hung beyond it ends with the process.
     pub(crate) fn stop(mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.tx = None;
-        let longest = {
-            let s = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner());
-            s.targets.iter().map(|t| t.timeout).max().unwrap_or_default()
-        };
         let Some(thread) = self.thread.take() else { return };
-        let end = Instant::now() + longest + Duration::from_millis(100);
+        let end = Instant::now() + STOP_WAIT;
         while !thread.is_finished() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -212,6 +200,9 @@ impl Heartbeat {
         }
     }
 }
+
+/// The longest [`Heartbeat::stop`] waits for a request in flight.
+const STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// A target's schedule and log throttle.
 #[derive(Debug)]
@@ -390,8 +381,40 @@ mod tests {
         let started = Instant::now();
         Heartbeat::reconcile(&mut slot, &without);
         let took = started.elapsed();
-        assert!(slot.is_none());
         // Bounded far below the 60 s the hung request may last: the loop did not wait on it.
         assert!(took < Duration::from_secs(20), "the reload waited {took:?}");
+        // The same thread, idle: adding the heartbeat back starts no second one.
+        let h = slot.as_ref().expect("kept");
+        assert!(h.shared.settings.lock().unwrap().targets.is_empty());
+        let thread = h.thread.as_ref().map(|t| t.thread().id());
+        Heartbeat::reconcile(&mut slot, &config);
+        assert_eq!(slot.as_ref().and_then(|h| h.thread.as_ref()).map(|t| t.thread().id()), thread);
+    }
+
+    #[test]
+    fn a_stop_does_not_wait_out_a_hung_request() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, accepted) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                held.push(s);
+                let _ = tx.send(());
+            }
+        });
+        let text = format!(
+            r#"{{"host": "h1", "rules": [], "heartbeat": {{"url": "http://127.0.0.1:{port}/p",
+                "every": "1s", "timeout": "60s"}}}}"#
+        );
+        let config = crate::config::load_str(&text, "test", &|_| None).expect("config");
+        let h = Heartbeat::start(&config).expect("started");
+        h.beat(0);
+        accepted.recv_timeout(Duration::from_secs(30)).expect("the request went out");
+        let started = Instant::now();
+        h.stop();
+        let took = started.elapsed();
+        // Far below the request's 60 s: the shutdown did not wait it out.
+        assert!(took < Duration::from_secs(20), "the stop waited {took:?}");
     }
 }

@@ -214,8 +214,8 @@ pub const WATCHDOG_ALERTNAME: &str = "HostwatchWatchdog";
 /// [`WATCHDOG_ALERTNAME`], `host`, `severity="none"`, started at `started` (one alert for the
 /// whole run) and ending at `now + 4 × period`, so Alertmanager resolves it by itself a
 /// few periods after hostwatch stops sending it (the heartbeat thread sends it after healthy
-/// ticks only, about once a `period`: the longer of `resend_every` and the tick interval,
-/// `notify::heartbeat`).
+/// ticks only, at most a `period` apart: the longer of `resend_every` and the tick interval
+/// plus the requests' timeouts, `notify::heartbeat`).
 pub(crate) fn watchdog_alerts(host: &str, started: f64, now: f64, period: Duration) -> Value {
     let labels: LabelSet = [
         ("alertname".to_string(), WATCHDOG_ALERTNAME.to_string()),

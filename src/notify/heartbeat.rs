@@ -25,7 +25,8 @@
 //! (`https://kuma.example/api/push/<token>?status=up&msg=OK&ping=`, GET). A POST carries
 //! `{"host", "version", "ticks", "firing"}` as JSON. The watchdog alert ends four
 //! periods after each post (a period: the longer of `resend_every` and the tick interval, as
-//! one goes out per tick at most), so Alertmanager resolves it by itself when hostwatch
+//! one goes out per tick at most, plus every target's timeout, as requests go one at a
+//! time), so Alertmanager resolves it by itself when hostwatch
 //! stops or its loop stalls, and never between two healthy ticks (route it to a dead-man's-switch receiver that pages when it stops firing).
 //!
 //! Heartbeat URLs are credentials: they are [`Secret`]s, and every message names them
@@ -51,9 +52,10 @@ struct Beat {
 enum Kind {
     /// The `heartbeat` URL, with its method.
     Ping(HeartbeatMethod),
-    /// An Alertmanager channel's watchdog alert, re-sent about every `period`: the longer of
-    /// `resend_every` and the tick interval (beats come once a tick), so its `endsAt`, four
-    /// periods ahead, is never reached between two healthy ticks.
+    /// An Alertmanager channel's watchdog alert, re-sent at most `period` apart: the longer of
+    /// `resend_every` and the tick interval (beats come once a tick), plus the timeouts of
+    /// every target (requests go one at a time), so its `endsAt`, four periods ahead, is
+    /// never reached while healthy ticks go on, even behind a hung heartbeat URL.
     Watchdog { channel: String, period: Duration },
 }
 
@@ -120,6 +122,14 @@ impl Settings {
                     every: a.resend_every,
                     timeout: a.timeout.unwrap_or(config.delivery.timeout),
                 });
+            }
+        }
+        // Requests go one at a time: a post may wait for every other target's request (each
+        // within its timeout) after its period.
+        let queued: Duration = targets.iter().map(|t| t.timeout).sum();
+        for t in &mut targets {
+            if let Kind::Watchdog { period, .. } = &mut t.kind {
+                *period += queued;
             }
         }
         Settings { host: config.host.clone(), targets }
@@ -329,7 +339,8 @@ mod tests {
         assert_eq!(s.targets[0].kind, Kind::Ping(HeartbeatMethod::Post));
         assert_eq!(s.targets[0].every, Duration::from_secs(30));
         assert_eq!(s.targets[0].timeout, config.delivery.timeout);
-        let period = Duration::from_secs(5);
+        // resend_every, then the heartbeat's and its own timeout (both delivery.timeout).
+        let period = Duration::from_secs(5) + 2 * config.delivery.timeout;
         assert_eq!(s.targets[1].kind, Kind::Watchdog { channel: "am".into(), period });
         assert_eq!(s.targets[1].url.expose(), "http://127.0.0.1:9093/api/v2/alerts");
         assert!(s.targets[1].headers.iter().any(|(k, _)| k == "Authorization"));
@@ -348,7 +359,7 @@ mod tests {
         let config = crate::config::load_str(text, "test", &|_| None).expect("config");
         let s = Settings::of(&config);
         let Kind::Watchdog { period, .. } = &s.targets[0].kind else { panic!("{s:?}") };
-        assert_eq!(*period, Duration::from_secs(300));
+        assert_eq!(*period, Duration::from_secs(300) + config.delivery.timeout);
         let now = 10_000.0;
         let alerts = alertmanager::watchdog_alerts("h1", now, now, *period);
         let ends = crate::config::parse_rfc3339(alerts[0]["endsAt"].as_str().unwrap()).unwrap();
@@ -416,5 +427,20 @@ mod tests {
         let took = started.elapsed();
         // Far below the request's 60 s: the shutdown did not wait it out.
         assert!(took < Duration::from_secs(20), "the stop waited {took:?}");
+    }
+
+    #[test]
+    fn a_watchdog_outlives_a_hung_heartbeat_request_before_it() {
+        // The heartbeat URL hangs for its whole 30 s timeout before each watchdog post.
+        let text = r#"{"host": "h1", "rules": [], "interval": "1s",
+            "heartbeat": {"url": "https://hc-ping.com/abc", "every": "1s", "timeout": "30s"},
+            "channels": {"am": {"type": "alertmanager", "url": "http://127.0.0.1:9093",
+                                "resend_every": "5s", "watchdog": true, "timeout": "2s"}}}"#;
+        let config = crate::config::load_str(text, "test", &|_| None).expect("config");
+        let s = Settings::of(&config);
+        let Kind::Watchdog { period, .. } = &s.targets[1].kind else { panic!("{s:?}") };
+        // Posts may come 5 s + 30 s + 2 s apart: the end must lie beyond that.
+        assert!(period.saturating_mul(4) > Duration::from_secs(37), "{period:?}");
+        assert_eq!(*period, Duration::from_secs(37));
     }
 }

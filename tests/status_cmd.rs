@@ -245,6 +245,17 @@ fn a_large_status_document_is_read_whole_and_other_servers_on_the_port_are_unkno
     println!("{text}");
     assert_eq!(code, 2, "{text}");
     assert!(text.lines().any(|l| l.starts_with("CRITICAL") && l.contains("disk_root")), "{text}");
+    // Basic authentication in --url (a proxy in front of the API) is never printed.
+    let with_password = format!("http://ops:pr0xy-pass@127.0.0.1:{port}");
+    for format in ["text", "json"] {
+        let (code, text) = status(&cfg, &["--url", &with_password, "--format", format]);
+        assert_eq!(code, 2, "{text}");
+        assert!(!text.contains("pr0xy-pass"), "{text}");
+    }
+    let (code, text) =
+        status(&cfg, &["--url", &format!("http://ops:pr0xy-pass@127.0.0.1:{}", free_port())]);
+    assert_eq!(code, 3, "{text}");
+    assert!(!text.contains("pr0xy-pass"), "{text}");
 
     // Not hostwatch on the port: unknown, saying why.
     let port = fake_api(Some(b"SSH-2.0-OpenSSH_9.6\r\n".to_vec()));

@@ -78,13 +78,17 @@ pub fn run(args: &StatusArgs, global_config: Option<&Path>) -> ExitCode {
         .clone()
         .or_else(|| config.as_ref().and_then(|c| c.api.as_ref()).map(|a| loopback_base(a.listen)));
     let api_error = match &base {
+        // `--url` may carry user info (a proxy's basic authentication): never shown.
         Some(base) => match fetch(base) {
             Ok(mut doc) => {
                 doc.insert("source".into(), json!("api"));
-                doc.insert("api".into(), json!(base));
+                doc.insert("api".into(), json!(crate::config::redact_url_secrets(base)));
                 return show(doc, json_format);
             }
-            Err(e) => format!("the daemon's API at {base} did not answer ({e})"),
+            Err(e) => format!(
+                "the daemon's API at {} did not answer ({e})",
+                crate::config::redact_url_secrets(base)
+            ),
         },
         None => "the config has no \"api\"".to_string(),
     };

@@ -18,7 +18,8 @@
 //! `persist_failing` in `/status` tells that story). A dry run (`run --dry-run`) sends none.
 //! A reload swaps the thread's settings and never waits on it (a config without targets
 //! leaves it idle: at most one heartbeat thread, however many reloads); a stop waits at most
-//! 1 s for a request in flight.
+//! 1 s for a request in flight. A thread found gone (a panic) is logged once, since the
+//! checker off the host will take the silence for a dead agent.
 //!
 //! Checkers this works with: healthchecks.io (`https://hc-ping.com/<uuid>`, GET or POST; a
 //! POST body is logged by it) and Uptime Kuma push monitors
@@ -36,7 +37,7 @@ use super::{SendError, alertmanager, http};
 use crate::config::{ChannelKind, Config, HeartbeatMethod, Secret};
 use crate::logging::Throttle;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -149,6 +150,8 @@ pub(crate) struct Heartbeat {
     tx: Option<SyncSender<Beat>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// The thread was found gone (it panicked) and that was logged.
+    gone: AtomicBool,
 }
 
 impl Heartbeat {
@@ -168,14 +171,19 @@ impl Heartbeat {
             .spawn(move || run(&worker, &rx))
             .map_err(|e| log::error!("cannot start the heartbeat thread: {e}"))
             .ok()?;
-        Some(Heartbeat { tx: Some(tx), shared, thread: Some(thread) })
+        Some(Heartbeat { tx: Some(tx), shared, thread: Some(thread), gone: AtomicBool::new(false) })
     }
 
     /// After a healthy tick: never blocks (a beat that finds the slot full is dropped).
     pub(crate) fn beat(&self, firing: usize) {
         if let Some(tx) = &self.tx {
             // Full: a request is in flight and a beat already waits; the next one will do.
-            let _ = tx.try_send(Beat { firing });
+            if let Err(TrySendError::Disconnected(_)) = tx.try_send(Beat { firing })
+                && !self.gone.swap(true, Ordering::Relaxed)
+            {
+                // Off the host this reads as a dead agent: say why here, once.
+                log::error!("the heartbeat thread has ended; no heartbeat until a restart");
+            }
         }
     }
 
@@ -442,5 +450,24 @@ mod tests {
         // Posts may come 5 s + 30 s + 2 s apart: the end must lie beyond that.
         assert!(period.saturating_mul(4) > Duration::from_secs(37), "{period:?}");
         assert_eq!(*period, Duration::from_secs(37));
+    }
+
+    #[test]
+    fn a_thread_found_gone_is_said_once() {
+        let text = r#"{"host": "h1", "rules": [],
+            "heartbeat": {"url": "http://127.0.0.1:9/p", "every": "1s"}}"#;
+        let config = crate::config::load_str(text, "test", &|_| None).expect("config");
+        let h = Heartbeat::start(&config).expect("started");
+        // The thread ends at its next beat (as a panicking one would be gone).
+        h.shared.stop.store(true, Ordering::SeqCst);
+        h.beat(0);
+        let end = Instant::now() + Duration::from_secs(30);
+        while !h.thread.as_ref().unwrap().is_finished() {
+            assert!(Instant::now() < end, "the thread did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!h.gone.load(Ordering::Relaxed));
+        h.beat(0);
+        assert!(h.gone.load(Ordering::Relaxed), "the gone thread was not noticed");
     }
 }

@@ -158,6 +158,18 @@ pub fn peek(dir: &Path) -> State {
     }
 }
 
+/// The state file as it is, for `hostwatch status`: `Ok(None)` when there is none, an error
+/// (naming the file and why) when it cannot be read or is broken — a reader that must not
+/// mistake an unreadable file for one with nothing firing. Writes and logs nothing.
+pub fn peek_exact(dir: &Path) -> Result<Option<State>, String> {
+    let path = state_path(dir);
+    match read_state(&path) {
+        Read::Missing => Ok(None),
+        Read::Good(state, _) => Ok(Some(state)),
+        Read::Broken(_, why) => Err(format!("the state file {} {why}", path.display())),
+    }
+}
+
 /// True for a time (Unix seconds or elapsed seconds) a state file may hold.
 fn plausible_time(t: f64) -> bool {
     t.is_finite() && (0.0..=MAX_UNIX).contains(&t)

@@ -195,3 +195,92 @@ fn a_stalled_loop_exits_3_and_says_so() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A server on a free loopback port that answers every connection with `answer` (after
+/// reading the request head), or holds it open without a word when `answer` is `None`.
+fn fake_api(answer: Option<Vec<u8>>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut s in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            match &answer {
+                Some(a) => {
+                    let _ = s.write_all(a);
+                }
+                None => held.push(s),
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_large_status_document_is_read_whole_and_other_servers_on_the_port_are_unknown() {
+    let dir = tempdir("status-fake");
+    let rule = json!({"name": "r", "metric": "load.1", "warn": "> 100000"});
+    // No daemon and no state file: only the API can answer.
+    let cfg = config(&dir, rule, &format!("127.0.0.1:{}", free_port()));
+    // A host with thousands of series answers well beyond 64 KiB.
+    let series: Vec<Value> = (0..3000)
+        .map(|i| json!({"series": format!("net.rx_bytes{{iface=veth{i:08x}}}"), "value": 1.0}))
+        .collect();
+    let doc = json!({"host": "big", "healthy": true, "series": series, "last_tick_age_s": 0.5,
+        "alerts": [{"state": "firing", "severity": "critical", "rule": "disk_root",
+                    "labels": {"mount": "/"}, "since": "2026-12-02T01:00:00Z"}]})
+    .to_string();
+    println!("the /status document: {} bytes", doc.len());
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{doc}",
+        doc.len()
+    );
+    let port = fake_api(Some(answer.into_bytes()));
+    let (code, text) = status(&cfg, &["--url", &format!("http://127.0.0.1:{port}")]);
+    println!("{text}");
+    assert_eq!(code, 2, "{text}");
+    assert!(text.lines().any(|l| l.starts_with("CRITICAL") && l.contains("disk_root")), "{text}");
+    // Basic authentication in --url (a proxy in front of the API) is never printed.
+    let with_password = format!("http://ops:pr0xy-pass@127.0.0.1:{port}");
+    for format in ["text", "json"] {
+        let (code, text) = status(&cfg, &["--url", &with_password, "--format", format]);
+        assert_eq!(code, 2, "{text}");
+        assert!(!text.contains("pr0xy-pass"), "{text}");
+    }
+    let (code, text) =
+        status(&cfg, &["--url", &format!("http://ops:pr0xy-pass@127.0.0.1:{}", free_port())]);
+    assert_eq!(code, 3, "{text}");
+    assert!(!text.contains("pr0xy-pass"), "{text}");
+
+    // Not hostwatch on the port: unknown, saying why.
+    let port = fake_api(Some(b"SSH-2.0-OpenSSH_9.6\r\n".to_vec()));
+    let (code, text) = status(&cfg, &["--url", &format!("http://127.0.0.1:{port}")]);
+    println!("{text}");
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("not an HTTP/1.x answer"), "{text}");
+
+    // A server that never answers: unknown once the request's time is up.
+    let port = fake_api(None);
+    let (code, text) = status(&cfg, &["--url", &format!("http://127.0.0.1:{port}")]);
+    println!("{text}");
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("timed out"), "{text}");
+}
+
+#[test]
+fn a_broken_state_file_is_unknown_never_ok() {
+    let dir = tempdir("status-broken-state");
+    let rule = json!({"name": "r", "metric": "load.1", "warn": "> 100000"});
+    let cfg = config(&dir, rule, &format!("127.0.0.1:{}", free_port()));
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    std::fs::write(dir.join("state/state.json"), "{\"version\": 1, \"alerts\": [").unwrap();
+    let (code, text) = status(&cfg, &[]);
+    println!("{text}");
+    assert_eq!(code, 3, "a state file that cannot be read tells nothing: {text}");
+    assert!(text.contains("state file") && text.contains("not valid"), "{text}");
+}

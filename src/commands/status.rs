@@ -2,18 +2,23 @@
 //!
 //! From the running daemon's API when there is one (`--url`, else the config's `api.listen`;
 //! a `0.0.0.0` or `::` listen address is asked on loopback): `GET /status`, plain HTTP, 3 s
-//! for the whole exchange. When the API does not answer (no daemon, or a build without the
-//! `api` feature), or the config has none, the state file is read without taking the lock
-//! (`state::peek`, which never writes), and the output says so and that its data is as of
+//! for the whole exchange, at most 16 MiB of answer read. When the API does not answer (no
+//! daemon, or a build without the `api` feature), or the config has none, the state file is
+//! read without taking the lock (`state::peek_exact`, which never writes), and the output
+//! says so and that its data is as of
 //! the file's modification time (the daemon saves it when an alert changes and at stop).
 //!
 //! Exit codes as `once` (Nagios): 0 nothing firing, 1 a warning firing, 2 a critical firing,
-//! 3 unknown (no API and no readable state file, or the API says the loop is stalled).
+//! 3 unknown (no API and no readable state file — one that cannot be read, is not a regular
+//! file or is broken is unknown too, never "nothing firing" — or the API says the loop is
+//! stalled).
 //! Pending alerts do not count. Silenced alerts count, as in `once` (a silence holds back
 //! notifications, not state: the problem is still there), and each is marked with the
 //! silence holding it (`[silenced by ID]`).
 //!
-//! `--format json` prints the `/status` document (`api::status`) with `"source": "api"` and
+//! The text form shows control characters escaped (a mount or interface name, a rule, a
+//! receiver's error message is outside text: printed raw it could carry terminal escape
+//! sequences or forge report lines). `--format json` prints the `/status` document (`api::status`) with `"source": "api"` and
 //! `"exit_code"`; from the state file, a document of the same shape with what is known (the
 //! daemon's own fields are `null`) and `"source": "state_file"`.
 //!
@@ -33,6 +38,11 @@ use std::time::Duration;
 
 /// The time limit of the whole request to the API.
 const API_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The most of a `/status` document read: a host with thousands of series (cores, mounts,
+/// container interfaces) answers well beyond the channels' 64 KiB; a server on the port that
+/// is not hostwatch is still read within a bound.
+const DOCUMENT_LIMIT: usize = 16 << 20;
 
 const OK: u8 = 0;
 const WARNING: u8 = 1;
@@ -68,13 +78,17 @@ pub fn run(args: &StatusArgs, global_config: Option<&Path>) -> ExitCode {
         .clone()
         .or_else(|| config.as_ref().and_then(|c| c.api.as_ref()).map(|a| loopback_base(a.listen)));
     let api_error = match &base {
+        // `--url` may carry user info (a proxy's basic authentication): never shown.
         Some(base) => match fetch(base) {
             Ok(mut doc) => {
                 doc.insert("source".into(), json!("api"));
-                doc.insert("api".into(), json!(base));
+                doc.insert("api".into(), json!(crate::config::redact_url_secrets(base)));
                 return show(doc, json_format);
             }
-            Err(e) => format!("the daemon's API at {base} did not answer ({e})"),
+            Err(e) => format!(
+                "the daemon's API at {} did not answer ({e})",
+                crate::config::redact_url_secrets(base)
+            ),
         },
         None => "the config has no \"api\"".to_string(),
     };
@@ -89,8 +103,30 @@ pub fn run(args: &StatusArgs, global_config: Option<&Path>) -> ExitCode {
 
 /// Prints why nothing can be told, Nagios style, and exits 3.
 fn unknown(message: &str) -> ExitCode {
-    crate::outln!("HOSTWATCH UNKNOWN - {message}");
+    crate::outln!("HOSTWATCH UNKNOWN - {}", printable(message));
     ExitCode::from(UNKNOWN)
+}
+
+/// `text` safe for a terminal: control characters (escape sequences, line breaks, C1) and
+/// bidirectional overrides are shown escaped (`\u{1b}`), so a label, a rule or a receiver's
+/// error message can neither move the cursor nor forge a line of the report.
+fn printable(text: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(hidden) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `http://ADDR` for a listen address, an unspecified one (`0.0.0.0`, `::`) on loopback.
@@ -116,15 +152,19 @@ fn fetch(base: &str) -> Result<Map<String, Value>, String> {
     // The reason without the `GET <url>: ` the client puts in front (the message names the
     // API already) and without the retry advice meant for channels.
     let response =
-        crate::notify::http::request("GET", &url, &headers, b"", API_TIMEOUT).map_err(|e| {
-            let (SendError::Transient { reason, .. } | SendError::Permanent { reason }) = e;
-            reason.split_once(": ").map_or(reason.clone(), |(_, r)| r.to_string())
-        })?;
+        crate::notify::http::request_up_to("GET", &url, &headers, b"", API_TIMEOUT, DOCUMENT_LIMIT)
+            .map_err(|e| {
+                let (SendError::Transient { reason, .. } | SendError::Permanent { reason }) = e;
+                reason.split_once(": ").map_or(reason.clone(), |(_, r)| r.to_string())
+            })?;
     if response.status != 200 {
         return Err(format!("HTTP {}", response.status));
     }
     match serde_json::from_str::<Value>(&response.body) {
         Ok(Value::Object(doc)) if doc.get("alerts").is_some_and(Value::is_array) => Ok(doc),
+        _ if response.body.len() >= DOCUMENT_LIMIT => {
+            Err(format!("the answer is larger than {} MiB", DOCUMENT_LIMIT >> 20))
+        }
         _ => Err("the answer is not a /status document".into()),
     }
 }
@@ -132,14 +172,14 @@ fn fetch(base: &str) -> Result<Map<String, Value>, String> {
 /// A `/status`-shaped document from the state file, read without the lock.
 fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value>, String> {
     let path = state::state_path(&config.state_dir);
-    let meta = std::fs::metadata(&path)
-        .map_err(|e| format!("the state file {} cannot be read: {e}", path.display()))?;
-    let mtime = meta
-        .modified()
+    // Unreadable, not a regular file, or broken is unknown, never "nothing firing".
+    let saved = state::peek_exact(&config.state_dir)?
+        .ok_or_else(|| format!("there is no state file {}", path.display()))?;
+    let mtime = std::fs::metadata(&path)
         .ok()
+        .and_then(|m| m.modified().ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0.0, |d| d.as_secs_f64());
-    let saved = state::peek(&config.state_dir);
     let silences = crate::silence_store::Watcher::new(&config.state_dir).merged(config, false);
     let now = now_unix();
     let mut registry = Registry::new();
@@ -363,7 +403,9 @@ fn text(doc: &Map<String, Value>, code: u8) -> String {
              the alert states above may be stale"
         ));
     }
-    lines.join("\n")
+    // Every piece of a line may come from outside (labels, receivers' answers, the state
+    // file): each line is made printable whole.
+    lines.iter().map(|l| printable(l)).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]
@@ -401,5 +443,58 @@ mod tests {
             line,
             "CRITICAL disk_root mount=/ 97.1% (> 95) since 2026-12-02T01:00:00Z [silenced by s123]"
         );
+    }
+
+    #[test]
+    fn text_output_shows_control_characters_escaped() {
+        // A mount named with an escape sequence and a forged line; a receiver's error with a
+        // cursor movement.
+        let evil = "/mnt/\u{1b}[2J\u{1b}[1;1HOK\nOK on h: 0 critical";
+        let mut doc = Map::new();
+        doc.insert("host".into(), json!("h\u{1b}]0;title\u{7}"));
+        doc.insert("source".into(), json!("api"));
+        doc.insert("api".into(), json!("http://127.0.0.1:1"));
+        doc.insert(
+            "alerts".into(),
+            json!([{"state": "firing", "severity": "critical", "rule": "r\r",
+                    "labels": {"mount": evil}, "metric": "disk.used_percent", "value": 1.0,
+                    "threshold": "> 0\u{202e}", "since": "x", "silenced_by": null}]),
+        );
+        doc.insert(
+            "channels".into(),
+            json!({"c": {"outbox": 1, "consecutive_failures": 1,
+                         "last_error": "HTTP 500: \u{1b}[31mboom\u{9b}2J"}}),
+        );
+        let out = text(&doc, CRITICAL);
+        assert_eq!(out.lines().count(), 3, "{out}");
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(!out.contains('\u{202e}'), "{out:?}");
+        assert!(out.contains("mount=/mnt/\\u{1b}[2J"), "{out}");
+        assert_eq!(printable("disk / 97%"), "disk / 97%");
+    }
+
+    #[test]
+    fn a_state_file_that_cannot_be_read_or_is_broken_is_unknown_never_ok() {
+        let dir = std::env::temp_dir().join(format!("hw-status-broken-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!(
+            r#"{{"host": "h1", "rules": [], "state_dir": {:?}}}"#,
+            dir.display().to_string()
+        );
+        let config = crate::config::load_str(&text, "test", &|_| None).expect("config");
+        let path = state::state_path(&dir);
+        let missing = from_state_file(&config, "no API").unwrap_err();
+        assert!(missing.contains("no state file"), "{missing}");
+        std::fs::write(&path, "{\"version\": 1, \"alerts\": [tor").unwrap();
+        let broken = from_state_file(&config, "no API").unwrap_err();
+        assert!(broken.contains("not valid"), "{broken}");
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(made.success());
+        // A FIFO with no writer: read without blocking, and refused.
+        let fifo = from_state_file(&config, "no API").unwrap_err();
+        assert!(fifo.contains("not a regular file"), "{fifo}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

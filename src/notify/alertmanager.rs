@@ -212,10 +212,11 @@ pub const WATCHDOG_ALERTNAME: &str = "HostwatchWatchdog";
 
 /// The watchdog's postable alerts at `now` (a one-element array): `alertname`
 /// [`WATCHDOG_ALERTNAME`], `host`, `severity="none"`, started at `started` (one alert for the
-/// whole run) and ending at `now + 4 × resend_every`, so Alertmanager resolves it by itself a
+/// whole run) and ending at `now + 4 × period`, so Alertmanager resolves it by itself a
 /// few periods after hostwatch stops sending it (the heartbeat thread sends it after healthy
-/// ticks only: `notify::heartbeat`).
-pub(crate) fn watchdog_alerts(host: &str, started: f64, now: f64, resend_every: Duration) -> Value {
+/// ticks only, at most a `period` apart: the longer of `resend_every` and the tick interval
+/// plus the requests' timeouts, `notify::heartbeat`).
+pub(crate) fn watchdog_alerts(host: &str, started: f64, now: f64, period: Duration) -> Value {
     let labels: LabelSet = [
         ("alertname".to_string(), WATCHDOG_ALERTNAME.to_string()),
         ("host".to_string(), host.to_string()),
@@ -231,7 +232,7 @@ pub(crate) fn watchdog_alerts(host: &str, started: f64, now: f64, resend_every: 
         annotations: [("summary".to_string(), summary)].into(),
         starts_at: started.min(now),
     };
-    let ends = now + resend_every.saturating_mul(ENDS_AFTER_PERIODS).as_secs_f64();
+    let ends = now + period.saturating_mul(ENDS_AFTER_PERIODS).as_secs_f64();
     json!([alert.postable(ends)])
 }
 
@@ -342,14 +343,19 @@ pub(crate) fn redacted(url: &str) -> String {
     crate::config::redact_url(url)
 }
 
-/// Removes `url` and its secret-bearing parts (path and query, path, query) from a text
-/// that may quote them, such as a receiver's error page.
+/// Removes `url` and its secret-bearing parts (path and query, path, query, and each path
+/// segment and query value of 8 characters or more: a check id or token quoted alone) from
+/// a text that may quote them, such as a receiver's error page.
 pub(crate) fn scrub_url(text: &str, url: &str) -> String {
     let Some((_, rest)) = url.split_once("://") else { return text.to_string() };
     let rest = &rest[rest.find(['/', '?', '#']).unwrap_or(rest.len())..];
     let path = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
     let query = rest.split_once('?').map_or("", |(_, q)| q);
+    let query = &query[..query.find('#').unwrap_or(query.len())];
     let mut parts = vec![url, rest, path, query];
+    let pieces =
+        path.split('/').chain(query.split('&').map(|kv| kv.rsplit('=').next().unwrap_or(kv)));
+    parts.extend(pieces.filter(|p| p.len() >= 8));
     parts.retain(|p| p.len() > 1);
     parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
     parts.iter().fold(text.to_string(), |t, p| t.replace(p, crate::config::REDACTED))
@@ -516,6 +522,11 @@ mod tests {
         let text = "no hook /hooks/s3cret?token=t0ken; also /hooks/s3cret and token=t0ken";
         let out = scrub_url(text, url);
         assert!(!out.contains("s3cret") && !out.contains("t0ken"), "{out}");
+        // A check id or token quoted alone, without the rest of the path.
+        let url = "https://hc-ping.com/5f0c4e2a-9b1d-4c3e/fail?key=kuma-t0ken-99&ping=";
+        let out = scrub_url("no check 5f0c4e2a-9b1d-4c3e (key kuma-t0ken-99) at /fail", url);
+        assert!(!out.contains("5f0c4e2a") && !out.contains("kuma-t0ken"), "{out}");
+        assert!(out.contains("/fail"), "short segments are ordinary words: {out}");
     }
 
     #[test]

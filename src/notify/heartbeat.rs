@@ -16,13 +16,19 @@
 //! A stuck loop sends no beats, so the checker sees the agent die when its loop does; a
 //! tick whose state could not be saved still beats (the agent still watches and notifies:
 //! `persist_failing` in `/status` tells that story). A dry run (`run --dry-run`) sends none.
+//! A reload swaps the thread's settings and never waits on it (a config without targets
+//! leaves it idle: at most one heartbeat thread, however many reloads); a stop waits at most
+//! 1 s for a request in flight. A thread found gone (a panic) is logged once, since the
+//! checker off the host will take the silence for a dead agent.
 //!
 //! Checkers this works with: healthchecks.io (`https://hc-ping.com/<uuid>`, GET or POST; a
 //! POST body is logged by it) and Uptime Kuma push monitors
 //! (`https://kuma.example/api/push/<token>?status=up&msg=OK&ping=`, GET). A POST carries
-//! `{"host", "version", "ticks", "firing"}` as JSON. The watchdog alert ends
-//! `4 × resend_every` after each post, so Alertmanager resolves it by itself when hostwatch
-//! stops (route it to a dead-man's-switch receiver that pages when it stops firing).
+//! `{"host", "version", "ticks", "firing"}` as JSON. The watchdog alert ends four
+//! periods after each post (a period: the longer of `resend_every` and the tick interval, as
+//! one goes out per tick at most, plus every target's timeout, as requests go one at a
+//! time), so Alertmanager resolves it by itself when hostwatch
+//! stops or its loop stalls, and never between two healthy ticks (route it to a dead-man's-switch receiver that pages when it stops firing).
 //!
 //! Heartbeat URLs are credentials: they are [`Secret`]s, and every message names them
 //! redacted. Not for: alert notifications (`delivery`), retries or an outbox.
@@ -31,7 +37,7 @@ use super::{SendError, alertmanager, http};
 use crate::config::{ChannelKind, Config, HeartbeatMethod, Secret};
 use crate::logging::Throttle;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -47,8 +53,11 @@ struct Beat {
 enum Kind {
     /// The `heartbeat` URL, with its method.
     Ping(HeartbeatMethod),
-    /// An Alertmanager channel's watchdog alert.
-    Watchdog { channel: String },
+    /// An Alertmanager channel's watchdog alert, re-sent at most `period` apart: the longer of
+    /// `resend_every` and the tick interval (beats come once a tick), plus the timeouts of
+    /// every target (requests go one at a time), so its `endsAt`, four periods ahead, is
+    /// never reached while healthy ticks go on, even behind a hung heartbeat URL.
+    Watchdog { channel: String, period: Duration },
 }
 
 /// One place beats go to, as configured.
@@ -105,12 +114,23 @@ impl Settings {
             {
                 let (endpoint, headers) = alertmanager::endpoint_and_headers(a);
                 targets.push(Target {
-                    kind: Kind::Watchdog { channel: channel.name.clone() },
+                    kind: Kind::Watchdog {
+                        channel: channel.name.clone(),
+                        period: a.resend_every.max(config.interval),
+                    },
                     url: Secret::new(endpoint),
                     headers,
                     every: a.resend_every,
                     timeout: a.timeout.unwrap_or(config.delivery.timeout),
                 });
+            }
+        }
+        // Requests go one at a time: a post may wait for every other target's request (each
+        // within its timeout) after its period.
+        let queued: Duration = targets.iter().map(|t| t.timeout).sum();
+        for t in &mut targets {
+            if let Kind::Watchdog { period, .. } = &mut t.kind {
+                *period += queued;
             }
         }
         Settings { host: config.host.clone(), targets }
@@ -130,6 +150,8 @@ pub(crate) struct Heartbeat {
     tx: Option<SyncSender<Beat>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// The thread was found gone (it panicked) and that was logged.
+    gone: AtomicBool,
 }
 
 impl Heartbeat {
@@ -149,43 +171,43 @@ impl Heartbeat {
             .spawn(move || run(&worker, &rx))
             .map_err(|e| log::error!("cannot start the heartbeat thread: {e}"))
             .ok()?;
-        Some(Heartbeat { tx: Some(tx), shared, thread: Some(thread) })
+        Some(Heartbeat { tx: Some(tx), shared, thread: Some(thread), gone: AtomicBool::new(false) })
     }
 
     /// After a healthy tick: never blocks (a beat that finds the slot full is dropped).
     pub(crate) fn beat(&self, firing: usize) {
         if let Some(tx) = &self.tx {
             // Full: a request is in flight and a beat already waits; the next one will do.
-            let _ = tx.try_send(Beat { firing });
+            if let Err(TrySendError::Disconnected(_)) = tx.try_send(Beat { firing })
+                && !self.gone.swap(true, Ordering::Relaxed)
+            {
+                // Off the host this reads as a dead agent: say why here, once.
+                log::error!("the heartbeat thread has ended; no heartbeat until a restart");
+            }
         }
     }
 
-    /// Applies a reloaded config: starts, swaps the settings of, or stops the heartbeat in
-    /// `slot` (a target whose settings did not change keeps its schedule).
+    /// Applies a reloaded config: starts the heartbeat in `slot`, or swaps its settings (a
+    /// target whose settings did not change keeps its schedule). Never waits on the thread,
+    /// which may be in a request: a config without targets leaves it idle (it sends nothing)
+    /// rather than stopping it, so no reload joins it and reloads never pile up threads.
     pub(crate) fn reconcile(slot: &mut Option<Heartbeat>, config: &Config) {
-        let settings = Settings::of(config);
         match slot {
-            Some(_) if settings.targets.is_empty() => {
-                if let Some(h) = slot.take() {
-                    h.stop();
-                }
+            Some(h) => {
+                *h.shared.settings.lock().unwrap_or_else(|p| p.into_inner()) = Settings::of(config);
             }
-            Some(h) => *h.shared.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings,
             None => *slot = Heartbeat::start(config),
         }
     }
 
-    /// Ends the thread, waiting at most for the longest timeout of a request in flight; a
-    /// request hung beyond it is left to its own deadline.
+    /// Ends the thread, waiting at most [`STOP_WAIT`] for a request in flight: a beat is
+    /// worth nothing once the agent stops, and the channels' shutdown (which has its own
+    /// grace) comes after this; a request hung beyond it ends with the process.
     pub(crate) fn stop(mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.tx = None;
-        let longest = {
-            let s = self.shared.settings.lock().unwrap_or_else(|p| p.into_inner());
-            s.targets.iter().map(|t| t.timeout).max().unwrap_or_default()
-        };
         let Some(thread) = self.thread.take() else { return };
-        let end = Instant::now() + longest + Duration::from_millis(100);
+        let end = Instant::now() + STOP_WAIT;
         while !thread.is_finished() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -196,6 +218,9 @@ impl Heartbeat {
         }
     }
 }
+
+/// The longest [`Heartbeat::stop`] waits for a request in flight.
+const STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// A target's schedule and log throttle.
 #[derive(Debug)]
@@ -263,9 +288,9 @@ fn send(s: &Schedule, host: &str, ticks: u64, beat: Beat) -> Result<i32, SendErr
             });
             ("POST", body.to_string().into_bytes())
         }
-        Kind::Watchdog { .. } => {
+        Kind::Watchdog { period, .. } => {
             let now = crate::timefmt::now_unix();
-            let alerts = alertmanager::watchdog_alerts(host, s.started, now, t.every);
+            let alerts = alertmanager::watchdog_alerts(host, s.started, now, *period);
             ("POST", alerts.to_string().into_bytes())
         }
     };
@@ -280,7 +305,7 @@ fn log_result(s: &mut Schedule, result: &Result<i32, SendError>) {
     let url = s.target.url.expose();
     let which = match &s.target.kind {
         Kind::Ping(_) => "heartbeat".to_string(),
-        Kind::Watchdog { channel } => format!("watchdog of alertmanager channel {channel}"),
+        Kind::Watchdog { channel, .. } => format!("watchdog of alertmanager channel {channel}"),
     };
     match result {
         Ok(status) => log::debug!(status = *status; "{which} sent"),
@@ -311,7 +336,7 @@ mod tests {
 
     #[test]
     fn settings_name_the_heartbeat_and_each_watchdog_channel() {
-        let text = r#"{"host": "h1", "rules": [],
+        let text = r#"{"host": "h1", "rules": [], "interval": "1s",
             "heartbeat": {"url": "https://hc-ping.com/abc", "every": "30s", "method": "post"},
             "channels": {"am": {"type": "alertmanager", "url": "http://u:pw-secret@127.0.0.1:9093",
                                 "resend_every": "5s", "watchdog": true},
@@ -322,10 +347,127 @@ mod tests {
         assert_eq!(s.targets[0].kind, Kind::Ping(HeartbeatMethod::Post));
         assert_eq!(s.targets[0].every, Duration::from_secs(30));
         assert_eq!(s.targets[0].timeout, config.delivery.timeout);
-        assert_eq!(s.targets[1].kind, Kind::Watchdog { channel: "am".into() });
+        // resend_every, then the heartbeat's and its own timeout (both delivery.timeout).
+        let period = Duration::from_secs(5) + 2 * config.delivery.timeout;
+        assert_eq!(s.targets[1].kind, Kind::Watchdog { channel: "am".into(), period });
         assert_eq!(s.targets[1].url.expose(), "http://127.0.0.1:9093/api/v2/alerts");
         assert!(s.targets[1].headers.iter().any(|(k, _)| k == "Authorization"));
         let shown = format!("{s:?}");
         assert!(!shown.contains("hc-ping.com/abc") && !shown.contains("Basic "), "{shown}");
+    }
+
+    #[test]
+    fn a_watchdog_outlives_the_gap_between_two_ticks_longer_than_resend_every() {
+        // Ticks every 5 minutes, resend_every 1 minute: one post per tick at most, so an end
+        // four resend periods ahead would be reached between two healthy ticks and
+        // Alertmanager would resolve (and page) while hostwatch is fine.
+        let text = r#"{"host": "h1", "rules": [], "interval": "5m",
+            "channels": {"am": {"type": "alertmanager", "url": "http://127.0.0.1:9093",
+                                "resend_every": "1m", "watchdog": true}}}"#;
+        let config = crate::config::load_str(text, "test", &|_| None).expect("config");
+        let s = Settings::of(&config);
+        let Kind::Watchdog { period, .. } = &s.targets[0].kind else { panic!("{s:?}") };
+        assert_eq!(*period, Duration::from_secs(300) + config.delivery.timeout);
+        let now = 10_000.0;
+        let alerts = alertmanager::watchdog_alerts("h1", now, now, *period);
+        let ends = crate::config::parse_rfc3339(alerts[0]["endsAt"].as_str().unwrap()).unwrap();
+        assert!(ends - now > 2.0 * 300.0, "ends {}s after the post", ends - now);
+    }
+
+    #[test]
+    fn a_reload_that_removes_the_heartbeat_never_waits_on_a_request_in_flight() {
+        // A checker that accepts and never answers; the request's timeout is long.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, accepted) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                held.push(s);
+                let _ = tx.send(());
+            }
+        });
+        let text = format!(
+            r#"{{"host": "h1", "rules": [], "heartbeat": {{"url": "http://127.0.0.1:{port}/p",
+                "every": "1s", "timeout": "60s"}}}}"#
+        );
+        let config = crate::config::load_str(&text, "test", &|_| None).expect("config");
+        let mut slot = Heartbeat::start(&config);
+        slot.as_ref().expect("started").beat(0);
+        accepted.recv_timeout(Duration::from_secs(30)).expect("the request went out");
+        let without = crate::config::load_str(r#"{"host": "h1", "rules": []}"#, "test", &|_| None)
+            .expect("config");
+        let started = Instant::now();
+        Heartbeat::reconcile(&mut slot, &without);
+        let took = started.elapsed();
+        // Bounded far below the 60 s the hung request may last: the loop did not wait on it.
+        assert!(took < Duration::from_secs(20), "the reload waited {took:?}");
+        // The same thread, idle: adding the heartbeat back starts no second one.
+        let h = slot.as_ref().expect("kept");
+        assert!(h.shared.settings.lock().unwrap().targets.is_empty());
+        let thread = h.thread.as_ref().map(|t| t.thread().id());
+        Heartbeat::reconcile(&mut slot, &config);
+        assert_eq!(slot.as_ref().and_then(|h| h.thread.as_ref()).map(|t| t.thread().id()), thread);
+    }
+
+    #[test]
+    fn a_stop_does_not_wait_out_a_hung_request() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, accepted) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                held.push(s);
+                let _ = tx.send(());
+            }
+        });
+        let text = format!(
+            r#"{{"host": "h1", "rules": [], "heartbeat": {{"url": "http://127.0.0.1:{port}/p",
+                "every": "1s", "timeout": "60s"}}}}"#
+        );
+        let config = crate::config::load_str(&text, "test", &|_| None).expect("config");
+        let h = Heartbeat::start(&config).expect("started");
+        h.beat(0);
+        accepted.recv_timeout(Duration::from_secs(30)).expect("the request went out");
+        let started = Instant::now();
+        h.stop();
+        let took = started.elapsed();
+        // Far below the request's 60 s: the shutdown did not wait it out.
+        assert!(took < Duration::from_secs(20), "the stop waited {took:?}");
+    }
+
+    #[test]
+    fn a_watchdog_outlives_a_hung_heartbeat_request_before_it() {
+        // The heartbeat URL hangs for its whole 30 s timeout before each watchdog post.
+        let text = r#"{"host": "h1", "rules": [], "interval": "1s",
+            "heartbeat": {"url": "https://hc-ping.com/abc", "every": "1s", "timeout": "30s"},
+            "channels": {"am": {"type": "alertmanager", "url": "http://127.0.0.1:9093",
+                                "resend_every": "5s", "watchdog": true, "timeout": "2s"}}}"#;
+        let config = crate::config::load_str(text, "test", &|_| None).expect("config");
+        let s = Settings::of(&config);
+        let Kind::Watchdog { period, .. } = &s.targets[1].kind else { panic!("{s:?}") };
+        // Posts may come 5 s + 30 s + 2 s apart: the end must lie beyond that.
+        assert!(period.saturating_mul(4) > Duration::from_secs(37), "{period:?}");
+        assert_eq!(*period, Duration::from_secs(37));
+    }
+
+    #[test]
+    fn a_thread_found_gone_is_said_once() {
+        let text = r#"{"host": "h1", "rules": [],
+            "heartbeat": {"url": "http://127.0.0.1:9/p", "every": "1s"}}"#;
+        let config = crate::config::load_str(text, "test", &|_| None).expect("config");
+        let h = Heartbeat::start(&config).expect("started");
+        // The thread ends at its next beat (as a panicking one would be gone).
+        h.shared.stop.store(true, Ordering::SeqCst);
+        h.beat(0);
+        let end = Instant::now() + Duration::from_secs(30);
+        while !h.thread.as_ref().unwrap().is_finished() {
+            assert!(Instant::now() < end, "the thread did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!h.gone.load(Ordering::Relaxed));
+        h.beat(0);
+        assert!(h.gone.load(Ordering::Relaxed), "the gone thread was not noticed");
     }
 }

@@ -8,7 +8,7 @@
 //! is started: a receiver that accepts TCP and never speaks costs one socket for at most the
 //! timeout. Name resolution (`getaddrinfo`, before the connect) is outside the deadline: the
 //! system resolver's own timeouts apply. Redirects are not followed; the answer's body is cut
-//! to 64 KiB. Once the status line and headers are read, a body cut short (timeout, early
+//! to 64 KiB (a caller reading a whole document sets its own bound: [`request_up_to`]). Once the status line and headers are read, a body cut short (timeout, early
 //! close) keeps the status: the receiver has answered.
 //!
 //! Secrets in URLs never reach a log line or an error message: errors name the redacted URL,
@@ -68,6 +68,19 @@ pub fn request(
     body: &[u8],
     timeout: Duration,
 ) -> Result<HttpResponse, SendError> {
+    request_up_to(method, url, headers, body, timeout, BODY_LIMIT)
+}
+
+/// [`request`] keeping up to `body_limit` bytes of the answer's body instead of 64 KiB (a
+/// reader of a whole document, such as `hostwatch status`, whose body is the answer).
+pub fn request_up_to(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    timeout: Duration,
+    body_limit: usize,
+) -> Result<HttpResponse, SendError> {
     let shown = crate::config::redact_url(url);
     let target =
         Target::parse(url).map_err(|e| SendError::permanent(format!("{method} {shown}: {e}")))?;
@@ -76,7 +89,7 @@ pub fn request(
         SendError::permanent(format!("{method} {shown}: {}", scrub(&e, url, &secrets)))
     })?;
     let deadline = Deadline { at: Instant::now() + timeout, timeout };
-    match exchange(&target, &request, deadline) {
+    match exchange(&target, &request, deadline, body_limit) {
         Ok(mut response) => {
             response.body = scrub(&response.body, url, &secrets);
             Ok(response)
@@ -401,12 +414,17 @@ fn connect(target: &Target, deadline: Deadline) -> io::Result<TcpStream> {
 }
 
 /// One request and its answer on a fresh connection.
-fn exchange(target: &Target, request: &[u8], deadline: Deadline) -> Result<HttpResponse, Failure> {
+fn exchange(
+    target: &Target,
+    request: &[u8],
+    deadline: Deadline,
+    limit: usize,
+) -> Result<HttpResponse, Failure> {
     let tcp = connect(target, deadline).map_err(|e| Failure::Io(Stage::Connect, e))?;
     let _ = tcp.set_nodelay(true);
     let mut sock = Bounded { tcp, deadline };
     if !target.tls {
-        return talk(&mut sock, request);
+        return talk(&mut sock, request, limit);
     }
     let config = super::tls::client_config(None, false).map_err(Failure::Protocol)?;
     let name = rustls::pki_types::ServerName::try_from(target.host.clone())
@@ -417,7 +435,7 @@ fn exchange(target: &Target, request: &[u8], deadline: Deadline) -> Result<HttpR
         conn.complete_io(&mut sock).map_err(|e| tls_failure(Stage::Handshake, e))?;
     }
     let mut stream = rustls::StreamOwned::new(conn, sock);
-    talk(&mut stream, request)
+    talk(&mut stream, request, limit)
 }
 
 /// A rustls error inside an I/O error comes out as itself (certificate problems are worded).
@@ -429,13 +447,17 @@ fn tls_failure(stage: Stage, e: io::Error) -> Failure {
 }
 
 /// Sends the request and reads the answer.
-fn talk<S: Read + Write>(stream: &mut S, request: &[u8]) -> Result<HttpResponse, Failure> {
+fn talk<S: Read + Write>(
+    stream: &mut S,
+    request: &[u8],
+    limit: usize,
+) -> Result<HttpResponse, Failure> {
     stream
         .write_all(request)
         .and_then(|()| stream.flush())
         .map_err(|e| tls_failure(Stage::Send, e))?;
     let mut reader = Reader { stream, buf: Vec::new(), pos: 0, eof: false };
-    read_response(&mut reader)
+    read_response(&mut reader, limit)
 }
 
 /// Buffered reading of an answer; a TLS peer that closes without `close_notify` is at EOF.
@@ -513,7 +535,7 @@ impl<S: Read> Reader<'_, S> {
     }
 }
 
-fn read_response<S: Read>(r: &mut Reader<'_, S>) -> Result<HttpResponse, Failure> {
+fn read_response<S: Read>(r: &mut Reader<'_, S>, limit: usize) -> Result<HttpResponse, Failure> {
     let cut = || {
         Failure::Protocol(
             "the receiver closed the connection before its answer was complete".into(),
@@ -563,7 +585,7 @@ fn read_response<S: Read>(r: &mut Reader<'_, S>) -> Result<HttpResponse, Failure
         .is_some_and(|v| v.to_ascii_lowercase().split(',').any(|t| t.trim() == "chunked"));
     // The receiver has answered: a body cut short (a timeout, say, from a keep-alive answer
     // without a length, or an early close) keeps the status and what of the body arrived.
-    let _ = read_body(r, status, chunked, header("content-length"), &mut body);
+    let _ = read_body(r, status, chunked, header("content-length"), limit, &mut body);
     Ok(HttpResponse { status, body: String::from_utf8_lossy(&body).into_owned(), retry_after })
 }
 
@@ -573,13 +595,14 @@ fn read_body<S: Read>(
     status: i32,
     chunked: bool,
     content_length: Option<&str>,
+    limit: usize,
     body: &mut Vec<u8>,
 ) -> Result<(), Failure> {
     let cut = || Failure::Protocol("the answer's body was cut short".into());
     if status == 204 || status == 304 || (100..200).contains(&status) {
         // No body.
     } else if chunked {
-        while body.len() < BODY_LIMIT {
+        while body.len() < limit {
             let line = r.line(1024)?.ok_or_else(cut)?;
             let size = line.split(';').next().unwrap_or("").trim();
             let size = usize::from_str_radix(size, 16)
@@ -587,7 +610,7 @@ fn read_body<S: Read>(
             if size == 0 {
                 break;
             }
-            let want = size.min(BODY_LIMIT - body.len());
+            let want = size.min(limit - body.len());
             if r.take(want, body)? < want {
                 return Err(cut());
             }
@@ -599,12 +622,12 @@ fn read_body<S: Read>(
     } else if let Some(length) = content_length {
         let length: usize =
             length.parse().map_err(|_| Failure::Protocol("bad Content-Length".into()))?;
-        let want = length.min(BODY_LIMIT);
+        let want = length.min(limit);
         if r.take(want, body)? < want {
             return Err(cut());
         }
     } else {
-        r.take(BODY_LIMIT, body)?;
+        r.take(limit, body)?;
     }
     Ok(())
 }

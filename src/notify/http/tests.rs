@@ -8,7 +8,7 @@ fn resp(status: i32, body: &str) -> HttpResponse {
 fn answer(raw: &str) -> Result<HttpResponse, String> {
     let mut stream = io::Cursor::new(raw.as_bytes().to_vec());
     let mut r = Reader { stream: &mut stream, buf: Vec::new(), pos: 0, eof: false };
-    read_response(&mut r).map_err(|e| match e {
+    read_response(&mut r, BODY_LIMIT).map_err(|e| match e {
         Failure::Protocol(m) => m,
         Failure::Io(_, e) => e.to_string(),
         Failure::Tls(e) => e.to_string(),

@@ -11,6 +11,7 @@ mod common;
 
 use common::daemon::Daemon;
 use common::receiver::{Receiver, free_port};
+use common::tmpfs::Tmpfs;
 use common::{http, tempdir, write};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -259,46 +260,13 @@ fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
     assert_eq!(target["lastError"], "", "{target}");
 }
 
-/// A tmpfs mounted at `path`, unmounted when dropped (also on failure).
-struct Tmpfs {
-    path: PathBuf,
-    mounted: bool,
-}
-
-impl Tmpfs {
-    fn mount(path: PathBuf) -> Tmpfs {
-        let _ = Command::new("umount").arg(&path).stderr(Stdio::null()).status();
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the mount point");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(&path)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        Tmpfs { path, mounted }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        if self.mounted {
-            let ok = Command::new("umount").arg(&self.path).status().is_ok_and(|s| s.success());
-            if !ok {
-                let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 #[test]
 fn a_hostile_mount_name_passes_promtool_and_prometheus_reads_it_back() {
     need("promtool");
     need("prometheus");
     let dir = tempdir("api-metrics-hostile");
     let name = format!("hw-prom-{}-a\"b\\c\nd<x>", std::process::id());
-    let fs = Tmpfs::mount(std::env::temp_dir().join(&name));
+    let fs = Tmpfs::mount(&std::env::temp_dir().join(&name), "1m");
     if !fs.mounted {
         println!(
             "!!!!! SKIPPED the hostile mount part of api_metrics: mount -t tmpfs failed (not \

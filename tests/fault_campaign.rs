@@ -9,10 +9,11 @@
 mod common;
 
 use common::daemon::Daemon;
+use common::tmpfs::Tmpfs;
 use common::{tempdir, write};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,46 +40,17 @@ fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// A tmpfs mounted for one test, unmounted when dropped (also on failure).
-struct Tmpfs {
-    path: PathBuf,
-    mounted: bool,
-}
-
-impl Tmpfs {
-    fn mount(name: &str, size: &str) -> Tmpfs {
-        let path =
-            std::env::temp_dir().join(format!("hostwatch-tmpfs-{name}-{}", std::process::id()));
-        let _ = Command::new("umount").arg(&path).stderr(Stdio::null()).status();
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the mount point");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !mounted {
-            println!(
-                "!!!!! WARNING: mount -t tmpfs -o size={size} failed (not root?); {} is a plain \
-                 directory: the disk rule never binds and nothing about full disks is tested !!!!!",
-                path.display()
-            );
-        }
-        Tmpfs { path, mounted }
+/// A tmpfs for the campaign, with a loud warning when it cannot be mounted (not root).
+fn mount_or_warn(name: &str, size: &str) -> Tmpfs {
+    let fs = Tmpfs::mount_temp(name, size);
+    if !fs.mounted {
+        println!(
+            "!!!!! WARNING: mount -t tmpfs -o size={size} failed (not root?); {} is a plain \
+             directory: the disk rule never binds and nothing about full disks is tested !!!!!",
+            fs.path.display()
+        );
     }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        if self.mounted {
-            let ok = Command::new("umount").arg(&self.path).status().is_ok_and(|s| s.success());
-            if !ok {
-                let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+    fs
 }
 
 /// tests/support/flaky_receiver.py on loopback; killed when dropped.
@@ -273,7 +245,7 @@ fn first<T: std::fmt::Debug>(set: impl IntoIterator<Item = T>) -> Vec<T> {
 fn kill_9_at_random_moments_loses_nothing_and_records_nothing_false() {
     let kills = env_u64("KILLS", 100);
     let seed = env_u64("SEED", 1);
-    let fs = Tmpfs::mount("campaign", "8m");
+    let fs = mount_or_warn("campaign", "8m");
     let work = tempdir("fault-campaign");
     let state_dir = fs.path.join("state");
     let log = work.join("hostwatch.log");
@@ -478,7 +450,7 @@ fn counts(records: &[Value]) -> BTreeMap<String, usize> {
 
 #[test]
 fn a_full_state_disk_still_alerts_and_saves_again() {
-    let fs = Tmpfs::mount("fulldisk", "1m");
+    let fs = mount_or_warn("fulldisk", "1m");
     if !fs.mounted {
         println!("!!!!! SKIPPED a_full_state_disk_still_alerts_and_saves_again: no tmpfs !!!!!");
         return;

@@ -16,6 +16,7 @@ mod common;
 
 use common::daemon::Daemon;
 use common::receiver::free_port;
+use common::tmpfs::Tmpfs;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -110,48 +111,6 @@ fn name_of(program: &str) -> &str {
     program.rsplit('/').next().unwrap_or(program)
 }
 
-/// A tmpfs mounted for one agent, unmounted when dropped (also on failure).
-struct Tmpfs {
-    path: PathBuf,
-}
-
-impl Tmpfs {
-    /// Mounts a 4 MiB tmpfs, or returns `None` when `mount` fails (not root).
-    fn mount(name: &str) -> Option<Tmpfs> {
-        let path = std::env::temp_dir()
-            .join(format!("hostwatch-fleet-tmpfs-{name}-{}", std::process::id()));
-        let _ = Command::new("umount").arg(&path).stderr(Stdio::null()).status();
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the mount point");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(&path)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if mounted {
-            Some(Tmpfs { path })
-        } else {
-            let _ = std::fs::remove_dir(&path);
-            None
-        }
-    }
-
-    fn filler(&self) -> PathBuf {
-        self.path.join("filler")
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount").arg(&self.path).status().is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 /// One `hostwatch run` of the fleet.
 struct Agent {
     host: &'static str,
@@ -221,7 +180,7 @@ impl Agent {
     /// Makes the rule's condition true (tmpfs: a 3 MiB file on 4 MiB, 75 % > 50 %).
     fn make_fire(&self) {
         if let Some(fs) = &self.fs {
-            std::fs::write(fs.filler(), vec![0x5a; 3 << 20]).expect("fill the tmpfs");
+            std::fs::write(fs.path.join("filler"), vec![0x5a; 3 << 20]).expect("fill the tmpfs");
         }
         // Without a tmpfs the rule holds from the first tick.
     }
@@ -230,7 +189,7 @@ impl Agent {
     /// whose threshold load.1 never reaches).
     fn clear(&self, dir: &Path, am: &str) {
         match &self.fs {
-            Some(fs) => std::fs::remove_file(fs.filler()).expect("empty the tmpfs"),
+            Some(fs) => std::fs::remove_file(fs.path.join("filler")).expect("empty the tmpfs"),
             None => {
                 std::fs::write(&self.config, self.config_text(dir, am, true)).expect("config");
                 self.daemon.as_ref().expect("running").signal("-HUP");
@@ -318,7 +277,7 @@ fn three_agents_on_one_prometheus_and_one_alertmanager() {
             host,
             port: free_port(),
             config: dir.join(format!("{host}.json")),
-            fs: Tmpfs::mount(host),
+            fs: Some(Tmpfs::mount_temp(&format!("fleet-{host}"), "4m")).filter(|f| f.mounted),
             daemon: None,
         })
         .collect();

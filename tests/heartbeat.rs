@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::alertmanager::Alertmanager;
+
 use common::daemon::Daemon;
 use common::receiver::Receiver;
 use common::{tempdir, write};
@@ -265,80 +267,18 @@ fn a_receiver_that_never_answers_delays_no_tick_and_grows_no_threads() {
     assert!(lines.iter().all(|l| !l.contains(UUID)), "the heartbeat URL reached the log");
 }
 
-/// Where Debian's `prometheus-alertmanager` installs the server.
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
-/// A running Alertmanager on a free loopback port (clustering off); killed when dropped.
-struct Alertmanager {
-    child: Child,
-    port: u16,
-}
-
-impl Alertmanager {
-    fn start(dir: &Path) -> Alertmanager {
-        assert!(
-            Path::new(ALERTMANAGER).exists(),
-            "{ALERTMANAGER} is missing: this test needs a real Alertmanager \
-             (apt-get install -y prometheus-alertmanager)"
-        );
-        let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/alertmanager_test.yml");
-        std::fs::copy(config, dir.join("am.yml")).expect("copy the Alertmanager config");
-        let port = common::receiver::free_port();
-        let log = std::fs::File::create(dir.join("alertmanager.log")).expect("log file");
-        let child = Command::new(ALERTMANAGER)
-            .arg(format!("--config.file={}", dir.join("am.yml").display()))
-            .arg(format!("--storage.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus-alertmanager");
-        let mut am = Alertmanager { child, port };
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            assert!(am.child.try_wait().unwrap().is_none(), "Alertmanager exited");
-            let ready = common::http("GET", &format!("{}/-/ready", am.base()), "");
-            if ready.is_ok_and(|(status, _)| status == 200) {
-                return am;
-            }
-            assert!(Instant::now() < end, "Alertmanager did not become ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The alerts Alertmanager lists as `HostwatchWatchdog`.
-    fn watchdogs(&self) -> Vec<Value> {
-        let url =
-            format!("{}/api/v2/alerts?filter=alertname%3D%22HostwatchWatchdog%22", self.base());
-        let (status, body) = common::http("GET", &url, "").expect("GET /api/v2/alerts");
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).expect("alerts JSON")
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_watchdog_alert_fires_in_alertmanager_and_resolves_there_once_hostwatch_stops() {
     let dir = tempdir("hb-watchdog");
-    let am = Alertmanager::start(&dir);
+    let am = Alertmanager::start("hb-watchdog");
     let channel = json!({"type": "alertmanager", "url": am.base(), "resend_every": "1s",
                          "watchdog": true, "timeout": "2s"});
     let cfg = config(&dir, json!({"channels": {"am": channel}, "routes": [{"channels": ["am"]}]}));
     let daemon = Daemon::start(&cfg, false);
     let end = Instant::now() + Duration::from_secs(30);
     let alert = loop {
-        let found = am.watchdogs().into_iter().find(|a| a["labels"]["host"] == "hb-host");
+        let found =
+            am.alerts("HostwatchWatchdog").into_iter().find(|a| a["labels"]["host"] == "hb-host");
         if let Some(a) = found {
             break a;
         }
@@ -351,15 +291,19 @@ fn the_watchdog_alert_fires_in_alertmanager_and_resolves_there_once_hostwatch_st
     let ends = alert["endsAt"].as_str().unwrap().to_string();
     // Re-sent every second: its end moves on.
     let end = Instant::now() + Duration::from_secs(30);
-    while am.watchdogs().iter().all(|a| a["endsAt"].as_str() == Some(&ends)) {
+    while am.alerts("HostwatchWatchdog").iter().all(|a| a["endsAt"].as_str() == Some(&ends)) {
         assert!(Instant::now() < end, "the watchdog was not re-sent");
         std::thread::sleep(Duration::from_millis(200));
     }
     let started = Instant::now();
     stop(daemon);
     let end = Instant::now() + Duration::from_secs(60);
-    while !am.watchdogs().is_empty() {
-        assert!(Instant::now() < end, "the watchdog never resolved: {:#?}", am.watchdogs());
+    while !am.alerts("HostwatchWatchdog").is_empty() {
+        assert!(
+            Instant::now() < end,
+            "the watchdog never resolved: {:#?}",
+            am.alerts("HostwatchWatchdog")
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     println!("watchdog resolved {:.1} s after the stop", started.elapsed().as_secs_f64());

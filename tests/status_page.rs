@@ -11,42 +11,13 @@ mod common;
 
 use common::daemon::Daemon;
 use common::receiver::{Receiver, free_port};
+use common::tmpfs::Tmpfs;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// A tmpfs mounted at `path`, unmounted when dropped (also when the test fails).
-struct Tmpfs {
-    path: PathBuf,
-    mounted: bool,
-}
-
-impl Tmpfs {
-    fn mount(path: &Path) -> Tmpfs {
-        std::fs::create_dir_all(path).expect("create the mount point");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(path)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        Tmpfs { path: path.to_path_buf(), mounted }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        if self.mounted {
-            let ok = Command::new("umount").arg(&self.path).status().is_ok_and(|s| s.success());
-            if !ok {
-                let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-            }
-        }
-    }
-}
 
 /// Runs Chromium headless with `args` and a fresh profile, killed if it takes over 90 s.
 fn chromium(dir: &Path, args: &[&str]) -> Output {
@@ -147,7 +118,7 @@ fn csp_violations(stderr: &[u8]) -> Vec<String> {
 fn the_status_page_shows_a_hostile_mount_as_text_in_chromium() {
     let dir = common::tempdir("status_page");
     let hostile = dir.join("<script>x</script>");
-    let fs = Tmpfs::mount(&hostile);
+    let fs = Tmpfs::mount(&hostile, "4m");
     let mount = hostile.display().to_string();
     if !fs.mounted {
         println!(

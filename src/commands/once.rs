@@ -19,11 +19,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// Nagios exit codes.
-const OK: u8 = 0;
-const WARNING: u8 = 1;
-const CRITICAL: u8 = 2;
-const UNKNOWN: u8 = 3;
+/// Nagios exit codes (`status` exits with the same).
+pub(super) const OK: u8 = 0;
+pub(super) const WARNING: u8 = 1;
+pub(super) const CRITICAL: u8 = 2;
+pub(super) const UNKNOWN: u8 = 3;
 
 /// Output formats.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,8 @@ fn unknown(message: &str) -> ExitCode {
     ExitCode::from(UNKNOWN)
 }
 
-fn status_word(code: u8) -> &'static str {
+/// The Nagios word of an exit code.
+pub(super) fn status_word(code: u8) -> &'static str {
     match code {
         OK => "OK",
         WARNING => "WARNING",

@@ -44,10 +44,7 @@ const API_TIMEOUT: Duration = Duration::from_secs(3);
 /// is not hostwatch is still read within a bound.
 const DOCUMENT_LIMIT: usize = 16 << 20;
 
-const OK: u8 = 0;
-const WARNING: u8 = 1;
-const CRITICAL: u8 = 2;
-const UNKNOWN: u8 = 3;
+use super::once::{CRITICAL, OK, UNKNOWN, WARNING, status_word};
 
 /// Shows what is wrong now and exits with the worst state.
 pub fn run(args: &StatusArgs, global_config: Option<&Path>) -> ExitCode {
@@ -303,15 +300,6 @@ fn show(mut doc: Map<String, Value>, json_format: bool) -> ExitCode {
         crate::outln!("{}", text(&doc, code));
     }
     ExitCode::from(code)
-}
-
-fn status_word(code: u8) -> &'static str {
-    match code {
-        OK => "OK",
-        WARNING => "WARNING",
-        CRITICAL => "CRITICAL",
-        _ => "UNKNOWN",
-    }
 }
 
 /// One alert: `CRITICAL disk_root mount=/ 97.1% (> 95) since 2026-12-02T01:00:00Z`.

@@ -2,8 +2,10 @@
 //! running hostwatch with a config written by the test.
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod daemon;
 pub mod receiver;
+pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

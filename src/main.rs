@@ -48,7 +48,29 @@ fn parse_args() -> Result<cli::Cli, ExitCode> {
         }
         Err(()) => {
             hostwatch::errln!("{}\nRun {name} --help for more information.", exit.output);
-            ExitCode::FAILURE
+            // A monitoring plugin's caller reads exit 1 as WARNING: for the commands with
+            // Nagios codes a command line that cannot be parsed is UNKNOWN.
+            if matches!(subcommand(&rest), Some("once" | "status")) {
+                ExitCode::from(3)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     })
+}
+
+/// The subcommand named on a command line: the first argument that is neither a flag nor
+/// the value of a global option that takes one.
+fn subcommand<'a>(args: &[&'a str]) -> Option<&'a str> {
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match *a {
+            "-c" | "--config" | "--log-level" | "--log-format" => {
+                rest.next();
+            }
+            a if a.starts_with('-') => {}
+            a => return Some(a),
+        }
+    }
+    None
 }

@@ -53,6 +53,20 @@ fn bad_flag_values_are_usage_errors() {
 }
 
 #[test]
+fn a_command_line_that_cannot_be_parsed_is_unknown_for_the_nagios_commands() {
+    for args in [
+        vec!["once", "--no-such-flag"],
+        vec!["--log-level", "info", "status", "--bogus"],
+        vec!["-c", "/nonexistent.json", "once", "extra"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+    }
+    let o = run(&["sample", "--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+#[test]
 fn the_embedded_default_config_is_valid_and_carries_the_seed_rules() {
     let o = run(&["check"]);
     assert!(o.status.success(), "{}", stderr(&o));

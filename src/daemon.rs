@@ -66,6 +66,8 @@ pub struct Daemon {
     first_tick: bool,
     /// When the last tick's sample was taken and how long the tick took.
     last_tick: (f64, Duration),
+    /// Ticks since start.
+    ticks: u64,
     /// The HTTP API and the view it answers from (`api` key).
     #[cfg(feature = "api")]
     api: Option<(crate::api::Api, crate::api::view::Publisher)>,
@@ -111,6 +113,7 @@ impl Daemon {
             silences,
             first_tick: true,
             last_tick: (0.0, Duration::ZERO),
+            ticks: 0,
             #[cfg(feature = "api")]
             api: None,
             heartbeat: None,
@@ -136,6 +139,7 @@ impl Daemon {
     /// state directory was replaced and another hostwatch now owns it.
     pub fn tick(&mut self) -> Result<(), String> {
         let started = Instant::now();
+        self.ticks += 1;
         if let Some(lock) = &self.lock {
             lock.verify(&self.config.state_dir)?;
         }
@@ -180,7 +184,7 @@ impl Daemon {
         if let Some(h) = &self.heartbeat {
             let firing =
                 self.engine.alerts(&self.registry).filter(|a| a.state.firing_severity().is_some());
-            h.beat(firing.count());
+            h.beat(self.ticks, firing.count());
         }
         Ok(())
     }

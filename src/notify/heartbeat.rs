@@ -24,11 +24,12 @@
 //! Checkers this works with: healthchecks.io (`https://hc-ping.com/<uuid>`, GET or POST; a
 //! POST body is logged by it) and Uptime Kuma push monitors
 //! (`https://kuma.example/api/push/<token>?status=up&msg=OK&ping=`, GET). A POST carries
-//! `{"host", "version", "ticks", "firing"}` as JSON. The watchdog alert ends four
-//! periods after each post (a period: the longer of `resend_every` and the tick interval, as
-//! one goes out per tick at most, plus every target's timeout, as requests go one at a
-//! time), so Alertmanager resolves it by itself when hostwatch
-//! stops or its loop stalls, and never between two healthy ticks (route it to a dead-man's-switch receiver that pages when it stops firing).
+//! `{"host", "version", "ticks" (the loop's, since start), "firing"}` as JSON. The watchdog
+//! alert ends four periods after each post (a period: the longer of `resend_every` and the
+//! tick interval, as one goes out per tick at most, plus every target's timeout, as requests
+//! go one at a time), so Alertmanager resolves it by itself when hostwatch stops or its loop
+//! stalls, and never between two healthy ticks (route it to a dead-man's-switch receiver
+//! that pages when it stops firing).
 //!
 //! Heartbeat URLs are credentials: they are [`Secret`]s, and every message names them
 //! redacted. Not for: alert notifications (`delivery`), retries or an outbox.
@@ -45,6 +46,8 @@ use std::time::{Duration, Instant};
 /// What the loop tells the thread after a healthy tick.
 #[derive(Clone, Copy, Debug)]
 struct Beat {
+    /// Ticks the loop ran since start.
+    ticks: u64,
     firing: usize,
 }
 
@@ -175,10 +178,10 @@ impl Heartbeat {
     }
 
     /// After a healthy tick: never blocks (a beat that finds the slot full is dropped).
-    pub(crate) fn beat(&self, firing: usize) {
+    pub(crate) fn beat(&self, ticks: u64, firing: usize) {
         if let Some(tx) = &self.tx {
             // Full: a request is in flight and a beat already waits; the next one will do.
-            if let Err(TrySendError::Disconnected(_)) = tx.try_send(Beat { firing })
+            if let Err(TrySendError::Disconnected(_)) = tx.try_send(Beat { ticks, firing })
                 && !self.gone.swap(true, Ordering::Relaxed)
             {
                 // Off the host this reads as a dead agent: say why here, once.
@@ -242,9 +245,7 @@ fn due(last: Option<Instant>, every: Duration, now: Instant) -> bool {
 /// The thread: one beat at a time, until the loop hangs up or asks it to stop.
 fn run(shared: &Shared, rx: &Receiver<Beat>) {
     let mut schedules: Vec<Schedule> = Vec::new();
-    let mut ticks: u64 = 0;
     while let Ok(beat) = rx.recv() {
-        ticks += 1;
         let settings = shared.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
         // Keep the schedule of every target that did not change.
         let mut old = std::mem::take(&mut schedules);
@@ -268,14 +269,14 @@ fn run(shared: &Shared, rx: &Receiver<Beat>) {
             if s.started == 0.0 {
                 s.started = crate::timefmt::now_unix();
             }
-            let result = send(s, &settings.host, ticks, beat);
+            let result = send(s, &settings.host, beat);
             log_result(s, &result);
         }
     }
 }
 
 /// One request of a target.
-fn send(s: &Schedule, host: &str, ticks: u64, beat: Beat) -> Result<i32, SendError> {
+fn send(s: &Schedule, host: &str, beat: Beat) -> Result<i32, SendError> {
     let t = &s.target;
     let (method, body) = match &t.kind {
         Kind::Ping(HeartbeatMethod::Get) => ("GET", Vec::new()),
@@ -283,7 +284,7 @@ fn send(s: &Schedule, host: &str, ticks: u64, beat: Beat) -> Result<i32, SendErr
             let body = serde_json::json!({
                 "host": host,
                 "version": env!("CARGO_PKG_VERSION"),
-                "ticks": ticks,
+                "ticks": beat.ticks,
                 "firing": beat.firing,
             });
             ("POST", body.to_string().into_bytes())
@@ -393,7 +394,7 @@ mod tests {
         );
         let config = crate::config::load_str(&text, "test", &|_| None).expect("config");
         let mut slot = Heartbeat::start(&config);
-        slot.as_ref().expect("started").beat(0);
+        slot.as_ref().expect("started").beat(1, 0);
         accepted.recv_timeout(Duration::from_secs(30)).expect("the request went out");
         let without = crate::config::load_str(r#"{"host": "h1", "rules": []}"#, "test", &|_| None)
             .expect("config");
@@ -428,7 +429,7 @@ mod tests {
         );
         let config = crate::config::load_str(&text, "test", &|_| None).expect("config");
         let h = Heartbeat::start(&config).expect("started");
-        h.beat(0);
+        h.beat(1, 0);
         accepted.recv_timeout(Duration::from_secs(30)).expect("the request went out");
         let started = Instant::now();
         h.stop();
@@ -460,14 +461,14 @@ mod tests {
         let h = Heartbeat::start(&config).expect("started");
         // The thread ends at its next beat (as a panicking one would be gone).
         h.shared.stop.store(true, Ordering::SeqCst);
-        h.beat(0);
+        h.beat(1, 0);
         let end = Instant::now() + Duration::from_secs(30);
         while !h.thread.as_ref().unwrap().is_finished() {
             assert!(Instant::now() < end, "the thread did not end");
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(!h.gone.load(Ordering::Relaxed));
-        h.beat(0);
+        h.beat(1, 0);
         assert!(h.gone.load(Ordering::Relaxed), "the gone thread was not noticed");
     }
 }

@@ -75,19 +75,6 @@ impl Drop for Smtp {
     }
 }
 
-/// A fresh CA and server certificate in `dir/certs` (openssl CLI, via smtp_server.py).
-fn make_certs(dir: &Path) -> PathBuf {
-    let certs = dir.join("certs");
-    let out = Command::new("python3")
-        .arg(SERVER)
-        .arg("make-certs")
-        .arg(&certs)
-        .output()
-        .expect("python3 is needed to make test certificates");
-    assert!(out.status.success(), "make-certs failed: {}", common::stderr(&out));
-    certs
-}
-
 /// Writes a config whose only channel is `mail` (host `host`) and returns its path.
 fn config(dir: &Path, host: &str, channel: Value) -> PathBuf {
     let mut channel = channel;
@@ -198,7 +185,7 @@ fn plain_delivery_reaches_both_recipients_with_a_well_formed_message() {
 #[test]
 fn starttls_with_the_lab_ca_and_auth_delivers() {
     let dir = common::tempdir("email-starttls");
-    let certs = make_certs(&dir);
+    let certs = common::make_certs(&dir);
     let auth = format!("{USER}:{PASSWORD}");
     let smtp = Smtp::start(
         &dir,
@@ -222,7 +209,7 @@ fn starttls_with_the_lab_ca_and_auth_delivers() {
 #[test]
 fn auth_login_is_used_when_plain_is_not_offered() {
     let dir = common::tempdir("email-login");
-    let certs = make_certs(&dir);
+    let certs = common::make_certs(&dir);
     let auth = format!("{USER}:{PASSWORD}");
     let smtp = Smtp::start(
         &dir,
@@ -251,7 +238,7 @@ fn auth_login_is_used_when_plain_is_not_offered() {
 #[test]
 fn starttls_to_a_server_of_an_unknown_ca_fails_permanently_naming_the_certificate() {
     let dir = common::tempdir("email-unknown-ca");
-    let certs = make_certs(&dir);
+    let certs = common::make_certs(&dir);
     let smtp = Smtp::start(&dir, &["--tls", "starttls", "--certs", certs.to_str().unwrap()]);
     let cfg = config(&dir, "web-01", json!({"server": server(&smtp), "tls": "starttls"}));
     let out = test_notify(&cfg, &[]);
@@ -266,7 +253,7 @@ fn starttls_to_a_server_of_an_unknown_ca_fails_permanently_naming_the_certificat
 #[test]
 fn implicit_tls_delivers() {
     let dir = common::tempdir("email-implicit");
-    let certs = make_certs(&dir);
+    let certs = common::make_certs(&dir);
     let auth = format!("{USER}:{PASSWORD}");
     let smtp = Smtp::start(
         &dir,
@@ -287,7 +274,7 @@ fn implicit_tls_delivers() {
 #[test]
 fn a_wrong_password_is_a_permanent_authentication_failure_that_never_shows_it() {
     let dir = common::tempdir("email-badpass");
-    let certs = make_certs(&dir);
+    let certs = common::make_certs(&dir);
     let auth = format!("{USER}:{PASSWORD}");
     let smtp = Smtp::start(
         &dir,

@@ -277,14 +277,7 @@ fn a_redirect_is_not_followed_and_credentials_stay_home() {
 #[test]
 fn https_receivers_are_verified_against_the_trusted_cas() {
     let dir = common::tempdir("webhook-tls-certs");
-    let certs = dir.join("certs");
-    let made = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py"))
-        .arg("make-certs")
-        .arg(&certs)
-        .output()
-        .expect("python3 makes the test certificates");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let certs = common::make_certs(&dir);
     let receiver = Receiver::start_tls(&certs.join("server.pem"), &certs.join("server.key"));
     let cfg = config("https", &format!("https://localhost:{}/hook", receiver.port), json!({}));
     let trusted = Command::new(common::bin())

@@ -312,14 +312,7 @@ fn the_watchdog_alert_fires_in_alertmanager_and_resolves_there_once_hostwatch_st
 #[test]
 fn https_heartbeats_go_through_rustls_against_the_trusted_cas() {
     let dir = tempdir("hb-tls");
-    let certs = dir.join("certs");
-    let made = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py"))
-        .arg("make-certs")
-        .arg(&certs)
-        .output()
-        .expect("python3 makes the test certificates");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let certs = common::make_certs(&dir);
     let receiver = Receiver::start_tls(&certs.join("server.pem"), &certs.join("server.key"));
     let url = format!("https://localhost:{}/ping/{UUID}", receiver.port);
     let cfg = config(&dir, json!({"heartbeat": {"url": url, "every": "1s"}}));

@@ -375,9 +375,9 @@ mod tests {
         assert!(ends - now > 2.0 * 300.0, "ends {}s after the post", ends - now);
     }
 
-    #[test]
-    fn a_reload_that_removes_the_heartbeat_never_waits_on_a_request_in_flight() {
-        // A checker that accepts and never answers; the request's timeout is long.
+    /// A checker that accepts and never answers (each accept is told on the receiver), and
+    /// a config whose heartbeat goes there with a 60 s timeout.
+    fn hung_checker() -> (Config, std::sync::mpsc::Receiver<()>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, accepted) = std::sync::mpsc::channel();
@@ -392,7 +392,12 @@ mod tests {
             r#"{{"host": "h1", "rules": [], "heartbeat": {{"url": "http://127.0.0.1:{port}/p",
                 "every": "1s", "timeout": "60s"}}}}"#
         );
-        let config = crate::config::load_str(&text, "test", &|_| None).expect("config");
+        (crate::config::load_str(&text, "test", &|_| None).expect("config"), accepted)
+    }
+
+    #[test]
+    fn a_reload_that_removes_the_heartbeat_never_waits_on_a_request_in_flight() {
+        let (config, accepted) = hung_checker();
         let mut slot = Heartbeat::start(&config);
         slot.as_ref().expect("started").beat(1, 0);
         accepted.recv_timeout(Duration::from_secs(30)).expect("the request went out");
@@ -413,21 +418,7 @@ mod tests {
 
     #[test]
     fn a_stop_does_not_wait_out_a_hung_request() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, accepted) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for s in listener.incoming().flatten() {
-                held.push(s);
-                let _ = tx.send(());
-            }
-        });
-        let text = format!(
-            r#"{{"host": "h1", "rules": [], "heartbeat": {{"url": "http://127.0.0.1:{port}/p",
-                "every": "1s", "timeout": "60s"}}}}"#
-        );
-        let config = crate::config::load_str(&text, "test", &|_| None).expect("config");
+        let (config, accepted) = hung_checker();
         let h = Heartbeat::start(&config).expect("started");
         h.beat(1, 0);
         accepted.recv_timeout(Duration::from_secs(30)).expect("the request went out");

@@ -78,3 +78,17 @@ pub fn http(method: &str, url: &str, body: &str) -> std::io::Result<(u16, String
     })?;
     Ok((status, body.to_string()))
 }
+
+/// A fresh CA and server certificate in `dir/certs` (`ca.pem`, `server.pem`, `server.key`;
+/// openssl CLI, via tests/support/smtp_server.py); returns that folder.
+pub fn make_certs(dir: &Path) -> PathBuf {
+    let certs = dir.join("certs");
+    let out = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py"))
+        .arg("make-certs")
+        .arg(&certs)
+        .output()
+        .expect("python3 is needed to make test certificates");
+    assert!(out.status.success(), "make-certs failed: {}", stderr(&out));
+    certs
+}

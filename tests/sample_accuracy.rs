@@ -545,14 +545,27 @@ fn proc_collect_allocates_nothing_in_steady_state() {
         backend.collect(&mut registry, &mut sample);
         thread::sleep(Duration::from_millis(20));
     }
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    for _ in 0..50 {
-        backend.collect(&mut registry, &mut sample);
+    // A mount or interface appearing or going during the window (another test's tmpfs, a
+    // lazy unmount completing) allocates once, legitimately: that window was no steady state
+    // and is measured again, at most three times.
+    let world = || {
+        let read = |p: &str| std::fs::read(p).unwrap_or_default();
+        (read("/proc/self/mountinfo"), read("/proc/net/dev").split(|&b| b == b':').count())
+    };
+    let mut n = 0;
+    for _ in 0..3 {
+        let before = world();
+        ALLOCATIONS.store(0, Ordering::Relaxed);
+        COUNTING.with(|c| c.set(true));
+        for _ in 0..50 {
+            backend.collect(&mut registry, &mut sample);
+        }
+        COUNTING.with(|c| c.set(false));
+        n = ALLOCATIONS.load(Ordering::Relaxed);
+        if world() == before {
+            break;
+        }
     }
-    COUNTING.with(|c| c.set(false));
-    let n = ALLOCATIONS.load(Ordering::Relaxed);
     assert!(!sample.points.is_empty());
-    // A mount or interface appearing during these few ms would allocate once, legitimately.
     assert_eq!(n, 0, "{n} allocations in 50 steady-state collects");
 }

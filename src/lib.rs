@@ -13,6 +13,7 @@ pub mod engine;
 pub mod event;
 pub(crate) mod eventlog;
 pub(crate) mod glob;
+pub(crate) mod history;
 pub(crate) mod humanize;
 pub(crate) mod localfile;
 pub mod logging;

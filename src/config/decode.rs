@@ -55,6 +55,7 @@ const TOP_KEYS: &[&str] = &[
     "delivery",
     "api",
     "heartbeat",
+    "history",
 ];
 const API_KEYS: &[&str] = &["listen", "token"];
 const HEARTBEAT_KEYS: &[&str] = &["url", "every", "method", "timeout"];
@@ -340,6 +341,9 @@ pub(crate) fn decode(
     let delivery = get(top, "delivery").map(|n| decode_delivery(&mut d, n)).unwrap_or_default();
     let api = get(top, "api").and_then(|n| decode_api(&mut d, n));
     let heartbeat = get(top, "heartbeat").and_then(|n| decode_heartbeat(&mut d, n));
+    let history = get(top, "history")
+        .map(|n| super::history::decode_history(&mut d, n, interval))
+        .unwrap_or_default();
 
     let mut errors = env_errors;
     let mut file_errors = d.errors;
@@ -362,6 +366,7 @@ pub(crate) fn decode(
         delivery,
         api,
         heartbeat,
+        history,
     })
 }
 

@@ -41,6 +41,140 @@ pub struct Config {
     pub api: Option<ApiConfig>,
     /// The dead-man's switch (`heartbeat` key); `None`: none.
     pub heartbeat: Option<HeartbeatConfig>,
+    /// Short history (`history` key): the built-in file, SQLite, InfluxDB.
+    pub history: HistoryConfig,
+}
+
+/// Where history goes (`history` key). The default: the built-in file only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// The round-robin file in `state_dir`; `None`: off (`"file": false`).
+    pub file: Option<HistoryFileConfig>,
+    /// The SQLite database of per-slot aggregates and alert events.
+    pub sqlite: Option<SqliteConfig>,
+    /// InfluxDB (or VictoriaMetrics) line-protocol push.
+    pub influxdb: Option<InfluxConfig>,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> HistoryConfig {
+        HistoryConfig { file: Some(HistoryFileConfig::default()), sqlite: None, influxdb: None }
+    }
+}
+
+impl HistoryConfig {
+    /// No history at all (`"history": false`).
+    pub fn off() -> HistoryConfig {
+        HistoryConfig { file: None, sqlite: None, influxdb: None }
+    }
+
+    /// True when anything records history.
+    pub fn any(&self) -> bool {
+        self.file.is_some() || self.sqlite.is_some() || self.influxdb.is_some()
+    }
+
+    /// The slot length aggregates are made over (the file's, else one minute).
+    pub fn resolution(&self) -> Duration {
+        self.file.as_ref().map_or(HistoryFileConfig::default().resolution, |f| f.resolution)
+    }
+}
+
+/// The built-in history file's geometry; fixed when the file is created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryFileConfig {
+    /// How far back slots reach (`24h`).
+    pub retention: Duration,
+    /// The length of one slot (`1m`): min/avg/max/last per series each.
+    pub resolution: Duration,
+    /// How far back raw samples reach (`1h`); zero: none.
+    pub raw: Duration,
+    /// Series the file has room for.
+    pub max_series: u32,
+}
+
+impl Default for HistoryFileConfig {
+    fn default() -> HistoryFileConfig {
+        HistoryFileConfig {
+            retention: Duration::from_secs(24 * 3600),
+            resolution: Duration::from_secs(60),
+            raw: Duration::from_secs(3600),
+            max_series: 256,
+        }
+    }
+}
+
+impl HistoryFileConfig {
+    /// Slots in the file (retention / resolution, rounded up).
+    pub fn slots(&self) -> u64 {
+        let res = self.resolution.as_secs().max(1);
+        self.retention.as_secs().div_ceil(res).max(1)
+    }
+
+    /// Raw rows for samples taken every `interval` (raw / interval, rounded up).
+    pub fn raw_rows(&self, interval: Duration) -> u64 {
+        let i = interval.as_secs_f64().max(0.001);
+        (self.raw.as_secs_f64() / i).ceil() as u64
+    }
+
+    /// The file's size in bytes for samples taken every `interval`.
+    pub fn file_bytes(&self, interval: Duration) -> u64 {
+        crate::history::format::Geometry::new(self, interval).file_len()
+    }
+}
+
+/// `history.sqlite`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteConfig {
+    /// The database file.
+    pub path: PathBuf,
+    /// Rows older than this are pruned.
+    pub retention: Duration,
+}
+
+impl SqliteConfig {
+    /// Pruning age when the config does not say: 30 days.
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+}
+
+/// `history.influxdb`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InfluxConfig {
+    /// The server's base URL (`http://127.0.0.1:8086`; secret: it may carry user info).
+    pub url: Secret,
+    /// 1.x database or 2.x org and bucket.
+    pub target: InfluxTarget,
+    /// Points kept while the server cannot be reached; older ones are dropped and counted.
+    pub buffer: usize,
+    /// Time limit of one write; `None`: the delivery timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl InfluxConfig {
+    /// Points kept while the database is down, when the config does not say.
+    pub const DEFAULT_BUFFER: usize = 100_000;
+}
+
+/// Which InfluxDB write API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InfluxTarget {
+    /// 1.x `/write?db=…` (VictoriaMetrics accepts it too), optional basic credentials.
+    V1 {
+        /// The database.
+        database: String,
+        /// User name (`u=`), if the server needs one.
+        username: Option<String>,
+        /// Password (`p=`).
+        password: Option<Secret>,
+    },
+    /// 2.x `/api/v2/write?org=…&bucket=…` with `Authorization: Token …`.
+    V2 {
+        /// The organization.
+        org: String,
+        /// The bucket.
+        bucket: String,
+        /// The API token.
+        token: Secret,
+    },
 }
 
 /// The HTTP API's settings (`api` key).
@@ -242,6 +376,7 @@ pub struct Route {
 pub mod channels;
 mod decode;
 mod effective;
+mod history;
 pub mod env;
 mod error;
 pub mod json;

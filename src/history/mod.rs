@@ -1,0 +1,25 @@
+//! Short history: what the host did before an alert. The loop hands each sample to a
+//! [`Recorder`], which keeps per-series aggregates of the current slot, writes the built-in
+//! round-robin file in `state_dir` (`format`, `writer`; read by `read`), and at each slot's
+//! end hands the slot's aggregates and the alert events to the sinks (`sink`: SQLite,
+//! InfluxDB), each on a thread of its own.
+//!
+//! Not for: rendering history (`commands::history`, reports) or deciding alerts.
+
+#[allow(dead_code)] // used as the history wing lands
+pub(crate) mod format;
+#[allow(dead_code)]
+pub(crate) mod sink;
+
+use crate::config::Config;
+use sink::SinkThread;
+
+/// Starts a thread per configured sink.
+#[allow(clippy::vec_init_then_push, unused_mut, dead_code)]
+pub(crate) fn start_sinks(config: &Config) -> Vec<SinkThread> {
+    let mut sinks = Vec::new();
+    let _ = config;
+    // SQLITE-SINK: `#[cfg(feature = "sqlite")] if let Some(c) = &config.history.sqlite { … }`
+    // INFLUX-SINK: `if let Some(c) = &config.history.influxdb { … }`
+    sinks
+}

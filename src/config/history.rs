@@ -16,6 +16,11 @@ const SQLITE_KEYS: &[&str] = &["path", "retention"];
 const INFLUX_KEYS: &[&str] =
     &["url", "database", "username", "password", "org", "bucket", "token", "buffer", "timeout"];
 
+/// What a build without the `sqlite` feature says about `history.sqlite`.
+#[cfg(not(feature = "sqlite"))]
+const NO_SQLITE: &str =
+    "the SQLite history is not compiled into this build (cargo feature \"sqlite\")";
+
 /// The most slots (retention / resolution) and raw rows a history file may hold.
 const MAX_ROWS: u64 = 200_000;
 /// The largest series table a history file may have.
@@ -58,6 +63,10 @@ pub(crate) fn decode_history(d: &mut Decoder<'_>, node: &Node, interval: Option<
     }
     check_geometry(d, members, &file, interval);
     let sqlite = get(members, "sqlite").and_then(|n| decode_sqlite(d, n));
+    #[cfg(not(feature = "sqlite"))]
+    if let (Some(n), Some(_)) = (get(members, "sqlite"), &sqlite) {
+        d.error(n, "history.sqlite", NO_SQLITE);
+    }
     let influxdb = get(members, "influxdb").and_then(|n| decode_influx(d, n));
     HistoryConfig { file: file_on.then_some(file), sqlite, influxdb }
 }
@@ -189,4 +198,34 @@ fn decode_influx(d: &mut Decoder<'_>, node: &Node) -> Option<InfluxConfig> {
         None => Some(None),
     };
     Some(InfluxConfig { url: Secret::new(url?), target, buffer: buffer?, timeout: timeout? })
+}
+
+#[cfg(test)]
+mod tests {
+    fn load(text: &str) -> Result<crate::config::Config, String> {
+        crate::config::load_str(text, "t.json", &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sqlite_decodes_as_a_path_or_an_object() {
+        let text = r#"{"history": {"sqlite": {"path": "/tmp/h.db", "retention": "2d"}}}"#;
+        #[cfg(feature = "sqlite")]
+        {
+            let c = load(text).expect("valid");
+            let s = c.history.sqlite.expect("sqlite on");
+            assert_eq!(s.path, std::path::Path::new("/tmp/h.db"));
+            assert_eq!(s.retention, std::time::Duration::from_secs(2 * 86400));
+            let c = load(r#"{"history": {"sqlite": "/tmp/h.db"}}"#).expect("valid");
+            let s = c.history.sqlite.expect("sqlite on");
+            assert_eq!(s.retention, crate::config::SqliteConfig::DEFAULT_RETENTION);
+        }
+        #[cfg(not(feature = "sqlite"))]
+        {
+            let e = load(text).expect_err("refused without the feature");
+            assert!(
+                e.contains("history.sqlite") && e.contains("not compiled into this build"),
+                "{e}"
+            );
+        }
+    }
 }

@@ -10,6 +10,9 @@
 pub(crate) mod format;
 #[allow(dead_code)]
 pub(crate) mod sink;
+#[cfg(feature = "sqlite")]
+#[allow(dead_code)]
+pub(crate) mod sqlite;
 
 use crate::config::Config;
 use sink::SinkThread;
@@ -19,7 +22,16 @@ use sink::SinkThread;
 pub(crate) fn start_sinks(config: &Config) -> Vec<SinkThread> {
     let mut sinks = Vec::new();
     let _ = config;
-    // SQLITE-SINK: `#[cfg(feature = "sqlite")] if let Some(c) = &config.history.sqlite { … }`
+    #[cfg(feature = "sqlite")]
+    if let Some(c) = &config.history.sqlite {
+        let cfg = c.clone();
+        let stats = std::sync::Arc::new(sink::SinkStats::default());
+        let for_sink = std::sync::Arc::clone(&stats);
+        let make = Box::new(move || {
+            Box::new(sqlite::SqliteSink::new(cfg, for_sink)) as Box<dyn sink::Sink>
+        });
+        sinks.extend(SinkThread::start("sqlite", stats, make));
+    }
     // INFLUX-SINK: `if let Some(c) = &config.history.influxdb { … }`
     sinks
 }

@@ -8,7 +8,6 @@
 
 mod acc;
 pub(crate) mod format;
-#[allow(dead_code)] // until `hostwatch history` reads it
 pub(crate) mod read;
 #[allow(dead_code)]
 mod recorder;

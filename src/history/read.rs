@@ -54,6 +54,27 @@ pub(crate) struct SlotPoint {
     pub partial: bool,
 }
 
+/// An f32 as the f64 with the same shortest decimal form (`0.1f32` reads as 0.1, not
+/// 0.10000000149011612), so what was stored as 0.1 prints as 0.1.
+fn widen(v: f32) -> f64 {
+    if !v.is_finite() || v == v.trunc() {
+        return v as f64;
+    }
+    let mut buf = [0u8; 32];
+    let mut w = std::io::Cursor::new(&mut buf[..]);
+    use std::io::Write as _;
+    if write!(w, "{v}").is_err() {
+        return v as f64;
+    }
+    let n = w.position() as usize;
+    std::str::from_utf8(&buf[..n]).ok().and_then(|t| t.parse().ok()).unwrap_or(v as f64)
+}
+
+#[cfg(test)]
+pub(super) fn widen_for_test(v: f32) -> f64 {
+    widen(v)
+}
+
 /// The largest history file read (the config refuses geometries beyond 1 GiB).
 const MAX_FILE: u64 = (1 << 30) + (1 << 20);
 
@@ -161,10 +182,10 @@ impl HistoryData {
                 slot,
                 SlotPoint {
                     start,
-                    min: min as f64,
-                    avg: avg as f64,
-                    max: max as f64,
-                    last: last as f64,
+                    min: widen(min),
+                    avg: widen(avg),
+                    max: widen(max),
+                    last: widen(last),
                     count,
                     partial: false,
                 },
@@ -182,7 +203,7 @@ impl HistoryData {
             if start + res <= since || start > until {
                 continue;
             }
-            partial.entry(slot).or_default().add_at(v as f64, ts);
+            partial.entry(slot).or_default().add_at(widen(v), ts);
         }
         for (slot, acc) in partial {
             if let Some(s) = acc.stats() {
@@ -212,7 +233,7 @@ impl HistoryData {
             .filter(|(ts, _, _)| *ts >= owner_since && *ts >= since && *ts <= until)
             .filter_map(|(ts, _, row)| {
                 let v = format::raw_cell(row, c);
-                (!v.is_nan()).then_some((ts, v as f64))
+                (!v.is_nan()).then_some((ts, widen(v)))
             })
             .collect();
         out.sort_by(|a, b| a.0.total_cmp(&b.0));

@@ -210,3 +210,10 @@ fn a_steady_tick_allocates_nothing() {
     });
     assert_eq!(n, 0);
 }
+
+#[test]
+fn stored_values_read_back_as_written() {
+    assert_eq!(super::read::widen_for_test(0.1), 0.1);
+    assert_eq!(super::read::widen_for_test(3.6), 3.6);
+    assert_eq!(super::read::widen_for_test(24508104704.0), 24508104704.0);
+}

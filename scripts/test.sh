@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs the real peers the tests talk to when they are missing
-# (stress-ng, Prometheus, Alertmanager, Chromium and libfaketime from Debian, SMTP and HTTP helpers from PyPI), then
+# (stress-ng, Prometheus, Alertmanager, Chromium, sqlite3 and libfaketime from Debian, SMTP and HTTP helpers from PyPI), then
 # runs every unit and integration test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ have faketime || apt_needed+=(faketime)
 have mount || apt_needed+=(mount)
 have promtool || apt_needed+=(prometheus)
 have chromium || apt_needed+=(chromium)
+have sqlite3 || apt_needed+=(sqlite3)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -50,6 +50,10 @@ pub(crate) struct SqliteSink {
     busy: Duration,
     clock: Clock,
     next_prune: f64,
+    /// A write said the file is damaged: the next open checks it whatever its size.
+    suspect: bool,
+    /// Files up to this size are checked at every open.
+    check_up_to: u64,
 }
 
 impl SqliteSink {
@@ -66,6 +70,8 @@ impl SqliteSink {
             busy: BUSY_TIMEOUT,
             clock: Box::new(crate::timefmt::now_unix),
             next_prune: 0.0,
+            suspect: false,
+            check_up_to: schema::CHECK_UP_TO,
         }
     }
 
@@ -73,7 +79,8 @@ impl SqliteSink {
     fn db(&mut self) -> Result<&mut Db, String> {
         if self.db.is_none() {
             let path = &self.cfg.path;
-            let conn = match schema::open(path, self.busy) {
+            let check_up_to = if self.suspect { u64::MAX } else { self.check_up_to };
+            let conn = match schema::open(path, self.busy, check_up_to) {
                 Ok(c) => c,
                 Err(OpenError::Failed(m)) => return Err(m),
                 Err(OpenError::Unusable(why)) => {
@@ -84,7 +91,7 @@ impl SqliteSink {
                         aside.display(),
                         path.display()
                     );
-                    match schema::open(path, self.busy) {
+                    match schema::open(path, self.busy, u64::MAX) {
                         Ok(c) => c,
                         Err(OpenError::Failed(m) | OpenError::Unusable(m)) => return Err(m),
                     }
@@ -92,6 +99,7 @@ impl SqliteSink {
             };
             self.db = Some(Db::new(conn));
             self.next_prune = 0.0;
+            self.suspect = false;
         }
         Ok(self.db.as_mut().expect("opened above"))
     }
@@ -134,6 +142,7 @@ impl SqliteSink {
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
         if schema::is_corrupt(e) {
             self.db = None;
+            self.suspect = true;
         }
         let m = format!("{}: cannot {what}: {}", self.cfg.path.display(), schema::describe(e));
         self.kept(&m)

@@ -167,6 +167,16 @@ impl Writer {
 /// Creates the file whole: header, empty table and rows, allocated on disk; written to a
 /// temporary name and renamed, so a reader never sees half a header.
 fn create(path: &Path, g: Geometry, now: f64) -> Result<(), String> {
+    if let Some(free) = path.parent().and_then(free_bytes)
+        && g.file_len() > free / 2
+    {
+        return Err(format!(
+            "cannot create {}: it needs {} KiB, more than half of the {} KiB free on its file              system (lower history.retention or history.max_series, or free space)",
+            path.display(),
+            g.file_len() / 1024,
+            free / 1024
+        ));
+    }
     let tmp = path.with_extension("hwh.tmp");
     let fail = |e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);
@@ -185,6 +195,19 @@ fn create(path: &Path, g: Geometry, now: f64) -> Result<(), String> {
         "history file created"
     );
     Ok(())
+}
+
+/// Bytes free to an unprivileged user on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain data; all zeroes is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs we own.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Reserves the file's blocks, so writes into it cannot fail with "no space" later.

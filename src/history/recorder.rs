@@ -217,6 +217,7 @@ impl Recorder {
     /// Flushes, then stops the sinks, waiting until `deadline` at most.
     pub fn stop(mut self, deadline: Instant) {
         self.flush();
+        self.slot = None;
         if let Some(n) = self.writer.as_ref().map(Writer::failures).filter(|n| *n > 0) {
             log::warn!(failures = n; "history: {n} writes to the history file failed during this run");
         }
@@ -369,6 +370,13 @@ impl Recorder {
             w.write_entry(c as u32, key, now);
         }
         Some(c as u32)
+    }
+}
+
+impl Drop for Recorder {
+    /// A recorder dropped without [`Recorder::stop`] (an early return) still writes its slot.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

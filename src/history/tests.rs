@@ -83,7 +83,7 @@ fn a_restart_mid_slot_continues_the_slot_and_the_current_slot_reads_as_partial()
         rec.record(&reg, &s);
     }
     // A crash: no flush, no stop.
-    drop(rec);
+    std::mem::forget(rec);
     let data = HistoryData::open(&read::path(&dir)).unwrap();
     let col = column(&data, "mem.used");
     let slots = data.slots(col, 0.0, f64::MAX);

@@ -22,6 +22,10 @@ pub(crate) struct HistoryData {
     g: Geometry,
     created: f64,
     bytes: Vec<u8>,
+    /// The slot rows whose checksum matched, checked once: (row index, slot number).
+    slot_rows: Vec<(u32, u64)>,
+    /// The raw rows whose checksum matched: (row index, time, sequence).
+    raw_index: Vec<(u32, f64, u32)>,
 }
 
 /// One series the file holds.
@@ -95,7 +99,26 @@ impl HistoryData {
                 g.file_len()
             ));
         }
-        Ok(HistoryData { g, created, bytes })
+        let mut data =
+            HistoryData { g, created, bytes, slot_rows: Vec::new(), raw_index: Vec::new() };
+        data.slot_rows = (0..g.slots)
+            .filter_map(|i| {
+                let row = data.slot_row(i);
+                let slot = format::slot_row_slot(row);
+                (format::row_ok(row) && slot % g.slots as u64 == i as u64).then_some((i, slot))
+            })
+            .collect();
+        data.raw_index = (0..g.raw_rows)
+            .filter_map(|i| {
+                let row = data.raw_row(i);
+                if !format::row_ok(row) {
+                    return None;
+                }
+                let (ts, seq) = format::raw_row_head(row);
+                (ts.is_finite() && seq % g.raw_rows == i).then_some((i, ts, seq))
+            })
+            .collect();
+        Ok(data)
     }
 
     /// The file's geometry.
@@ -144,14 +167,12 @@ impl HistoryData {
 
     /// The valid raw rows: (time, sequence, row).
     fn raw_rows(&self) -> impl Iterator<Item = (f64, u32, &[u8])> {
-        (0..self.g.raw_rows).filter_map(move |i| {
-            let row = self.raw_row(i);
-            if !format::row_ok(row) {
-                return None;
-            }
-            let (ts, seq) = format::raw_row_head(row);
-            (ts.is_finite() && seq % self.g.raw_rows == i).then_some((ts, seq, row))
-        })
+        self.raw_index.iter().map(move |&(i, ts, seq)| (ts, seq, self.raw_row(i)))
+    }
+
+    /// The valid slot rows: (slot number, row).
+    fn slot_rows(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.slot_rows.iter().map(move |&(i, slot)| (slot, self.slot_row(i)))
     }
 
     /// The slots of `column` that overlap `[since, until]`, by start, ascending.
@@ -160,18 +181,9 @@ impl HistoryData {
         let res = self.g.resolution as f64;
         let c = column as usize;
         let mut out: BTreeMap<u64, SlotPoint> = BTreeMap::new();
-        for i in 0..self.g.slots {
-            let row = self.slot_row(i);
-            if !format::row_ok(row) {
-                continue;
-            }
-            let slot = format::slot_row_slot(row);
+        for (slot, row) in self.slot_rows() {
             let start = slot as f64 * res;
-            if slot % self.g.slots as u64 != i as u64
-                || start + res <= owner_since
-                || start + res <= since
-                || start > until
-            {
+            if start + res <= owner_since || start + res <= since || start > until {
                 continue;
             }
             let ([min, avg, max, last], count) = format::slot_cell(row, c);
@@ -263,20 +275,15 @@ impl HistoryData {
 
     /// The sealed row of slot `slot`, if the file holds it.
     pub(super) fn slot_row_of(&self, slot: u64) -> Option<&[u8]> {
-        let row = self.slot_row((slot % self.g.slots as u64) as u32);
-        (format::row_ok(row) && format::slot_row_slot(row) == slot).then_some(row)
+        self.slot_rows().find(|(s, _)| *s == slot).map(|(_, row)| row)
     }
 
     /// The last time each column had a value (slot end or raw time; 0: never).
     pub(super) fn last_seen(&self) -> Vec<f64> {
         let mut last = vec![0.0f64; self.g.columns as usize];
         let res = self.g.resolution as f64;
-        for i in 0..self.g.slots {
-            let row = self.slot_row(i);
-            if !format::row_ok(row) {
-                continue;
-            }
-            let end = (format::slot_row_slot(row) + 1) as f64 * res;
+        for (slot, row) in self.slot_rows() {
+            let end = (slot + 1) as f64 * res;
             for (c, l) in last.iter_mut().enumerate() {
                 if end > *l && format::slot_cell(row, c).1 > 0 {
                     *l = end;

@@ -73,6 +73,8 @@ pub struct Daemon {
     api: Option<(crate::api::Api, crate::api::view::Publisher)>,
     /// The dead-man's switch (`heartbeat`, watchdog channels); never in a dry run.
     heartbeat: Option<Heartbeat>,
+    /// Periodic reports (`reports`): when each is due.
+    reports: crate::report::Scheduler,
 }
 
 impl Daemon {
@@ -97,6 +99,10 @@ impl Daemon {
         engine.set_silences(silences.merged(&config, true));
         let dispatcher =
             (!dry_run).then(|| Dispatcher::start(&config, std::mem::take(&mut persisted.delivery)));
+        let mut reports = crate::report::Scheduler::new(&config, crate::timefmt::now_unix());
+        if !dry_run {
+            reports.save();
+        }
         let mut daemon = Daemon {
             sinks: make_sinks(&config, dry_run),
             backend: collect::backend(&config.collect),
@@ -117,6 +123,7 @@ impl Daemon {
             #[cfg(feature = "api")]
             api: None,
             heartbeat: None,
+            reports,
         };
         daemon.start_api()?;
         if !dry_run {
@@ -169,6 +176,7 @@ impl Daemon {
         }
         let engine_changed = self.engine.take_changed();
         if let Some(d) = self.dispatcher.as_mut() {
+            let reports = self.reports.enqueue_due(&self.config, d);
             if engine_changed || d.needs_commit() {
                 self.persisted.alerts = self.engine.saved_alerts(&self.registry);
                 d.commit(&mut self.persisted);
@@ -176,6 +184,9 @@ impl Daemon {
                 d.hand_off();
             }
             d.record(&self.out);
+            if reports {
+                self.reports.save();
+            }
         }
         self.last_tick = (self.sample.unix_ts, started.elapsed());
         self.publish();
@@ -318,6 +329,7 @@ impl Daemon {
             Heartbeat::reconcile(&mut self.heartbeat, &self.config);
         }
         self.engine.set_silences(self.silences.merged(&self.config, true));
+        self.reports.configure(&self.config, crate::timefmt::now_unix());
         self.first_tick = true;
         true
     }

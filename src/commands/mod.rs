@@ -3,6 +3,7 @@
 pub mod check;
 pub mod once;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod sample;
 pub mod silence;

@@ -37,8 +37,7 @@ pub fn markdown(text: &str) -> String {
     out
 }
 
-#[cfg(feature = "email")]
-/// HTML text and attribute values.
+/// HTML text and attribute values (e-mail, and `hostwatch report --format html`).
 pub fn html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -65,6 +65,9 @@ impl Mailbox {
 
 /// The subject: `[CRITICAL] disk_root firing on web-01: / 96.1% > 95`, on one line.
 pub fn subject(event: &AlertEvent) -> String {
+    if let Some(r) = &event.report {
+        return escape::one_line(&format!("[report] {}: {}", r.title(), r.period_text()));
+    }
     let what =
         if event.labels.is_empty() { event.metric.clone() } else { label_values(event, ",") };
     let mut text = format!(
@@ -121,8 +124,10 @@ fn atom(text: &str, fallback: &str, limit: usize) -> String {
 
 /// The whole message as sent (CRLF line ends).
 pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
-    let text = text_body(event);
-    let html = html_body(event);
+    let (text, html) = match &event.report {
+        Some(r) => (crate::report::render::text(r, "\r\n"), crate::report::render::html(r, "\r\n")),
+        None => (text_body(event), html_body(event)),
+    };
     let mut salt = 0u64;
     let boundary = loop {
         let seed = format!("{}\n{salt}\n{text}\n{html}", event.key);
@@ -264,6 +269,7 @@ mod tests {
             episode_key: "disk_root:00000000000000aa:1796083100000".into(),
             description: Some("Root file system nearly full".into()),
             test: false,
+            report: None,
         }
     }
 

@@ -6,10 +6,17 @@
 //!
 //! Not for: rendering history (`commands::history`, reports) or deciding alerts.
 
-#[allow(dead_code)] // used as the history wing lands
+mod acc;
 pub(crate) mod format;
+pub(crate) mod read;
 #[allow(dead_code)]
+mod recorder;
+#[allow(dead_code)] // until the sinks land
 pub(crate) mod sink;
+mod writer;
+
+pub(crate) use acc::Acc;
+pub(crate) use recorder::Recorder;
 
 use crate::config::Config;
 use sink::SinkThread;
@@ -23,3 +30,6 @@ pub(crate) fn start_sinks(config: &Config) -> Vec<SinkThread> {
     // INFLUX-SINK: `if let Some(c) = &config.history.influxdb { … }`
     sinks
 }
+
+#[cfg(test)]
+mod tests;

@@ -269,16 +269,42 @@ fn history_slots(
 }
 
 mod history_reader {
-    //! The bridge to the history file reader.
-    use super::SeriesSlots;
+    //! The bridge to the history file reader (`history::read`).
+    use super::{SeriesSlots, Slot};
+    use crate::history::read::{self, HistoryData};
     use std::path::Path;
 
+    /// The slots of every series that overlap `[since, until)`.
     pub(super) fn slots(
         state_dir: &Path,
-        _since: f64,
-        _until: f64,
+        since: f64,
+        until: f64,
     ) -> Result<(u32, Vec<SeriesSlots>), String> {
-        Err(format!("no history in {} (the history reader is not built in)", state_dir.display()))
+        let path = read::path(state_dir);
+        if !path.exists() {
+            return Err(format!("no history file {} (is \"history\" off?)", path.display()));
+        }
+        let data = HistoryData::open(&path)?;
+        let res = f64::from(data.resolution());
+        // A series that left and came back may hold two columns: one series to the report.
+        let mut by_key: std::collections::BTreeMap<String, Vec<Slot>> = Default::default();
+        for c in data.series() {
+            let slots = by_key.entry(c.key).or_default();
+            for p in data.slots(c.column, since, until) {
+                if p.start < until && p.start + res > since {
+                    let (min, avg, max, last, count) = (p.min, p.avg, p.max, p.last, p.count);
+                    slots.push(Slot { start: p.start, min, avg, max, last, count });
+                }
+            }
+        }
+        let series = by_key
+            .into_iter()
+            .map(|(key, mut slots)| {
+                slots.sort_by(|a, b| a.start.total_cmp(&b.start));
+                SeriesSlots { key, slots }
+            })
+            .collect();
+        Ok((data.resolution(), series))
     }
 }
 
@@ -358,6 +384,54 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::Sample;
+    use crate::metrics::Metric;
+    use crate::series::Registry;
+    use std::time::Duration;
+
+    #[test]
+    fn build_reads_a_history_file_and_the_events_log() {
+        let dir = crate::testutil::tempdir("report", "build");
+        let mut c = crate::config::load_str("{}", "test", &|_| None).unwrap();
+        c.state_dir = dir.clone();
+        c.interval = Duration::from_secs(10);
+        let mut rec = crate::history::Recorder::open(&c, 6000.0).expect("history on");
+        let mut reg = Registry::new();
+        // An hour from t=7200: cpu.usage 0..=59 (one value a minute), two mounts.
+        for i in 0..(360 + 6) {
+            let ts = 7200.0 + 10.0 * f64::from(i);
+            let minute = f64::from(i / 6);
+            let mut s = Sample { unix_ts: ts, ..Sample::default() };
+            s.points.push((reg.intern(Metric::CpuUsage, None), minute));
+            s.points.push((reg.intern(Metric::DiskUsedPercent, Some("/")), 40.0));
+            s.points
+                .push((reg.intern(Metric::DiskUsedPercent, Some("/data")), 70.0 + minute / 10.0));
+            rec.record(&reg, &s);
+        }
+        rec.flush();
+        let firing = serde_json::json!({"type": "notification", "rule": "cpu", "series": "cpu.usage",
+            "event": "firing", "ts": 8000.0, "since": 8000.0, "severity": "warning", "episode_key": "k"});
+        let mut log = crate::eventlog::EventLog::new(&dir);
+        log.append(&firing);
+        let r = build(&dir, "daily", 7200.0, 10_800.0, "h").unwrap();
+        assert_eq!(r.resolution, 60);
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
+        let cpu = &r.groups[0].metrics[0];
+        assert_eq!((cpu.metric.as_str(), cpu.slots), ("cpu.usage", 60));
+        let f = &cpu.figures;
+        assert_eq!((f.min, f.avg, f.p95, f.max), (0.0, 29.5, 56.0, 59.0));
+        let disk = &r.groups[1].metrics[0];
+        assert_eq!((disk.series, disk.top[0].label.as_deref()), (2, Some("/data")));
+        assert_eq!(disk.top[0].figures.max, 75.9);
+        assert_eq!((r.alerts.fired, r.alerts.still_firing), (1, 1));
+        assert_eq!(r.alerts.time_in_alert[0].in_alert_s, 2800.0);
+        // Without a history file: a note, and the alerts still.
+        std::fs::remove_file(crate::history::read::path(&dir)).unwrap();
+        let r = build(&dir, "daily", 7200.0, 10_800.0, "h").unwrap();
+        assert!(r.groups.is_empty() && r.notes[0].contains("no history file"));
+        assert_eq!(r.alerts.fired, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn durations_read_well() {

@@ -179,6 +179,9 @@ mod tests {
         );
         assert_eq!(c.reports[0].alignment(), (86_400, 28_800));
         assert_eq!((c.reports[1].name.as_str(), c.reports[1].at), ("quick", None));
+        let shown = c.to_effective_json();
+        assert_eq!(shown["reports"][0]["at"], "08:00");
+        assert_eq!(shown["reports"][1]["every"], "1m");
         assert!(load(&format!("{{{CHANNELS}}}")).unwrap().reports.is_empty());
     }
 

@@ -37,12 +37,12 @@ pub(crate) fn text(r: &Report, eol: &str) -> String {
         for g in &r.groups {
             line(&mut o, format!("  {}", escape::one_line(&g.name)));
             for m in &g.metrics {
-                line(&mut o, format!("    {:<28}{}", metric_label(m), figures(&m.figures)));
+                line(&mut o, format!("    {:<28}  {}", metric_label(m), figures(&m.figures)));
                 for s in &m.top {
                     let label = s.label.clone().unwrap_or_else(|| s.series.clone());
                     line(
                         &mut o,
-                        format!("      {:<26}{}", escape::one_line(&label), figures(&s.figures)),
+                        format!("      {:<26}  {}", escape::one_line(&label), figures(&s.figures)),
                     );
                 }
             }
@@ -54,7 +54,7 @@ pub(crate) fn text(r: &Report, eol: &str) -> String {
         line(
             &mut o,
             format!(
-                "  {:<28}{} in alert ({} episode{})",
+                "  {:<28}  {} in alert ({} episode{})",
                 escape::one_line(&t.rule),
                 duration_text(t.in_alert_s),
                 t.episodes,

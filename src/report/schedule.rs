@@ -12,7 +12,8 @@
 //!
 //! The decision is a plain function of explicit times ([`Scheduler::due`]); the daemon calls
 //! [`Scheduler::enqueue_due`] once per tick, which returns at once until the precomputed
-//! next due time.
+//! next due time, builds a due report on a thread (reading the history file is not for the
+//! loop) and enqueues it at a later tick, once built.
 //!
 //! Not for: building or rendering a report.
 
@@ -21,6 +22,7 @@ use crate::notify::delivery::Dispatcher;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 /// The file's name in `state_dir`.
 pub(crate) const FILE: &str = "reports.json";
@@ -59,6 +61,8 @@ pub(crate) struct Scheduler {
     next_due: f64,
     /// Sent but not yet written to `reports.json`.
     dirty: bool,
+    /// Reports being built, each on its thread.
+    building: Vec<mpsc::Receiver<(ReportConfig, Result<super::Report, String>)>>,
 }
 
 impl Scheduler {
@@ -74,6 +78,7 @@ impl Scheduler {
             settle: 0.0,
             next_due: f64::INFINITY,
             dirty: false,
+            building: Vec::new(),
         };
         s.configure(config, now);
         s
@@ -144,27 +149,54 @@ impl Scheduler {
         out
     }
 
-    /// Daemon: builds each report due at the wall time now and puts it in the outbox for its
-    /// channels (saved and handed off by the tick's commit). Returns true when it did; call
+    /// Daemon, once per tick: starts building each report due at the wall time now on a
+    /// thread of its own (reading the history file takes a while: never on the loop), and
+    /// puts the reports whose build finished in the outbox for their channels (saved and
+    /// handed off by the tick's commit). Returns true when it enqueued one; call
     /// [`Scheduler::save`] after that commit, so a crash in between sends a report twice
-    /// rather than never.
+    /// rather than never. Costs a comparison when nothing is due or building.
     pub(crate) fn enqueue_due(&mut self, config: &Config, dispatcher: &mut Dispatcher) -> bool {
-        let now = crate::timefmt::now_unix();
-        if now < self.next_due {
-            return false;
-        }
-        let due = self.due(now);
-        for (r, start, end) in &due {
-            match super::build(&config.state_dir, &r.name, *start, *end, &config.host) {
-                Ok(report) => {
-                    log::info!(report = r.name.as_str(), channels = r.channels.join(",");
-                        "report {}: {}", r.name, report.period_text());
-                    dispatcher.enqueue_report(super::to_event(report), &r.channels);
+        let mut enqueued = false;
+        if !self.building.is_empty() {
+            for rx in std::mem::take(&mut self.building) {
+                match rx.try_recv() {
+                    Ok((r, Ok(report))) => {
+                        log::info!(report = r.name.as_str(), channels = r.channels.join(",");
+                            "report {}: {}", r.name, report.period_text());
+                        dispatcher.enqueue_report(super::to_event(report), &r.channels);
+                        enqueued = true;
+                    }
+                    Ok((r, Err(e))) => {
+                        log::error!(report = r.name.as_str(); "report {} not sent: {e}", r.name)
+                    }
+                    Err(mpsc::TryRecvError::Empty) => self.building.push(rx),
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        log::error!("a report build stopped without a result; not sent")
+                    }
                 }
-                Err(e) => log::error!(report = r.name.as_str(); "report {} not sent: {e}", r.name),
             }
         }
-        !due.is_empty()
+        let now = crate::timefmt::now_unix();
+        if now < self.next_due {
+            return enqueued;
+        }
+        for (r, start, end) in self.due(now) {
+            let (tx, rx) = mpsc::channel();
+            let (dir, host) = (config.state_dir.clone(), config.host.clone());
+            let name = r.name.clone();
+            let spawned =
+                std::thread::Builder::new().name("hostwatch-report".into()).spawn(move || {
+                    let built = super::build(&dir, &r.name, start, end, &host);
+                    let _ = tx.send((r, built));
+                });
+            match spawned {
+                Ok(_) => self.building.push(rx),
+                Err(e) => {
+                    log::error!(report = name.as_str(); "report {name} not sent: cannot start its thread: {e}")
+                }
+            }
+        }
+        enqueued
     }
 
     /// Writes `reports.json` if something changed since the last write.

@@ -65,21 +65,21 @@ impl Mailbox {
 
 /// The subject: `[CRITICAL] disk_root firing on web-01: / 96.1% > 95`, on one line.
 pub fn subject(event: &AlertEvent) -> String {
-    if let Some(r) = &event.report {
-        return escape::one_line(&format!("[report] {}: {}", r.title(), r.period_text()));
-    }
     let what =
         if event.labels.is_empty() { event.metric.clone() } else { label_values(event, ",") };
-    let mut text = format!(
-        "[{}] {} {} on {}: {} {} {}",
-        event.severity.as_str().to_uppercase(),
-        event.rule,
-        event.event.as_str(),
-        event.host,
-        what,
-        event.value_text,
-        event.threshold
-    );
+    let mut text = match &event.report {
+        Some(r) => format!("[report] {}: {}", r.title(), r.period_text()),
+        None => format!(
+            "[{}] {} {} on {}: {} {} {}",
+            event.severity.as_str().to_uppercase(),
+            event.rule,
+            event.event.as_str(),
+            event.host,
+            what,
+            event.value_text,
+            event.threshold
+        ),
+    };
     if event.test {
         text.push_str(" (test)");
     }
@@ -343,6 +343,20 @@ mod tests {
                 unqp(text, true)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_report_is_a_text_and_html_message_with_a_report_subject() {
+        let mut r = crate::report::render::tests::sample();
+        r.host = "x".repeat(300);
+        let e = crate::report::to_event(r);
+        assert!(subject(&e).starts_with("[report] hostwatch report daily for xxx"));
+        assert!(subject(&e).chars().count() <= SUBJECT_LIMIT + 1, "cut like any subject");
+        let (from, to) = mailboxes();
+        let m = build(&e, &from, &to);
+        assert!(m.contains("Content-Type: text/plain") && m.contains("Content-Type: text/html"));
+        assert!(m.contains("/&lt;script&gt;"), "the HTML part escapes labels");
+        assert!(!m.replace("\r\n", "").contains('\n'), "CRLF line ends only");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! [`RETRY`]); the loop and the engine are never touched. The file is read without a lock
 //! (`history::read` skips torn rows). A missing, unreadable or corrupt file, or
 //! `"history": false`, is a [`Charts::Unavailable`] with a short reason for the page, never
-//! an error. Memory is bounded: at most [`MAX_SERIES`] series of at most [`BUCKETS`] `f32`s,
-//! and only series the view shows live are kept.
+//! an error. Memory is bounded: a file over [`MAX_FILE`] is not read; at most [`MAX_SERIES`]
+//! series of at most [`BUCKETS`] `f32`s are kept, and only series the view shows live.
 //!
 //! Not for: rendering (`page::groups` draws the buckets with `page::svg`), writing history.
 
@@ -25,6 +25,9 @@ pub(crate) const BUCKETS: usize = 96;
 pub(crate) const SPAN_S: f64 = 86_400.0;
 /// The most series kept (beyond it, series get no 24-hour chart).
 pub(crate) const MAX_SERIES: usize = 4096;
+/// The largest history file the page reads (it is read whole, once a minute at most; the
+/// default file is 8 MB). A larger one gets a note instead of charts.
+pub(crate) const MAX_FILE: u64 = 64 << 20;
 /// How long a failed read is kept before the file is tried again.
 pub(crate) const RETRY: Duration = Duration::from_secs(60);
 
@@ -172,7 +175,7 @@ impl Cache {
             None => (Charts::Unavailable("the history file is off in the config".into()), RETRY),
             Some(path) => {
                 inner.reads += 1;
-                match HistoryData::open(&path) {
+                match open(&path) {
                     Ok(data) => {
                         let live: HashSet<&str> =
                             view.series.iter().filter(|s| s.live).map(|s| &*s.key).collect();
@@ -199,6 +202,21 @@ impl Cache {
 /// The history file the page reads for `config`: `None` when the config turns it off.
 pub(crate) fn history_file(config: &crate::config::Config) -> Option<PathBuf> {
     config.history.file.as_ref().map(|_| crate::history::read::path(&config.state_dir))
+}
+
+/// Reads the history file at `path`, unless it is over [`MAX_FILE`].
+fn open(path: &std::path::Path) -> Result<HistoryData, String> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > MAX_FILE
+    {
+        return Err(format!(
+            "{} is {} bytes, more than the {} MiB the page reads",
+            path.display(),
+            meta.len(),
+            MAX_FILE >> 20
+        ));
+    }
+    HistoryData::open(path)
 }
 
 /// The page's reason for a file it cannot read.

@@ -1,5 +1,5 @@
 //! Tests of the 24-hour charts: bucket shapes, count-weighted bucket means over sealed and
-//! partial slots, a missing, corrupt or turned-off file, the cache's refresh per resolution,
+//! partial slots, a missing, corrupt, oversized or turned-off file, the cache's refresh per resolution,
 //! the page's fourth column with escaped titles, and (ignored, prints) the cost of a refresh
 //! over a full default-sized file.
 
@@ -166,6 +166,14 @@ fn missing_corrupt_and_turned_off_files_are_a_note_not_an_error() {
         Charts::Unavailable(why) => assert!(why.contains("truncated"), "{why}"),
         other => panic!("{other:?}"),
     }
+    // Too large to read once a minute (sparse: no disk used).
+    std::fs::File::create(&path).unwrap().set_len(MAX_FILE + 1).unwrap();
+    match &*Cache::new(Some(path.clone())).charts(&v, now, T0) {
+        Charts::Unavailable(why) => {
+            assert!(why.contains("is 67108865 bytes, more than the 64 MiB"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
     let cache = Cache::new(None);
     match &*cache.charts(&v, now, T0) {
         Charts::Unavailable(why) => assert!(why.contains("off"), "{why}"),
@@ -283,4 +291,9 @@ fn daily_refresh_cost() {
         println!("refresh {i}: {took:?} ({} bytes)", f.bytes.len());
     }
     println!("read + bucket of a default 8 MB file (256 series): best {best:?}");
+    // For comparison: `slots` once per series (what one pass replaces).
+    let data = HistoryData::open(&path).unwrap();
+    let t = Instant::now();
+    let n: usize = (0..256).map(|c| data.slots(c, now - 86_400.0, now).len()).sum();
+    println!("slots() per series instead: {:?} ({n} slots)", t.elapsed());
 }

@@ -224,6 +224,7 @@ impl Daemon {
                 api,
                 publisher.board(),
                 &self.config.state_dir,
+                crate::api::daily::history_file(&self.config),
                 self.dry_run,
             )?;
             self.api = Some((server, publisher));
@@ -334,7 +335,7 @@ impl Daemon {
         };
         #[cfg(feature = "api")]
         if let (Some((api, publisher)), Some(c)) = (&mut self.api, &new_config.api) {
-            api.reload(c);
+            api.reload(c, crate::api::daily::history_file(&new_config));
             publisher.reconfigure(&new_config.host, &new_config.source, new_config.interval);
         }
         let history_changed =

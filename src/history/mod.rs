@@ -8,6 +8,8 @@
 
 #[allow(dead_code)] // used as the history wing lands
 pub(crate) mod format;
+#[allow(dead_code)] // started by `start_sinks` once the recorder calls it
+pub(crate) mod influx;
 #[allow(dead_code)]
 pub(crate) mod sink;
 
@@ -20,6 +22,14 @@ pub(crate) fn start_sinks(config: &Config) -> Vec<SinkThread> {
     let mut sinks = Vec::new();
     let _ = config;
     // SQLITE-SINK: `#[cfg(feature = "sqlite")] if let Some(c) = &config.history.sqlite { … }`
-    // INFLUX-SINK: `if let Some(c) = &config.history.influxdb { … }`
+    if let Some(c) = &config.history.influxdb {
+        let (c, timeout) = (c.clone(), c.timeout.unwrap_or(config.delivery.timeout));
+        let stats = std::sync::Arc::new(sink::SinkStats::default());
+        let for_sink = std::sync::Arc::clone(&stats);
+        let make = Box::new(move || {
+            Box::new(influx::InfluxSink::new(c, timeout, for_sink)) as Box<dyn sink::Sink>
+        });
+        sinks.extend(SinkThread::start("influxdb", stats, make));
+    }
     sinks
 }

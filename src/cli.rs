@@ -46,6 +46,42 @@ pub enum Command {
     TestNotify(TestNotifyArgs),
     /// `hostwatch status`
     Status(StatusArgs),
+    /// `hostwatch history`
+    History(HistoryArgs),
+}
+
+/// Print the recorded history (state_dir/history.hwh): per series min/avg/max/last and a
+/// sparkline, or every slot as JSON or CSV. Reads while the daemon writes; needs no lock.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "history")]
+pub struct HistoryArgs {
+    /// series keys, metric names or globs (`cpu.*`, `disk.used_percent{mount=/}`); default: all
+    #[argh(positional)]
+    pub series: Vec<String>,
+
+    /// from how long ago (`6h`) or from when (RFC 3339); default: 6h
+    #[argh(option, default = "String::from(\"6h\")")]
+    pub since: String,
+
+    /// until how long ago (`1h`) or when (RFC 3339); default: now
+    #[argh(option)]
+    pub until: Option<String>,
+
+    /// output format: table, json or csv (default: table)
+    #[argh(option, default = "String::from(\"table\")")]
+    pub format: String,
+
+    /// the raw samples instead of slots (json and csv; as far back as `history.raw`)
+    #[argh(switch)]
+    pub raw: bool,
+
+    /// a history file to read instead of the config's state_dir/history.hwh
+    #[argh(option)]
+    pub file: Option<PathBuf>,
+
+    /// config file (overrides the global --config; gives the state_dir)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
 }
 
 /// What is wrong now: from the daemon's API, else from the state file; exit 0 OK,

@@ -16,6 +16,7 @@ use crate::collect::{self, Backend, Sample};
 use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::event::Notification;
+use crate::history::Recorder;
 use crate::notify::delivery::{ChannelHealth, Dispatcher, DryRunRenderer};
 use crate::notify::heartbeat::Heartbeat;
 use crate::notify::{Fanout, LogNotifier, Notify};
@@ -73,6 +74,8 @@ pub struct Daemon {
     api: Option<(crate::api::Api, crate::api::view::Publisher)>,
     /// The dead-man's switch (`heartbeat`, watchdog channels); never in a dry run.
     heartbeat: Option<Heartbeat>,
+    /// Short history (the file in `state_dir`, SQLite, InfluxDB); never in a dry run.
+    history: Option<Recorder>,
 }
 
 impl Daemon {
@@ -117,10 +120,12 @@ impl Daemon {
             #[cfg(feature = "api")]
             api: None,
             heartbeat: None,
+            history: None,
         };
         daemon.start_api()?;
         if !dry_run {
             daemon.heartbeat = Heartbeat::start(&daemon.config);
+            daemon.history = Recorder::open(&daemon.config, crate::timefmt::now_unix());
         }
         log::info!(
             config = daemon.config.source.as_str(), host = daemon.config.host.as_str(),
@@ -176,6 +181,10 @@ impl Daemon {
                 d.hand_off();
             }
             d.record(&self.out);
+        }
+        if let Some(h) = self.history.as_mut() {
+            h.record(&self.registry, &self.sample);
+            h.events(&self.out);
         }
         self.last_tick = (self.sample.unix_ts, started.elapsed());
         self.publish();
@@ -282,6 +291,9 @@ impl Daemon {
             self.backend = collect::backend(&new_config.collect);
             self.registry = Registry::new();
             self.backend.collect(&mut self.registry, &mut self.sample);
+            if let Some(h) = self.history.as_mut() {
+                h.forget_series();
+            }
         }
         // Windows carry over: a reload does not restart "for 2m" or an average.
         self.engine.warm_rings(&self.registry, &rings);
@@ -313,9 +325,18 @@ impl Daemon {
             api.reload(c);
             publisher.reconfigure(&new_config.host, &new_config.source, new_config.interval);
         }
+        let history_changed =
+            new_config.history != self.config.history || new_config.host != self.config.host;
         self.config = new_config;
         if !self.dry_run {
             Heartbeat::reconcile(&mut self.heartbeat, &self.config);
+            if history_changed {
+                // The old recorder writes its slot and lets its sinks finish first.
+                if let Some(h) = self.history.take() {
+                    h.stop(Instant::now() + HISTORY_STOP_GRACE);
+                }
+                self.history = Recorder::open(&self.config, crate::timefmt::now_unix());
+            }
         }
         self.engine.set_silences(self.silences.merged(&self.config, true));
         self.first_tick = true;
@@ -333,6 +354,9 @@ impl Daemon {
         self.sinks.shutdown();
         if let Some(h) = self.heartbeat.take() {
             h.stop();
+        }
+        if let Some(h) = self.history.take() {
+            h.stop(Instant::now() + HISTORY_STOP_GRACE.min(self.config.delivery.timeout));
         }
         #[cfg(feature = "api")]
         if let Some((api, _)) = self.api.take() {
@@ -391,6 +415,9 @@ impl Daemon {
         Ok(())
     }
 }
+
+/// The longest a stop or reload waits for the history sinks to write what they hold.
+const HISTORY_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Test builds only: while the file named by `HOSTWATCH_TEST_STALL_FILE` exists, the tick
 /// does not return (a loop stuck on a hung disk, for the `/health` test).

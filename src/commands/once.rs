@@ -115,6 +115,12 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
         // by the next run.
         dispatcher.commit(&mut persisted);
         dispatcher.record(&out);
+        // A cron host keeps history too: this run's sample is its slot's (so far).
+        let history = crate::history::Recorder::open(&config, sample.unix_ts).map(|mut h| {
+            h.record(&registry, &sample);
+            h.events(&out);
+            h
+        });
         let deadline = Instant::now() + config.delivery.timeout * 3;
         let drained = dispatcher.drain(&mut persisted, deadline);
         if !drained {
@@ -123,6 +129,9 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
                  are lost (see the log)",
                 config.state_dir.display()
             );
+        }
+        if let Some(h) = history {
+            h.stop(Instant::now() + config.delivery.timeout);
         }
     }
 

@@ -36,6 +36,13 @@ pub fn run(args: &ReplayArgs, global_config: Option<&Path>) -> ExitCode {
     if let Some(p) = persisted.as_mut() {
         engine.restore_alerts(std::mem::take(&mut p.alerts));
     }
+    // A replay that keeps state keeps history and the events log too, on the samples' own
+    // times, like the host would have.
+    let mut history = args.state_dir.as_deref().and_then(|dir| {
+        let config = crate::config::Config { state_dir: dir.to_path_buf(), ..config.clone() };
+        crate::history::Recorder::open(&config, crate::timefmt::now_unix())
+    });
+    let mut events = args.state_dir.as_deref().map(crate::eventlog::EventLog::new);
     let mut registry = Registry::new();
     let mut sample = Sample::default();
     let mut out = Vec::new();
@@ -55,12 +62,26 @@ pub fn run(args: &ReplayArgs, global_config: Option<&Path>) -> ExitCode {
         }
         out.clear();
         engine.tick(&registry, &sample, &mut out);
+        if let Some(h) = history.as_mut() {
+            h.record(&registry, &sample);
+            h.events(&out);
+        }
+        if let Some(log) = events.as_mut() {
+            for n in &out {
+                let mut record = n.to_json();
+                record["type"] = serde_json::Value::from("notification");
+                log.append(&record);
+            }
+        }
         let mut lock = stdout.lock();
         for n in &out {
             if writeln!(lock, "{}", n.to_json()).is_err() {
                 return ExitCode::SUCCESS;
             }
         }
+    }
+    if let Some(h) = history {
+        h.stop(std::time::Instant::now() + config.delivery.timeout);
     }
     if let (Some(dir), Some(mut p)) = (args.state_dir.as_deref(), persisted) {
         p.alerts = engine.saved_alerts(&registry);

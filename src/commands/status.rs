@@ -107,7 +107,7 @@ fn unknown(message: &str) -> ExitCode {
 /// `text` safe for a terminal: control characters (escape sequences, line breaks, C1) and
 /// bidirectional overrides are shown escaped (`\u{1b}`), so a label, a rule or a receiver's
 /// error message can neither move the cursor nor forge a line of the report.
-fn printable(text: &str) -> String {
+pub(super) fn printable(text: &str) -> String {
     let hidden = |c: char| {
         c.is_control()
             || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')

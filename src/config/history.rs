@@ -24,7 +24,11 @@ const MAX_SERIES: u64 = 8192;
 const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Decodes `history`.
-pub(crate) fn decode_history(d: &mut Decoder<'_>, node: &Node, interval: Option<Duration>) -> HistoryConfig {
+pub(crate) fn decode_history(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    interval: Option<Duration>,
+) -> HistoryConfig {
     match node.value {
         NodeValue::Bool(false) => return HistoryConfig::off(),
         NodeValue::Bool(true) => return HistoryConfig::default(),
@@ -117,13 +121,16 @@ fn whole(n: &Node, min: u64, max: u64) -> Option<u64> {
 fn decode_sqlite(d: &mut Decoder<'_>, node: &Node) -> Option<SqliteConfig> {
     if let NodeValue::String(_) = node.value {
         let path = d.non_empty(node, "history.sqlite", "\"/var/lib/hostwatch/history.db\"")?;
-        return Some(SqliteConfig { path: PathBuf::from(path), retention: SqliteConfig::DEFAULT_RETENTION });
+        return Some(SqliteConfig {
+            path: PathBuf::from(path),
+            retention: SqliteConfig::DEFAULT_RETENTION,
+        });
     }
     let example = "{\"path\": \"/var/lib/hostwatch/history.db\", \"retention\": \"30d\"}";
     let members = d.object(node, "history.sqlite", SQLITE_KEYS, example)?;
-    let path = d.required(get(members, "path"), node, "history.sqlite", "path").and_then(|n| {
-        d.non_empty(n, "history.sqlite.path", "\"/var/lib/hostwatch/history.db\"")
-    });
+    let path = d
+        .required(get(members, "path"), node, "history.sqlite", "path")
+        .and_then(|n| d.non_empty(n, "history.sqlite.path", "\"/var/lib/hostwatch/history.db\""));
     let retention = match member(members, "history.sqlite", "retention") {
         Some((n, p)) => d.duration(n, &p),
         None => Some(SqliteConfig::DEFAULT_RETENTION),
@@ -153,14 +160,16 @@ fn decode_influx(d: &mut Decoder<'_>, node: &Node) -> Option<InfluxConfig> {
     let bucket = text(d, "bucket")?;
     let token = text(d, "token")?;
     let target = match (database, org, bucket, token) {
-        (Some(database), None, None, None) => InfluxTarget::V1 {
-            database,
-            username,
-            password: password.map(Secret::new),
-        },
+        (Some(database), None, None, None) => {
+            InfluxTarget::V1 { database, username, password: password.map(Secret::new) }
+        }
         (None, Some(org), Some(bucket), Some(token)) => {
             if username.is_some() || password.is_some() {
-                d.error(node, p, "username and password are for InfluxDB 1.x (\"database\"); 2.x takes a token");
+                d.error(
+                    node,
+                    p,
+                    "username and password are for InfluxDB 1.x (\"database\"); 2.x takes a token",
+                );
                 return None;
             }
             InfluxTarget::V2 { org, bucket, token: Secret::new(token) }
@@ -170,7 +179,11 @@ fn decode_influx(d: &mut Decoder<'_>, node: &Node) -> Option<InfluxConfig> {
             return None;
         }
         (None, _, _, _) => {
-            d.error(node, p, "missing \"database\" (InfluxDB 1.x) or \"org\", \"bucket\" and \"token\" (2.x)");
+            d.error(
+                node,
+                p,
+                "missing \"database\" (InfluxDB 1.x) or \"org\", \"bucket\" and \"token\" (2.x)",
+            );
             return None;
         }
     };

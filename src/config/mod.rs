@@ -376,9 +376,9 @@ pub struct Route {
 pub mod channels;
 mod decode;
 mod effective;
-mod history;
 pub mod env;
 mod error;
+mod history;
 pub mod json;
 mod rules;
 mod secret;

@@ -4,8 +4,9 @@
 //! ```text
 //! header   4096 B   magic "HWHIST01", geometry, CRC-32
 //! table    max_series × 256 B   per column: since (f64), key length, CRC-32, key (≤ 240 B)
-//! slots    slots × (16 + 16·max_series) B   slot number (u64), count, CRC-32, then per
-//!          column min, avg, max, last (f32 little-endian; NaN: no value)
+//! slots    slots × (16 + 20·max_series) B   slot number (u64), count, CRC-32, then per
+//!          column min, avg, max, last (f32 little-endian; NaN: no value) and the number
+//!          of samples (u32)
 //! raw      raw_rows × (16 + 4·max_series) B   time (f64), sequence (u32), CRC-32, then
 //!          one f32 per column
 //! ```
@@ -32,8 +33,8 @@ pub(crate) const ENTRY_LEN: usize = 256;
 pub(crate) const MAX_KEY: usize = ENTRY_LEN - 16;
 /// Bytes before the cells of a row.
 pub(crate) const ROW_HEADER: usize = 16;
-/// Bytes of one slot cell: min, avg, max, last.
-pub(crate) const SLOT_CELL: usize = 16;
+/// Bytes of one slot cell: min, avg, max, last, count.
+pub(crate) const SLOT_CELL: usize = 20;
 /// Bytes of one raw cell.
 pub(crate) const RAW_CELL: usize = 4;
 
@@ -102,8 +103,8 @@ impl Geometry {
     }
 
     /// Offset of the raw row with sequence number `seq`.
-    pub fn raw_row_off(&self, seq: u64) -> u64 {
-        self.raw_off() + self.raw_row_len() as u64 * (seq % self.raw_rows.max(1) as u64)
+    pub fn raw_row_off(&self, seq: u32) -> u64 {
+        self.raw_off() + self.raw_row_len() as u64 * (seq % self.raw_rows.max(1)) as u64
     }
 
     /// The slot number a time falls in.
@@ -178,11 +179,6 @@ pub(crate) fn encode_entry(key: &str, since: f64) -> [u8; ENTRY_LEN] {
     b
 }
 
-/// An empty table entry (a freed column).
-pub(crate) fn empty_entry() -> [u8; ENTRY_LEN] {
-    [0u8; ENTRY_LEN]
-}
-
 fn entry_crc(b: &[u8]) -> u32 {
     let len = (u16::from_le_bytes([b[8], b[9]]) as usize).min(MAX_KEY);
     let mut c = Crc::new();
@@ -210,10 +206,10 @@ pub(crate) fn seal_slot_row(row: &mut [u8], slot: u64, present: u32) {
     row[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Seals a raw row: `row[0..8]` time, `[8..12]` sequence (low 32 bits), `[12..16]` CRC.
-pub(crate) fn seal_raw_row(row: &mut [u8], unix_ts: f64, seq: u64) {
+/// Seals a raw row: `row[0..8]` time, `[8..12]` sequence, `[12..16]` CRC.
+pub(crate) fn seal_raw_row(row: &mut [u8], unix_ts: f64, seq: u32) {
     row[0..8].copy_from_slice(&unix_ts.to_le_bytes());
-    row[8..12].copy_from_slice(&(seq as u32).to_le_bytes());
+    row[8..12].copy_from_slice(&seq.to_le_bytes());
     let crc = row_crc(row);
     row[12..16].copy_from_slice(&crc.to_le_bytes());
 }
@@ -235,23 +231,25 @@ pub(crate) fn slot_row_slot(row: &[u8]) -> u64 {
     u64_at(row, 0)
 }
 
-/// Time and sequence (low 32 bits) of a sealed raw row.
+/// Time and sequence of a sealed raw row.
 pub(crate) fn raw_row_head(row: &[u8]) -> (f64, u32) {
     (f64_at(row, 0), u32_at(row, 8))
 }
 
-/// Writes one slot cell.
-pub(crate) fn put_slot_cell(row: &mut [u8], column: usize, cell: [f32; 4]) {
+/// Writes one slot cell: min, avg, max, last and the number of samples.
+pub(crate) fn put_slot_cell(row: &mut [u8], column: usize, cell: [f32; 4], count: u32) {
     let at = ROW_HEADER + SLOT_CELL * column;
     for (i, v) in cell.iter().enumerate() {
         row[at + 4 * i..at + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
     }
+    row[at + 16..at + 20].copy_from_slice(&count.to_le_bytes());
 }
 
-/// Reads one slot cell: min, avg, max, last.
-pub(crate) fn slot_cell(row: &[u8], column: usize) -> [f32; 4] {
+/// Reads one slot cell: min, avg, max, last, and the number of samples.
+pub(crate) fn slot_cell(row: &[u8], column: usize) -> ([f32; 4], u32) {
     let at = ROW_HEADER + SLOT_CELL * column;
-    [f32_at(row, at), f32_at(row, at + 4), f32_at(row, at + 8), f32_at(row, at + 12)]
+    let v = [f32_at(row, at), f32_at(row, at + 4), f32_at(row, at + 8), f32_at(row, at + 12)];
+    (v, u32_at(row, at + 16))
 }
 
 /// Writes one raw cell.
@@ -358,15 +356,15 @@ mod tests {
         let mut torn = e;
         torn[20] ^= 0x40;
         assert_eq!(decode_entry(&torn), None);
-        assert_eq!(decode_entry(&empty_entry()), None);
+        assert_eq!(decode_entry(&[0u8; ENTRY_LEN]), None);
 
         let mut row = vec![0u8; ROW_HEADER + SLOT_CELL * 2];
         assert!(!row_ok(&row));
-        put_slot_cell(&mut row, 1, [1.0, 2.0, 3.0, 4.0]);
+        put_slot_cell(&mut row, 1, [1.0, 2.0, 3.0, 4.0], 7);
         seal_slot_row(&mut row, 42, 1);
         assert!(row_ok(&row));
         assert_eq!(slot_row_slot(&row), 42);
-        assert_eq!(slot_cell(&row, 1), [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(slot_cell(&row, 1), ([1.0, 2.0, 3.0, 4.0], 7));
         row[ROW_HEADER + 20] ^= 1;
         assert!(!row_ok(&row));
     }

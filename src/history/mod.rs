@@ -6,12 +6,18 @@
 //!
 //! Not for: rendering history (`commands::history`, reports) or deciding alerts.
 
-#[allow(dead_code)] // used as the history wing lands
+mod acc;
 pub(crate) mod format;
-#[allow(dead_code)] // started by `start_sinks` once the recorder calls it
 pub(crate) mod influx;
+pub(crate) mod read;
 #[allow(dead_code)]
+mod recorder;
+#[allow(dead_code)] // until the sinks land
 pub(crate) mod sink;
+mod writer;
+
+pub(crate) use acc::Acc;
+pub(crate) use recorder::Recorder;
 
 use crate::config::Config;
 use sink::SinkThread;
@@ -33,3 +39,6 @@ pub(crate) fn start_sinks(config: &Config) -> Vec<SinkThread> {
     }
     sinks
 }
+
+#[cfg(test)]
+mod tests;

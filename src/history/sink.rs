@@ -115,27 +115,28 @@ impl SinkThread {
     ) -> Option<SinkThread> {
         let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
         let (done_tx, done) = mpsc::channel();
-        let spawned = std::thread::Builder::new().name(format!("hostwatch-{name}")).spawn(move || {
-            let mut sink = make();
-            let mut errors = ErrorLog::new(name);
-            loop {
-                let result = match rx.recv_timeout(POLL_EVERY) {
-                    Ok(Msg::Slot(b)) => sink.slot(&b),
-                    Ok(Msg::Events(e)) => sink.events(&e),
-                    Ok(Msg::Stop(deadline)) => {
-                        sink.close(deadline);
-                        break;
+        let spawned =
+            std::thread::Builder::new().name(format!("hostwatch-{name}")).spawn(move || {
+                let mut sink = make();
+                let mut errors = ErrorLog::new(name);
+                loop {
+                    let result = match rx.recv_timeout(POLL_EVERY) {
+                        Ok(Msg::Slot(b)) => sink.slot(&b),
+                        Ok(Msg::Events(e)) => sink.events(&e),
+                        Ok(Msg::Stop(deadline)) => {
+                            sink.close(deadline);
+                            break;
+                        }
+                        Err(RecvTimeoutError::Timeout) => sink.poll(),
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
+                    match result {
+                        Ok(()) => errors.ok(),
+                        Err(e) => errors.failed(&e),
                     }
-                    Err(RecvTimeoutError::Timeout) => sink.poll(),
-                    Err(RecvTimeoutError::Disconnected) => break,
-                };
-                match result {
-                    Ok(()) => errors.ok(),
-                    Err(e) => errors.failed(&e),
                 }
-            }
-            let _ = done_tx.send(());
-        });
+                let _ = done_tx.send(());
+            });
         match spawned {
             Ok(_) => Some(SinkThread { name, tx, done, stats }),
             Err(e) => {
@@ -171,7 +172,10 @@ impl SinkThread {
                 Err(TrySendError::Disconnected(_)) => return,
                 Err(TrySendError::Full(m)) => {
                     if Instant::now() >= deadline {
-                        log::warn!("history {}: still busy at stop; unwritten points are lost", self.name);
+                        log::warn!(
+                            "history {}: still busy at stop; unwritten points are lost",
+                            self.name
+                        );
                         return;
                     }
                     msg = m;

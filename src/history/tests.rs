@@ -1,0 +1,219 @@
+//! The history file end to end in-process: fixed size, aggregates, restarts mid-slot, torn
+//! rows, column reuse, a full table, allocation-free steady ticks.
+
+use super::Recorder;
+use super::read::{self, HistoryData};
+use crate::collect::Sample;
+use crate::config::{Config, HistoryFileConfig};
+use crate::metrics::Metric;
+use crate::series::Registry;
+use std::path::Path;
+use std::time::Duration;
+
+fn config(dir: &Path, file: HistoryFileConfig) -> Config {
+    let mut c = crate::config::load_str("{}", "test", &|_| None).expect("empty config");
+    c.state_dir = dir.to_path_buf();
+    c.interval = Duration::from_secs(10);
+    c.history.file = Some(file);
+    c
+}
+
+fn small() -> HistoryFileConfig {
+    HistoryFileConfig {
+        retention: Duration::from_secs(3600),
+        resolution: Duration::from_secs(60),
+        raw: Duration::from_secs(600),
+        max_series: 4,
+    }
+}
+
+fn sample(registry: &mut Registry, ts: f64, values: &[(Metric, Option<&str>, f64)]) -> Sample {
+    let mut s = Sample { unix_ts: ts, ..Sample::default() };
+    for (m, label, v) in values {
+        let id = registry.intern(*m, *label);
+        s.points.push((id, *v));
+    }
+    s
+}
+
+fn column(data: &HistoryData, key: &str) -> u32 {
+    data.series().into_iter().find(|s| s.key == key).expect(key).column
+}
+
+#[test]
+fn slots_hold_min_avg_max_last_and_the_size_never_changes() {
+    let dir = crate::testutil::tempdir("history", "slots");
+    let c = config(&dir, small());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).expect("history on");
+    let path = read::path(&dir);
+    let size = std::fs::metadata(&path).unwrap().len();
+    // Two hours of samples every 10 s: twice the retention.
+    let t0 = 6000.0;
+    for i in 0..720 {
+        let ts = t0 + 10.0 * i as f64;
+        let s = sample(&mut reg, ts, &[(Metric::CpuUsage, None, (i % 6) as f64)]);
+        rec.record(&reg, &s);
+    }
+    rec.flush();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+    let data = HistoryData::open(&path).unwrap();
+    let col = column(&data, "cpu.usage");
+    let slots = data.slots(col, 0.0, f64::MAX);
+    // One hour of retention: 60 slots, each of the six values 0..5.
+    assert_eq!(slots.len(), 60, "{slots:?}");
+    for s in &slots {
+        assert_eq!((s.min, s.avg, s.max, s.last, s.count), (0.0, 2.5, 5.0, 5.0, 6), "{s:?}");
+    }
+    assert_eq!(slots.last().unwrap().start, t0 + 7140.0);
+    // Raw: the last 10 minutes.
+    let raw = data.raw(col, 0.0, f64::MAX);
+    assert_eq!(raw.len(), 60);
+    assert_eq!(raw.last().unwrap().0, t0 + 7190.0);
+}
+
+#[test]
+fn a_restart_mid_slot_continues_the_slot_and_the_current_slot_reads_as_partial() {
+    let dir = crate::testutil::tempdir("history", "restart");
+    let c = config(&dir, small());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    for (i, v) in [1.0, 2.0, 3.0].iter().enumerate() {
+        let s = sample(&mut reg, 6000.0 + 10.0 * i as f64, &[(Metric::MemUsed, None, *v)]);
+        rec.record(&reg, &s);
+    }
+    // A crash: no flush, no stop.
+    drop(rec);
+    let data = HistoryData::open(&read::path(&dir)).unwrap();
+    let col = column(&data, "mem.used");
+    let slots = data.slots(col, 0.0, f64::MAX);
+    assert_eq!(slots.len(), 1);
+    assert!(slots[0].partial);
+    assert_eq!((slots[0].min, slots[0].max, slots[0].count), (1.0, 3.0, 3));
+
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6030.0).unwrap();
+    for (i, v) in [7.0, 5.0].iter().enumerate() {
+        let s = sample(&mut reg, 6030.0 + 10.0 * i as f64, &[(Metric::MemUsed, None, *v)]);
+        rec.record(&reg, &s);
+    }
+    let s = sample(&mut reg, 6060.0, &[(Metric::MemUsed, None, 9.0)]);
+    rec.record(&reg, &s);
+    let data = HistoryData::open(&read::path(&dir)).unwrap();
+    let slots = data.slots(column(&data, "mem.used"), 0.0, f64::MAX);
+    assert_eq!(slots.len(), 2, "{slots:?}");
+    assert!(!slots[0].partial);
+    assert_eq!((slots[0].min, slots[0].max, slots[0].last), (1.0, 7.0, 5.0));
+    assert!((slots[0].avg - 3.6).abs() < 1e-6, "f32 storage: {}", slots[0].avg);
+    assert_eq!(slots[0].count, 5);
+    assert!(slots[1].partial);
+}
+
+#[test]
+fn a_torn_row_loses_that_row_only() {
+    let dir = crate::testutil::tempdir("history", "torn");
+    let c = config(&dir, small());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    for i in 0..30 {
+        let s = sample(&mut reg, 6000.0 + 10.0 * i as f64, &[(Metric::CpuUsage, None, 1.0)]);
+        rec.record(&reg, &s);
+    }
+    drop(rec);
+    let path = read::path(&dir);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let data = HistoryData::from_bytes(bytes.clone()).unwrap();
+    let g = data.geometry();
+    let before = data.slots(0, 0.0, f64::MAX);
+    assert_eq!(before.len(), 5);
+    // Tear the row of the second slot (slot 101 at position 101 % 60).
+    let at = g.slot_off(101) as usize + 20;
+    bytes[at] ^= 0xff;
+    let torn = HistoryData::from_bytes(bytes).unwrap();
+    let after = torn.slots(0, 0.0, f64::MAX);
+    // The slot is gone from the rows but rebuilt from the raw samples still in the file.
+    assert_eq!(after.len(), 5);
+    assert!(after[1].partial);
+    assert!(!after[0].partial && !after[2].partial);
+}
+
+#[test]
+fn gone_series_age_out_and_a_full_table_is_a_warning() {
+    let dir = crate::testutil::tempdir("history", "full");
+    let c = config(&dir, small());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    let ifaces = ["a", "b", "c", "d", "e"];
+    let values: Vec<_> = ifaces.iter().map(|i| (Metric::NetRxRate, Some(*i), 1.0)).collect();
+    let s = sample(&mut reg, 6000.0, &values);
+    rec.record(&reg, &s);
+    let data = HistoryData::open(&read::path(&dir)).unwrap();
+    assert_eq!(data.series().len(), 4, "the fifth does not fit");
+    // "a" goes away; after the retention its column goes to "e".
+    let a = reg.find(Metric::NetRxRate, Some("a")).unwrap();
+    reg.retire(a);
+    let rest: Vec<_> = values[1..].to_vec();
+    let s = sample(&mut reg, 6000.0 + 1800.0, &rest);
+    rec.record(&reg, &s);
+    let data = HistoryData::open(&read::path(&dir)).unwrap();
+    assert!(data.series().iter().any(|s| s.key == "net.rx_rate{iface=a}"));
+    let s = sample(&mut reg, 6000.0 + 3700.0, &rest);
+    rec.record(&reg, &s);
+    rec.flush();
+    let data = HistoryData::open(&read::path(&dir)).unwrap();
+    let keys: Vec<String> = data.series().into_iter().map(|s| s.key).collect();
+    assert!(keys.contains(&"net.rx_rate{iface=e}".to_string()), "{keys:?}");
+    assert!(!keys.contains(&"net.rx_rate{iface=a}".to_string()));
+    // The new owner does not inherit the old series' slots.
+    let e = column(&data, "net.rx_rate{iface=e}");
+    let slots = data.slots(e, 0.0, f64::MAX);
+    assert_eq!(slots.len(), 1, "{slots:?}");
+}
+
+#[test]
+fn another_geometry_starts_a_new_file_and_keeps_the_old() {
+    let dir = crate::testutil::tempdir("history", "geometry");
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&config(&dir, small()), 6000.0).unwrap();
+    let s = sample(&mut reg, 6010.0, &[(Metric::CpuUsage, None, 1.0)]);
+    rec.record(&reg, &s);
+    drop(rec);
+    let bigger = HistoryFileConfig { max_series: 8, ..small() };
+    let _rec = Recorder::open(&config(&dir, bigger), 6100.0).unwrap();
+    assert!(dir.join("history.hwh.old").exists());
+    assert_eq!(HistoryData::open(&read::path(&dir)).unwrap().geometry().columns, 8);
+    // Junk in place of the file: set aside, never fatal.
+    std::fs::write(read::path(&dir), b"junk").unwrap();
+    let _rec = Recorder::open(&config(&dir, small()), 6200.0).unwrap();
+    assert_eq!(std::fs::read(dir.join("history.hwh.corrupt")).unwrap(), b"junk");
+}
+
+#[test]
+fn a_steady_tick_allocates_nothing() {
+    let dir = crate::testutil::tempdir("history", "alloc");
+    let c = config(&dir, HistoryFileConfig::default());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    let values: Vec<_> = (0..64)
+        .map(|i| {
+            (Metric::CpuCoreUsage, Some(Box::leak(i.to_string().into_boxed_str()) as &str), 1.0)
+        })
+        .collect();
+    let mut s = sample(&mut reg, 6000.0, &values);
+    rec.record(&reg, &s);
+    // Within one slot (no sinks): nothing allocates.
+    let n = crate::testutil::allocations(|| {
+        for i in 1..5 {
+            s.unix_ts = 6000.0 + i as f64;
+            rec.record(&reg, &s);
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn stored_values_read_back_as_written() {
+    assert_eq!(super::read::widen_for_test(0.1), 0.1);
+    assert_eq!(super::read::widen_for_test(3.6), 3.6);
+    assert_eq!(super::read::widen_for_test(24508104704.0), 24508104704.0);
+}

@@ -1,0 +1,252 @@
+//! Writing the history file: created whole (allocated, so a full disk later cannot fail a
+//! write into it), then one `pwrite` per tick (a raw row) and one per slot (a slot row). No
+//! fsync: a kill loses nothing the kernel already has, and power loss at most the rows the
+//! kernel had not written back, each detected by its checksum.
+//!
+//! A file whose geometry differs from the config (other resolution, retention or series
+//! count) is kept as `history.hwh.old` and a new one started; a change of `raw` or of the
+//! interval alone keeps the file as it is. A file that cannot be read as history is set aside
+//! as `history.hwh.corrupt` with an error in the log.
+//!
+//! Not for: deciding what to write (`recorder`) or reading for people (`read`).
+
+use super::acc::Acc;
+use super::format::{self, Entry, Geometry};
+use super::read::{self, HistoryData};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What the file already held when it was opened.
+pub(crate) struct Recovered {
+    /// The table: one entry per column (`None`: free).
+    pub entries: Vec<Option<Entry>>,
+    /// The last time each column had a value (0: never).
+    pub last_seen: Vec<f64>,
+    /// The latest slot with raw samples and its aggregates per column, so a restart in the
+    /// middle of a slot continues it instead of starting it over.
+    pub partial: Option<(u64, Vec<Acc>)>,
+}
+
+/// The open history file.
+pub(crate) struct Writer {
+    file: File,
+    path: PathBuf,
+    g: Geometry,
+    raw_row: Vec<u8>,
+    slot_row: Vec<u8>,
+    next_seq: u32,
+    failures: u64,
+    last_logged: Option<Instant>,
+}
+
+impl Writer {
+    /// Opens (or creates) `state_dir/history.hwh` for `wanted`.
+    pub fn open(
+        state_dir: &Path,
+        wanted: Geometry,
+        now: f64,
+    ) -> Result<(Writer, Recovered), String> {
+        let path = read::path(state_dir);
+        let existing = match HistoryData::open(&path) {
+            Ok(data) => Some(data),
+            Err(_) if !path.exists() => None,
+            Err(e) => {
+                set_aside(&path, "corrupt", &e);
+                None
+            }
+        };
+        let data = match existing {
+            Some(data) => {
+                let g = data.geometry();
+                let same = Geometry { raw_rows: wanted.raw_rows, ..g } == wanted;
+                if same {
+                    if g.raw_rows != wanted.raw_rows {
+                        log::info!(
+                            "history: keeping {} with its {} raw rows (\"raw\" or the interval changed; \
+                             the new span applies when the file is recreated)",
+                            path.display(),
+                            g.raw_rows
+                        );
+                    }
+                    data
+                } else {
+                    set_aside(&path, "old", "its geometry differs from the config");
+                    create(&path, wanted, now)?;
+                    HistoryData::open(&path)?
+                }
+            }
+            None => {
+                create(&path, wanted, now)?;
+                HistoryData::open(&path)?
+            }
+        };
+        let g = data.geometry();
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let recovered = recover(&data);
+        let (next_seq, _) = data.latest_raw();
+        Ok((
+            Writer {
+                file,
+                path,
+                g,
+                raw_row: vec![0u8; g.raw_row_len()],
+                slot_row: vec![0u8; g.slot_row_len()],
+                next_seq,
+                failures: 0,
+                last_logged: None,
+            },
+            recovered,
+        ))
+    }
+
+    /// The file's geometry.
+    pub fn geometry(&self) -> Geometry {
+        self.g
+    }
+
+    /// Writes failed since open.
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// Names column `column` for `key` from `since` on.
+    pub fn write_entry(&mut self, column: u32, key: &str, since: f64) {
+        let entry = format::encode_entry(key, since);
+        let at = self.g.entry_off(column);
+        let r = self.file.write_all_at(&entry, at);
+        self.outcome(r, "series table");
+    }
+
+    /// Writes one raw row: a value (NaN: none) per column.
+    pub fn write_raw(&mut self, unix_ts: f64, cells: &[f32]) {
+        if self.g.raw_rows == 0 {
+            return;
+        }
+        for (c, v) in cells.iter().enumerate().take(self.g.columns as usize) {
+            format::put_raw_cell(&mut self.raw_row, c, *v);
+        }
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1).max(1);
+        format::seal_raw_row(&mut self.raw_row, unix_ts, seq);
+        let r = self.file.write_all_at(&self.raw_row, self.g.raw_row_off(seq));
+        self.outcome(r, "raw row");
+    }
+
+    /// Writes the row of slot `slot` from the aggregates per column.
+    pub fn write_slot(&mut self, slot: u64, accs: &[Acc]) {
+        let mut present = 0;
+        for c in 0..self.g.columns as usize {
+            let (cell, count) = accs.get(c).map_or(([f32::NAN; 4], 0), Acc::cell);
+            present += u32::from(count > 0);
+            format::put_slot_cell(&mut self.slot_row, c, cell, count);
+        }
+        format::seal_slot_row(&mut self.slot_row, slot.max(1), present);
+        let r = self.file.write_all_at(&self.slot_row, self.g.slot_off(slot.max(1)));
+        self.outcome(r, "slot row");
+    }
+
+    fn outcome(&mut self, r: std::io::Result<()>, what: &str) {
+        if let Err(e) = r {
+            self.failures += 1;
+            if self.last_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                self.last_logged = Some(Instant::now());
+                log::error!(
+                    path = self.path.display().to_string(), failures = self.failures;
+                    "history: cannot write a {what}: {e}"
+                );
+            }
+        }
+    }
+}
+
+/// Creates the file whole: header, empty table and rows, allocated on disk; written to a
+/// temporary name and renamed, so a reader never sees half a header.
+fn create(path: &Path, g: Geometry, now: f64) -> Result<(), String> {
+    let tmp = path.with_extension("hwh.tmp");
+    let fail = |e: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot create {}: {e}", path.display())
+    };
+    let file =
+        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(fail)?;
+    file.set_len(g.file_len()).map_err(fail)?;
+    allocate(&file, g.file_len()).map_err(fail)?;
+    file.write_all_at(&g.encode_header(now), 0).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)?;
+    log::info!(
+        path = path.display().to_string(), bytes = g.file_len(), series = g.columns,
+        slots = g.slots, resolution_s = g.resolution, raw_rows = g.raw_rows;
+        "history file created"
+    );
+    Ok(())
+}
+
+/// Reserves the file's blocks, so writes into it cannot fail with "no space" later.
+fn allocate(file: &File, len: u64) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid fd and a range within i64.
+        let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+        // EOPNOTSUPP / EINVAL: a file system without allocation; the sparse file will do.
+        if r != 0 && r != libc::EOPNOTSUPP && r != libc::EINVAL {
+            return Err(std::io::Error::from_raw_os_error(r));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, len);
+    Ok(())
+}
+
+/// Moves a file aside as `history.hwh.<suffix>`, saying why.
+fn set_aside(path: &Path, suffix: &str, why: &str) {
+    let aside = path.with_extension(format!("hwh.{suffix}"));
+    match std::fs::rename(path, &aside) {
+        Ok(()) => log::warn!(
+            path = path.display().to_string(), kept_as = aside.display().to_string();
+            "history: {why}; the file was kept as {} and a new one started", aside.display()
+        ),
+        Err(e) => log::error!(
+            path = path.display().to_string();
+            "history: {why}, and it cannot be moved aside: {e}"
+        ),
+    }
+}
+
+/// Reads back the table, when each column was last seen, and the latest slot's aggregates.
+fn recover(data: &HistoryData) -> Recovered {
+    let g = data.geometry();
+    let entries: Vec<Option<Entry>> = (0..g.columns).map(|c| data.entry(c)).collect();
+    let last_seen = data.last_seen();
+    let (_, latest) = data.latest_raw();
+    let partial = latest.map(|slot| {
+        let rows = data.raw_rows_of_slot(slot);
+        let mut accs = vec![Acc::default(); g.columns as usize];
+        if rows.is_empty() {
+            if let Some(row) = data.slot_row_of(slot) {
+                for (c, acc) in accs.iter_mut().enumerate() {
+                    let (cell, n) = format::slot_cell(row, c);
+                    *acc = Acc::from_cell(cell, n, 0.0);
+                }
+            }
+        } else {
+            for (ts, row) in rows {
+                for (c, acc) in accs.iter_mut().enumerate() {
+                    let since = entries[c].as_ref().map_or(f64::INFINITY, |e| e.since);
+                    let v = format::raw_cell(row, c);
+                    if !v.is_nan() && ts >= since {
+                        acc.add_at(v as f64, ts);
+                    }
+                }
+            }
+        }
+        (slot, accs)
+    });
+    Recovered { entries, last_seen, partial }
+}

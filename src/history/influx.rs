@@ -100,11 +100,19 @@ impl InfluxSink {
         }
     }
 
-    /// Sends what the buffer holds, batch after batch, until it is empty or a write fails
-    /// for a reason worth waiting for. `Err`: what went wrong (for the rate-limited log).
-    fn flush(&mut self, now: Instant, timeout: Duration) -> Result<(), String> {
+    /// Sends what the buffer holds, batch after batch, until it is empty, a write fails for a
+    /// reason worth waiting for, or `until` passes (each request's time limit cut to what is
+    /// left). `Err`: what went wrong (for the rate-limited log).
+    fn flush(&mut self, now: Instant, until: Option<Instant>) -> Result<(), String> {
         let mut refused: Vec<String> = Vec::new();
         while !self.buffer.is_empty() {
+            let timeout = match until {
+                None => self.timeout,
+                Some(t) => match t.checked_duration_since(Instant::now()) {
+                    Some(left) if left >= Duration::from_millis(50) => self.timeout.min(left),
+                    _ => break,
+                },
+            };
             let (body, n) = self.buffer.batch(self.batch_lines, BATCH_BYTES);
             match self.send(&body, n, timeout) {
                 Outcome::Written => {
@@ -144,8 +152,14 @@ impl InfluxSink {
         match http::post(self.write_url.expose(), &self.headers, body, timeout) {
             Ok(response) => classify(&what, &response),
             // Network failures are transient; a permanent one here is a URL that can never
-            // work, which `check` refused already: keep the points all the same.
-            Err(e) => Outcome::Retry { reason: e.reason().to_string(), retry_after: None },
+            // work, which `check` refused already: keep the points all the same. The client
+            // names the URL with its whole path redacted; name the API path instead.
+            Err(e) => {
+                let url = crate::config::redact_url(self.write_url.expose());
+                let reason = e.reason();
+                let reason = reason.strip_prefix(&format!("POST {url}: ")).unwrap_or(reason);
+                Outcome::Retry { reason: format!("{what}: {reason}"), retry_after: None }
+            }
         }
     }
 
@@ -184,7 +198,7 @@ impl Sink for InfluxSink {
         let overflow = self.take(batch);
         let now = Instant::now();
         let sent = if self.backoff.due(now) {
-            self.flush(now, self.timeout)
+            self.flush(now, None)
         } else {
             Err(self.waiting_message(self.backoff.left(now)))
         };
@@ -203,23 +217,24 @@ impl Sink for InfluxSink {
         if !self.backoff.due(now) {
             return Err(self.waiting_message(self.backoff.left(now)));
         }
-        self.flush(now, self.timeout)
+        self.flush(now, None)
+    }
+
+    fn events(&mut self, _events: &[crate::event::AlertEvent]) -> Result<(), String> {
+        // Not written here; but an `Ok` would read as "writing again" while points wait.
+        match &self.waiting {
+            Some(_) if !self.buffer.is_empty() => {
+                Err(self.waiting_message(self.backoff.left(Instant::now())))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn close(&mut self, deadline: Instant) {
-        // Ignore the backoff: this is the last chance. Retry a failure once a second while
-        // the deadline allows.
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if self.buffer.is_empty() || left < Duration::from_millis(50) {
-                break;
-            }
-            if self.flush(Instant::now(), self.timeout.min(left)).is_err() && self.waiting.is_some()
-            {
-                let left = deadline.saturating_duration_since(Instant::now());
-                std::thread::sleep(left.min(Duration::from_secs(1)));
-            }
-        }
+        // The last chance: ignore the backoff and send batch after batch until the deadline,
+        // but stop at the first failure worth waiting for (a stop must not wait for a dead
+        // server; a reload that replaces the sink waits for this).
+        let _ = self.flush(Instant::now(), Some(deadline));
         let lost = self.buffer.len();
         if lost > 0 {
             self.stats.dropped.fetch_add(lost as u64, Ordering::Relaxed);

@@ -94,12 +94,28 @@ fn the_buffer_keeps_its_bound_by_dropping_the_oldest_and_counts_them() {
     // While backing off, new slots were only buffered: no second request.
     assert_eq!(stats.failures.load(Ordering::Relaxed), 1);
     let polled = s.poll().unwrap_err();
-    assert!(polled.contains("connecting to 127.0.0.1"), "{polled}");
+    assert!(polled.starts_with("POST http://127.0.0.1:"), "{polled}");
+    assert!(polled.contains("/write (3 points): connecting to 127.0.0.1"), "{polled}");
     assert_eq!(
         stats.failures.load(Ordering::Relaxed),
         1,
         "poll before the backoff ends sends nothing"
     );
+}
+
+#[test]
+fn alert_events_do_not_read_as_a_recovery_and_a_stop_does_not_wait_for_a_dead_server() {
+    let (mut s, stats) = sink(v1(&closed_url(), "db", 100));
+    assert_eq!(s.events(&[]), Ok(()), "nothing waiting");
+    s.slot(&batch("h", 60.0, &rows(0.0))).unwrap_err();
+    let e = s.events(&[]).unwrap_err();
+    assert!(e.contains("3 points kept"), "{e}");
+    // One more try at the stop (the backoff ignored), then the points are counted lost.
+    let start = Instant::now();
+    s.close(start + Duration::from_secs(60));
+    assert!(start.elapsed() < Duration::from_secs(30), "close gave up at the first refusal");
+    assert_eq!(stats.failures.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 3);
 }
 
 #[test]
@@ -456,4 +472,40 @@ fn a_body_too_large_is_sent_again_in_halves() {
     assert_eq!(stats.written.load(Ordering::Relaxed), 12);
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
     assert_eq!(server.select("hostwatch", "SELECT * FROM /.*/").len(), 3);
+}
+
+/// Encoding cost and request size for 100 series (run with `--ignored --nocapture`; prints
+/// figures, asserts only the shape).
+#[test]
+#[ignore]
+fn encoding_cost_for_100_series() {
+    let labels: Vec<String> = (0..100).map(|i| format!("/srv/volume-{i}")).collect();
+    let rows: Vec<Row<'_>> = labels
+        .iter()
+        .map(|l| {
+            (
+                Metric::DiskUsedPercent,
+                Some((LabelKey::Mount, l.as_str())),
+                stats(12.5, 37.123456789, 88.0, 40.25, 60),
+            )
+        })
+        .collect();
+    let b = batch("web-01.example.com", 1_796_188_800.0, &rows);
+    let (mut s, _) = sink(v1(&closed_url(), "hostwatch", 1_000_000));
+    let slots = 2000;
+    let start = Instant::now();
+    for _ in 0..slots {
+        assert!(s.take(&b).is_none());
+    }
+    let took = start.elapsed();
+    let (body, n) = s.buffer.batch(100, BATCH_BYTES);
+    assert_eq!(n, 100);
+    let lines = (slots * 100) as f64;
+    println!(
+        "100 series: {:.0} ns per line, {:.0} lines/s, one slot's request body {} bytes ({} per line)",
+        took.as_nanos() as f64 / lines,
+        lines / took.as_secs_f64(),
+        body.len(),
+        body.len() / 100
+    );
 }

@@ -1,3 +1,8 @@
+//! The InfluxDB sink's tests: the buffer bound, the backoff, answer classification and
+//! redaction on their own, then against real servers on loopback (InfluxDB 1.x and
+//! VictoriaMetrics from `tests/common/influx.rs`): values and hostile labels read back, an
+//! outage, a missing database, a refused point, a body too large.
+
 use super::*;
 use crate::history::sink::{SlotRow, Stats};
 use crate::metrics::{LabelKey, Metric};

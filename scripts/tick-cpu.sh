@@ -3,15 +3,22 @@
 # thread) over a measurement window, beside the floor (shared/bench/floor.c: reading the
 # kernel files one sample needs, nothing else), plus RSS and threads at the end.
 # Usage: scripts/tick-cpu.sh [BINARY] [SECONDS]   (default target/release/hostwatch, 60 s;
-# the embedded default rules at a 1 s interval, with no channel).
+# the embedded default rules at a 1 s interval, with no channel). HISTORY='false' (or any
+# JSON for the "history" key, such as '{"sqlite": "/tmp/h.db"}') sets the history section;
+# unset, the default (the built-in file) is in effect.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/hostwatch}
 secs=${2:-60}
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+if [ -n "${HISTORY:-}" ]; then
+  history=", \"history\": $HISTORY"
+else
+  history=""
+fi
 cat > "$work/config.json" <<JSON
-{"interval": "1s", "state_dir": "$work/state"}
+{"interval": "1s", "state_dir": "$work/state"$history}
 JSON
 "$bin" --log-level warn run --config "$work/config.json" &
 pid=$!

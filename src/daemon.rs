@@ -241,6 +241,7 @@ impl Daemon {
                 write_failures: d.map_or(0, Dispatcher::write_failures),
                 tick_duration: self.last_tick.1,
                 config_silences: self.config.silences.len(),
+                history: self.history.as_ref().map(Recorder::health),
             });
         }
     }

@@ -67,6 +67,7 @@ impl Config {
                 "timeout": h.timeout.map(format_duration),
             })
         });
+        let history = history_json(&self.history, self.interval);
         json!({
             "host": self.host,
             "interval": format_duration(self.interval),
@@ -86,8 +87,61 @@ impl Config {
             "silences": self.silences.iter().map(silence_json).collect::<Vec<_>>(),
             "api": api,
             "heartbeat": heartbeat,
+            "history": history,
         })
     }
+}
+
+/// The `history` section, secrets redacted; the file's size is shown, since it is
+/// allocated whole.
+fn history_json(h: &super::HistoryConfig, interval: std::time::Duration) -> Value {
+    if !h.any() {
+        return Value::Bool(false);
+    }
+    let mut out = Map::new();
+    match &h.file {
+        Some(f) => {
+            out.insert("file".into(), true.into());
+            out.insert("retention".into(), format_duration(f.retention).into());
+            out.insert("resolution".into(), format_duration(f.resolution).into());
+            out.insert("raw".into(), format_duration(f.raw).into());
+            out.insert("max_series".into(), f.max_series.into());
+            out.insert("file_bytes".into(), f.file_bytes(interval).into());
+        }
+        None => {
+            out.insert("file".into(), false.into());
+        }
+    }
+    if let Some(s) = &h.sqlite {
+        out.insert(
+            "sqlite".into(),
+            json!({"path": s.path.display().to_string(), "retention": format_duration(s.retention)}),
+        );
+    }
+    if let Some(i) = &h.influxdb {
+        let mut m = Map::new();
+        m.insert("url".into(), redact_url(i.url.expose()).into());
+        match &i.target {
+            super::InfluxTarget::V1 { database, username, password } => {
+                m.insert("database".into(), database.clone().into());
+                if let Some(u) = username {
+                    m.insert("username".into(), u.clone().into());
+                }
+                if password.is_some() {
+                    m.insert("password".into(), REDACTED.into());
+                }
+            }
+            super::InfluxTarget::V2 { org, bucket, .. } => {
+                m.insert("org".into(), org.clone().into());
+                m.insert("bucket".into(), bucket.clone().into());
+                m.insert("token".into(), REDACTED.into());
+            }
+        }
+        m.insert("buffer".into(), i.buffer.into());
+        m.insert("timeout".into(), i.timeout.map(format_duration).into());
+        out.insert("influxdb".into(), m.into());
+    }
+    out.into()
 }
 
 fn label_globs(map: &BTreeMap<LabelKey, Vec<String>>) -> Value {

@@ -10,14 +10,17 @@ mod acc;
 pub(crate) mod format;
 pub(crate) mod influx;
 pub(crate) mod read;
-#[allow(dead_code)]
 mod recorder;
 #[allow(dead_code)] // until the sinks land
 pub(crate) mod sink;
 mod writer;
 
 pub(crate) use acc::Acc;
+#[cfg(feature = "api")]
+pub(crate) use recorder::Health;
 pub(crate) use recorder::Recorder;
+#[cfg(all(test, feature = "api"))]
+pub(crate) use recorder::SinkCounters;
 
 use crate::config::Config;
 use sink::SinkThread;

@@ -47,6 +47,7 @@ fn view_after(
             write_failures: 0,
             tick_duration: Duration::from_micros(850),
             config_silences: 0,
+            history: None,
         });
     }
     view

@@ -8,6 +8,7 @@
 
 mod acc;
 pub(crate) mod format;
+pub(crate) mod influx;
 pub(crate) mod read;
 mod recorder;
 #[allow(dead_code)] // until the sinks land
@@ -30,7 +31,15 @@ pub(crate) fn start_sinks(config: &Config) -> Vec<SinkThread> {
     let mut sinks = Vec::new();
     let _ = config;
     // SQLITE-SINK: `#[cfg(feature = "sqlite")] if let Some(c) = &config.history.sqlite { … }`
-    // INFLUX-SINK: `if let Some(c) = &config.history.influxdb { … }`
+    if let Some(c) = &config.history.influxdb {
+        let (c, timeout) = (c.clone(), c.timeout.unwrap_or(config.delivery.timeout));
+        let stats = std::sync::Arc::new(sink::SinkStats::default());
+        let for_sink = std::sync::Arc::clone(&stats);
+        let make = Box::new(move || {
+            Box::new(influx::InfluxSink::new(c, timeout, for_sink)) as Box<dyn sink::Sink>
+        });
+        sinks.extend(SinkThread::start("influxdb", stats, make));
+    }
     sinks
 }
 

@@ -344,9 +344,9 @@ impl Daemon {
         if !self.dry_run {
             Heartbeat::reconcile(&mut self.heartbeat, &self.config);
             if history_changed {
-                // The old recorder writes its slot and lets its sinks finish first.
+                // The old recorder writes its slot; its sinks finish on their own threads.
                 if let Some(h) = self.history.take() {
-                    h.stop(Instant::now() + HISTORY_STOP_GRACE);
+                    h.stop_detached(Instant::now() + HISTORY_STOP_GRACE);
                 }
                 self.history = Recorder::open(&self.config, crate::timefmt::now_unix());
             }

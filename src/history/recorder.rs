@@ -216,14 +216,26 @@ impl Recorder {
 
     /// Flushes, then stops the sinks, waiting until `deadline` at most.
     pub fn stop(mut self, deadline: Instant) {
+        for s in self.finish() {
+            s.stop(deadline);
+        }
+    }
+
+    /// Flushes, then asks the sinks to stop by `deadline` without waiting for them (a
+    /// reload: the loop never waits).
+    pub fn stop_detached(mut self, deadline: Instant) {
+        for s in self.finish() {
+            s.stop_detached(deadline);
+        }
+    }
+
+    fn finish(&mut self) -> Vec<SinkThread> {
         self.flush();
         self.slot = None;
         if let Some(n) = self.writer.as_ref().map(Writer::failures).filter(|n| *n > 0) {
             log::warn!(failures = n; "history: {n} writes to the history file failed during this run");
         }
-        for s in std::mem::take(&mut self.sinks) {
-            s.stop(deadline);
-        }
+        std::mem::take(&mut self.sinks)
     }
 
     /// The counters `/metrics` shows (copied, allocation-free).

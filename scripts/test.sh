@@ -16,6 +16,8 @@ have faketime || apt_needed+=(faketime)
 have mount || apt_needed+=(mount)
 have promtool || apt_needed+=(prometheus)
 have chromium || apt_needed+=(chromium)
+have influxd || apt_needed+=(influxdb)
+have victoria-metrics || apt_needed+=(victoria-metrics)
 have sqlite3 || apt_needed+=(sqlite3)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

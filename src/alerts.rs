@@ -27,16 +27,20 @@ pub enum EventKind {
     Escalated,
     /// The clear condition holds; the episode is over.
     Resolved,
+    /// Not an alert: a periodic report (`AlertEvent::report` holds it). The engine never
+    /// makes one.
+    Report,
 }
 
 impl EventKind {
-    /// `firing`, `reminder`, `escalated` or `resolved`.
+    /// `firing`, `reminder`, `escalated`, `resolved` or `report`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Firing => "firing",
             EventKind::Reminder => "reminder",
             EventKind::Escalated => "escalated",
             EventKind::Resolved => "resolved",
+            EventKind::Report => "report",
         }
     }
 }

@@ -48,6 +48,35 @@ pub enum Command {
     Status(StatusArgs),
     /// `hostwatch history`
     History(HistoryArgs),
+    /// `hostwatch report`
+    Report(ReportArgs),
+}
+
+/// Print the report of a period (metrics from the history file, alerts and delivery failures
+/// from the events log; times in UTC).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "report")]
+pub struct ReportArgs {
+    /// the period's start: a duration before --until (default: 24h), an RFC 3339 time or Unix
+    /// seconds
+    #[argh(option, default = "String::from(\"24h\")")]
+    pub since: String,
+
+    /// the period's end: an RFC 3339 time, Unix seconds, or a duration before now (default: now)
+    #[argh(option)]
+    pub until: Option<String>,
+
+    /// output format: text, json or html (default: text)
+    #[argh(option, default = "String::from(\"text\")")]
+    pub format: String,
+
+    /// the state directory to read (default: the config's state_dir)
+    #[argh(option)]
+    pub state_dir: Option<std::path::PathBuf>,
+
+    /// config file (overrides the global --config; gives the host and the state_dir)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
 }
 
 /// Print the recorded history (state_dir/history.hwh): per series min/avg/max/last and a

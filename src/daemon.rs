@@ -76,6 +76,8 @@ pub struct Daemon {
     heartbeat: Option<Heartbeat>,
     /// Short history (the file in `state_dir`, SQLite, InfluxDB); never in a dry run.
     history: Option<Recorder>,
+    /// Periodic reports (`reports`): when each is due.
+    reports: crate::report::Scheduler,
 }
 
 impl Daemon {
@@ -100,6 +102,10 @@ impl Daemon {
         engine.set_silences(silences.merged(&config, true));
         let dispatcher =
             (!dry_run).then(|| Dispatcher::start(&config, std::mem::take(&mut persisted.delivery)));
+        let mut reports = crate::report::Scheduler::new(&config, crate::timefmt::now_unix());
+        if !dry_run {
+            reports.save();
+        }
         let mut daemon = Daemon {
             sinks: make_sinks(&config, dry_run),
             backend: collect::backend(&config.collect),
@@ -121,6 +127,7 @@ impl Daemon {
             api: None,
             heartbeat: None,
             history: None,
+            reports,
         };
         daemon.start_api()?;
         if !dry_run {
@@ -174,6 +181,7 @@ impl Daemon {
         }
         let engine_changed = self.engine.take_changed();
         if let Some(d) = self.dispatcher.as_mut() {
+            let reports = self.reports.enqueue_due(&self.config, d);
             if engine_changed || d.needs_commit() {
                 self.persisted.alerts = self.engine.saved_alerts(&self.registry);
                 d.commit(&mut self.persisted);
@@ -181,6 +189,9 @@ impl Daemon {
                 d.hand_off();
             }
             d.record(&self.out);
+            if reports {
+                self.reports.save();
+            }
         }
         if let Some(h) = self.history.as_mut() {
             h.record(&self.registry, &self.sample);
@@ -213,6 +224,7 @@ impl Daemon {
                 api,
                 publisher.board(),
                 &self.config.state_dir,
+                crate::api::daily::history_file(&self.config),
                 self.dry_run,
             )?;
             self.api = Some((server, publisher));
@@ -241,6 +253,7 @@ impl Daemon {
                 write_failures: d.map_or(0, Dispatcher::write_failures),
                 tick_duration: self.last_tick.1,
                 config_silences: self.config.silences.len(),
+                history: self.history.as_ref().map(Recorder::health),
             });
         }
     }
@@ -322,7 +335,7 @@ impl Daemon {
         };
         #[cfg(feature = "api")]
         if let (Some((api, publisher)), Some(c)) = (&mut self.api, &new_config.api) {
-            api.reload(c);
+            api.reload(c, crate::api::daily::history_file(&new_config));
             publisher.reconfigure(&new_config.host, &new_config.source, new_config.interval);
         }
         let history_changed =
@@ -331,14 +344,15 @@ impl Daemon {
         if !self.dry_run {
             Heartbeat::reconcile(&mut self.heartbeat, &self.config);
             if history_changed {
-                // The old recorder writes its slot and lets its sinks finish first.
+                // The old recorder writes its slot; its sinks finish on their own threads.
                 if let Some(h) = self.history.take() {
-                    h.stop(Instant::now() + HISTORY_STOP_GRACE);
+                    h.stop_detached(Instant::now() + HISTORY_STOP_GRACE);
                 }
                 self.history = Recorder::open(&self.config, crate::timefmt::now_unix());
             }
         }
         self.engine.set_silences(self.silences.merged(&self.config, true));
+        self.reports.configure(&self.config, crate::timefmt::now_unix());
         self.first_tick = true;
         true
     }

@@ -82,6 +82,7 @@ impl Notification {
             episode_key: self.episode_key(),
             description: self.description.as_deref().map(str::to_string),
             test: false,
+            report: None,
         }
     }
 
@@ -114,7 +115,7 @@ pub struct AlertEvent {
     pub labels: BTreeMap<String, String>,
     /// `warning` or `critical`.
     pub severity: Severity,
-    /// `firing`, `reminder`, `escalated` or `resolved`.
+    /// `firing`, `reminder`, `escalated`, `resolved`, or `report` (then `report` is set).
     pub event: EventKind,
     /// The value (null when there is none).
     pub value: Option<f64>,
@@ -136,6 +137,9 @@ pub struct AlertEvent {
     /// True for `hostwatch test-notify` messages.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+    /// A periodic report (event `report`): what channels render instead of an alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Box<crate::report::Report>>,
 }
 
 impl AlertEvent {
@@ -186,6 +190,7 @@ impl AlertEvent {
                 "A test notification from hostwatch test-notify; no action needed.".to_string(),
             ),
             test: true,
+            report: None,
         }
     }
 }
@@ -229,6 +234,7 @@ impl AlertEvent {
             episode_key: episode,
             description: Some(i.description),
             test: false,
+            report: None,
         }
     }
 }

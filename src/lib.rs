@@ -20,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod output;
+pub mod report;
 pub(crate) mod ring;
 pub(crate) mod rules;
 pub mod series;

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Some(cli::Command::TestNotify(args)) => commands::test_notify::run(&args, global_config),
         Some(cli::Command::Status(args)) => commands::status::run(&args, global_config),
         Some(cli::Command::History(args)) => commands::history::run(&args, global_config),
+        Some(cli::Command::Report(args)) => commands::report::run(&args, global_config),
         None => commands::usage_error("no command given; try `hostwatch --help`"),
     }
 }

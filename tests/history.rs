@@ -216,7 +216,7 @@ fn check_consistent(text: &str) {
             );
             assert!(min <= avg + 1e-9 && avg <= max + 1e-9, "{p}");
             if s["series"] == "cpu.usage" && p["partial"] == false {
-                let ok = (min == 95.0 && max == 95.0) || (min >= 0.0 && max <= 50.0 || max == 95.0);
+                let ok = (min == 95.0 && max == 95.0) || (min >= 0.0 && max <= 50.0);
                 assert!(ok, "{p}");
             }
         }
@@ -301,7 +301,7 @@ fn counted(dir: &Path) -> u64 {
 
 #[test]
 fn a_full_disk_neither_stops_the_history_file_nor_the_check() {
-    let fs = common::tmpfs::Tmpfs::mount_temp("history-full", "12m");
+    let fs = common::tmpfs::Tmpfs::mount_temp("history-full", "20m");
     if !fs.mounted {
         println!("!!!!! WARNING: cannot mount a tmpfs (not root?): full-disk history not tested");
         return;
@@ -319,8 +319,9 @@ fn a_full_disk_neither_stops_the_history_file_nor_the_check() {
     assert!(o.status.code().unwrap_or(9) <= 2, "{}", stderr(&o));
     assert_eq!(counted(&state), 2, "{}", stderr(&o));
 
-    // A disk too small for the file: an error in the log, no half file, the check still runs.
-    let small = common::tmpfs::Tmpfs::mount_temp("history-small", "2m");
+    // A disk too small for the file (it would take more than half the free space): an error
+    // in the log, no half file, the check still runs.
+    let small = common::tmpfs::Tmpfs::mount_temp("history-small", "12m");
     let state = small.path.join("state");
     let o = once_in(&state);
     assert!(o.status.code().unwrap_or(9) <= 2, "{}", stderr(&o));

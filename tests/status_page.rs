@@ -6,6 +6,12 @@
 //!
 //! Needs root for `mount -t tmpfs`; without it the hostile mount is skipped (said loudly) and
 //! the page is still loaded and photographed.
+//!
+//! The 24-hour charts: a day of `cpu.usage` samples (20 % the first half, 80 % the second)
+//! replayed into a state directory beforehand, then `hostwatch run` on it serves a page whose
+//! DOM in Chromium holds the day's chart with one point per 15 minutes at those heights
+//! (screenshot in `target/status-page-24h.png`); with `"history": false` the page says there
+//! are no 24-hour charts.
 
 mod common;
 
@@ -241,4 +247,143 @@ fn the_status_page_shows_a_hostile_mount_as_text_in_chromium() {
     daemon.signal("-TERM");
     drop(daemon);
     drop(fs);
+}
+
+/// The `d` of the path in the chart titled `title` in `dom`.
+fn chart_path<'a>(dom: &'a str, title: &str) -> Option<&'a str> {
+    let at = dom.find(&format!("<title>{title}</title>"))?;
+    let rest = &dom[at..];
+    let rest = &rest[..rest.find("</svg>")?];
+    let d = &rest[rest.find("class=\"line\" d=\"")? + "class=\"line\" d=\"".len()..];
+    Some(&d[..d.find('"')?])
+}
+
+/// The (x, y) points of an SVG path of `M`/`L` commands.
+fn points(d: &str) -> Vec<(f64, f64)> {
+    d.split(['M', 'L'])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let p = p.trim_end_matches("h0");
+            let (x, y) = p.split_once(' ').unwrap_or_else(|| panic!("a point: {p:?} in {d}"));
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_replayed_day_shows_as_the_24_hour_chart_in_chromium() {
+    let dir = common::tempdir("status_page_24h");
+    let state = dir.join("state");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = |history: Value| {
+        json!({
+            "host": "day-01",
+            "interval": "1s",
+            "state_dir": state,
+            "api": {"listen": format!("127.0.0.1:{port}")},
+            "history": history,
+            "rules": [{"name": "cpu_hi", "metric": "cpu.usage", "warn": "> 99", "for": "1h"}],
+        })
+    };
+    let cfg = common::write(&dir, "config.json", &config(json!({})).to_string());
+
+    // A day of minutes up to a minute ago: 20 % for 12 hours, then 80 %.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        .floor();
+    let samples = dir.join("day.jsonl");
+    let mut text = String::new();
+    for i in 0..1440 {
+        let ts = now - 86_400.0 + 60.0 * i as f64;
+        let cpu = if i < 720 { 20.0 } else { 80.0 };
+        text.push_str(&json!({"ts": ts, "metrics": {"cpu.usage": cpu}}).to_string());
+        text.push('\n');
+    }
+    std::fs::write(&samples, text).unwrap();
+    let o = common::run(&[
+        "replay",
+        samples.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "replay failed: {}", common::stderr(&o));
+    let size =
+        std::fs::metadata(state.join("history.hwh")).expect("the replay wrote history").len();
+
+    let daemon = Daemon::start(&cfg, false);
+    wait_status(&base, Duration::from_secs(60), |v| v["ticks"].as_u64().unwrap_or(0) >= 2)
+        .expect("the daemon never ticked twice");
+    let (code, page) = common::http("GET", &format!("{base}/"), "").unwrap();
+    assert_eq!(code, 200);
+    assert!(page.contains("<th>last 24 h</th>"), "no 24-hour column:\n{page}");
+    assert_eq!(
+        std::fs::metadata(state.join("history.hwh")).unwrap().len(),
+        size,
+        "the daemon kept the replayed file (same geometry)"
+    );
+
+    let dom = chromium(&dir, &["--dump-dom", &format!("{base}/")]);
+    let text = String::from_utf8_lossy(&dom.stdout);
+    assert!(text.contains("<h1>day-01</h1>"), "the page did not load: {text}");
+    assert!(!text.to_ascii_lowercase().contains("<script"), "a script element in the DOM");
+    let violations = csp_violations(&dom.stderr);
+    assert!(violations.is_empty(), "CSP violations: {violations:#?}");
+    let d = chart_path(&text, "cpu.usage · last 24 h")
+        .unwrap_or_else(|| panic!("no 24-hour chart of cpu.usage in the DOM:\n{text}"));
+    assert_eq!(d.matches('M').count(), 1, "one unbroken line: {d}");
+    let pts = points(d);
+    // 96 buckets of 15 minutes; the newest may still be empty if the page came in its first
+    // minute (the live ticks fill it).
+    assert!((95..=96).contains(&pts.len()), "{} points: {d}", pts.len());
+    assert_eq!(pts[0].0, 0.0, "the oldest bucket at the left: {d}");
+    // 0..100 %: 20 % is y 5 + 0.8·30 = 29, 80 % is y 11. The switch is near bucket 48.
+    for (i, &(x, y)) in pts.iter().enumerate() {
+        let want_x = (i as f64 * 140.0 / 95.0 * 10.0).round() / 10.0;
+        assert!((x - want_x).abs() < 0.051, "bucket {i} at x {x}, not {want_x}: {d}");
+        if i < 44 {
+            assert_eq!(y, 29.0, "bucket {i} (20 %): {d}");
+        } else if (52..90).contains(&i) {
+            assert_eq!(y, 11.0, "bucket {i} (80 %): {d}");
+        }
+    }
+
+    let png = dir.join("status-page-24h.png");
+    let shot = chromium(
+        &dir,
+        &[
+            &format!("--screenshot={}", png.display()),
+            "--window-size=1000,1400",
+            &format!("{base}/"),
+        ],
+    );
+    assert!(csp_violations(&shot.stderr).is_empty());
+    let bytes = std::fs::read(&png).expect("the screenshot was written");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    println!("24-hour chart screenshot: {} ({} bytes)", png.display(), bytes.len());
+    if let Some(target) = Path::new(common::bin()).parent().and_then(Path::parent) {
+        let copy = target.join("status-page-24h.png");
+        match std::fs::copy(&png, &copy) {
+            Ok(_) => println!("copied to {}", copy.display()),
+            Err(e) => println!("!!!!! NOTE: cannot copy the screenshot to {}: {e}", copy.display()),
+        }
+    }
+    daemon.signal("-TERM");
+    drop(daemon);
+
+    // `"history": false`: the file stays where it is, but the page neither reads nor charts it.
+    std::fs::write(&cfg, config(json!(false)).to_string()).unwrap();
+    let daemon = Daemon::start(&cfg, false);
+    wait_status(&base, Duration::from_secs(60), |v| v["ticks"].as_u64().unwrap_or(0) >= 1)
+        .expect("the daemon never ticked");
+    let (code, page) = common::http("GET", &format!("{base}/"), "").unwrap();
+    assert_eq!(code, 200);
+    assert!(page.contains("No 24-hour charts: the history file is off in the config."), "{page}");
+    assert!(!page.contains("last 24 h"));
+    daemon.signal("-TERM");
+    drop(daemon);
 }

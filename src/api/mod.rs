@@ -11,6 +11,7 @@
 //! Not for: collecting, evaluating or delivering anything; a fleet's server side (Prometheus
 //! and Alertmanager are that).
 
+pub(crate) mod daily;
 pub(crate) mod page;
 pub(crate) mod prometheus;
 pub(crate) mod routes;
@@ -19,7 +20,7 @@ pub(crate) mod status;
 pub(crate) mod view;
 
 use crate::config::ApiConfig;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A running API: the server thread and what its routes read.
@@ -33,16 +34,19 @@ impl Api {
     /// Binds `config.listen` and starts serving `board`. A port that cannot be bound is an
     /// error (refused at start-up, never retried in the background). A `dry_run` serves
     /// every document but refuses every change (its silences store is the real daemon's).
+    /// The page's 24-hour charts read `history` (the history file, `None` when it is off).
     pub(crate) fn start(
         config: &ApiConfig,
         board: Arc<view::Board>,
         state_dir: &Path,
+        history: Option<PathBuf>,
         dry_run: bool,
     ) -> Result<Api, String> {
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|e| format!("api.listen {}: cannot listen: {e}", config.listen))?;
         let mut routes = routes::Routes::new(board, config.token.clone(), state_dir);
         routes.dry_run = dry_run;
+        routes.daily.set_path(history);
         let routes = Arc::new(routes);
         let handler = {
             let routes = Arc::clone(&routes);
@@ -55,10 +59,11 @@ impl Api {
         Ok(Api { server, routes })
     }
 
-    /// Applies a reloaded config's token (the daemon keeps the address: it changes only at
-    /// a restart).
-    pub(crate) fn reload(&self, config: &ApiConfig) {
+    /// Applies a reloaded config's token and history file (the daemon keeps the address: it
+    /// changes only at a restart).
+    pub(crate) fn reload(&self, config: &ApiConfig, history: Option<PathBuf>) {
         self.routes.set_token(config.token.clone());
+        self.routes.daily.set_path(history);
     }
 
     /// Stops the server thread.

@@ -3,8 +3,10 @@
 //! Order: a header (host, version, a healthy/stale badge with the last tick's age, uptime,
 //! config source, warnings when the state cannot be saved or writes failed), the firing then
 //! pending alerts (or an "all clear" line), one table per metric group (the metric name's
-//! prefix: cpu, load, mem, swap, disk, net, tcp) with each live series' latest value and an
-//! inline SVG chart of its recent values, channel health, and the silences in force.
+//! prefix: cpu, load, mem, swap, disk, net, tcp) with each live series' latest value, an
+//! inline SVG chart of its recent values and, when the history file can be read, one of its
+//! last 24 hours (`api::daily`; otherwise a one-line note says why not), channel health, and
+//! the silences in force.
 //!
 //! Contract: every text that comes from data (host, config source, rule names, labels such as
 //! mount points, silences' comments, channel errors) goes through [`html::Esc`]; charts are
@@ -22,6 +24,7 @@ mod svg;
 #[cfg(test)]
 mod tests;
 
+use super::daily::Charts;
 use super::view::{AlertRow, View};
 use html::{Dur, Esc, When, value_into};
 use std::fmt::Write;
@@ -30,20 +33,31 @@ use std::time::Instant;
 /// The page's Content-Security-Policy: nothing from elsewhere, no script, no plugin, no
 /// form; the one inline `<style>` element allowed by its hash.
 pub(crate) const CSP: &str = "default-src 'none'; \
-     style-src 'sha256-UCPcgP2tCsT2AisJ3YgcPuO3m/sjioOw6/PYVLfnB/g='; \
+     style-src 'sha256-cchSx+lxM8azhrJxPd6OI1oiEipVGGZW88vfC8t8MHw='; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The page's style sheet (its hash is in [`CSP`]).
 const CSS: &str = include_str!("page/style.css");
 
-/// Renders the page as it stands now.
-pub(crate) fn render(view: &View) -> String {
-    render_at(view, Instant::now(), crate::timefmt::now_unix())
+/// Renders the page as of `now` (monotonic) and `now_unix` (wall clock, Unix seconds),
+/// without the 24-hour charts.
+#[cfg(test)]
+pub(crate) fn render_at(view: &View, now: Instant, now_unix: f64) -> String {
+    render_with(view, None, now, now_unix)
 }
 
-/// Renders the page as of `now` (monotonic) and `now_unix` (wall clock, Unix seconds).
-pub(crate) fn render_at(view: &View, now: Instant, now_unix: f64) -> String {
-    let mut out = String::with_capacity(estimate(view));
+/// Renders the page with the 24-hour charts (`None`: none, and no note about them).
+pub(crate) fn render_with(
+    view: &View,
+    charts: Option<&Charts>,
+    now: Instant,
+    now_unix: f64,
+) -> String {
+    let day_points = match charts {
+        Some(Charts::Ready(day)) => day.buckets,
+        _ => 0,
+    };
+    let mut out = String::with_capacity(estimate(view, day_points));
     let firing = view.alerts.iter().filter(|a| a.firing()).count();
     let pending = view.alerts.len() - firing;
     let refresh = (view.interval.as_secs_f64() * 2.0).clamp(5.0, 60.0).round();
@@ -64,7 +78,7 @@ pub(crate) fn render_at(view: &View, now: Instant, now_unix: f64) -> String {
     let _ = write!(out, " · hostwatch</title><style>{CSS}</style></head><body><main>");
     header(&mut out, view, now, now_unix, firing, pending);
     alerts(&mut out, view, now_unix);
-    groups::groups(&mut out, view);
+    groups::groups(&mut out, view, charts);
     channels(&mut out, view, now_unix);
     silences(&mut out, view, now_unix);
     let _ = writeln!(
@@ -78,10 +92,10 @@ pub(crate) fn render_at(view: &View, now: Instant, now_unix: f64) -> String {
 }
 
 /// A generous size of the page of `view`, so rendering grows its buffer once at most.
-fn estimate(view: &View) -> usize {
+fn estimate(view: &View, day_points: usize) -> usize {
     6 * 1024
         + CSS.len()
-        + view.series.len() * (1000 + 12 * view.recent_ts.len())
+        + view.series.len() * (1000 + 12 * view.recent_ts.len() + 12 * day_points)
         + view.alerts.len() * 900
         + view.channels.len() * 600
         + view.silences.len() * 500

@@ -32,7 +32,10 @@
 //! - **hostwatch's own health**: `hostwatch_build_info{version}`, `hostwatch_start_time_seconds`,
 //!   `hostwatch_interval_seconds`, `hostwatch_ticks_total`, `hostwatch_last_tick_timestamp_seconds`
 //!   (after the first tick), `hostwatch_tick_duration_seconds`, `hostwatch_silences`,
-//!   `hostwatch_persist_failing` (0/1), `hostwatch_write_failures_total`, and per channel
+//!   `hostwatch_persist_failing` (0/1), `hostwatch_write_failures_total`,
+//!   `hostwatch_history_write_failures_total` (with a history file),
+//!   `hostwatch_history_points_total{sink, result="written"|"dropped"|"failed"}` (with a
+//!   history sink), and per channel
 //!   `hostwatch_outbox_items`, `hostwatch_deliveries_total{result="delivered"|"failed"|
 //!   "retried"}`, `hostwatch_channel_consecutive_failures` and
 //!   `hostwatch_channel_last_success_timestamp_seconds` (once one succeeded). Counters, and
@@ -177,7 +180,38 @@ fn health(view: &View, out: &mut String) -> std::fmt::Result {
         "counter",
         "Outbox journal and events log writes that failed since start.",
         view.write_failures as f64,
-    )
+    )?;
+    let Some(h) = view.history else { return Ok(()) };
+    if h.file {
+        one(
+            "hostwatch_history_write_failures_total",
+            "counter",
+            "Writes to the history file that failed since start.",
+            h.write_failures as f64,
+        )?;
+    }
+    if h.sinks.iter().any(Option::is_some) {
+        let name = "hostwatch_history_points_total";
+        family(
+            out,
+            name,
+            "counter",
+            "History points and events per sink: written, dropped, failed writes (kept to retry).",
+        );
+        for s in h.sinks.iter().flatten() {
+            for (result, n) in
+                [("written", s.written), ("dropped", s.dropped), ("failed", s.failures)]
+            {
+                out.push_str(name);
+                out.push('{');
+                host(out, view);
+                label(out, "sink", s.name);
+                label(out, "result", result);
+                let _ = writeln!(out, "}} {n}");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The API server's own counters (after the view's families).

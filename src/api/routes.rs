@@ -32,6 +32,8 @@ pub(crate) struct Routes {
     board: Arc<Board>,
     token: Mutex<Option<Secret>>,
     state_dir: PathBuf,
+    /// The status page's 24-hour charts (the history file, read by this thread only).
+    pub(crate) daily: super::daily::Cache,
     /// The server's own counters, for `/metrics` (set once the server runs).
     server_stats: std::sync::OnceLock<Arc<super::server::Stats>>,
     /// A `run --dry-run`: every change is refused (the silences store is the real one).
@@ -74,6 +76,7 @@ impl Routes {
             board,
             token: Mutex::new(token),
             state_dir: state_dir.to_path_buf(),
+            daily: super::daily::Cache::new(None),
             server_stats: std::sync::OnceLock::new(),
             dry_run: false,
         }
@@ -110,11 +113,11 @@ impl Routes {
                 Response::new(200, PROMETHEUS_TEXT, text.into_bytes())
             }
             ("GET", "/") => {
-                let mut r = Response::new(
-                    200,
-                    HTML,
-                    super::page::render(&self.board.current()).into_bytes(),
-                );
+                let view = self.board.current();
+                let (now, now_unix) = (Instant::now(), crate::timefmt::now_unix());
+                let charts = self.daily.charts(&view, now, now_unix);
+                let page = super::page::render_with(&view, Some(&charts), now, now_unix);
+                let mut r = Response::new(200, HTML, page.into_bytes());
                 r.headers.push(("Content-Security-Policy", super::page::CSP.to_owned()));
                 r
             }

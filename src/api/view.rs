@@ -208,6 +208,8 @@ pub(crate) struct View {
     pub persist_failing: bool,
     /// Outbox journal and events log writes that failed since start.
     pub write_failures: u64,
+    /// History file and sinks, when history is recorded.
+    pub history: Option<crate::history::Health>,
 }
 
 /// What a refresh reads: the daemon's parts, borrowed for the moment of publishing.
@@ -228,6 +230,8 @@ pub(crate) struct Inputs<'a> {
     pub tick_duration: Duration,
     /// How many of the engine's silences, from the start, come from the config file.
     pub config_silences: usize,
+    /// History's counters.
+    pub history: Option<crate::history::Health>,
 }
 
 impl Clone for View {
@@ -266,6 +270,7 @@ impl Clone for View {
         }
         self.persist_failing = source.persist_failing;
         self.write_failures = source.write_failures;
+        self.history = source.history;
     }
 }
 
@@ -295,6 +300,7 @@ impl View {
             channels: BTreeMap::new(),
             persist_failing: false,
             write_failures: 0,
+            history: None,
         }
     }
 
@@ -417,6 +423,7 @@ impl View {
         }
         self.persist_failing = i.persist_failing;
         self.write_failures = i.write_failures;
+        self.history = i.history;
     }
 }
 

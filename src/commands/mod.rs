@@ -4,6 +4,7 @@ pub mod check;
 pub mod history;
 pub mod once;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod sample;
 pub mod silence;

@@ -56,6 +56,7 @@ const TOP_KEYS: &[&str] = &[
     "api",
     "heartbeat",
     "history",
+    "reports",
 ];
 const API_KEYS: &[&str] = &["listen", "token"];
 const HEARTBEAT_KEYS: &[&str] = &["url", "every", "method", "timeout"];
@@ -344,6 +345,9 @@ pub(crate) fn decode(
     let history = get(top, "history")
         .map(|n| super::history::decode_history(&mut d, n, interval))
         .unwrap_or_default();
+    let reports = get(top, "reports")
+        .map(|n| super::reports::decode_reports(&mut d, n, &channels))
+        .unwrap_or_default();
 
     let mut errors = env_errors;
     let mut file_errors = d.errors;
@@ -367,6 +371,7 @@ pub(crate) fn decode(
         api,
         heartbeat,
         history,
+        reports,
     })
 }
 

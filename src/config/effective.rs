@@ -88,6 +88,12 @@ impl Config {
             "api": api,
             "heartbeat": heartbeat,
             "history": history,
+            "reports": self.reports.iter().map(|r| json!({
+                "name": r.name,
+                "every": format_duration(r.every),
+                "at": r.at.map(|s| format!("{:02}:{:02}", s / 3600, s / 60 % 60)),
+                "channels": r.channels,
+            })).collect::<Vec<_>>(),
         })
     }
 }

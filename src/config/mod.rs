@@ -43,6 +43,21 @@ pub struct Config {
     pub heartbeat: Option<HeartbeatConfig>,
     /// Short history (`history` key): the built-in file, SQLite, InfluxDB.
     pub history: HistoryConfig,
+    /// Periodic reports (`reports` key), in file order.
+    pub reports: Vec<ReportConfig>,
+}
+
+/// One periodic report (`reports[]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportConfig {
+    /// Unique among reports (`daily`; default from `every`: hourly, daily, weekly).
+    pub name: String,
+    /// The period's length.
+    pub every: Duration,
+    /// Seconds past midnight UTC periods are aligned to (`at`); `None`: midnight.
+    pub at: Option<u32>,
+    /// The channels it goes to (not through `routes`).
+    pub channels: Vec<String>,
 }
 
 /// Where history goes (`history` key). The default: the built-in file only.
@@ -380,6 +395,7 @@ pub mod env;
 mod error;
 mod history;
 pub mod json;
+mod reports;
 mod rules;
 mod secret;
 mod silences;

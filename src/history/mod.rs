@@ -8,8 +8,8 @@
 
 mod acc;
 pub(crate) mod format;
+pub(crate) mod influx;
 pub(crate) mod read;
-#[allow(dead_code)]
 mod recorder;
 #[allow(dead_code)] // until the sinks land
 pub(crate) mod sink;
@@ -18,7 +18,11 @@ pub(crate) mod sqlite;
 mod writer;
 
 pub(crate) use acc::Acc;
+#[cfg(feature = "api")]
+pub(crate) use recorder::Health;
 pub(crate) use recorder::Recorder;
+#[cfg(all(test, feature = "api"))]
+pub(crate) use recorder::SinkCounters;
 
 use crate::config::Config;
 use sink::SinkThread;
@@ -38,7 +42,15 @@ pub(crate) fn start_sinks(config: &Config) -> Vec<SinkThread> {
         });
         sinks.extend(SinkThread::start("sqlite", stats, make));
     }
-    // INFLUX-SINK: `if let Some(c) = &config.history.influxdb { … }`
+    if let Some(c) = &config.history.influxdb {
+        let (c, timeout) = (c.clone(), c.timeout.unwrap_or(config.delivery.timeout));
+        let stats = std::sync::Arc::new(sink::SinkStats::default());
+        let for_sink = std::sync::Arc::clone(&stats);
+        let make = Box::new(move || {
+            Box::new(influx::InfluxSink::new(c, timeout, for_sink)) as Box<dyn sink::Sink>
+        });
+        sinks.extend(SinkThread::start("influxdb", stats, make));
+    }
     sinks
 }
 

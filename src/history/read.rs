@@ -22,6 +22,10 @@ pub(crate) struct HistoryData {
     g: Geometry,
     created: f64,
     bytes: Vec<u8>,
+    /// The slot rows whose checksum matched, checked once: (row index, slot number).
+    slot_rows: Vec<(u32, u64)>,
+    /// The raw rows whose checksum matched: (row index, time, sequence).
+    raw_index: Vec<(u32, f64, u32)>,
 }
 
 /// One series the file holds.
@@ -95,7 +99,26 @@ impl HistoryData {
                 g.file_len()
             ));
         }
-        Ok(HistoryData { g, created, bytes })
+        let mut data =
+            HistoryData { g, created, bytes, slot_rows: Vec::new(), raw_index: Vec::new() };
+        data.slot_rows = (0..g.slots)
+            .filter_map(|i| {
+                let row = data.slot_row(i);
+                let slot = format::slot_row_slot(row);
+                (format::row_ok(row) && slot % g.slots as u64 == i as u64).then_some((i, slot))
+            })
+            .collect();
+        data.raw_index = (0..g.raw_rows)
+            .filter_map(|i| {
+                let row = data.raw_row(i);
+                if !format::row_ok(row) {
+                    return None;
+                }
+                let (ts, seq) = format::raw_row_head(row);
+                (ts.is_finite() && seq % g.raw_rows == i).then_some((i, ts, seq))
+            })
+            .collect();
+        Ok(data)
     }
 
     /// The file's geometry.
@@ -144,84 +167,92 @@ impl HistoryData {
 
     /// The valid raw rows: (time, sequence, row).
     fn raw_rows(&self) -> impl Iterator<Item = (f64, u32, &[u8])> {
-        (0..self.g.raw_rows).filter_map(move |i| {
-            let row = self.raw_row(i);
-            if !format::row_ok(row) {
-                return None;
-            }
-            let (ts, seq) = format::raw_row_head(row);
-            (ts.is_finite() && seq % self.g.raw_rows == i).then_some((ts, seq, row))
-        })
+        self.raw_index.iter().map(move |&(i, ts, seq)| (ts, seq, self.raw_row(i)))
+    }
+
+    /// The valid slot rows: (slot number, row).
+    fn slot_rows(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.slot_rows.iter().map(move |&(i, slot)| (slot, self.slot_row(i)))
     }
 
     /// The slots of `column` that overlap `[since, until]`, by start, ascending.
     pub fn slots(&self, column: u32, since: f64, until: f64) -> Vec<SlotPoint> {
-        let Some(owner_since) = self.since_of(column) else { return Vec::new() };
-        let res = self.g.resolution as f64;
-        let c = column as usize;
         let mut out: BTreeMap<u64, SlotPoint> = BTreeMap::new();
-        for i in 0..self.g.slots {
+        let res = self.g.resolution as f64;
+        self.visit_slots(&[column], since, until, widen, |_, p| {
+            out.insert((p.start / res).round() as u64, p);
+        });
+        out.into_values().collect()
+    }
+
+    /// Calls `f(i, slot)` for every slot of `columns[i]` that overlaps `[since, until]`, in no
+    /// particular order, with cells widened by `conv`. One pass over the file however many
+    /// columns are asked for (each row's checksum is checked once), where [`Self::slots`]
+    /// per column would read the whole file once per column.
+    pub fn visit_slots(
+        &self,
+        columns: &[u32],
+        since: f64,
+        until: f64,
+        conv: fn(f32) -> f64,
+        mut f: impl FnMut(usize, SlotPoint),
+    ) {
+        let owners: Vec<Option<f64>> = columns.iter().map(|&c| self.since_of(c)).collect();
+        let res = self.g.resolution as f64;
+        // Per ring position: the slot its sealed row holds (if valid), and per asked column
+        // whether that row had a value (so raw rows rebuild only what no row holds).
+        let n = self.g.slots as usize;
+        let mut sealed: Vec<Option<u64>> = vec![None; n];
+        let mut had = vec![false; n * columns.len()];
+        for &(i, slot) in &self.slot_rows {
             let row = self.slot_row(i);
-            if !format::row_ok(row) {
-                continue;
-            }
-            let slot = format::slot_row_slot(row);
             let start = slot as f64 * res;
-            if slot % self.g.slots as u64 != i as u64
-                || start + res <= owner_since
-                || start + res <= since
-                || start > until
-            {
-                continue;
-            }
-            let ([min, avg, max, last], count) = format::slot_cell(row, c);
-            if count == 0 || avg.is_nan() {
-                continue;
-            }
-            out.insert(
-                slot,
-                SlotPoint {
-                    start,
-                    min: widen(min),
-                    avg: widen(avg),
-                    max: widen(max),
-                    last: widen(last),
-                    count,
-                    partial: false,
-                },
-            );
-        }
-        // Slots without a row, rebuilt from the raw samples still in the file.
-        let mut partial: BTreeMap<u64, super::Acc> = BTreeMap::new();
-        for (ts, _, row) in self.raw_rows() {
-            let v = format::raw_cell(row, c);
-            let slot = self.g.slot_of(ts);
-            let start = slot as f64 * res;
-            if v.is_nan() || ts < owner_since || out.contains_key(&slot) {
-                continue;
-            }
             if start + res <= since || start > until {
                 continue;
             }
-            partial.entry(slot).or_default().add_at(widen(v), ts);
-        }
-        for (slot, acc) in partial {
-            if let Some(s) = acc.stats() {
-                out.insert(
-                    slot,
-                    SlotPoint {
-                        start: slot as f64 * res,
-                        min: s.min,
-                        avg: s.avg,
-                        max: s.max,
-                        last: s.last,
-                        count: s.count,
-                        partial: true,
-                    },
-                );
+            sealed[i as usize] = Some(slot);
+            for (k, (&c, owner)) in columns.iter().zip(&owners).enumerate() {
+                let Some(owner_since) = *owner else { continue };
+                if start + res <= owner_since {
+                    continue;
+                }
+                let ([min, avg, max, last], count) = format::slot_cell(row, c as usize);
+                if count == 0 || avg.is_nan() {
+                    continue;
+                }
+                had[i as usize * columns.len() + k] = true;
+                let (min, avg, max, last) = (conv(min), conv(avg), conv(max), conv(last));
+                f(k, SlotPoint { start, min, avg, max, last, count, partial: false });
             }
         }
-        out.into_values().collect()
+        // Slots without a row, rebuilt from the raw samples still in the file.
+        let mut partial: BTreeMap<(usize, u64), super::Acc> = BTreeMap::new();
+        for (ts, _, row) in self.raw_rows() {
+            let slot = self.g.slot_of(ts);
+            let start = slot as f64 * res;
+            if start + res <= since || start > until {
+                continue;
+            }
+            let at = (slot % self.g.slots as u64) as usize;
+            for (k, (&c, owner)) in columns.iter().zip(&owners).enumerate() {
+                let v = format::raw_cell(row, c as usize);
+                let Some(owner_since) = *owner else { continue };
+                if v.is_nan() || ts < owner_since {
+                    continue;
+                }
+                if sealed[at] == Some(slot) && had[at * columns.len() + k] {
+                    continue;
+                }
+                partial.entry((k, slot)).or_default().add_at(conv(v), ts);
+            }
+        }
+        for ((k, slot), acc) in partial {
+            if let Some(s) = acc.stats() {
+                let start = slot as f64 * res;
+                let (min, avg, max, last, count) = (s.min, s.avg, s.max, s.last, s.count);
+                f(k, SlotPoint { start, min, avg, max, last, count, partial: true });
+            }
+        }
     }
 
     /// The raw samples of `column` in `[since, until]`, by time.
@@ -263,20 +294,15 @@ impl HistoryData {
 
     /// The sealed row of slot `slot`, if the file holds it.
     pub(super) fn slot_row_of(&self, slot: u64) -> Option<&[u8]> {
-        let row = self.slot_row((slot % self.g.slots as u64) as u32);
-        (format::row_ok(row) && format::slot_row_slot(row) == slot).then_some(row)
+        self.slot_rows().find(|(s, _)| *s == slot).map(|(_, row)| row)
     }
 
     /// The last time each column had a value (slot end or raw time; 0: never).
     pub(super) fn last_seen(&self) -> Vec<f64> {
         let mut last = vec![0.0f64; self.g.columns as usize];
         let res = self.g.resolution as f64;
-        for i in 0..self.g.slots {
-            let row = self.slot_row(i);
-            if !format::row_ok(row) {
-                continue;
-            }
-            let end = (format::slot_row_slot(row) + 1) as f64 * res;
+        for (slot, row) in self.slot_rows() {
+            let end = (slot + 1) as f64 * res;
             for (c, l) in last.iter_mut().enumerate() {
                 if end > *l && format::slot_cell(row, c).1 > 0 {
                     *l = end;

@@ -22,6 +22,32 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// History's health for `/metrics`.
+#[cfg(feature = "api")]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Health {
+    /// True when the history file is written.
+    pub file: bool,
+    /// Writes to the history file that failed since start.
+    pub write_failures: u64,
+    /// Per sink (at most SQLite and InfluxDB): its counters.
+    pub sinks: [Option<SinkCounters>; 2],
+}
+
+/// One sink's counters.
+#[cfg(feature = "api")]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SinkCounters {
+    /// `sqlite` or `influxdb`.
+    pub name: &'static str,
+    /// Points and events written.
+    pub written: u64,
+    /// Points and events dropped (buffer or queue full, refused by the server).
+    pub dropped: u64,
+    /// Writes that failed (and were kept to retry).
+    pub failures: u64,
+}
+
 /// No column (the series is not recorded).
 const NONE: u32 = u32::MAX;
 /// No column, and the reason was logged (table full, key too long).
@@ -190,20 +216,46 @@ impl Recorder {
 
     /// Flushes, then stops the sinks, waiting until `deadline` at most.
     pub fn stop(mut self, deadline: Instant) {
-        self.flush();
-        for s in std::mem::take(&mut self.sinks) {
+        for s in self.finish() {
             s.stop(deadline);
         }
     }
 
-    /// The sinks' threads (for their counters).
-    pub fn sinks(&self) -> &[SinkThread] {
-        &self.sinks
+    /// Flushes, then asks the sinks to stop by `deadline` without waiting for them (a
+    /// reload: the loop never waits).
+    pub fn stop_detached(mut self, deadline: Instant) {
+        for s in self.finish() {
+            s.stop_detached(deadline);
+        }
     }
 
-    /// Writes to the history file that failed since start.
-    pub fn write_failures(&self) -> u64 {
-        self.writer.as_ref().map_or(0, Writer::failures)
+    fn finish(&mut self) -> Vec<SinkThread> {
+        self.flush();
+        self.slot = None;
+        if let Some(n) = self.writer.as_ref().map(Writer::failures).filter(|n| *n > 0) {
+            log::warn!(failures = n; "history: {n} writes to the history file failed during this run");
+        }
+        std::mem::take(&mut self.sinks)
+    }
+
+    /// The counters `/metrics` shows (copied, allocation-free).
+    #[cfg(feature = "api")]
+    pub fn health(&self) -> Health {
+        let mut h = Health {
+            file: self.writer.is_some(),
+            write_failures: self.writer.as_ref().map_or(0, Writer::failures),
+            sinks: [None; 2],
+        };
+        for (slot, s) in h.sinks.iter_mut().zip(&self.sinks) {
+            let st = s.stats();
+            *slot = Some(SinkCounters {
+                name: s.name(),
+                written: st.written.load(std::sync::atomic::Ordering::Relaxed),
+                dropped: st.dropped.load(std::sync::atomic::Ordering::Relaxed),
+                failures: st.failures.load(std::sync::atomic::Ordering::Relaxed),
+            });
+        }
+        h
     }
 
     fn close_slot(&mut self, slot: u64) {
@@ -330,6 +382,13 @@ impl Recorder {
             w.write_entry(c as u32, key, now);
         }
         Some(c as u32)
+    }
+}
+
+impl Drop for Recorder {
+    /// A recorder dropped without [`Recorder::stop`] (an early return) still writes its slot.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

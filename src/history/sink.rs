@@ -122,7 +122,12 @@ impl SinkThread {
                 loop {
                     let result = match rx.recv_timeout(POLL_EVERY) {
                         Ok(Msg::Slot(b)) => sink.slot(&b),
-                        Ok(Msg::Events(e)) => sink.events(&e),
+                        // Events say nothing of the database's health: only a failure
+                        // counts, never a recovery.
+                        Ok(Msg::Events(e)) => match sink.events(&e) {
+                            Ok(()) => continue,
+                            Err(e) => Err(e),
+                        },
                         Ok(Msg::Stop(deadline)) => {
                             sink.close(deadline);
                             break;
@@ -159,6 +164,17 @@ impl SinkThread {
         if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Events(Arc::clone(events))) {
             self.stats.dropped.fetch_add(events.len() as u64, Ordering::Relaxed);
             log::warn!(sink = self.name; "history {}: queue full, alert events were dropped", self.name);
+        }
+    }
+
+    /// Asks the sink to write what it holds and stop by `deadline`, without waiting for it
+    /// (a reload: the loop goes on while the old sink finishes).
+    pub fn stop_detached(self, deadline: Instant) {
+        if self.tx.try_send(Msg::Stop(deadline)).is_err() {
+            log::warn!(
+                "history {}: busy at the reload; it stops once its queue is done",
+                self.name
+            );
         }
     }
 

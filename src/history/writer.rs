@@ -1,7 +1,8 @@
 //! Writing the history file: created whole (allocated, so a full disk later cannot fail a
-//! write into it), then one `pwrite` per tick (a raw row) and one per slot (a slot row). No
-//! fsync: a kill loses nothing the kernel already has, and power loss at most the rows the
-//! kernel had not written back, each detected by its checksum.
+//! write into it). Raw rows are sealed in memory each tick and written together when their
+//! slot ends (one or two `pwrite`s), then the slot row: a tick costs no system call, and a
+//! kill loses at most the slot being written (a stop writes it). No fsync: power loss loses
+//! at most the rows the kernel had not written back, each detected by its checksum.
 //!
 //! A file whose geometry differs from the config (other resolution, retention or series
 //! count) is kept as `history.hwh.old` and a new one started; a change of `raw` or of the
@@ -34,7 +35,12 @@ pub(crate) struct Writer {
     file: File,
     path: PathBuf,
     g: Geometry,
-    raw_row: Vec<u8>,
+    /// Sealed raw rows not yet written, consecutive sequence numbers from `pending_first`.
+    pending: Vec<u8>,
+    pending_first: u32,
+    pending_rows: u32,
+    /// Rows `pending` may hold before they are written early.
+    pending_cap: u32,
     slot_row: Vec<u8>,
     next_seq: u32,
     failures: u64,
@@ -94,7 +100,10 @@ impl Writer {
                 file,
                 path,
                 g,
-                raw_row: vec![0u8; g.raw_row_len()],
+                pending: Vec::with_capacity(g.raw_row_len() * pending_cap(g) as usize),
+                pending_first: next_seq,
+                pending_rows: 0,
+                pending_cap: pending_cap(g),
                 slot_row: vec![0u8; g.slot_row_len()],
                 next_seq,
                 failures: 0,
@@ -122,23 +131,55 @@ impl Writer {
         self.outcome(r, "series table");
     }
 
-    /// Writes one raw row: a value (NaN: none) per column.
+    /// Seals one raw row (a value per column; NaN: none) in memory; it is written with the
+    /// slot's row, or earlier when the memory for pending rows is full.
     pub fn write_raw(&mut self, unix_ts: f64, cells: &[f32]) {
         if self.g.raw_rows == 0 {
             return;
         }
+        if self.pending_rows >= self.pending_cap {
+            self.flush_raw();
+        }
+        let len = self.g.raw_row_len();
+        let at = self.pending.len();
+        self.pending.resize(at + len, 0);
+        let row = &mut self.pending[at..at + len];
         for (c, v) in cells.iter().enumerate().take(self.g.columns as usize) {
-            format::put_raw_cell(&mut self.raw_row, c, *v);
+            format::put_raw_cell(row, c, *v);
         }
         let seq = self.next_seq;
+        if self.pending_rows == 0 {
+            self.pending_first = seq;
+        }
         self.next_seq = self.next_seq.wrapping_add(1).max(1);
-        format::seal_raw_row(&mut self.raw_row, unix_ts, seq);
-        let r = self.file.write_all_at(&self.raw_row, self.g.raw_row_off(seq));
+        format::seal_raw_row(row, unix_ts, seq);
+        self.pending_rows += 1;
+    }
+
+    /// Writes the pending raw rows: consecutive in the ring, so one `pwrite`, or two where
+    /// the ring wraps.
+    pub fn flush_raw(&mut self) {
+        if self.pending_rows == 0 {
+            return;
+        }
+        let len = self.g.raw_row_len();
+        let ring = self.g.raw_rows;
+        let first = self.pending_first % ring;
+        let before_wrap = self.pending_rows.min(ring - first) as usize;
+        let (a, b) = self.pending.split_at(before_wrap * len);
+        let r = self.file.write_all_at(a, self.g.raw_row_off(self.pending_first));
+        let r = r.and_then(|()| {
+            if b.is_empty() { Ok(()) } else { self.file.write_all_at(b, self.g.raw_off()) }
+        });
+        self.pending.clear();
+        self.pending_rows = 0;
         self.outcome(r, "raw row");
     }
 
-    /// Writes the row of slot `slot` from the aggregates per column.
+    /// Writes the pending raw rows, then the row of slot `slot` from the aggregates per
+    /// column.
     pub fn write_slot(&mut self, slot: u64, accs: &[Acc]) {
+        self.flush_raw();
         let mut present = 0;
         for c in 0..self.g.columns as usize {
             let (cell, count) = accs.get(c).map_or(([f32::NAN; 4], 0), Acc::cell);
@@ -164,9 +205,26 @@ impl Writer {
     }
 }
 
+/// How many raw rows may wait in memory: a slot's worth is the norm; at most 256 KiB, and
+/// never more than the ring holds.
+fn pending_cap(g: Geometry) -> u32 {
+    let by_bytes = (256 * 1024 / g.raw_row_len().max(1)).max(1) as u32;
+    by_bytes.min(g.raw_rows.max(1))
+}
+
 /// Creates the file whole: header, empty table and rows, allocated on disk; written to a
 /// temporary name and renamed, so a reader never sees half a header.
 fn create(path: &Path, g: Geometry, now: f64) -> Result<(), String> {
+    if let Some(free) = path.parent().and_then(free_bytes)
+        && g.file_len() > free / 2
+    {
+        return Err(format!(
+            "cannot create {}: it needs {} KiB, more than half of the {} KiB free on its file              system (lower history.retention or history.max_series, or free space)",
+            path.display(),
+            g.file_len() / 1024,
+            free / 1024
+        ));
+    }
     let tmp = path.with_extension("hwh.tmp");
     let fail = |e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);
@@ -185,6 +243,19 @@ fn create(path: &Path, g: Geometry, now: f64) -> Result<(), String> {
         "history file created"
     );
     Ok(())
+}
+
+/// Bytes free to an unprivileged user on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain data; all zeroes is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs we own.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Reserves the file's blocks, so writes into it cannot fail with "no space" later.

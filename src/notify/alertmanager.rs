@@ -165,6 +165,12 @@ impl Sender for AlertmanagerSender {
     }
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
+        if event.report.is_some() {
+            return Err(SendError::permanent(format!(
+                "alertmanager {}: Alertmanager takes alerts, not reports",
+                self.name
+            )));
+        }
         let alerts = self.batch(event, crate::timefmt::now_unix());
         // Tracked before sending: a firing alert whose send failed is still firing (the next
         // refresh carries it), and a resolved one must not be revived by a refresh.

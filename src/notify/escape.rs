@@ -37,8 +37,7 @@ pub fn markdown(text: &str) -> String {
     out
 }
 
-#[cfg(feature = "email")]
-/// HTML text and attribute values.
+/// HTML text and attribute values (e-mail, and `hostwatch report --format html`).
 pub fn html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -105,8 +104,8 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-#[cfg(any(feature = "slack", feature = "teams", feature = "email"))]
-/// One line of plain text (e-mail subjects, log lines): control characters become spaces.
+/// One line of plain text (e-mail subjects, log lines, reports): control characters become
+/// spaces.
 pub fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }

@@ -113,9 +113,13 @@ impl SlackSender {
     fn body(&self, event: &AlertEvent) -> Value {
         // Label text may hold bare URLs or `#channel`: no auto-linking (verbatim blocks) and no
         // previews of whatever a label points at.
+        let (text, blocks) = match &event.report {
+            Some(r) => (crate::report::slack::text(r), crate::report::slack::blocks(r)),
+            None => (fallback_text(event), blocks(event)),
+        };
         let mut body = json!({
-            "text": fallback_text(event),
-            "blocks": blocks(event),
+            "text": text,
+            "blocks": blocks,
             "unfurl_links": false,
             "unfurl_media": false,
         });
@@ -308,6 +312,7 @@ fn event_text(event: &AlertEvent) -> String {
         EventKind::Reminder => "reminder (still firing)",
         EventKind::Escalated => "escalated to critical",
         EventKind::Resolved => "resolved",
+        EventKind::Report => "report",
     };
     format!("{what}, notification #{}", event.seq)
 }

@@ -74,9 +74,15 @@ impl TeamsSender {
     fn body(&self, event: &AlertEvent) -> String {
         let mut body = String::new();
         for budget in BUDGETS {
-            body = match self.format {
-                TeamsFormat::Workflows => workflows_message(event, budget),
-                TeamsFormat::MessageCard => message_card(event, budget),
+            body = match (self.format, &event.report) {
+                (TeamsFormat::Workflows, Some(r)) => {
+                    crate::report::teams::workflows(r, MAX_BODY_BYTES)
+                }
+                (TeamsFormat::MessageCard, Some(r)) => {
+                    crate::report::teams::message_card(r, MAX_BODY_BYTES)
+                }
+                (TeamsFormat::Workflows, None) => workflows_message(event, budget),
+                (TeamsFormat::MessageCard, None) => message_card(event, budget),
             }
             .to_string();
             if body.len() <= MAX_BODY_BYTES {
@@ -192,6 +198,7 @@ fn facts(event: &AlertEvent) -> [(&'static str, String); 8] {
         EventKind::Reminder => "reminder (still firing)",
         EventKind::Escalated => "escalated to critical",
         EventKind::Resolved => "resolved",
+        EventKind::Report => "report",
     };
     [
         ("Host", event.host.clone()),

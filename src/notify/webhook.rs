@@ -122,6 +122,9 @@ impl WebhookSender {
 impl Sender for WebhookSender {
     fn render(&self, event: &AlertEvent) -> Rendered {
         let body = match self.format {
+            // A report is hostwatch's JSON whatever the format (`reports` refuses this
+            // channel in Alertmanager's format).
+            _ if event.report.is_some() => serde_json::to_string(event),
             WebhookFormat::Json => serde_json::to_string(event),
             WebhookFormat::AlertmanagerWebhook => {
                 serde_json::to_string(&self.alertmanager_message(event))

@@ -4,6 +4,7 @@
 
 pub mod alertmanager;
 pub mod daemon;
+pub mod influx;
 pub mod receiver;
 pub mod tmpfs;
 

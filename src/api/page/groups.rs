@@ -16,6 +16,7 @@
 
 use super::html::{Dur, Esc, value_into};
 use super::svg;
+use crate::api::daily::{Charts, Day};
 use crate::api::view::{SeriesRow, View};
 use crate::metrics::{LabelKey, Metric};
 use std::collections::HashMap;
@@ -51,6 +52,8 @@ struct Group<'a> {
     slots: usize,
     /// Seconds the charts span.
     span: f64,
+    /// The 24-hour charts, when the history file could be read (a fourth column).
+    day: Option<&'a Day>,
 }
 
 /// How the rows of a block are named.
@@ -106,7 +109,8 @@ impl Group<'_> {
         }
         let _ = write!(
             out,
-            "<tr class=\"zero\"><td colspan=\"3\">zero for the last {}: ",
+            "<tr class=\"zero\"><td colspan=\"{}\">zero for the last {}: ",
+            self.columns(),
             Dur(self.span)
         );
         for (i, row) in quiet.enumerate() {
@@ -149,6 +153,12 @@ impl Group<'_> {
         out.push_str("</td><td class=\"spark\">");
         let (unit, len) = (row.metric.unit(), row.recent.len());
         svg::chart(out, unit, || row.recent.iter(), len, self.slots, &row.key);
+        if let Some(day) = self.day {
+            out.push_str("</td><td class=\"spark\">");
+            let avg = day.series.get(&*row.key).map_or(&[][..], |s| &s.avg[..]);
+            let title = format!("{} · last 24 h", row.key);
+            svg::chart(out, unit, || avg.iter().copied(), avg.len(), day.buckets, &title);
+        }
         out.push_str("</td></tr>");
     }
 }
@@ -186,7 +196,7 @@ fn breakable(out: &mut String, name: &str) {
 
 /// Writes one table per metric group that has a live series, then the metrics this host
 /// cannot provide.
-pub(super) fn groups(out: &mut String, view: &View) {
+pub(super) fn groups(out: &mut String, view: &View, charts: Option<&Charts>) {
     let slots = view.recent_ts.len();
     let span = match (view.recent_ts.first(), view.recent_ts.last()) {
         (Some(a), Some(b)) if slots > 1 => b - a,
@@ -198,22 +208,31 @@ pub(super) fn groups(out: &mut String, view: &View) {
         *firing |= a.firing();
     }
     let alerted = &alerted;
+    let day = match charts {
+        Some(Charts::Ready(day)) => Some(day),
+        Some(Charts::Unavailable(why)) => {
+            let _ = write!(out, "<p class=\"mute\">No 24-hour charts: {}.</p>", Esc(why));
+            None
+        }
+        None => None,
+    };
     for (i, &m) in Metric::ALL.iter().enumerate() {
         let p = prefix(m);
         if Metric::ALL[..i].iter().any(|&o| prefix(o) == p) {
             continue; // the group was written with its first metric
         }
-        let g = Group { view, alerted, prefix: p, slots, span };
+        let g = Group { view, alerted, prefix: p, slots, span, day };
         if !view.series.iter().any(|s| s.live && prefix(s.metric) == p) {
             continue;
         }
         let _ = write!(
             out,
             "<section class=\"group\" id=\"g-{p}\"><h2>{}</h2><div class=\"scroll\"><table>\
-             <thead><tr><th>series</th><th class=\"num\">latest</th><th>last {}</th></tr>\
+             <thead><tr><th>series</th><th class=\"num\">latest</th><th>last {}</th>{}</tr>\
              </thead><tbody>",
             Esc(title(p)),
             Dur(span),
+            if day.is_some() { "<th>last 24 h</th>" } else { "" },
         );
         g.block(out, &g.rows(None), Naming::Metric);
         for key in LabelKey::ALL {
@@ -237,6 +256,11 @@ pub(super) fn groups(out: &mut String, view: &View) {
 }
 
 impl Group<'_> {
+    /// Columns of the table.
+    fn columns(&self) -> usize {
+        if self.day.is_some() { 4 } else { 3 }
+    }
+
     /// One block per thing labelled `key` (in the order the things were discovered), under
     /// a heading naming it.
     fn things(&self, out: &mut String, key: LabelKey) {
@@ -258,8 +282,9 @@ impl Group<'_> {
             rows.sort_by_key(|r| catalogue_index(r.metric)); // stable: discovery order within
             let _ = write!(
                 out,
-                "<tr class=\"thing\"><th colspan=\"3\"><span class=\"mute\">{}</span> \
+                "<tr class=\"thing\"><th colspan=\"{}\"><span class=\"mute\">{}</span> \
                  <span class=\"lbl\">{}</span></th></tr>",
+                self.columns(),
                 key.as_str(),
                 Esc(label)
             );

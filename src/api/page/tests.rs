@@ -47,6 +47,7 @@ fn view_after(
             write_failures: 0,
             tick_duration: Duration::from_micros(850),
             config_silences: 0,
+            history: None,
         });
     }
     view
@@ -301,7 +302,7 @@ fn a_busy_page_is_balanced_and_fits_its_estimate() {
             page.matches(&format!("<{tag}>")).count() + page.matches(&format!("<{tag} ")).count();
         assert_eq!(open, page.matches(&format!("</{tag}>")).count(), "<{tag}> balance");
     }
-    assert!(page.len() <= estimate(&view), "{} > {}", page.len(), estimate(&view));
+    assert!(page.len() <= estimate(&view, 0), "{} > {}", page.len(), estimate(&view, 0));
     assert!(!page.contains("style=\""));
 }
 
@@ -325,13 +326,36 @@ fn a_page_with_full_rings_fits_its_estimate_closely() {
     let started = std::time::Instant::now();
     let page = render_now(&view);
     let took = started.elapsed();
-    let (len, est) = (page.len(), estimate(&view));
+    let (len, est) = (page.len(), estimate(&view, 0));
     println!(
         "full-ring page: {len} bytes for {} series (estimate {est}), rendered in {took:?}",
         view.series.len()
     );
     assert!(len <= est, "{len} > {est}");
     assert!(est < 2 * len, "the estimate {est} is far above the page's {len} bytes");
+
+    // With a full 24-hour chart (96 varying points) beside each series' recent chart.
+    let series = view
+        .series
+        .iter()
+        .map(|r| {
+            let avg = (0..96).map(|i| ((i * 37) % 100) as f32 + 0.5).collect();
+            (r.key.clone(), crate::api::daily::Series { avg })
+        })
+        .collect();
+    let day = crate::api::daily::Day { width: 900.0, buckets: 96, end: 1_800_000_900.0, series };
+    let charts = crate::api::daily::Charts::Ready(day);
+    let with = render_with(&view, Some(&charts), Instant::now(), 1_800_000_650.0).len();
+    let est = estimate(&view, 96);
+    let n = view.series.len();
+    println!(
+        "full-ring page with 24-hour charts: {with} bytes (estimate {est}); per series {} \
+         bytes before, {} after",
+        len / n,
+        with / n
+    );
+    assert!(with <= est, "{with} > {est}");
+    assert!(est < 2 * with, "the estimate {est} is far above the page's {with} bytes");
 }
 
 #[test]
@@ -536,9 +560,9 @@ fn a_thousand_mounts_render_in_linear_work() {
     println!(
         "{n} mounts: {} bytes (estimate {}), rendered in {took:?}",
         page.len(),
-        estimate(&view)
+        estimate(&view, 0)
     );
-    assert!(page.len() <= estimate(&view));
+    assert!(page.len() <= estimate(&view, 0));
     assert_eq!(page.matches("<tr class=\"thing\">").count(), n);
     assert_eq!(page.matches("<tr class=\"hot\">").count(), n);
     let mut last = 0;

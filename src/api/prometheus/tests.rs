@@ -478,3 +478,36 @@ fn a_large_view_renders_into_one_reused_buffer() {
         out.len()
     );
 }
+
+#[test]
+fn history_counters_per_sink() {
+    use crate::history::{Health, SinkCounters};
+    let mut v = small_view();
+    assert!(!render_text(&v).contains("hostwatch_history"));
+    let sink = |name, written| SinkCounters { name, written, dropped: 2, failures: 3 };
+    v.history = Some(Health {
+        file: true,
+        write_failures: 4,
+        sinks: [Some(sink("sqlite", 10)), Some(sink("influxdb", 20))],
+    });
+    let text = render_text(&v);
+    let samples = parse(&text);
+    let find = |name: &str, labels: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && labels.iter().all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+            })
+            .map(|s| s.value)
+    };
+    assert_eq!(find("hostwatch_history_write_failures_total", &[]), Some(4.0));
+    assert_eq!(
+        find("hostwatch_history_points_total", &[("sink", "sqlite"), ("result", "written")]),
+        Some(10.0)
+    );
+    assert_eq!(
+        find("hostwatch_history_points_total", &[("sink", "influxdb"), ("result", "failed")]),
+        Some(3.0)
+    );
+}

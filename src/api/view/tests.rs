@@ -49,6 +49,7 @@ impl World {
             write_failures: 0,
             tick_duration: Duration::from_micros(300),
             config_silences: 0,
+            history: None,
         }
     }
 }

@@ -164,6 +164,14 @@ impl Dispatcher {
         }
     }
 
+    /// Puts a report event in the outbox for each of `channels` that exists (no routing, no
+    /// episode bookkeeping); saved and handed off by the next commit like any item.
+    pub fn enqueue_report(&mut self, event: AlertEvent, channels: &[String]) {
+        for channel in channels.iter().filter(|c| self.channels.contains_key(*c)) {
+            self.outbox.push(channel, event.clone());
+        }
+    }
+
     /// Appends the events-log records of notifications (after the commit that saved them).
     pub fn record(&mut self, notifications: &[Notification]) {
         for n in notifications {

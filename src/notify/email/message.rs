@@ -67,16 +67,19 @@ impl Mailbox {
 pub fn subject(event: &AlertEvent) -> String {
     let what =
         if event.labels.is_empty() { event.metric.clone() } else { label_values(event, ",") };
-    let mut text = format!(
-        "[{}] {} {} on {}: {} {} {}",
-        event.severity.as_str().to_uppercase(),
-        event.rule,
-        event.event.as_str(),
-        event.host,
-        what,
-        event.value_text,
-        event.threshold
-    );
+    let mut text = match &event.report {
+        Some(r) => format!("[report] {}: {}", r.title(), r.period_text()),
+        None => format!(
+            "[{}] {} {} on {}: {} {} {}",
+            event.severity.as_str().to_uppercase(),
+            event.rule,
+            event.event.as_str(),
+            event.host,
+            what,
+            event.value_text,
+            event.threshold
+        ),
+    };
     if event.test {
         text.push_str(" (test)");
     }
@@ -121,8 +124,10 @@ fn atom(text: &str, fallback: &str, limit: usize) -> String {
 
 /// The whole message as sent (CRLF line ends).
 pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
-    let text = text_body(event);
-    let html = html_body(event);
+    let (text, html) = match &event.report {
+        Some(r) => (crate::report::render::text(r, "\r\n"), crate::report::render::html(r, "\r\n")),
+        None => (text_body(event), html_body(event)),
+    };
     let mut salt = 0u64;
     let boundary = loop {
         let seed = format!("{}\n{salt}\n{text}\n{html}", event.key);
@@ -264,6 +269,7 @@ mod tests {
             episode_key: "disk_root:00000000000000aa:1796083100000".into(),
             description: Some("Root file system nearly full".into()),
             test: false,
+            report: None,
         }
     }
 
@@ -337,6 +343,20 @@ mod tests {
                 unqp(text, true)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_report_is_a_text_and_html_message_with_a_report_subject() {
+        let mut r = crate::report::render::tests::sample();
+        r.host = "x".repeat(300);
+        let e = crate::report::to_event(r);
+        assert!(subject(&e).starts_with("[report] hostwatch report daily for xxx"));
+        assert!(subject(&e).chars().count() <= SUBJECT_LIMIT + 1, "cut like any subject");
+        let (from, to) = mailboxes();
+        let m = build(&e, &from, &to);
+        assert!(m.contains("Content-Type: text/plain") && m.contains("Content-Type: text/html"));
+        assert!(m.contains("/&lt;script&gt;"), "the HTML part escapes labels");
+        assert!(!m.replace("\r\n", "").contains('\n'), "CRLF line ends only");
     }
 
     #[test]

@@ -261,14 +261,19 @@ fn an_overdue_report_is_sent_once_at_start_and_a_failed_attempt_is_retried() {
     let (since, until) = (report["since"].as_f64().unwrap(), report["until"].as_f64().unwrap());
     assert_eq!(until - since, 60.0, "the latest completed minute");
     assert_eq!(until % 60.0, 0.0);
-    // Nothing more: the next minute's report is due only once that minute has ended and
-    // settled (over 60 s away); ten missed days are not ten thousand reports.
+    // Nothing more for the past: ten missed days are not ten thousand reports. (The next
+    // minute's report may come due meanwhile if the test started late in a minute: it is for
+    // a later period, and there is at most one.)
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(r.requests().len(), 2);
+    let later: Vec<Value> =
+        r.requests().into_iter().filter(|q| q["json"]["key"] != body["key"]).collect();
+    assert!(later.len() <= 1, "{later:#?}");
+    assert!(later.iter().all(|q| q["json"]["report"]["until"].as_f64() == Some(until + 60.0)));
     let saved: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("state/reports.json")).unwrap())
             .unwrap();
-    assert_eq!(saved["reports"]["quick"]["last_end"].as_f64(), Some(until));
+    let last_end = saved["reports"]["quick"]["last_end"].as_f64().unwrap();
+    assert!(last_end == until || last_end == until + 60.0, "{saved}");
     run.stop();
     // A restart within the same period sends nothing again.
     let run = Run::start(&cfg);

@@ -292,6 +292,11 @@ impl HistoryData {
         rows.into_iter().map(|(_, ts, row)| (ts, row)).collect()
     }
 
+    /// The latest slot with a sealed row.
+    pub(super) fn latest_slot(&self) -> Option<u64> {
+        self.slot_rows.iter().map(|&(_, slot)| slot).max()
+    }
+
     /// The sealed row of slot `slot`, if the file holds it.
     pub(super) fn slot_row_of(&self, slot: u64) -> Option<&[u8]> {
         self.slot_rows().find(|(s, _)| *s == slot).map(|(_, row)| row)

@@ -294,6 +294,9 @@ impl Recorder {
     }
 
     /// Gives every live series a column (keeping the one the file already names it by).
+    /// Two passes: every column a live series holds is marked live first, so a column is
+    /// never given away while its series is still there (a clock jump makes every
+    /// `last_seen` look old).
     fn rebind(&mut self, registry: &Registry, now: f64) {
         for col in self.columns.iter_mut().flatten() {
             col.live = false;
@@ -301,35 +304,36 @@ impl Recorder {
         self.refused = 0;
         self.by_series.resize(registry.len(), NONE);
         for (id, info) in registry.iter() {
-            let SeriesId(i) = id;
-            let i = i as usize;
+            let i = id.0 as usize;
             if !info.live {
                 if self.by_series[i] < REFUSED {
                     self.by_series[i] = NONE;
                 }
                 continue;
             }
-            if self.by_series[i] < REFUSED {
-                if let Some(col) = self.columns[self.by_series[i] as usize].as_mut() {
-                    col.live = true;
-                }
+            if self.by_series[i] >= REFUSED
+                && let Some(&c) = self.by_key.get(&info.key)
+            {
+                self.by_series[i] = c;
+            }
+            if self.by_series[i] < REFUSED
+                && let Some(col) = self.columns[self.by_series[i] as usize].as_mut()
+            {
+                col.live = true;
+            }
+        }
+        for (id, info) in registry.iter() {
+            let i = id.0 as usize;
+            if !info.live || self.by_series[i] < REFUSED {
                 continue;
             }
             let quiet = self.by_series[i] == REFUSED;
-            let c = match self.by_key.get(&info.key) {
-                Some(&c) => c,
-                None => match self.allocate(&info.key, now, quiet) {
-                    Some(c) => c,
-                    None => {
-                        self.by_series[i] = REFUSED;
-                        self.refused += 1;
-                        continue;
-                    }
-                },
-            };
-            self.by_series[i] = c;
-            if let Some(col) = self.columns[c as usize].as_mut() {
-                col.live = true;
+            match self.allocate(&info.key, now, quiet) {
+                Some(c) => self.by_series[i] = c,
+                None => {
+                    self.by_series[i] = REFUSED;
+                    self.refused += 1;
+                }
             }
         }
     }
@@ -372,6 +376,10 @@ impl Recorder {
         };
         if let Some(old) = self.columns[c].take() {
             self.by_key.remove(&old.key);
+            // No series id may still write into the column it had.
+            for b in self.by_series.iter_mut().filter(|b| **b == c as u32) {
+                *b = NONE;
+            }
         }
         let (metric, label) = describe(key);
         self.columns[c] =

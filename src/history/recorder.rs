@@ -17,7 +17,7 @@ use crate::collect::Sample;
 use crate::config::Config;
 use crate::event::Notification;
 use crate::metrics::{LabelKey, Metric};
-use crate::series::{Registry, SeriesId, parse_series_key};
+use crate::series::{Registry, parse_series_key};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;

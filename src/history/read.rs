@@ -86,7 +86,37 @@ impl HistoryData {
     /// Reads a history file.
     pub fn open(path: &Path) -> Result<HistoryData, String> {
         let bytes = crate::localfile::read_regular(path, MAX_FILE).map_err(|e| e.to_string())?;
-        HistoryData::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
+        let mut data =
+            HistoryData::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        // The table is read first and the rows after it: a column the writer gave to another
+        // series in between would show the new series' rows under the old name. The table
+        // read again now tells which columns changed; they are left out of this read.
+        let g = data.g;
+        let mut table = vec![0u8; format::ENTRY_LEN * g.columns as usize];
+        let again = std::fs::File::open(path)
+            .and_then(|f| std::os::unix::fs::FileExt::read_exact_at(&f, &mut table, g.table_off()));
+        if again.is_ok() {
+            data.forget_changed_entries(&table);
+        }
+        Ok(data)
+    }
+
+    /// Leaves out of this read every column whose table entry differs in `table_now` (the
+    /// table as the file holds it after the rows were read).
+    pub(super) fn forget_changed_entries(&mut self, table_now: &[u8]) {
+        let at = self.g.table_off() as usize;
+        let len = format::ENTRY_LEN * self.g.columns as usize;
+        if table_now.len() != len {
+            return;
+        }
+        let mine = &mut self.bytes[at..at + len];
+        for (old, new) in
+            mine.chunks_exact_mut(format::ENTRY_LEN).zip(table_now.chunks_exact(format::ENTRY_LEN))
+        {
+            if old != new {
+                old.fill(0);
+            }
+        }
     }
 
     /// Parses the bytes of a history file.

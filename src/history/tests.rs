@@ -425,3 +425,35 @@ fn hostile_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn a_column_given_to_another_series_while_it_is_read_is_left_out_of_that_read() {
+    let dir = crate::testutil::tempdir("history", "reread");
+    let c = config(&dir, small());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    let values = [(Metric::NetRxRate, Some("a"), 1.0), (Metric::NetRxRate, Some("b"), 2.0)];
+    for i in 0..8 {
+        let s = sample(&mut reg, 6000.0 + 10.0 * i as f64, &values);
+        rec.record(&reg, &s);
+    }
+    rec.flush();
+    let bytes = std::fs::read(read::path(&dir)).unwrap();
+    let mut data = HistoryData::from_bytes(bytes.clone()).unwrap();
+    let g = data.geometry();
+    let (a, b) = (column(&data, "net.rx_rate{iface=a}"), column(&data, "net.rx_rate{iface=b}"));
+    // Meanwhile the writer gives column `a` to a new series.
+    let mut table = bytes[g.table_off() as usize..g.slots_off() as usize].to_vec();
+    let at = a as usize * crate::history::format::ENTRY_LEN;
+    let entry = crate::history::format::encode_entry("net.rx_rate{iface=z}", 6100.0);
+    table[at..at + entry.len()].copy_from_slice(&entry);
+    data.forget_changed_entries(&table);
+    let keys: Vec<String> = data.series().into_iter().map(|s| s.key).collect();
+    assert_eq!(keys, ["net.rx_rate{iface=b}"]);
+    assert!(data.slots(a, 0.0, f64::MAX).is_empty());
+    assert_eq!(data.slots(b, 0.0, f64::MAX).len(), 2);
+    // An unchanged table changes nothing.
+    let mut data = HistoryData::from_bytes(bytes.clone()).unwrap();
+    data.forget_changed_entries(&bytes[g.table_off() as usize..g.slots_off() as usize]);
+    assert_eq!(data.series().len(), 2);
+}

@@ -53,6 +53,10 @@ const NONE: u32 = u32::MAX;
 /// No column, and the reason was logged (table full, key too long).
 const REFUSED: u32 = u32::MAX - 1;
 
+/// A step of the clock back by at most this long (or one slot, if longer) is added to the
+/// current slot; a longer one starts the earlier slot over.
+const STEP_BACK_ABSORBED_S: u64 = 300;
+
 /// One column: the series it holds.
 struct Column {
     key: Arc<str>,
@@ -158,7 +162,16 @@ impl Recorder {
             self.rebind(registry, ts);
             self.seen_changes = Some(registry.changes());
         }
-        let slot = (ts / self.resolution as f64).floor() as u64;
+        let mut slot = (ts / self.resolution as f64).floor() as u64;
+        // A small step of the clock back (NTP) stays in the current slot: starting an
+        // earlier slot over would write its row again with only the samples after the step.
+        if let Some(cur) = self.slot
+            && slot < cur
+            && (cur - slot) * self.resolution as u64
+                <= STEP_BACK_ABSORBED_S.max(self.resolution as u64)
+        {
+            slot = cur;
+        }
         if self.slot != Some(slot) {
             if let Some(prev) = self.slot {
                 self.close_slot(prev);

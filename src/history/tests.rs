@@ -457,3 +457,23 @@ fn a_column_given_to_another_series_while_it_is_read_is_left_out_of_that_read() 
     data.forget_changed_entries(&bytes[g.table_off() as usize..g.slots_off() as usize]);
     assert_eq!(data.series().len(), 2);
 }
+
+#[test]
+fn a_small_step_of_the_clock_back_keeps_the_slot_it_crossed() {
+    let dir = crate::testutil::tempdir("history", "step-back");
+    let c = config(&dir, small());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    // Slot 100 (6000..6060) gets six samples, then the clock steps back 5 s across its end.
+    let times = [6000.0, 6010.0, 6020.0, 6030.0, 6040.0, 6050.0, 6060.0, 6055.0, 6065.0, 6075.0];
+    for (i, ts) in times.iter().enumerate() {
+        let s = sample(&mut reg, *ts, &[(Metric::MemUsed, None, i as f64)]);
+        rec.record(&reg, &s);
+    }
+    rec.flush();
+    let data = HistoryData::open(&read::path(&dir)).unwrap();
+    let slots = data.slots(column(&data, "mem.used"), 0.0, f64::MAX);
+    assert_eq!(slots.len(), 2, "{slots:?}");
+    assert_eq!((slots[0].start, slots[0].min, slots[0].max, slots[0].count), (6000.0, 0.0, 5.0, 6));
+    assert_eq!((slots[1].start, slots[1].min, slots[1].max, slots[1].count), (6060.0, 6.0, 9.0, 4));
+}

@@ -337,7 +337,7 @@ impl HistoryData {
         let mut last = vec![0.0f64; self.g.columns as usize];
         let res = self.g.resolution as f64;
         for (slot, row) in self.slot_rows() {
-            let end = (slot + 1) as f64 * res;
+            let end = (slot as f64 + 1.0) * res;
             for (c, l) in last.iter_mut().enumerate() {
                 if end > *l && format::slot_cell(row, c).1 > 0 {
                     *l = end;

@@ -167,7 +167,7 @@ impl Recorder {
         // earlier slot over would write its row again with only the samples after the step.
         if let Some(cur) = self.slot
             && slot < cur
-            && (cur - slot) * self.resolution as u64
+            && (cur - slot).saturating_mul(self.resolution as u64)
                 <= STEP_BACK_ABSORBED_S.max(self.resolution as u64)
         {
             slot = cur;

@@ -401,7 +401,9 @@ fn hostile_bytes_never_panic() {
                 let at = g.slot_off(s) as usize;
                 let row = &mut bytes[at..at + g.slot_row_len()];
                 row.iter_mut().for_each(|b| *b = next() as u8);
-                crate::history::format::seal_slot_row(row, next() % 50, (next() % 4) as u32);
+                let top = u64::MAX % g.slots as u64;
+                let slot = if s == top { u64::MAX } else { s + g.slots as u64 * (next() % 8) };
+                crate::history::format::seal_slot_row(row, slot, (next() % 4) as u32);
             }
             for q in 0..g.raw_rows {
                 let at = g.raw_row_off(q) as usize;
@@ -476,4 +478,27 @@ fn a_small_step_of_the_clock_back_keeps_the_slot_it_crossed() {
     assert_eq!(slots.len(), 2, "{slots:?}");
     assert_eq!((slots[0].start, slots[0].min, slots[0].max, slots[0].count), (6000.0, 0.0, 5.0, 6));
     assert_eq!((slots[1].start, slots[1].min, slots[1].max, slots[1].count), (6060.0, 6.0, 9.0, 4));
+}
+
+#[test]
+fn a_file_whose_latest_slot_is_the_last_possible_one_is_recovered_without_a_panic() {
+    let dir = crate::testutil::tempdir("history", "slot-max");
+    let file = HistoryFileConfig { raw: Duration::ZERO, ..small() };
+    let c = config(&dir, file);
+    drop(Recorder::open(&c, 6000.0).unwrap());
+    // A row for the last slot number (a hostile file, or a clock gone wild), checksum valid.
+    let path = read::path(&dir);
+    let data = HistoryData::open(&path).unwrap();
+    let g = data.geometry();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = g.slot_off(u64::MAX) as usize;
+    let row = &mut bytes[at..at + g.slot_row_len()];
+    crate::history::format::put_slot_cell(row, 0, [1.0; 4], 1);
+    crate::history::format::seal_slot_row(row, u64::MAX, 1);
+    std::fs::write(&path, &bytes).unwrap();
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    let s = sample(&mut reg, 6000.0, &[(Metric::MemUsed, None, 1.0)]);
+    rec.record(&reg, &s);
+    rec.flush();
 }

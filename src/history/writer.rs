@@ -311,7 +311,7 @@ fn recover(data: &HistoryData) -> Recovered {
             }
         }
         if let Some(row) = data.slot_row_of(slot) {
-            let end = (slot + 1) as f64 * g.resolution as f64;
+            let end = (slot as f64 + 1.0) * g.resolution as f64;
             for (c, acc) in accs.iter_mut().enumerate() {
                 let (cell, n) = format::slot_cell(row, c);
                 let sealed = Acc::from_cell(cell, n, 0.0);

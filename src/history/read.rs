@@ -1,5 +1,7 @@
 //! Reading the history file, without a lock, while the daemon writes it: a row whose
 //! checksum does not match (torn, or being written right now) is skipped, never trusted.
+//! The table is read again after the rows: a column given to another series meanwhile is
+//! left out of that read.
 //! Slots whose row is missing but whose raw samples are still in the file (the current slot,
 //! or one lost to a crash) are rebuilt from them and marked `partial`.
 //!

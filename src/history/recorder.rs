@@ -3,6 +3,8 @@
 //! aggregates go to the sinks. Columns of the file are assigned to series as they appear and
 //! kept across restarts (by series key); a column whose series has been gone for longer than
 //! the retention is given to the next new series. A full table is a warning, never an error.
+//! A column is given away only when no live series holds it. A step of the clock back by a
+//! few minutes stays in the current slot (the slot it crossed keeps its row).
 //!
 //! A steady tick allocates nothing here: the raw row and the aggregates are reused; only a
 //! change of the series set or a slot handed to a sink allocates.

@@ -1,5 +1,7 @@
 //! Reading the history file, without a lock, while the daemon writes it: a row whose
 //! checksum does not match (torn, or being written right now) is skipped, never trusted.
+//! The table is read again after the rows: a column given to another series meanwhile is
+//! left out of that read.
 //! Slots whose row is missing but whose raw samples are still in the file (the current slot,
 //! or one lost to a crash) are rebuilt from them and marked `partial`.
 //!
@@ -86,7 +88,37 @@ impl HistoryData {
     /// Reads a history file.
     pub fn open(path: &Path) -> Result<HistoryData, String> {
         let bytes = crate::localfile::read_regular(path, MAX_FILE).map_err(|e| e.to_string())?;
-        HistoryData::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
+        let mut data =
+            HistoryData::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        // The table is read first and the rows after it: a column the writer gave to another
+        // series in between would show the new series' rows under the old name. The table
+        // read again now tells which columns changed; they are left out of this read.
+        let g = data.g;
+        let mut table = vec![0u8; format::ENTRY_LEN * g.columns as usize];
+        let again = std::fs::File::open(path)
+            .and_then(|f| std::os::unix::fs::FileExt::read_exact_at(&f, &mut table, g.table_off()));
+        if again.is_ok() {
+            data.forget_changed_entries(&table);
+        }
+        Ok(data)
+    }
+
+    /// Leaves out of this read every column whose table entry differs in `table_now` (the
+    /// table as the file holds it after the rows were read).
+    pub(super) fn forget_changed_entries(&mut self, table_now: &[u8]) {
+        let at = self.g.table_off() as usize;
+        let len = format::ENTRY_LEN * self.g.columns as usize;
+        if table_now.len() != len {
+            return;
+        }
+        let mine = &mut self.bytes[at..at + len];
+        for (old, new) in
+            mine.chunks_exact_mut(format::ENTRY_LEN).zip(table_now.chunks_exact(format::ENTRY_LEN))
+        {
+            if old != new {
+                old.fill(0);
+            }
+        }
     }
 
     /// Parses the bytes of a history file.
@@ -292,6 +324,11 @@ impl HistoryData {
         rows.into_iter().map(|(_, ts, row)| (ts, row)).collect()
     }
 
+    /// The latest slot with a sealed row.
+    pub(super) fn latest_slot(&self) -> Option<u64> {
+        self.slot_rows.iter().map(|&(_, slot)| slot).max()
+    }
+
     /// The sealed row of slot `slot`, if the file holds it.
     pub(super) fn slot_row_of(&self, slot: u64) -> Option<&[u8]> {
         self.slot_rows().find(|(s, _)| *s == slot).map(|(_, row)| row)
@@ -302,7 +339,7 @@ impl HistoryData {
         let mut last = vec![0.0f64; self.g.columns as usize];
         let res = self.g.resolution as f64;
         for (slot, row) in self.slot_rows() {
-            let end = (slot + 1) as f64 * res;
+            let end = (slot as f64 + 1.0) * res;
             for (c, l) in last.iter_mut().enumerate() {
                 if end > *l && format::slot_cell(row, c).1 > 0 {
                     *l = end;

@@ -3,6 +3,8 @@
 //! aggregates go to the sinks. Columns of the file are assigned to series as they appear and
 //! kept across restarts (by series key); a column whose series has been gone for longer than
 //! the retention is given to the next new series. A full table is a warning, never an error.
+//! A column is given away only when no live series holds it. A step of the clock back by a
+//! few minutes stays in the current slot (the slot it crossed keeps its row).
 //!
 //! A steady tick allocates nothing here: the raw row and the aggregates are reused; only a
 //! change of the series set or a slot handed to a sink allocates.
@@ -17,7 +19,7 @@ use crate::collect::Sample;
 use crate::config::Config;
 use crate::event::Notification;
 use crate::metrics::{LabelKey, Metric};
-use crate::series::{Registry, SeriesId, parse_series_key};
+use crate::series::{Registry, parse_series_key};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,6 +54,10 @@ pub(crate) struct SinkCounters {
 const NONE: u32 = u32::MAX;
 /// No column, and the reason was logged (table full, key too long).
 const REFUSED: u32 = u32::MAX - 1;
+
+/// A step of the clock back by at most this long (or one slot, if longer) is added to the
+/// current slot; a longer one starts the earlier slot over.
+const STEP_BACK_ABSORBED_S: u64 = 300;
 
 /// One column: the series it holds.
 struct Column {
@@ -158,7 +164,16 @@ impl Recorder {
             self.rebind(registry, ts);
             self.seen_changes = Some(registry.changes());
         }
-        let slot = (ts / self.resolution as f64).floor() as u64;
+        let mut slot = (ts / self.resolution as f64).floor() as u64;
+        // A small step of the clock back (NTP) stays in the current slot: starting an
+        // earlier slot over would write its row again with only the samples after the step.
+        if let Some(cur) = self.slot
+            && slot < cur
+            && (cur - slot).saturating_mul(self.resolution as u64)
+                <= STEP_BACK_ABSORBED_S.max(self.resolution as u64)
+        {
+            slot = cur;
+        }
         if self.slot != Some(slot) {
             if let Some(prev) = self.slot {
                 self.close_slot(prev);
@@ -294,6 +309,9 @@ impl Recorder {
     }
 
     /// Gives every live series a column (keeping the one the file already names it by).
+    /// Two passes: every column a live series holds is marked live first, so a column is
+    /// never given away while its series is still there (a clock jump makes every
+    /// `last_seen` look old).
     fn rebind(&mut self, registry: &Registry, now: f64) {
         for col in self.columns.iter_mut().flatten() {
             col.live = false;
@@ -301,35 +319,36 @@ impl Recorder {
         self.refused = 0;
         self.by_series.resize(registry.len(), NONE);
         for (id, info) in registry.iter() {
-            let SeriesId(i) = id;
-            let i = i as usize;
+            let i = id.0 as usize;
             if !info.live {
                 if self.by_series[i] < REFUSED {
                     self.by_series[i] = NONE;
                 }
                 continue;
             }
-            if self.by_series[i] < REFUSED {
-                if let Some(col) = self.columns[self.by_series[i] as usize].as_mut() {
-                    col.live = true;
-                }
+            if self.by_series[i] >= REFUSED
+                && let Some(&c) = self.by_key.get(&info.key)
+            {
+                self.by_series[i] = c;
+            }
+            if self.by_series[i] < REFUSED
+                && let Some(col) = self.columns[self.by_series[i] as usize].as_mut()
+            {
+                col.live = true;
+            }
+        }
+        for (id, info) in registry.iter() {
+            let i = id.0 as usize;
+            if !info.live || self.by_series[i] < REFUSED {
                 continue;
             }
             let quiet = self.by_series[i] == REFUSED;
-            let c = match self.by_key.get(&info.key) {
-                Some(&c) => c,
-                None => match self.allocate(&info.key, now, quiet) {
-                    Some(c) => c,
-                    None => {
-                        self.by_series[i] = REFUSED;
-                        self.refused += 1;
-                        continue;
-                    }
-                },
-            };
-            self.by_series[i] = c;
-            if let Some(col) = self.columns[c as usize].as_mut() {
-                col.live = true;
+            match self.allocate(&info.key, now, quiet) {
+                Some(c) => self.by_series[i] = c,
+                None => {
+                    self.by_series[i] = REFUSED;
+                    self.refused += 1;
+                }
             }
         }
     }
@@ -372,6 +391,10 @@ impl Recorder {
         };
         if let Some(old) = self.columns[c].take() {
             self.by_key.remove(&old.key);
+            // No series id may still write into the column it had.
+            for b in self.by_series.iter_mut().filter(|b| **b == c as u32) {
+                *b = NONE;
+            }
         }
         let (metric, label) = describe(key);
         self.columns[c] =

@@ -261,3 +261,244 @@ fn record_cost() {
         times[times.len() * 99 / 100]
     );
 }
+
+/// Every slot each table entry shows (from its `since` on) holds only that series' value.
+fn assert_each_column_shows_its_own_values(dir: &Path, expected: &[(&str, f64)]) {
+    let data = HistoryData::open(&read::path(dir)).unwrap();
+    for s in data.series() {
+        let Some(&(_, v)) = expected.iter().find(|(k, _)| *k == s.key) else { continue };
+        for p in data.slots(s.column, 0.0, f64::MAX) {
+            assert_eq!((p.min, p.max), (v, v), "{} shows another series' values: {p:?}", s.key);
+        }
+    }
+}
+
+#[test]
+fn a_refused_series_never_takes_the_column_of_a_live_one_after_a_clock_jump() {
+    let dir = crate::testutil::tempdir("history", "jump-alias");
+    let c = config(&dir, small());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    let names = ["a", "b", "c", "d"];
+    let values: Vec<_> =
+        names.iter().enumerate().map(|(i, n)| (Metric::NetRxRate, Some(*n), i as f64)).collect();
+    {
+        let s = sample(&mut reg, 6000.0, &values);
+        rec.record(&reg, &s);
+    }
+    // The collector changes (a reload): the new registry lists a new series first; the table
+    // is full, so it is refused.
+    rec.forget_series();
+    let mut reg = Registry::new();
+    let mut all = vec![(Metric::NetRxRate, Some("z"), 99.0)];
+    all.extend(values.iter().cloned());
+    {
+        let s = sample(&mut reg, 6010.0, &all);
+        rec.record(&reg, &s);
+    }
+    // The clock jumps two retentions ahead; every series is still there.
+    for i in 0..20 {
+        {
+            let s = sample(&mut reg, 6000.0 + 7200.0 + 10.0 * i as f64, &all);
+            rec.record(&reg, &s);
+        }
+    }
+    rec.flush();
+    let expected: Vec<(&str, f64)> = vec![
+        ("net.rx_rate{iface=a}", 0.0),
+        ("net.rx_rate{iface=b}", 1.0),
+        ("net.rx_rate{iface=c}", 2.0),
+        ("net.rx_rate{iface=d}", 3.0),
+        ("net.rx_rate{iface=z}", 99.0),
+    ];
+    assert_each_column_shows_its_own_values(&dir, &expected);
+}
+
+#[test]
+fn a_restart_never_replaces_a_whole_slot_by_the_raw_rows_left_of_it() {
+    // Raw rows for one minute, slots of ten: the raw ring holds only part of a slot.
+    let dir = crate::testutil::tempdir("history", "raw-short");
+    let file = HistoryFileConfig {
+        resolution: Duration::from_secs(600),
+        raw: Duration::from_secs(60),
+        ..small()
+    };
+    let c = config(&dir, file);
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    for i in 0..30 {
+        {
+            let s =
+                sample(&mut reg, 6000.0 + 10.0 * i as f64, &[(Metric::MemUsed, None, i as f64)]);
+            rec.record(&reg, &s);
+        }
+    }
+    rec.stop(std::time::Instant::now());
+    // Restarted later in the same slot, then the slot ends.
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6400.0).unwrap();
+    for i in 40..42 {
+        {
+            let s =
+                sample(&mut reg, 6000.0 + 10.0 * i as f64, &[(Metric::MemUsed, None, i as f64)]);
+            rec.record(&reg, &s);
+        }
+    }
+    {
+        let s = sample(&mut reg, 6600.0, &[(Metric::MemUsed, None, 1.0)]);
+        rec.record(&reg, &s);
+    }
+    rec.stop(std::time::Instant::now());
+    let data = HistoryData::open(&read::path(&dir)).unwrap();
+    let slots = data.slots(column(&data, "mem.used"), 0.0, 6599.0);
+    assert_eq!(slots.len(), 1, "{slots:?}");
+    assert_eq!((slots[0].min, slots[0].max, slots[0].count), (0.0, 41.0, 32), "{slots:?}");
+}
+
+#[test]
+fn without_raw_rows_each_once_run_adds_to_its_slot() {
+    let dir = crate::testutil::tempdir("history", "raw-zero");
+    let file = HistoryFileConfig { raw: Duration::ZERO, ..small() };
+    let c = config(&dir, file);
+    for (i, v) in [4.0, 8.0, 6.0].iter().enumerate() {
+        let mut reg = Registry::new();
+        let ts = 6000.0 + 10.0 * i as f64;
+        let mut rec = Recorder::open(&c, ts).unwrap();
+        {
+            let s = sample(&mut reg, ts, &[(Metric::MemUsed, None, *v)]);
+            rec.record(&reg, &s);
+        }
+        rec.stop(std::time::Instant::now());
+    }
+    let data = HistoryData::open(&read::path(&dir)).unwrap();
+    let slots = data.slots(column(&data, "mem.used"), 0.0, f64::MAX);
+    assert_eq!(slots.len(), 1, "{slots:?}");
+    assert_eq!((slots[0].min, slots[0].max, slots[0].last, slots[0].count), (4.0, 8.0, 6.0, 3));
+}
+
+#[test]
+fn hostile_bytes_never_panic() {
+    // A valid header over random bodies, and random headers: an error or data, never a panic.
+    let g = crate::history::format::Geometry { resolution: 60, slots: 7, raw_rows: 5, columns: 3 };
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..3000 {
+        let mut bytes = vec![0u8; g.file_len() as usize];
+        bytes[..4096].copy_from_slice(&g.encode_header(1.0e9));
+        let n = (next() % 64) as usize;
+        for _ in 0..n {
+            let at = (next() % bytes.len() as u64) as usize;
+            bytes[at] = next() as u8;
+        }
+        if round % 3 == 0 {
+            // Rows that pass their checksum with arbitrary content.
+            for s in 0..g.slots as u64 {
+                let at = g.slot_off(s) as usize;
+                let row = &mut bytes[at..at + g.slot_row_len()];
+                row.iter_mut().for_each(|b| *b = next() as u8);
+                let top = u64::MAX % g.slots as u64;
+                let slot = if s == top { u64::MAX } else { s + g.slots as u64 * (next() % 8) };
+                crate::history::format::seal_slot_row(row, slot, (next() % 4) as u32);
+            }
+            for q in 0..g.raw_rows {
+                let at = g.raw_row_off(q) as usize;
+                let row = &mut bytes[at..at + g.raw_row_len()];
+                row.iter_mut().for_each(|b| *b = next() as u8);
+                let ts = f64::from_bits(next());
+                crate::history::format::seal_raw_row(row, ts, (next() % 20) as u32);
+            }
+        }
+        if round % 5 == 0 {
+            bytes.truncate((next() % bytes.len() as u64) as usize);
+        }
+        if let Ok(data) = HistoryData::from_bytes(bytes) {
+            for s in data.series() {
+                let _ = data.slots(s.column, f64::MIN, f64::MAX);
+                let _ = data.raw(s.column, f64::MIN, f64::MAX);
+            }
+            let _ = data.slots(2, 0.0, f64::MAX);
+            let _ = data.last_seen();
+            let _ = data.latest_raw();
+        }
+    }
+}
+
+#[test]
+fn a_column_given_to_another_series_while_it_is_read_is_left_out_of_that_read() {
+    let dir = crate::testutil::tempdir("history", "reread");
+    let c = config(&dir, small());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    let values = [(Metric::NetRxRate, Some("a"), 1.0), (Metric::NetRxRate, Some("b"), 2.0)];
+    for i in 0..8 {
+        let s = sample(&mut reg, 6000.0 + 10.0 * i as f64, &values);
+        rec.record(&reg, &s);
+    }
+    rec.flush();
+    let bytes = std::fs::read(read::path(&dir)).unwrap();
+    let mut data = HistoryData::from_bytes(bytes.clone()).unwrap();
+    let g = data.geometry();
+    let (a, b) = (column(&data, "net.rx_rate{iface=a}"), column(&data, "net.rx_rate{iface=b}"));
+    // Meanwhile the writer gives column `a` to a new series.
+    let mut table = bytes[g.table_off() as usize..g.slots_off() as usize].to_vec();
+    let at = a as usize * crate::history::format::ENTRY_LEN;
+    let entry = crate::history::format::encode_entry("net.rx_rate{iface=z}", 6100.0);
+    table[at..at + entry.len()].copy_from_slice(&entry);
+    data.forget_changed_entries(&table);
+    let keys: Vec<String> = data.series().into_iter().map(|s| s.key).collect();
+    assert_eq!(keys, ["net.rx_rate{iface=b}"]);
+    assert!(data.slots(a, 0.0, f64::MAX).is_empty());
+    assert_eq!(data.slots(b, 0.0, f64::MAX).len(), 2);
+    // An unchanged table changes nothing.
+    let mut data = HistoryData::from_bytes(bytes.clone()).unwrap();
+    data.forget_changed_entries(&bytes[g.table_off() as usize..g.slots_off() as usize]);
+    assert_eq!(data.series().len(), 2);
+}
+
+#[test]
+fn a_small_step_of_the_clock_back_keeps_the_slot_it_crossed() {
+    let dir = crate::testutil::tempdir("history", "step-back");
+    let c = config(&dir, small());
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    // Slot 100 (6000..6060) gets six samples, then the clock steps back 5 s across its end.
+    let times = [6000.0, 6010.0, 6020.0, 6030.0, 6040.0, 6050.0, 6060.0, 6055.0, 6065.0, 6075.0];
+    for (i, ts) in times.iter().enumerate() {
+        let s = sample(&mut reg, *ts, &[(Metric::MemUsed, None, i as f64)]);
+        rec.record(&reg, &s);
+    }
+    rec.flush();
+    let data = HistoryData::open(&read::path(&dir)).unwrap();
+    let slots = data.slots(column(&data, "mem.used"), 0.0, f64::MAX);
+    assert_eq!(slots.len(), 2, "{slots:?}");
+    assert_eq!((slots[0].start, slots[0].min, slots[0].max, slots[0].count), (6000.0, 0.0, 5.0, 6));
+    assert_eq!((slots[1].start, slots[1].min, slots[1].max, slots[1].count), (6060.0, 6.0, 9.0, 4));
+}
+
+#[test]
+fn a_file_whose_latest_slot_is_the_last_possible_one_is_recovered_without_a_panic() {
+    let dir = crate::testutil::tempdir("history", "slot-max");
+    let file = HistoryFileConfig { raw: Duration::ZERO, ..small() };
+    let c = config(&dir, file);
+    drop(Recorder::open(&c, 6000.0).unwrap());
+    // A row for the last slot number (a hostile file, or a clock gone wild), checksum valid.
+    let path = read::path(&dir);
+    let data = HistoryData::open(&path).unwrap();
+    let g = data.geometry();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = g.slot_off(u64::MAX) as usize;
+    let row = &mut bytes[at..at + g.slot_row_len()];
+    crate::history::format::put_slot_cell(row, 0, [1.0; 4], 1);
+    crate::history::format::seal_slot_row(row, u64::MAX, 1);
+    std::fs::write(&path, &bytes).unwrap();
+    let mut reg = Registry::new();
+    let mut rec = Recorder::open(&c, 6000.0).unwrap();
+    let s = sample(&mut reg, 6000.0, &[(Metric::MemUsed, None, 1.0)]);
+    rec.record(&reg, &s);
+    rec.flush();
+}

@@ -290,30 +290,34 @@ fn set_aside(path: &Path, suffix: &str, why: &str) {
     }
 }
 
-/// Reads back the table, when each column was last seen, and the latest slot's aggregates.
+/// Reads back the table, when each column was last seen, and the latest slot's aggregates:
+/// per column from its raw rows or from its sealed row, whichever holds more samples (the
+/// raw ring may hold only the end of a slot, or nothing at all with `"raw": "0s"`; a restart
+/// must never write a slot back with fewer samples than the file had).
 fn recover(data: &HistoryData) -> Recovered {
     let g = data.geometry();
     let entries: Vec<Option<Entry>> = (0..g.columns).map(|c| data.entry(c)).collect();
     let last_seen = data.last_seen();
     let (_, latest) = data.latest_raw();
-    let partial = latest.map(|slot| {
-        let rows = data.raw_rows_of_slot(slot);
+    let partial = latest.or_else(|| data.latest_slot()).map(|slot| {
+        let since = |c: usize| entries[c].as_ref().map_or(f64::INFINITY, |e| e.since);
         let mut accs = vec![Acc::default(); g.columns as usize];
-        if rows.is_empty() {
-            if let Some(row) = data.slot_row_of(slot) {
-                for (c, acc) in accs.iter_mut().enumerate() {
-                    let (cell, n) = format::slot_cell(row, c);
-                    *acc = Acc::from_cell(cell, n, 0.0);
+        for (ts, row) in data.raw_rows_of_slot(slot) {
+            for (c, acc) in accs.iter_mut().enumerate() {
+                let v = format::raw_cell(row, c);
+                if !v.is_nan() && ts >= since(c) {
+                    acc.add_at(v as f64, ts);
                 }
             }
-        } else {
-            for (ts, row) in rows {
-                for (c, acc) in accs.iter_mut().enumerate() {
-                    let since = entries[c].as_ref().map_or(f64::INFINITY, |e| e.since);
-                    let v = format::raw_cell(row, c);
-                    if !v.is_nan() && ts >= since {
-                        acc.add_at(v as f64, ts);
-                    }
+        }
+        if let Some(row) = data.slot_row_of(slot) {
+            let end = (slot as f64 + 1.0) * g.resolution as f64;
+            for (c, acc) in accs.iter_mut().enumerate() {
+                let (cell, n) = format::slot_cell(row, c);
+                let sealed = Acc::from_cell(cell, n, 0.0);
+                let raw_count = acc.stats().map_or(0, |s| s.count);
+                if n > raw_count && end > since(c) {
+                    *acc = sealed;
                 }
             }
         }

@@ -82,7 +82,7 @@ pub(super) fn widen_for_test(v: f32) -> f64 {
 }
 
 /// The largest history file read (the config refuses geometries beyond 1 GiB).
-const MAX_FILE: u64 = (1 << 30) + (1 << 20);
+pub(super) const MAX_FILE: u64 = (1 << 30) + (1 << 20);
 
 impl HistoryData {
     /// Reads a history file.

@@ -502,3 +502,14 @@ fn a_file_whose_latest_slot_is_the_last_possible_one_is_recovered_without_a_pani
     rec.record(&reg, &s);
     rec.flush();
 }
+
+#[test]
+fn a_file_that_cannot_be_read_is_left_alone() {
+    let dir = crate::testutil::tempdir("history", "unreadable");
+    // A directory where the file goes: not history, and not ours to move.
+    std::fs::create_dir_all(read::path(&dir)).unwrap();
+    let rec = Recorder::open(&config(&dir, small()), 6000.0).expect("the recorder runs");
+    drop(rec);
+    assert!(read::path(&dir).is_dir());
+    assert!(!dir.join("history.hwh.corrupt").exists());
+}

@@ -55,13 +55,18 @@ impl Writer {
         now: f64,
     ) -> Result<(Writer, Recovered), String> {
         let path = read::path(state_dir);
-        let existing = match HistoryData::open(&path) {
-            Ok(data) => Some(data),
-            Err(_) if !path.exists() => None,
-            Err(e) => {
-                set_aside(&path, "corrupt", &e);
-                None
-            }
+        // A file that cannot be read (permissions, I/O error, not a regular file) is left
+        // alone: no history this run. Only one that is read and is not history is set aside.
+        let existing = match crate::localfile::read_regular(&path, read::MAX_FILE) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("cannot read the history file {e}")),
+            Ok(bytes) => match HistoryData::from_bytes(bytes) {
+                Ok(data) => Some(data),
+                Err(e) => {
+                    set_aside(&path, "corrupt", &e);
+                    None
+                }
+            },
         };
         let data = match existing {
             Some(data) => {

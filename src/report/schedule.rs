@@ -163,11 +163,13 @@ impl Scheduler {
     /// changed while it was built does not move the new alignment's memory.
     pub(crate) fn sent(&mut self, r: &ReportConfig, end: f64) {
         let (every_s, offset_s) = r.alignment();
-        if let Some(saved) = self.saved.reports.get_mut(&r.name) {
-            if saved.every_s == every_s && saved.offset_s == offset_s && end > saved.last_end {
-                saved.last_end = end;
-                self.dirty = true;
-            }
+        if let Some(saved) = self.saved.reports.get_mut(&r.name)
+            && saved.every_s == every_s
+            && saved.offset_s == offset_s
+            && end > saved.last_end
+        {
+            saved.last_end = end;
+            self.dirty = true;
         }
         if self.claimed.get(&r.name).is_some_and(|&c| c <= end) {
             self.claimed.remove(&r.name);

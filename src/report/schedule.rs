@@ -181,9 +181,10 @@ impl Scheduler {
     /// thread of its own (reading the history file takes a while: never on the loop), and
     /// puts the reports whose build finished in the outbox for their channels (saved and
     /// handed off by the tick's commit). Returns true when it enqueued one (or gave one up);
-    /// call [`Scheduler::save`] after that commit, so a crash in between sends a report
-    /// twice rather than never. A report still building is only claimed in memory: a save
-    /// meanwhile (another report's) does not record it as sent. Costs a comparison when nothing is due or building.
+    /// call [`Scheduler::save`] after that commit, and only if it saved, so a crash in
+    /// between sends a report twice rather than never. A report still building is only
+    /// claimed in memory: a save meanwhile (another report's) does not record it as sent.
+    /// Costs a comparison when nothing is due or building.
     pub(crate) fn enqueue_due(&mut self, config: &Config, dispatcher: &mut Dispatcher) -> bool {
         let mut enqueued = false;
         if !self.building.is_empty() {

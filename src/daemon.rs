@@ -181,15 +181,18 @@ impl Daemon {
         }
         let engine_changed = self.engine.take_changed();
         if let Some(d) = self.dispatcher.as_mut() {
-            let reports = self.reports.enqueue_due(&self.config, d);
-            if engine_changed || d.needs_commit() {
+            self.reports.enqueue_due(&self.config, d);
+            let saved = if engine_changed || d.needs_commit() {
                 self.persisted.alerts = self.engine.saved_alerts(&self.registry);
-                d.commit(&mut self.persisted);
+                d.commit(&mut self.persisted)
             } else {
                 d.hand_off();
-            }
+                true
+            };
             d.record(&self.out);
-            if reports {
+            // Only once the outbox holding an enqueued report is on disk (a report held in
+            // memory only must not be recorded as sent); a no-op when nothing changed.
+            if saved {
                 self.reports.save();
             }
         }

@@ -144,7 +144,13 @@ pub struct AlertEvent {
 
 impl AlertEvent {
     /// `CRITICAL firing disk_root on web-01: disk.used_percent{mount=/} = 96.1% (> 95)`.
+    /// A report: `REPORT hostwatch report daily for web-01: 2 alerts fired, 1 resolved, 0
+    /// still firing (2026-12-01T00:00:00Z to 2026-12-02T00:00:00Z (1d, UTC))`, never a
+    /// severity (a report is no warning).
     pub fn summary(&self) -> String {
+        if let Some(r) = &self.report {
+            return format!("REPORT {}: {} ({})", r.title(), r.alerts_line(), r.period_text());
+        }
         format!(
             "{} {} {} on {}: {} = {} ({})",
             self.severity.as_str().to_uppercase(),
@@ -160,6 +166,9 @@ impl AlertEvent {
     /// `TEST CRITICAL firing: disk_root on web-01` (raw text: each channel escapes it).
     pub fn headline(&self) -> String {
         let test = if self.test { "TEST " } else { "" };
+        if let Some(r) = &self.report {
+            return format!("{test}{}", r.title());
+        }
         let what = match self.event {
             EventKind::Resolved => "RESOLVED".to_string(),
             kind => format!("{} {}", self.severity.as_str().to_uppercase(), kind.as_str()),

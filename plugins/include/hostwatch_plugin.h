@@ -108,7 +108,9 @@ typedef struct hostwatch_event {
     hostwatch_str rule;     /* "disk_root" */
     hostwatch_str series;   /* "disk.used_percent{mount=/}" */
     hostwatch_str severity; /* "warning" | "critical" */
-    hostwatch_str event;    /* "firing" | "reminder" | "escalated" | "resolved" */
+    hostwatch_str event;    /* "firing" | "reminder" | "escalated" | "resolved" | "report"
+                             * (a periodic report: `json` holds it under "report"; `summary`
+                             * is one line of it; treat unknown values like "report") */
     hostwatch_str key;      /* stable per notification: de-duplicate retries with it */
 } hostwatch_event;
 

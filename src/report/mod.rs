@@ -434,6 +434,17 @@ mod tests {
     }
 
     #[test]
+    fn a_report_event_reads_as_a_report_to_exec_hooks_plugins_and_the_log() {
+        // SUMMARY (exec hooks), the plugin ABI's `summary` and the log line use this: a
+        // report must not read as `WARNING report hostwatch.report ...`.
+        let e = to_event(render::tests::sample());
+        let s = e.summary();
+        assert!(s.starts_with("REPORT hostwatch report daily for "), "{s}");
+        assert!(!s.contains("WARNING") && s.contains("still firing") && s.contains("UTC"), "{s}");
+        assert_eq!(e.headline(), e.report.as_ref().unwrap().title());
+    }
+
+    #[test]
     fn durations_read_well() {
         let cases = [
             (0.0, "0s"),

@@ -52,6 +52,9 @@ pub(crate) fn latest_completed(every_s: u64, offset_s: u64, now: f64) -> (f64, f
     (end - every, end)
 }
 
+/// A finished build: the report's config, its period end, the report or why not.
+type Built = (ReportConfig, f64, Result<super::Report, String>);
+
 /// The configured reports of one state directory and when each is next due.
 pub(crate) struct Scheduler {
     path: PathBuf,
@@ -61,8 +64,13 @@ pub(crate) struct Scheduler {
     next_due: f64,
     /// Sent but not yet written to `reports.json`.
     dirty: bool,
+    /// Periods claimed for a build that has not been enqueued yet, per report name: the
+    /// end of the latest. Kept in memory only, so `reports.json` never records a period
+    /// whose report is not in the outbox (a crash while it builds sends it after the
+    /// restart rather than never).
+    claimed: BTreeMap<String, f64>,
     /// Reports being built, each on its thread.
-    building: Vec<mpsc::Receiver<(ReportConfig, Result<super::Report, String>)>>,
+    building: Vec<mpsc::Receiver<Built>>,
 }
 
 impl Scheduler {
@@ -78,6 +86,7 @@ impl Scheduler {
             settle: 0.0,
             next_due: f64::INFINITY,
             dirty: false,
+            claimed: BTreeMap::new(),
             building: Vec::new(),
         };
         s.configure(config, now);
@@ -121,13 +130,15 @@ impl Scheduler {
             .filter_map(|r| self.saved.reports.get(&r.name).map(|s| (r, s)))
             .map(|(r, s)| {
                 let every = r.alignment().0 as f64;
-                s.last_end + every + self.settle
+                let claimed = self.claimed.get(&r.name).copied().unwrap_or(f64::NEG_INFINITY);
+                s.last_end.max(claimed) + every + self.settle
             })
             .fold(f64::INFINITY, f64::min);
     }
 
-    /// The reports due at `now` with their period `[start, end)`, each marked as sent (one
-    /// per report, for its latest completed period).
+    /// The reports due at `now` with their period `[start, end)` (one per report, for its
+    /// latest completed period), each claimed in memory so it is not due again; only
+    /// [`Scheduler::sent`] records it for `reports.json`.
     pub(crate) fn due(&mut self, now: f64) -> Vec<(ReportConfig, f64, f64)> {
         if now < self.next_due {
             return Vec::new();
@@ -136,38 +147,60 @@ impl Scheduler {
         for r in &self.reports {
             let (every_s, offset_s) = r.alignment();
             let (start, end) = latest_completed(every_s, offset_s, now - self.settle);
-            let Some(saved) = self.saved.reports.get_mut(&r.name) else { continue };
-            if end > saved.last_end {
-                saved.last_end = end;
+            let Some(saved) = self.saved.reports.get(&r.name) else { continue };
+            let claimed = self.claimed.get(&r.name).copied().unwrap_or(f64::NEG_INFINITY);
+            if end > saved.last_end.max(claimed) {
+                self.claimed.insert(r.name.clone(), end);
                 out.push((r.clone(), start, end));
             }
-        }
-        if !out.is_empty() {
-            self.dirty = true;
         }
         self.plan();
         out
     }
 
+    /// Records that the report `r` of the period ending at `end` is in the outbox (or was
+    /// given up on): the next [`Scheduler::save`] writes it. A report whose `every`/`at`
+    /// changed while it was built does not move the new alignment's memory.
+    pub(crate) fn sent(&mut self, r: &ReportConfig, end: f64) {
+        let (every_s, offset_s) = r.alignment();
+        if let Some(saved) = self.saved.reports.get_mut(&r.name)
+            && saved.every_s == every_s
+            && saved.offset_s == offset_s
+            && end > saved.last_end
+        {
+            saved.last_end = end;
+            self.dirty = true;
+        }
+        if self.claimed.get(&r.name).is_some_and(|&c| c <= end) {
+            self.claimed.remove(&r.name);
+        }
+        self.plan();
+    }
+
     /// Daemon, once per tick: starts building each report due at the wall time now on a
     /// thread of its own (reading the history file takes a while: never on the loop), and
     /// puts the reports whose build finished in the outbox for their channels (saved and
-    /// handed off by the tick's commit). Returns true when it enqueued one; call
-    /// [`Scheduler::save`] after that commit, so a crash in between sends a report twice
-    /// rather than never. Costs a comparison when nothing is due or building.
+    /// handed off by the tick's commit). Returns true when it enqueued one (or gave one up);
+    /// call [`Scheduler::save`] after that commit, and only if it saved, so a crash in
+    /// between sends a report twice rather than never. A report still building is only
+    /// claimed in memory: a save meanwhile (another report's) does not record it as sent.
+    /// Costs a comparison when nothing is due or building.
     pub(crate) fn enqueue_due(&mut self, config: &Config, dispatcher: &mut Dispatcher) -> bool {
         let mut enqueued = false;
         if !self.building.is_empty() {
             for rx in std::mem::take(&mut self.building) {
                 match rx.try_recv() {
-                    Ok((r, Ok(report))) => {
+                    Ok((r, end, Ok(report))) => {
                         log::info!(report = r.name.as_str(), channels = r.channels.join(",");
                             "report {}: {}", r.name, report.period_text());
                         dispatcher.enqueue_report(super::to_event(report), &r.channels);
+                        self.sent(&r, end);
                         enqueued = true;
                     }
-                    Ok((r, Err(e))) => {
-                        log::error!(report = r.name.as_str(); "report {} not sent: {e}", r.name)
+                    Ok((r, end, Err(e))) => {
+                        log::error!(report = r.name.as_str(); "report {} not sent: {e}", r.name);
+                        self.sent(&r, end);
+                        enqueued = true;
                     }
                     Err(mpsc::TryRecvError::Empty) => self.building.push(rx),
                     Err(mpsc::TryRecvError::Disconnected) => {
@@ -187,7 +220,7 @@ impl Scheduler {
             let spawned =
                 std::thread::Builder::new().name("hostwatch-report".into()).spawn(move || {
                     let built = super::build(&dir, &r.name, start, end, &host);
-                    let _ = tx.send((r, built));
+                    let _ = tx.send((r, end, built));
                 });
             match spawned {
                 Ok(_) => self.building.push(rx),
@@ -300,6 +333,7 @@ mod tests {
         let got = s.due(now);
         assert_eq!(got.len(), 1, "one report, not one per missed day");
         assert_eq!((got[0].1, got[0].2), (D1 + 4.0 * DAY, D1 + 5.0 * DAY));
+        s.sent(&got[0].0, got[0].2);
         s.save();
         // Restarted again: nothing more until the next period ends.
         let mut s = Scheduler::new(&c, now + 60.0);
@@ -322,6 +356,31 @@ mod tests {
         s.configure(&c, D1 + DAY + 7.0 * 3600.0);
         assert!(s.due(D1 + DAY + 7.0 * 3600.0).is_empty());
         assert_eq!(s.due(D1 + 2.0 * DAY + 7.0 * 3600.0).len(), 1);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_report_still_building_is_not_saved_as_sent() {
+        let d = crate::testutil::tempdir("report", "race");
+        let mut hourly = daily(None);
+        hourly.name = "hourly".into();
+        hourly.every = Duration::from_secs(3600);
+        let c = config(&d, vec![daily(None), hourly.clone()]);
+        let mut s = Scheduler::new(&c, D1 - 7200.0);
+        s.save();
+        // Both due at once; the hourly one is built and enqueued, the daily one still builds.
+        let now = D1 + 3600.0;
+        let got = s.due(now);
+        assert_eq!(got.len(), 2);
+        assert!(s.due(now + 1.0).is_empty(), "claimed: not due again while building");
+        s.sent(&hourly, D1);
+        s.save();
+        // A crash now: the restarted daemon still owes the daily report.
+        let mut s = Scheduler::new(&c, now + 5.0);
+        let got = s.due(now + 5.0);
+        let names: Vec<&str> = got.iter().map(|g| g.0.name.as_str()).collect();
+        assert_eq!(names, ["daily"], "the unfinished daily report is due again");
+        assert_eq!((got[0].1, got[0].2), (D1 - DAY, D1));
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -115,13 +115,19 @@ pub(crate) fn message_card(r: &Report, max_bytes: usize) -> Value {
                 json!({"activityTitle": fit(title, 200), "facts": facts, "markdown": true})
             })
             .collect();
+        // The notes (`no history file ...`) say why parts are missing: keep them.
+        let mut text = fit(&r.period_text(), 200);
+        for note in &r.notes {
+            text.push_str("\n\n\u{26A0}\u{FE0F} ");
+            text.push_str(&fit(note, 500));
+        }
         json!({
             "@type": "MessageCard",
             "@context": "http://schema.org/extensions",
             "themeColor": "2E6DA4",
             "summary": fit(&r.title(), 200),
             "title": fit(&r.title(), 200),
-            "text": fit(&r.period_text(), 200),
+            "text": text,
             "sections": sections,
         })
     })
@@ -161,6 +167,12 @@ mod tests {
         );
         let mc = message_card(&r, 24 * 1024);
         assert_eq!(mc["sections"].as_array().unwrap().len(), 4);
+        // The notes, in both forms.
+        let mut noted = r.clone();
+        noted.notes = vec!["no history file /x/<b>history".into()];
+        for card in [workflows(&noted, 24 * 1024), message_card(&noted, 24 * 1024)] {
+            assert!(card.to_string().contains("no history file /x/&lt;b&gt;history"), "{card}");
+        }
         // A tiny limit takes the shortest form.
         assert!(workflows(&r, 10).to_string().len() < all.len());
     }

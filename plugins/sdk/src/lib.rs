@@ -103,7 +103,8 @@ pub struct Event<'a> {
     pub series: &'a str,
     /// `warning` or `critical`.
     pub severity: &'a str,
-    /// `firing`, `reminder`, `escalated` or `resolved`.
+    /// `firing`, `reminder`, `escalated`, `resolved`, or `report` (a periodic report: `json`
+    /// holds it under `report`; treat unknown values like `report`).
     pub event: &'a str,
     /// Stable per notification: the same event retried has the same key (de-duplicate on it).
     pub key: &'a str,

@@ -7,6 +7,7 @@
 mod common;
 
 use common::receiver::Receiver;
+use common::smtp::Smtp;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -290,55 +291,6 @@ fn an_overdue_report_is_sent_once_at_start_and_a_failed_attempt_is_retried() {
 
 // ---- Every channel's schema -----------------------------------------------------------------
 
-const SMTP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
-
-struct Smtp {
-    child: Child,
-    port: u16,
-    out: PathBuf,
-}
-
-impl Smtp {
-    fn start(dir: &Path) -> Smtp {
-        let port_file = dir.join("smtp-port");
-        let out = dir.join("received.jsonl");
-        let child = Command::new("python3")
-            .arg(SMTP)
-            .arg("serve")
-            .arg("--port-file")
-            .arg(&port_file)
-            .arg("--out")
-            .arg(&out)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 is needed to run the test SMTP server");
-        let mut s = Smtp { child, port: 0, out };
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(t) = std::fs::read_to_string(&port_file)
-                && let Ok(p) = t.trim().parse()
-            {
-                s.port = p;
-                return s;
-            }
-            assert!(Instant::now() < end, "the test SMTP server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn received(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.out).map(|t| common::json_lines(&t)).unwrap_or_default()
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Structural Block Kit check (the block and text types a report uses, Slack's limits).
 fn validate_block_kit(body: &Value) {
     let blocks = body["blocks"].as_array().expect("blocks");
@@ -403,7 +355,7 @@ print(json.dumps({"subject": str(m["Subject"]), "type": m.get_content_type(), "p
 fn a_report_reaches_every_channel_in_its_schema() {
     let dir = common::tempdir("report-channels");
     let r = Receiver::start();
-    let smtp = Smtp::start(&dir);
+    let smtp = Smtp::start(&dir, &[]);
     let record = dir.join("hook");
     std::fs::create_dir_all(&record).unwrap();
     let hook = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/hook_record.sh");

@@ -245,6 +245,11 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
         "size": "small",
         "wrap": true,
     }));
+    adaptive_message(fit(&event.headline(), b.title), body)
+}
+
+/// The Workflows message around an Adaptive Card 1.4 of `body` (alerts and reports).
+pub(crate) fn adaptive_message(fallback: String, body: Vec<Value>) -> Value {
     json!({
         "type": "message",
         "attachments": [{
@@ -254,7 +259,7 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
                 "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                 "type": "AdaptiveCard",
                 "version": "1.4",
-                "fallbackText": fit(&event.headline(), b.title),
+                "fallbackText": fallback,
                 "body": body,
             },
         }],

@@ -85,20 +85,7 @@ pub(crate) fn workflows(r: &Report, max_bytes: usize) -> Value {
             }
         }
         body.push(json!({"type": "TextBlock", "text": "hostwatch \u{00B7} times in UTC", "isSubtle": true, "size": "small", "wrap": true}));
-        json!({
-            "type": "message",
-            "attachments": [{
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": null,
-                "content": {
-                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                    "type": "AdaptiveCard",
-                    "version": "1.4",
-                    "fallbackText": fit(&r.title(), 200),
-                    "body": body,
-                },
-            }],
-        })
+        crate::notify::teams::adaptive_message(fit(&r.title(), 200), body)
     })
 }
 

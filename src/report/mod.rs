@@ -292,8 +292,7 @@ mod history_reader {
             let slots = by_key.entry(c.key).or_default();
             for p in data.slots(c.column, since, until) {
                 if p.start < until && p.start + res > since {
-                    let (min, avg, max, last, count) = (p.min, p.avg, p.max, p.last, p.count);
-                    slots.push(Slot { start: p.start, min, avg, max, last, count });
+                    slots.push(p);
                 }
             }
         }

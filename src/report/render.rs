@@ -307,6 +307,7 @@ pub(crate) mod tests {
                     max: base + 30.0,
                     last: base,
                     count: 12,
+                    partial: false,
                 })
                 .collect(),
         };

@@ -16,24 +16,12 @@ use std::collections::BTreeMap;
 /// Top series listed per metric.
 pub(crate) const TOP: usize = 3;
 
-/// One history slot of one series.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Slot {
-    /// Slot start (Unix seconds).
-    pub start: f64,
-    /// The slot's minimum, average, maximum and last value.
-    pub min: f64,
-    pub avg: f64,
-    pub max: f64,
-    pub last: f64,
-    /// Samples in the slot.
-    pub count: u32,
-}
+/// One history slot of one series: the history reader's own.
+pub(crate) use crate::history::read::SlotPoint as Slot;
 
-impl Slot {
-    fn usable(&self) -> bool {
-        self.count > 0 && self.min.is_finite() && self.avg.is_finite() && self.max.is_finite()
-    }
+/// True when a slot has values to count (a sealed slot whose cells are all finite).
+fn usable(s: &Slot) -> bool {
+    s.count > 0 && s.min.is_finite() && s.avg.is_finite() && s.max.is_finite()
 }
 
 /// The slots of one series over the period.
@@ -112,7 +100,7 @@ pub(crate) fn groups(series: &[SeriesSlots]) -> Vec<Group> {
         let unit = Metric::parse(&metric).map(Metric::unit);
         let mut own = Acc::default();
         let entry = per_metric.entry(metric).or_default();
-        for slot in s.slots.iter().filter(|s| s.usable()) {
+        for slot in s.slots.iter().filter(|s| usable(s)) {
             own.add(slot);
             entry.0.add(slot);
         }
@@ -161,7 +149,7 @@ mod tests {
     use super::*;
 
     fn slot(start: f64, min: f64, avg: f64, max: f64) -> Slot {
-        Slot { start, min, avg, max, last: avg, count: 12 }
+        Slot { start, min, avg, max, last: avg, count: 12, partial: false }
     }
 
     fn series(key: &str, avgs: &[f64]) -> SeriesSlots {

@@ -334,11 +334,7 @@ impl Engine {
                 Some(r) => (r.name.clone(), r.clear_text.clone(), r.description.clone()),
                 None => {
                     log::info!(rule = rule_name.as_str(), series = series.as_str(); "rule no longer configured; its alert is resolved");
-                    (
-                        Arc::from(rule_name.as_str()),
-                        Arc::from("(rule removed from the config)"),
-                        None,
-                    )
+                    (Arc::from(rule_name.as_str()), Arc::from("rule removed from the config"), None)
                 }
             };
             out.push(Notification {

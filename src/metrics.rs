@@ -127,6 +127,8 @@ metrics! {
     SwapOutRate => "swap.out_rate", None, Unit::PerSec, "Pages swapped out per second.";
     DiskUsedPercent => "disk.used_percent", Some(LabelKey::Mount), Unit::Percent, "Space used on a mount, percent of what non-root users can reach (as df).";
     DiskFree => "disk.free", Some(LabelKey::Mount), Unit::Bytes, "Space available to non-root users on a mount, bytes.";
+    DiskInodesUsedPercent => "disk.inodes_used_percent", Some(LabelKey::Mount), Unit::Percent, "Inodes used on a mount, percent of what non-root users can reach (as df -i); unsupported on file systems that report no inodes.";
+    DiskInodesFree => "disk.inodes_free", Some(LabelKey::Mount), Unit::Count, "Inodes available to non-root users on a mount.";
     DiskReadRate => "disk.read_rate", Some(LabelKey::Device), Unit::BytesPerSec, "Bytes read from a block device per second.";
     DiskWriteRate => "disk.write_rate", Some(LabelKey::Device), Unit::BytesPerSec, "Bytes written to a block device per second.";
     DiskReadOps => "disk.read_ops", Some(LabelKey::Device), Unit::PerSec, "Read operations completed per second.";

@@ -34,7 +34,7 @@ fn json_logs_are_one_object_per_line_with_fields() {
     assert!(v["target"].as_str().unwrap().starts_with("hostwatch"));
     assert_eq!(v["message"], "config is valid");
     assert_eq!(v["fields"]["source"], "<embedded default>");
-    assert_eq!(v["fields"]["rules"], 8);
+    assert_eq!(v["fields"]["rules"], 9);
 }
 
 #[test]
@@ -81,7 +81,8 @@ fn the_embedded_default_config_is_valid_and_carries_the_seed_rules() {
             "mem_used",
             "mem_available",
             "swap_used",
-            "disk_root",
+            "disk_used",
+            "disk_inodes",
             "iowait",
             "tcp_established"
         ]

@@ -2,7 +2,7 @@
 //! mount, bytes per disk and per-interface network rates on every platform sysinfo supports.
 //!
 //! What sysinfo cannot give (iowait, swap paging rates, disk operations, the TCP connection
-//! count) is reported unsupported, never zero. On Unix the space of a mount comes from
+//! count, inodes) is reported unsupported, never zero. On Unix the space of a mount comes from
 //! `statvfs` so `disk.used_percent` means what df shows (root-reserved blocks excluded), as
 //! with the `/proc` collector; elsewhere it is (total − available) / total. Rates are computed
 //! here from sysinfo's running totals over our own monotonic clock. What sysinfo reads behind
@@ -19,13 +19,16 @@ use std::time::Instant;
 use sysinfo::{DiskRefreshKind, Disks, MemoryRefreshKind, Networks, System};
 
 /// What sysinfo cannot provide on any platform.
-const NEVER: [Metric; 6] = [
+const NEVER: [Metric; 8] = [
     Metric::CpuIowait,
     Metric::SwapInRate,
     Metric::SwapOutRate,
     Metric::DiskReadOps,
     Metric::DiskWriteOps,
     Metric::TcpEstablished,
+    // Inodes come from the `/proc` collector only, for now.
+    Metric::DiskInodesUsedPercent,
+    Metric::DiskInodesFree,
 ];
 const CPU: [Metric; 2] = [Metric::CpuUsage, Metric::CpuCoreUsage];
 const MEM: [Metric; 4] =

@@ -17,6 +17,14 @@ pub fn run(args: &CheckArgs, global_config: Option<&Path>) -> ExitCode {
             let text = serde_json::to_string_pretty(&config.to_effective_json())
                 .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             crate::outln!("{text}");
+            // On stderr, so stdout stays the effective config as JSON.
+            crate::errln!(
+                "hostwatch: {}: {} rule{} in effect, from {}",
+                config.source,
+                config.rules.len(),
+                if config.rules.len() == 1 { "" } else { "s" },
+                config.rule_set.describe()
+            );
             log::info!(source = config.source.as_str(), rules = config.rules.len(); "config is valid");
             ExitCode::SUCCESS
         }

@@ -60,6 +60,9 @@ pub fn load_runnable_config(
     global: Option<&Path>,
 ) -> Result<Config, ExitCode> {
     let config = load_config(local, global)?;
+    if config.rules.is_empty() {
+        log::warn!(source = config.source.as_str(); "no rules: nothing on this host is monitored (remove \"rules\": [] to use the embedded default rules)");
+    }
     match crate::notify::preflight::check(&config) {
         Ok(()) => Ok(config),
         Err(errors) => {

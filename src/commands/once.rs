@@ -242,10 +242,13 @@ fn perfdata(a: &AlertView<'_>, all: &[AlertView<'_>]) -> String {
 /// Plain text for people.
 fn text(code: u8, host: &str, alerts: &[AlertView<'_>]) -> String {
     let firing = firing(alerts);
+    let pending =
+        alerts.iter().filter(|a| matches!(a.state.phase, crate::alerts::Phase::Pending { .. }));
     let mut lines = vec![format!(
-        "{} on {host}: {} firing of {} series checked",
+        "{} on {host}: {} firing, {} pending of {} series",
         status_word(code),
         firing.len(),
+        pending.count(),
         alerts.len()
     )];
     for a in firing {

@@ -14,7 +14,7 @@ use super::silences::decode_silences;
 use super::units::parse_duration;
 use super::{
     ApiConfig, CollectBackend, CollectConfig, Config, Delivery, Escalation, HeartbeatConfig,
-    HeartbeatMethod, Route, Secret, Severity,
+    HeartbeatMethod, Route, Rule, RuleSet, Secret, Severity,
 };
 use crate::glob::{glob_match, is_literal};
 use crate::metrics::LabelKey;
@@ -331,9 +331,19 @@ pub(crate) fn decode(
         Some(n) => decode_channels(&mut d, n, "channels"),
         None => (BTreeMap::new(), Vec::new()),
     };
-    let (rules, rule_names) = match get(top, "rules") {
-        Some(n) => decode_rules(&mut d, n, interval, &channel_names),
-        None => (Vec::new(), Vec::new()),
+    let (rules, rule_names, rule_set) = match get(top, "rules") {
+        Some(n) => {
+            let (rules, names) = decode_rules(&mut d, n, interval, &channel_names);
+            let set =
+                if rules.is_empty() && names.is_empty() { RuleSet::None } else { RuleSet::File };
+            (rules, names, set)
+        }
+        // No `rules` key (a config that only adds channels, say): the host is still watched,
+        // by the embedded default rules.
+        None => {
+            let (rules, names) = embedded_default_rules(&mut d, interval, &channel_names);
+            (rules, names, RuleSet::Embedded)
+        }
     };
     let routes = get(top, "routes")
         .map(|n| decode_routes(&mut d, n, &rule_names, &channel_names))
@@ -363,6 +373,7 @@ pub(crate) fn decode(
         state_dir: state_dir.map(PathBuf::from).unwrap_or_else(default_state_dir),
         collect,
         rules,
+        rule_set,
         escalation,
         channels,
         routes,
@@ -373,6 +384,29 @@ pub(crate) fn decode(
         history,
         reports,
     })
+}
+
+/// The rules of the embedded default config, decoded with this config's interval. An error
+/// (a default window shorter than a long interval) names the embedded source and says how to
+/// replace the defaults.
+fn embedded_default_rules(
+    d: &mut Decoder<'_>,
+    interval: Option<Duration>,
+    channel_names: &[String],
+) -> (Vec<Rule>, Vec<String>) {
+    const SOURCE: &str = "<embedded default rules>";
+    let root = super::json::parse(super::DEFAULT_JSON).expect("the embedded default config parses");
+    let NodeValue::Object(top) = &root.value else {
+        unreachable!("the embedded default config is an object")
+    };
+    let rules = get(top, "rules").expect("the embedded default config has rules");
+    let mut inner = Decoder::new(SOURCE);
+    let decoded = decode_rules(&mut inner, rules, interval, channel_names);
+    for mut e in inner.errors {
+        e.message.push_str(" (the config has no \"rules\" key, so the embedded default rules apply; add \"rules\" to replace them)");
+        d.errors.push(e);
+    }
+    decoded
 }
 
 fn decode_api(d: &mut Decoder<'_>, node: &Node) -> Option<ApiConfig> {

@@ -27,6 +27,8 @@ pub struct Config {
     pub collect: CollectConfig,
     /// The rules, in file order.
     pub rules: Vec<Rule>,
+    /// Where the rules came from.
+    pub rule_set: RuleSet,
     /// Reminders and escalation for firing alerts.
     pub escalation: Escalation,
     /// Notification channels by name.
@@ -45,6 +47,28 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Periodic reports (`reports` key), in file order.
     pub reports: Vec<ReportConfig>,
+}
+
+/// Where a config's rules came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleSet {
+    /// The config has no `rules` key: the embedded default rules apply.
+    Embedded,
+    /// The config's own `rules`.
+    File,
+    /// `"rules": []`: nothing is monitored.
+    None,
+}
+
+impl RuleSet {
+    /// For people: `embedded default rules`, `the config's rules`, `no rules`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RuleSet::Embedded => "the embedded default rules",
+            RuleSet::File => "the config's rules",
+            RuleSet::None => "no rules (\"rules\": [])",
+        }
+    }
 }
 
 /// One periodic report (`reports[]`).

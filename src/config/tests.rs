@@ -49,7 +49,8 @@ fn the_embedded_default_loads_with_the_seed_thresholds() {
             "mem_used",
             "mem_available",
             "swap_used",
-            "disk_root",
+            "disk_used",
+            "disk_inodes",
             "iowait",
             "tcp_established"
         ]
@@ -61,11 +62,13 @@ fn the_embedded_default_loads_with_the_seed_thresholds() {
     assert_eq!(c.rules[1].window, Window::For(Duration::from_secs(60)));
     assert_eq!(c.rules[3].crit.as_ref().map(|t| (t.op, t.value)), Some((Op::Lt, 500e6)));
     let disk = &c.rules[5];
-    assert_eq!(disk.matchers, [(LabelKey::Mount, "/".to_owned())]);
+    assert!(disk.matchers.is_empty(), "the default disk rule watches every mount");
     assert_eq!(disk.clear.as_ref().map(|t| t.value), Some(85.0));
     assert_eq!(disk.crit.as_ref().map(|t| t.value), Some(95.0));
-    assert_eq!(c.rules[6].window, Window::Avg(Duration::from_secs(60)));
-    assert_eq!(c.rules[7].window, Window::Occurrences { n: 3, m: 5 });
+    assert_eq!(c.rules[6].metric, Metric::DiskInodesUsedPercent);
+    assert!(c.rules[6].matchers.is_empty(), "the default inode rule watches every mount");
+    assert_eq!(c.rules[7].window, Window::Avg(Duration::from_secs(60)));
+    assert_eq!(c.rules[8].window, Window::Occurrences { n: 3, m: 5 });
     assert_eq!(
         c.escalation,
         Escalation {
@@ -151,7 +154,29 @@ fn missing_keys_take_their_defaults() {
     assert_eq!(c.host, system_host_name());
     assert_eq!(c.collect, CollectConfig::default());
     assert_eq!(c.escalation, Escalation::default());
-    assert!(c.rules.is_empty() && c.silences.is_empty());
+    assert!(c.silences.is_empty());
+    // No `rules` key: the embedded default rules, decoded with this config's interval.
+    let defaults = load_ok(super::DEFAULT_JSON);
+    let names = |c: &Config| c.rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&c), names(&defaults));
+    assert_eq!(c.rule_set, RuleSet::Embedded);
+    let none = load_ok("{\"rules\": []}");
+    assert!(none.rules.is_empty());
+    assert_eq!(none.rule_set, RuleSet::None);
+}
+
+#[test]
+fn default_rules_that_cannot_work_at_this_interval_say_how_to_replace_them() {
+    let errors = load_str("{\"interval\": \"10m\"}", "long.json", &|_| None).unwrap_err();
+    let text = errors.to_string();
+    assert!(text.contains("<embedded default rules>:"), "{text}");
+    assert!(text.contains("add \"rules\" to replace them"), "{text}");
+    // Routes may name a default rule.
+    let c = load_ok(
+        "{\"channels\": {\"x\": {\"type\": \"exec\", \"command\": [\"/bin/true\"]}}, \
+         \"routes\": [{\"rule\": \"disk_used\", \"channels\": [\"x\"]}]}",
+    );
+    assert_eq!(c.routes.len(), 1);
 }
 
 #[test]

@@ -90,7 +90,10 @@ impl CompiledRule {
             clear,
             warn_text: text(&rule.warn),
             crit_text: text(&rule.crit),
-            clear_text: Arc::from(rule.clear.as_ref().map_or(base_text, |t| t.text.as_str())),
+            clear_text: Arc::from(match &rule.clear {
+                Some(t) => t.text.clone(),
+                None => negated_text(base_text),
+            }),
             description: rule.description.as_deref().map(Arc::from),
             rule: rule.clone(),
         }
@@ -128,9 +131,33 @@ impl CompiledRule {
     }
 }
 
+/// The condition that ends an alert without `clear`: the base threshold negated, as people
+/// write it (`> 80` → `<= 80`, `< 500MB` → `>= 500MB`).
+fn negated_text(threshold: &str) -> String {
+    let t = threshold.trim();
+    let op_len = t.find(|c: char| !matches!(c, '<' | '>' | '=')).unwrap_or(t.len());
+    let (op, value) = t.split_at(op_len);
+    let flipped = match op {
+        ">" => "<=",
+        ">=" => "<",
+        "<" => ">=",
+        "<=" => ">",
+        _ => return format!("not {t}"),
+    };
+    format!("{flipped} {}", value.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_clear_condition_is_the_negated_threshold() {
+        assert_eq!(negated_text("> 80"), "<= 80");
+        assert_eq!(negated_text(">=90"), "< 90");
+        assert_eq!(negated_text("< 500MB"), ">= 500MB");
+        assert_eq!(negated_text("<= 1GiB"), "> 1GiB");
+    }
 
     #[test]
     fn predicates_and_negation() {

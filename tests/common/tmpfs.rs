@@ -16,11 +16,17 @@ impl Tmpfs {
     /// Mounts a tmpfs of `size` (`1m`, `4m`) at `path`, created as needed; a mount left
     /// there by an earlier run of the test is taken off first.
     pub fn mount(path: &Path, size: &str) -> Tmpfs {
+        Tmpfs::mount_with(path, &format!("size={size}"))
+    }
+
+    /// Mounts a tmpfs with mount `options` (`size=1m,nr_inodes=64`) at `path`, as
+    /// [`Tmpfs::mount`] does.
+    pub fn mount_with(path: &Path, options: &str) -> Tmpfs {
         let _ = Command::new("umount").arg(path).stderr(Stdio::null()).status();
         let _ = std::fs::remove_dir_all(path);
         std::fs::create_dir_all(path).expect("create the mount point");
         let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(path)
             .stderr(Stdio::null())
             .status()

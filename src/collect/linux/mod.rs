@@ -39,7 +39,12 @@ const LOADAVG_METRICS: [Metric; 3] = [Metric::Load1, Metric::Load5, Metric::Load
 /// Metrics read from `/proc/vmstat`.
 const VMSTAT_METRICS: [Metric; 2] = [Metric::SwapInRate, Metric::SwapOutRate];
 /// Metrics read from `/proc/self/mountinfo` and `statvfs`.
-const MOUNT_METRICS: [Metric; 2] = [Metric::DiskUsedPercent, Metric::DiskFree];
+const MOUNT_METRICS: [Metric; 4] = [
+    Metric::DiskUsedPercent,
+    Metric::DiskFree,
+    Metric::DiskInodesUsedPercent,
+    Metric::DiskInodesFree,
+];
 
 /// The `/proc` collector.
 #[derive(Debug)]
@@ -279,6 +284,8 @@ mod tests {
             Metric::SwapOutRate,
             Metric::DiskUsedPercent,
             Metric::DiskFree,
+            Metric::DiskInodesUsedPercent,
+            Metric::DiskInodesFree,
         ];
         for m in gone {
             assert!(out.unsupported.contains(&m), "{m} not reported unsupported");

@@ -39,6 +39,9 @@ pub(super) struct Space {
     pub used_percent: f64,
     /// Bytes available to non-root users.
     pub free: f64,
+    /// Inodes: (percent used of what non-root users can reach, inodes available); `None` for
+    /// a filesystem that reports no inodes (btrfs, some FUSE), which is unsupported, not 0.
+    pub inodes: Option<(f64, f64)>,
 }
 
 /// Computes df's figures; `None` for a filesystem without blocks.
@@ -48,7 +51,17 @@ pub(super) fn space(blocks: u64, bfree: u64, bavail: u64, frsize: u64) -> Option
     if blocks == 0 || used + avail <= 0.0 {
         return None;
     }
-    Some(Space { used_percent: 100.0 * used / (used + avail), free: avail })
+    Some(Space { used_percent: 100.0 * used / (used + avail), free: avail, inodes: None })
+}
+
+/// Inode figures as `df -i` computes them; `None` when the filesystem reports no inodes.
+pub(super) fn inodes(files: u64, ffree: u64, favail: u64) -> Option<(f64, f64)> {
+    let used = files.saturating_sub(ffree) as f64;
+    let avail = favail as f64;
+    if files == 0 || used + avail <= 0.0 {
+        return None;
+    }
+    Some((100.0 * used / (used + avail), avail))
 }
 
 #[allow(clippy::unnecessary_cast)] // the field types are u32 or u64 depending on the target
@@ -61,15 +74,21 @@ fn statvfs(path: &CString) -> std::io::Result<Option<Space>> {
     }
     // SAFETY: statvfs returned 0, so it filled `st`.
     let st = unsafe { st.assume_init() };
-    Ok(space(st.f_blocks as u64, st.f_bfree as u64, st.f_bavail as u64, st.f_frsize as u64))
+    let space =
+        space(st.f_blocks as u64, st.f_bfree as u64, st.f_bavail as u64, st.f_frsize as u64);
+    Ok(space.map(|s| Space {
+        inodes: inodes(st.f_files as u64, st.f_ffree as u64, st.f_favail as u64),
+        ..s
+    }))
 }
 
 #[derive(Debug, PartialEq)]
 enum Status {
     Pending,
     Excluded,
-    /// Collected; series are interned at the first successful statvfs.
-    Allowed(Option<[SeriesId; 2]>),
+    /// Collected; series are interned at the first successful statvfs (the inode series at
+    /// the first that reports inodes).
+    Allowed(Option<[SeriesId; 2]>, Option<[SeriesId; 2]>),
 }
 
 #[derive(Debug)]
@@ -85,8 +104,8 @@ struct Mount {
 
 impl Mount {
     fn retire(&mut self, registry: &mut Registry) {
-        if let Status::Allowed(Some(ids)) = self.status {
-            ids.iter().for_each(|id| registry.retire(*id));
+        if let Status::Allowed(space, inodes) = self.status {
+            space.iter().chain(inodes.iter()).flatten().for_each(|id| registry.retire(*id));
         }
     }
 }
@@ -143,7 +162,7 @@ impl Mounts {
             }
         }
         for m in &mut self.entries {
-            let Status::Allowed(ids) = &mut m.status else { continue };
+            let Status::Allowed(ids, inode_ids) = &mut m.status else { continue };
             match statvfs(&m.cpath) {
                 Ok(Some(s)) => {
                     m.logged = false;
@@ -156,6 +175,17 @@ impl Mounts {
                     });
                     out.points.push((used, s.used_percent));
                     out.points.push((free, s.free));
+                    if let Some((percent, available)) = s.inodes {
+                        let [iused, ifree] = *inode_ids.get_or_insert_with(|| {
+                            let label = label_from_bytes(&m.path);
+                            [
+                                registry.intern(Metric::DiskInodesUsedPercent, Some(&label)),
+                                registry.intern(Metric::DiskInodesFree, Some(&label)),
+                            ]
+                        });
+                        out.points.push((iused, percent));
+                        out.points.push((ifree, available));
+                    }
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -211,7 +241,7 @@ fn reload(entries: &mut Vec<Mount>, text: &[u8], registry: &mut Registry, filter
     for m in entries.iter_mut().filter(|m| m.status == Status::Pending) {
         let label = label_from_bytes(&m.path);
         m.status = if filter.allows(LabelKey::Mount, &label, is_pseudo_fs(&m.fstype)) {
-            Status::Allowed(None)
+            Status::Allowed(None, None)
         } else {
             Status::Excluded
         };
@@ -248,7 +278,7 @@ broken line without separator
         reload(&mut entries, MOUNTINFO, &mut reg, &filter);
         let status = |path: &[u8]| entries.iter().find(|m| m.path == path).map(|m| &m.status);
         assert_eq!(entries.len(), 4);
-        assert_eq!(status(b"/"), Some(&Status::Allowed(None)));
+        assert_eq!(status(b"/"), Some(&Status::Allowed(None, None)));
         assert_eq!(status(b"/proc"), Some(&Status::Excluded));
         assert_eq!(status(b"/mnt/a b"), Some(&Status::Excluded), "the tmpfs on top wins");
     }
@@ -260,6 +290,11 @@ broken line without separator
         assert!((s.used_percent - 100.0 * 70.0 / 90.0).abs() < 1e-9);
         assert_eq!(s.free, 20.0 * 4096.0);
         assert!(space(0, 0, 0, 4096).is_none());
+        // Inodes as df -i: 100 inodes, 10 free of which 5 for non-root users.
+        let (percent, avail) = inodes(100, 10, 5).expect("has inodes");
+        assert_eq!(avail, 5.0);
+        assert!((percent - 100.0 * 90.0 / 95.0).abs() < 1e-9, "{percent}");
+        assert!(inodes(0, 0, 0).is_none(), "no inodes reported: unsupported, not 0");
     }
 
     #[test]

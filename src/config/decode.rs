@@ -334,8 +334,7 @@ pub(crate) fn decode(
     let (rules, rule_names, rule_set) = match get(top, "rules") {
         Some(n) => {
             let (rules, names) = decode_rules(&mut d, n, interval, &channel_names);
-            let set =
-                if rules.is_empty() && names.is_empty() { RuleSet::None } else { RuleSet::File };
+            let set = if rules.is_empty() { RuleSet::None } else { RuleSet::File };
             (rules, names, set)
         }
         // No `rules` key (a config that only adds channels, say): the host is still watched,

@@ -187,9 +187,7 @@ pub fn parse_value(text: &str, unit: Unit) -> Result<f64, String> {
 /// metric's unit, like `> 85`, `<500MB` or `> 800Mbps`.
 pub fn parse_threshold(text: &str, unit: Unit) -> Result<Threshold, String> {
     let trimmed = text.trim();
-    let op_len =
-        trimmed.find(|c: char| !matches!(c, '<' | '>' | '=' | '!')).unwrap_or(trimmed.len());
-    let (op_text, value_text) = trimmed.split_at(op_len);
+    let (op_text, value_text) = split_operator(trimmed);
     let op = match op_text {
         ">" => Op::Gt,
         ">=" => Op::Ge,
@@ -208,6 +206,27 @@ pub fn parse_threshold(text: &str, unit: Unit) -> Result<Threshold, String> {
     }
     let value = parse_value(value_text, unit)?;
     Ok(Threshold { op, value, text: trimmed.to_owned() })
+}
+
+/// Splits a threshold's text into its operator and its value (`"> 85"` → `(">", " 85")`).
+fn split_operator(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    let op_len = text.find(|c: char| !matches!(c, '<' | '>' | '=' | '!')).unwrap_or(text.len());
+    text.split_at(op_len)
+}
+
+impl Threshold {
+    /// The condition under which this threshold no longer holds, as people write it: the
+    /// operator flipped, the value as written (`> 80` → `<= 80`, `< 500MB` → `>= 500MB`).
+    pub fn negated_text(&self) -> String {
+        let op = match self.op {
+            Op::Gt => "<=",
+            Op::Ge => "<",
+            Op::Lt => ">=",
+            Op::Le => ">",
+        };
+        format!("{op} {}", split_operator(&self.text).1.trim())
+    }
 }
 
 /// Parses an `occurrences` window `"N/M"`: at least N of the last M samples, with
@@ -241,6 +260,15 @@ pub fn parse_occurrences(text: &str) -> Result<(u32, u32), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_negated_threshold_flips_the_operator_and_keeps_the_value_as_written() {
+        let negated = |text: &str, unit| parse_threshold(text, unit).unwrap().negated_text();
+        assert_eq!(negated("> 80", Unit::Percent), "<= 80");
+        assert_eq!(negated(">=90", Unit::Percent), "< 90");
+        assert_eq!(negated("< 500MB", Unit::Bytes), ">= 500MB");
+        assert_eq!(negated("<= 1GiB", Unit::Bytes), "> 1GiB");
+    }
 
     fn ms(text: &str) -> u128 {
         parse_duration(text).unwrap().as_millis()

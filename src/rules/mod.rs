@@ -82,7 +82,7 @@ impl CompiledRule {
         let clear = rule.clear.as_ref().map(Predicate::of).unwrap_or(base.negate());
         let text =
             |t: &Option<Threshold>| Arc::<str>::from(t.as_ref().map_or("", |t| t.text.as_str()));
-        let base_text = rule.warn.as_ref().or(rule.crit.as_ref()).map_or("", |t| t.text.as_str());
+        let base_threshold = rule.warn.as_ref().or(rule.crit.as_ref());
         CompiledRule {
             name: Arc::from(rule.name.as_str()),
             warn,
@@ -90,9 +90,10 @@ impl CompiledRule {
             clear,
             warn_text: text(&rule.warn),
             crit_text: text(&rule.crit),
-            clear_text: Arc::from(match &rule.clear {
-                Some(t) => t.text.clone(),
-                None => negated_text(base_text),
+            clear_text: Arc::from(match (&rule.clear, base_threshold) {
+                (Some(t), _) => t.text.clone(),
+                (None, Some(base)) => base.negated_text(),
+                (None, None) => String::new(),
             }),
             description: rule.description.as_deref().map(Arc::from),
             rule: rule.clone(),
@@ -131,33 +132,9 @@ impl CompiledRule {
     }
 }
 
-/// The condition that ends an alert without `clear`: the base threshold negated, as people
-/// write it (`> 80` → `<= 80`, `< 500MB` → `>= 500MB`).
-fn negated_text(threshold: &str) -> String {
-    let t = threshold.trim();
-    let op_len = t.find(|c: char| !matches!(c, '<' | '>' | '=')).unwrap_or(t.len());
-    let (op, value) = t.split_at(op_len);
-    let flipped = match op {
-        ">" => "<=",
-        ">=" => "<",
-        "<" => ">=",
-        "<=" => ">",
-        _ => return format!("not {t}"),
-    };
-    format!("{flipped} {}", value.trim())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_default_clear_condition_is_the_negated_threshold() {
-        assert_eq!(negated_text("> 80"), "<= 80");
-        assert_eq!(negated_text(">=90"), "< 90");
-        assert_eq!(negated_text("< 500MB"), ">= 500MB");
-        assert_eq!(negated_text("<= 1GiB"), "> 1GiB");
-    }
 
     #[test]
     fn predicates_and_negation() {

@@ -25,24 +25,90 @@ pub enum EventKind {
     Reminder,
     /// A warning became critical.
     Escalated,
-    /// The clear condition holds; the episode is over.
+    /// The clear condition holds, or the data stayed away past `nodata_resolve_after`; the
+    /// episode is over.
     Resolved,
+    /// A firing (or pending) series stopped reporting: the alert stays open and says so once.
+    Nodata,
     /// Not an alert: a periodic report (`AlertEvent::report` holds it). The engine never
     /// makes one.
     Report,
 }
 
 impl EventKind {
-    /// `firing`, `reminder`, `escalated`, `resolved` or `report`.
+    /// `firing`, `reminder`, `escalated`, `resolved`, `nodata` or `report`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Firing => "firing",
             EventKind::Reminder => "reminder",
             EventKind::Escalated => "escalated",
             EventKind::Resolved => "resolved",
+            EventKind::Nodata => "nodata",
             EventKind::Report => "report",
         }
     }
+}
+
+/// Why an open alert has no data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoDataReason {
+    /// The collector no longer lists the series (a mount unmounted, an interface removed, a
+    /// process gone).
+    SeriesGone,
+    /// The series is still listed but brought no value for longer than a gap (a collector
+    /// that fails).
+    NoSamples,
+    /// The series of a saved alert did not appear after a restart.
+    NotSeenSinceRestart,
+}
+
+impl NoDataReason {
+    /// In words, for a series of `metric`: `mount disappeared`, `interface removed`, `no
+    /// samples from the collector`, `not seen since hostwatch restarted`.
+    pub fn text(self, metric: crate::metrics::Metric) -> &'static str {
+        use crate::metrics::LabelKey;
+        match self {
+            NoDataReason::SeriesGone => match metric.label_key() {
+                Some(LabelKey::Mount) => "mount disappeared",
+                Some(LabelKey::Iface) => "interface removed",
+                Some(LabelKey::Device) => "device removed",
+                Some(LabelKey::Core) => "CPU went offline",
+                None => "series disappeared",
+            },
+            NoDataReason::NoSamples => "no samples from the collector",
+            NoDataReason::NotSeenSinceRestart => "not seen since hostwatch restarted",
+        }
+    }
+}
+
+/// An open alert whose series stopped reporting.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoData {
+    /// Wall time of the series' last sample (when the alert was restored without one: when
+    /// the absence was noticed).
+    pub last_seen: f64,
+    /// Why.
+    pub reason: NoDataReason,
+    /// True when the alert was only pending: the episode was opened by the missing data, and
+    /// ends as soon as data back shows nothing firing.
+    #[serde(default)]
+    pub provisional: bool,
+    /// Elapsed seconds without data (sum of the engine's tick `dt`s); drives
+    /// `nodata_resolve_after`.
+    #[serde(default)]
+    pub elapsed_s: f64,
+}
+
+/// What made a transition, when it is more than the window's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The series stopped reporting (a `nodata` event).
+    NoData(NoDataReason),
+    /// Data came back after a `nodata`.
+    DataBack,
+    /// No data for `nodata_resolve_after`: resolved without knowing the value.
+    NoDataTimeout,
 }
 
 /// The phase of one alert.
@@ -81,6 +147,9 @@ pub enum Phase {
         /// `remind_every`. NaN as for `firing_s`.
         #[serde(default = "unknown_elapsed", with = "nullable_f64")]
         quiet_s: f64,
+        /// Set while the series brings no data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nodata: Option<NoData>,
     },
 }
 
@@ -139,6 +208,8 @@ pub struct Transition {
     pub episode: f64,
     /// Sequence number within the episode.
     pub seq: u32,
+    /// Set when missing data (or its return) made the transition.
+    pub cause: Option<Cause>,
 }
 
 impl AlertState {
@@ -150,13 +221,24 @@ impl AlertState {
         }
     }
 
+    /// The missing-data marker, when the alert is open without data.
+    pub fn nodata(&self) -> Option<&NoData> {
+        match &self.phase {
+            Phase::Firing { nodata, .. } => nodata.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Advances the state with the window's verdict at wall time `now`, `dt` elapsed seconds
     /// after this alert's previous step (negative or non-finite counts as 0). `now` only
     /// stamps a new episode (`since`, its key) and `last_notified`; reminders and escalation
     /// are due on the accumulated `dt`. `silenced` tells whether a notification made now
     /// would be suppressed: a silenced episode is announced (and a silenced escalation told)
     /// when the silence ends; the resolution of an announced episode is never suppressed; an
-    /// episode never announced ends without a `resolved`.
+    /// episode never announced ends without a `resolved`. A step of an alert marked
+    /// [`NoData`] means its data is back: it resolves if nothing fires, and otherwise says
+    /// that it still fires (`firing` for a provisional episode, else `escalated` or a
+    /// `reminder`), with [`Cause::DataBack`].
     pub fn step(
         &mut self,
         now: f64,
@@ -190,12 +272,14 @@ impl AlertState {
                     told: severity,
                     firing_s: 0.0,
                     quiet_s: 0.0,
+                    nodata: None,
                 };
                 (!silenced).then_some(Transition {
                     event: EventKind::Firing,
                     severity,
                     episode: now,
                     seq: 1,
+                    cause: None,
                 })
             }
             Phase::Firing {
@@ -207,9 +291,18 @@ impl AlertState {
                 told,
                 firing_s,
                 quiet_s,
+                nodata,
             } => {
-                if v.clear && !v.warn && !v.crit {
-                    self.phase = Phase::Ok;
+                let back = nodata.is_some();
+                let cause = back.then_some(Cause::DataBack);
+                let provisional = nodata.is_some_and(|n| n.provisional);
+                // A provisional episode (opened by missing data while pending) ends when the
+                // data back does not fire; any other ends on its clear condition.
+                if (v.clear || provisional) && !v.warn && !v.crit {
+                    self.phase = match self.phase {
+                        _ if provisional && v.latest_meets => Phase::Pending { since: now },
+                        _ => Phase::Ok,
+                    };
                     // An announced episode always gets its resolution, silence or not: the
                     // receivers' incident must not stay open.
                     return announced.then_some(Transition {
@@ -217,6 +310,7 @@ impl AlertState {
                         severity,
                         episode: since,
                         seq: seq.saturating_add(1),
+                        cause,
                     });
                 }
                 // Counters missing (a state file of an earlier version, or a damaged one): the
@@ -230,12 +324,12 @@ impl AlertState {
                 let escalate = severity == Severity::Warning
                     && (v.crit || esc.critical_after.is_some_and(|d| firing_s >= d.as_secs_f64()));
                 let new_severity = if escalate { Severity::Critical } else { severity };
-                let event = if !announced {
+                let event = if !announced || provisional {
                     Some(EventKind::Firing)
                 } else if new_severity > told {
                     // Escalated now, or while a silence held it back.
                     Some(EventKind::Escalated)
-                } else if esc.remind_every.is_some_and(|d| quiet_s >= d.as_secs_f64()) {
+                } else if back || esc.remind_every.is_some_and(|d| quiet_s >= d.as_secs_f64()) {
                     Some(EventKind::Reminder)
                 } else {
                     None
@@ -250,6 +344,7 @@ impl AlertState {
                         told,
                         firing_s,
                         quiet_s,
+                        nodata: None,
                     };
                     return None;
                 };
@@ -262,18 +357,106 @@ impl AlertState {
                     told: new_severity,
                     firing_s,
                     quiet_s: 0.0,
+                    nodata: None,
                 };
                 Some(Transition {
                     event,
                     severity: new_severity,
                     episode: since,
                     seq: seq.saturating_add(1),
+                    cause,
                 })
             }
         }
     }
 
-    /// Ends the episode because its series went away; returns `resolved` if it was announced.
+    /// Marks an open alert as without data at wall time `now` (`last_seen`: the series' last
+    /// sample). A firing alert says so once with a `nodata` (if it was announced and no
+    /// silence holds it back); a pending one opens a provisional episode whose first
+    /// notification is that `nodata`, at `warning`. Ok alerts, and alerts already marked,
+    /// do not move.
+    pub fn lose_data(
+        &mut self,
+        now: f64,
+        last_seen: f64,
+        reason: NoDataReason,
+        silenced: bool,
+    ) -> Option<Transition> {
+        let last_seen = if last_seen.is_finite() { last_seen } else { now };
+        let mark = |provisional| Some(NoData { last_seen, reason, provisional, elapsed_s: 0.0 });
+        match self.phase {
+            Phase::Ok | Phase::Firing { nodata: Some(_), .. } => None,
+            Phase::Pending { .. } => {
+                self.phase = Phase::Firing {
+                    severity: Severity::Warning,
+                    since: now,
+                    last_notified: now,
+                    seq: 1,
+                    announced: !silenced,
+                    told: Severity::Warning,
+                    firing_s: 0.0,
+                    quiet_s: 0.0,
+                    nodata: mark(true),
+                };
+                (!silenced).then_some(Transition {
+                    event: EventKind::Nodata,
+                    severity: Severity::Warning,
+                    episode: now,
+                    seq: 1,
+                    cause: Some(Cause::NoData(reason)),
+                })
+            }
+            Phase::Firing {
+                severity, since, last_notified, seq, announced, told, firing_s, quiet_s, ..
+            } => {
+                let tell = announced && !silenced;
+                self.phase = Phase::Firing {
+                    severity,
+                    since,
+                    last_notified: if tell { now } else { last_notified },
+                    seq: if tell { seq.saturating_add(1) } else { seq },
+                    announced,
+                    told,
+                    firing_s,
+                    quiet_s: if tell { 0.0 } else { quiet_s },
+                    nodata: mark(false),
+                };
+                tell.then_some(Transition {
+                    event: EventKind::Nodata,
+                    severity,
+                    episode: since,
+                    seq: seq.saturating_add(1),
+                    cause: Some(Cause::NoData(reason)),
+                })
+            }
+        }
+    }
+
+    /// Adds `dt` elapsed seconds to an alert without data; once they reach `resolve_after`
+    /// the episode ends (`resolved` with [`Cause::NoDataTimeout`] if it was announced).
+    /// Alerts with data do not move.
+    pub fn elapse_without_data(&mut self, dt: f64, resolve_after: f64) -> Option<Transition> {
+        let dt = if dt.is_finite() { dt.max(0.0) } else { 0.0 };
+        let Phase::Firing { severity, since, seq, announced, nodata: Some(ref mut n), .. } =
+            self.phase
+        else {
+            return None;
+        };
+        n.elapsed_s = if n.elapsed_s.is_finite() { n.elapsed_s.max(0.0) + dt } else { dt };
+        if n.elapsed_s < resolve_after {
+            return None;
+        }
+        self.phase = Phase::Ok;
+        announced.then_some(Transition {
+            event: EventKind::Resolved,
+            severity,
+            episode: since,
+            seq: seq.saturating_add(1),
+            cause: Some(Cause::NoDataTimeout),
+        })
+    }
+
+    /// Ends the episode at once (its rule is gone); returns `resolved` if it was announced.
     pub fn vanish(&mut self) -> Option<Transition> {
         let old = std::mem::take(self);
         match old.phase {
@@ -282,6 +465,7 @@ impl AlertState {
                 severity,
                 episode: since,
                 seq: seq.saturating_add(1),
+                cause: None,
             }),
             _ => None,
         }

@@ -16,14 +16,14 @@
 //! reminder and escalation clocks pause while no hostwatch runs, rather than trust a wall
 //! clock that may have jumped meanwhile.
 
-use crate::alerts::{AlertState, Phase};
+use crate::alerts::{AlertState, Cause, NoDataReason, Phase, Transition};
 use crate::collect::Sample;
 use crate::config::{Config, Escalation};
 use crate::event::Notification;
 use crate::ring::Ring;
 use crate::rules::CompiledRule;
 use crate::rules::window::WindowState;
-use crate::series::{Registry, SeriesId};
+use crate::series::{Registry, SeriesId, SeriesInfo};
 use crate::silence::{self, Silence};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -55,6 +55,28 @@ struct Slot {
     /// Monotonic time of that sample, when it had one.
     last_at: Option<Instant>,
     bindings: Vec<u32>,
+}
+
+/// An open alert whose series is not live (gone, or not seen since a restart): it waits
+/// without data for its series to come back, or for `nodata_resolve_after`.
+#[derive(Debug)]
+struct Orphan {
+    rule: u32,
+    info: SeriesInfo,
+    alert: AlertState,
+}
+
+/// A rule's `absent` watch: an alert on a series that is not there.
+#[derive(Debug)]
+struct Absence {
+    rule: u32,
+    /// `absent(metric{label=pattern})`, not live: no collector makes it.
+    info: SeriesInfo,
+    limit_s: f64,
+    /// Elapsed seconds without a sample of any series the rule applies to; NaN until the
+    /// first step (then derived from a restored pending alert's wall time, for `once`).
+    missing_s: f64,
+    alert: AlertState,
 }
 
 /// An alert as saved in the state file.
@@ -90,6 +112,14 @@ pub struct Engine {
     seen_changes: u64,
     silences: Vec<Silence>,
     restored: HashMap<(String, String), AlertState>,
+    orphans: Vec<Orphan>,
+    absences: Vec<Absence>,
+    /// Per rule: a series it applies to brought a sample this tick (for `absent`).
+    seen: Vec<bool>,
+    /// Per rule: `nodata_resolve_after` in seconds.
+    resolve_after_s: Vec<f64>,
+    /// Wall and monotonic time of the previous evaluating tick.
+    last_tick: Option<(f64, Option<Instant>)>,
     changed: bool,
     /// Elapsed seconds while something was firing since the state was last worth saving.
     unsaved_firing_s: f64,
@@ -99,8 +129,32 @@ impl Engine {
     /// An engine for `config`'s rules; a gap is `GAP_INTERVALS` intervals unless `max_gap_s`.
     pub fn new(config: &Config, max_gap_s: Option<f64>) -> Engine {
         let interval_s = config.interval.as_secs_f64();
+        let rules: Vec<CompiledRule> = config.rules.iter().map(CompiledRule::new).collect();
+        let absences = rules
+            .iter()
+            .enumerate()
+            .filter_map(|(r, rule)| {
+                let limit = rule.rule.absent?;
+                Some(Absence {
+                    rule: r as u32,
+                    info: absent_series(rule),
+                    limit_s: limit.as_secs_f64(),
+                    missing_s: f64::NAN,
+                    alert: AlertState::default(),
+                })
+            })
+            .collect();
+        let resolve_after_s = rules
+            .iter()
+            .map(|r| r.rule.nodata_resolve_after.unwrap_or(config.nodata_resolve_after).as_secs_f64())
+            .collect();
         Engine {
-            rules: config.rules.iter().map(CompiledRule::new).collect(),
+            seen: vec![false; rules.len()],
+            resolve_after_s,
+            absences,
+            orphans: Vec::new(),
+            last_tick: None,
+            rules,
             escalation: config.escalation.clone(),
             host: Arc::from(config.host.as_str()),
             interval_s,
@@ -135,6 +189,12 @@ impl Engine {
         for a in saved {
             self.restored.insert((a.rule, a.series), a.state);
         }
+        for absence in &mut self.absences {
+            let rule = self.rules[absence.rule as usize].rule.name.clone();
+            if let Some(state) = self.restored.remove(&(rule, absence.info.key.to_string())) {
+                absence.alert = state;
+            }
+        }
     }
 
     /// Binds new series, unbinds vanished ones (their announced alerts resolve into `out`).
@@ -168,6 +228,13 @@ impl Engine {
                         let alert = self
                             .restored
                             .remove(&(rule.rule.name.clone(), info.key.to_string()))
+                            .or_else(|| {
+                                let i = self
+                                    .orphans
+                                    .iter()
+                                    .position(|o| o.rule == r && o.info.key == info.key)?;
+                                Some(self.orphans.swap_remove(i).alert)
+                            })
                             .unwrap_or_default();
                         let window = WindowState::new(rule, capacity, self.interval_s);
                         bindings.push(self.bindings.len() as u32);
@@ -181,23 +248,41 @@ impl Engine {
                     });
                 }
                 (false, true) => {
+                    // The series went away (a mount unmounted, an interface removed): its open
+                    // alerts say so and wait for it, never "resolved".
                     let old = slot.take().expect("checked is_some");
                     for b in old.bindings {
-                        if let Some(mut binding) = self.bindings[b as usize].take() {
-                            self.changed |= binding.alert.phase != Phase::Ok;
-                            let last = binding.alert;
-                            if let Some(t) = binding.alert.vanish() {
-                                let rule = &self.rules[binding.rule as usize];
-                                out.push(make_notification(
-                                    &self.host,
-                                    rule,
-                                    registry,
-                                    binding.series,
-                                    now,
-                                    &last,
-                                    t,
-                                ));
-                            }
+                        let Some(mut binding) = self.bindings[b as usize].take() else { continue };
+                        if binding.alert.phase == Phase::Ok {
+                            continue;
+                        }
+                        self.changed = true;
+                        let rule = &self.rules[binding.rule as usize];
+                        let silenced = silence::any_covers(&self.silences, &rule.name, info, now);
+                        let t = binding.alert.lose_data(
+                            now,
+                            old.last_ts,
+                            NoDataReason::SeriesGone,
+                            silenced,
+                        );
+                        if let Some(t) = t {
+                            let resolve_after = self.resolve_after_s[binding.rule as usize];
+                            out.push(make_notification(
+                                &self.host,
+                                rule,
+                                info,
+                                now,
+                                &binding.alert,
+                                t,
+                                resolve_after,
+                            ));
+                        }
+                        if binding.alert.phase != Phase::Ok {
+                            self.orphans.push(Orphan {
+                                rule: binding.rule,
+                                info: info.clone(),
+                                alert: binding.alert,
+                            });
                         }
                     }
                 }
@@ -250,8 +335,19 @@ impl Engine {
     ) {
         let now = sample.unix_ts;
         self.rebind(registry, now, out);
+        let tick_dt = if step { self.tick_dt(now, sample.at) } else { 0.0 };
         let Engine {
-            rules, escalation, host, max_gap_s, slots, bindings, silences, changed, ..
+            rules,
+            escalation,
+            host,
+            max_gap_s,
+            slots,
+            bindings,
+            silences,
+            changed,
+            seen,
+            resolve_after_s,
+            ..
         } = self;
         let mut firing_dt: f64 = 0.0;
         for &(id, value) in &sample.points {
@@ -285,6 +381,7 @@ impl Engine {
                     binding.alert.value = verdict.value;
                     continue;
                 }
+                seen[binding.rule as usize] = true;
                 let may_notify = verdict.warn
                     || verdict.crit
                     || matches!(binding.alert.phase, Phase::Firing { .. });
@@ -292,20 +389,136 @@ impl Engine {
                     && !silences.is_empty()
                     && silence::any_covers(silences, &rule.name, registry.info(id), now);
                 let before = std::mem::discriminant(&binding.alert.phase);
+                let lost = binding.alert.nodata().is_some();
                 if let Some(t) = binding.alert.step(now, dt, &verdict, escalation, silenced) {
-                    out.push(make_notification(host, rule, registry, id, now, &binding.alert, t));
+                    let resolve_after = resolve_after_s[binding.rule as usize];
+                    let info = registry.info(id);
+                    out.push(make_notification(
+                        host,
+                        rule,
+                        info,
+                        now,
+                        &binding.alert,
+                        t,
+                        resolve_after,
+                    ));
                     *changed = true;
                 }
-                *changed |= before != std::mem::discriminant(&binding.alert.phase);
+                *changed |= lost || before != std::mem::discriminant(&binding.alert.phase);
                 if matches!(binding.alert.phase, Phase::Firing { .. }) {
                     firing_dt = firing_dt.max(dt);
                 }
             }
         }
+        if step {
+            self.without_data(registry, now, tick_dt, out);
+            self.step_absences(now, tick_dt, out);
+        }
         self.unsaved_firing_s += firing_dt;
         if self.unsaved_firing_s >= CHECKPOINT_S {
             self.changed = true;
         }
+    }
+
+    /// The elapsed seconds since the previous evaluating tick, as `step_dt` measures a
+    /// series' (0 at the first).
+    fn tick_dt(&mut self, now: f64, at: Option<Instant>) -> f64 {
+        let dt = match self.last_tick {
+            Some((_, Some(last))) if at.is_some() => {
+                at.expect("checked").saturating_duration_since(last).as_secs_f64()
+            }
+            Some((last, _)) if last.is_finite() => (now - last).clamp(0.0, self.max_gap_s.max(0.0)),
+            _ => 0.0,
+        };
+        self.last_tick = Some((now, at));
+        dt
+    }
+
+    /// Open alerts without data: those of live series that brought no sample for longer than
+    /// a gap get their `nodata`; those already without data (bound or orphaned) count
+    /// `tick_dt` towards `nodata_resolve_after`.
+    fn without_data(&mut self, registry: &Registry, now: f64, tick_dt: f64, out: &mut Vec<Notification>) {
+        let Engine { rules, host, max_gap_s, slots, bindings, silences, orphans, changed, resolve_after_s, .. } =
+            self;
+        for (i, slot) in slots.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            if !(slot.last_ts.is_finite() && now - slot.last_ts > *max_gap_s) {
+                continue;
+            }
+            let info = registry.info(SeriesId(i as u32));
+            for &b in &slot.bindings {
+                let Some(binding) = bindings[b as usize].as_mut() else { continue };
+                if binding.alert.phase == Phase::Ok {
+                    continue;
+                }
+                let rule = &rules[binding.rule as usize];
+                let resolve_after = resolve_after_s[binding.rule as usize];
+                let t = if binding.alert.nodata().is_some() {
+                    binding.alert.elapse_without_data(tick_dt, resolve_after)
+                } else {
+                    *changed = true;
+                    let silenced = silence::any_covers(silences, &rule.name, info, now);
+                    binding.alert.lose_data(now, slot.last_ts, NoDataReason::NoSamples, silenced)
+                };
+                if let Some(t) = t {
+                    *changed = true;
+                    out.push(make_notification(host, rule, info, now, &binding.alert, t, resolve_after));
+                }
+            }
+        }
+        let mut i = 0;
+        while i < orphans.len() {
+            let o = &mut orphans[i];
+            let resolve_after = resolve_after_s[o.rule as usize];
+            if let Some(t) = o.alert.elapse_without_data(tick_dt, resolve_after) {
+                let rule = &rules[o.rule as usize];
+                out.push(make_notification(host, rule, &o.info, now, &o.alert, t, resolve_after));
+            }
+            if o.alert.phase == Phase::Ok {
+                *changed = true;
+                orphans.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Steps every `absent` watch: missing while no series of its rule brought a sample this
+    /// tick, firing once missing for the rule's `absent`, resolved when a series reports.
+    fn step_absences(&mut self, now: f64, tick_dt: f64, out: &mut Vec<Notification>) {
+        let Engine { rules, escalation, host, silences, absences, seen, changed, resolve_after_s, .. } =
+            self;
+        for a in absences.iter_mut() {
+            let rule = &rules[a.rule as usize];
+            let present = seen[a.rule as usize];
+            a.missing_s = match (present, a.alert.phase) {
+                (true, _) => 0.0,
+                (false, _) if a.missing_s.is_finite() => a.missing_s + tick_dt,
+                // The first step of this process: a restored watch resumes from its state.
+                (false, Phase::Pending { since }) => (now - since).clamp(0.0, a.limit_s),
+                (false, Phase::Firing { .. }) => a.limit_s,
+                (false, Phase::Ok) => 0.0,
+            };
+            let missing = !present && a.missing_s >= a.limit_s;
+            let critical = rule.crit.is_some() || rule.warn.is_none();
+            let verdict = crate::rules::window::Verdict {
+                value: f64::NAN,
+                warn: missing && !critical,
+                crit: missing && critical,
+                clear: present,
+                latest_meets: !present,
+            };
+            let silenced = (missing || matches!(a.alert.phase, Phase::Firing { .. }))
+                && silence::any_covers(silences, &rule.name, &a.info, now);
+            let before = std::mem::discriminant(&a.alert.phase);
+            if let Some(t) = a.alert.step(now, tick_dt, &verdict, escalation, silenced) {
+                let resolve_after = resolve_after_s[a.rule as usize];
+                out.push(make_notification(host, rule, &a.info, now, &a.alert, t, resolve_after));
+                *changed = true;
+            }
+            *changed |= before != std::mem::discriminant(&a.alert.phase);
+        }
+        seen.iter_mut().for_each(|s| *s = false);
     }
 
     /// True (once) when an alert changed phase or notified since the last call: time to save.
@@ -319,39 +532,65 @@ impl Engine {
         changed
     }
 
-    /// Ends restored alerts whose series did not come back (call after the first tick of
-    /// `run` or `once`): the announced ones resolve into `out`.
+    /// Settles restored alerts whose series did not come back (call after the first tick of
+    /// `run` or `once`): those of configured rules stay open without data (one `nodata` if
+    /// that is news) until their series returns or `nodata_resolve_after` passes; those of
+    /// rules removed from the config resolve into `out` if they were announced.
     pub fn drop_unbound_restored(&mut self, now: f64, out: &mut Vec<Notification>) {
         self.changed |= !self.restored.is_empty();
-        for ((rule_name, series), mut state) in self.restored.drain() {
-            let rule = self.rules.iter().find(|r| *r.name == *rule_name);
-            let Ok((metric, label)) = crate::series::parse_series_key(&series) else { continue };
-            let value = state.value;
-            let Some(t) = state.vanish() else { continue };
-            // Its series is gone, or its rule was removed from the config: either way the
-            // episode is over, and receivers that were told it started are told it ended.
-            let (name, threshold, description) = match rule {
-                Some(r) => (r.name.clone(), r.clear_text.clone(), r.description.clone()),
-                None => {
-                    log::info!(rule = rule_name.as_str(), series = series.as_str(); "rule no longer configured; its alert is resolved");
-                    (Arc::from(rule_name.as_str()), Arc::from("rule removed from the config"), None)
-                }
+        let mut restored: Vec<_> = self.restored.drain().collect();
+        // A stable order: notifications and orphans do not depend on the hash map's.
+        restored.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((rule_name, series), mut state) in restored {
+            let inner = series.strip_prefix("absent(").and_then(|s| s.strip_suffix(')'));
+            let Ok((metric, label)) = crate::series::parse_series_key(inner.unwrap_or(&series))
+            else {
+                log::warn!(rule = rule_name.as_str(), series = series.as_str(); "a saved alert names a series that cannot exist; it is dropped");
+                continue;
             };
-            out.push(Notification {
-                ts: now,
-                host: self.host.clone(),
-                rule: name,
-                series: Arc::from(series.as_str()),
+            let position = self.rules.iter().position(|r| *r.name == *rule_name);
+            let info = SeriesInfo {
                 metric,
-                label: metric.label_key().zip(label.map(Arc::from)),
-                severity: t.severity,
-                event: t.event,
-                value,
-                threshold,
-                since: t.episode,
-                seq: t.seq,
-                description,
-            });
+                label: label.map(Arc::from),
+                key: Arc::from(series.as_str()),
+                live: false,
+            };
+            let (Some(r), None) = (position, inner) else {
+                // Its rule was removed from the config (or no longer watches for absence):
+                // the episode is over, and receivers that were told it started are told it
+                // ended.
+                let value = state.value;
+                let Some(t) = state.vanish() else { continue };
+                log::info!(rule = rule_name.as_str(), series = series.as_str(); "rule no longer configured; its alert is resolved");
+                out.push(Notification {
+                    ts: now,
+                    host: self.host.clone(),
+                    rule: Arc::from(rule_name.as_str()),
+                    series: info.key.clone(),
+                    metric,
+                    label: metric.label_key().zip(info.label.clone()),
+                    severity: t.severity,
+                    event: t.event,
+                    value,
+                    threshold: Arc::from("rule removed from the config"),
+                    since: t.episode,
+                    seq: t.seq,
+                    description: None,
+                    reason: Some(Arc::from("rule removed from the config")),
+                    last_seen: None,
+                });
+                continue;
+            };
+            let rule = &self.rules[r];
+            let silenced = silence::any_covers(&self.silences, &rule.name, &info, now);
+            let t = state.lose_data(now, f64::NAN, NoDataReason::NotSeenSinceRestart, silenced);
+            if let Some(t) = t {
+                let resolve_after = self.resolve_after_s[r];
+                out.push(make_notification(&self.host, rule, &info, now, &state, t, resolve_after));
+            }
+            if state.phase != Phase::Ok {
+                self.orphans.push(Orphan { rule: r as u32, info, alert: state });
+            }
         }
     }
 
@@ -373,7 +612,20 @@ impl Engine {
             series: series.clone(),
             state: *state,
         }));
+        saved.extend(self.unbound().filter(|(_, _, a)| a.phase != Phase::Ok).map(
+            |(rule, info, state)| SavedAlert {
+                rule: self.rules[rule as usize].rule.name.clone(),
+                series: info.key.to_string(),
+                state: *state,
+            },
+        ));
         saved
+    }
+
+    /// The alerts that have no live series: orphans and `absent` watches.
+    fn unbound(&self) -> impl Iterator<Item = (u32, &SeriesInfo, &AlertState)> {
+        let orphans = self.orphans.iter().map(|o| (o.rule, &o.info, &o.alert));
+        orphans.chain(self.absences.iter().map(|a| (a.rule, &a.info, &a.alert)))
     }
 
     /// Every ring's content (for `once`, whose windows span runs).
@@ -393,35 +645,43 @@ impl Engine {
     /// A `firing` notification for every alert that is firing and was announced: what
     /// channels that mirror state (Alertmanager) must know after a restart.
     pub fn announced_firing(&self, registry: &Registry, now: f64) -> Vec<Notification> {
-        self.bindings
-            .iter()
-            .flatten()
-            .filter_map(|b| match b.alert.phase {
+        let bound = self.bindings.iter().flatten().map(|b| (b.rule, registry.info(b.series), &b.alert));
+        bound
+            .chain(self.unbound())
+            .filter_map(|(r, info, alert)| match alert.phase {
                 Phase::Firing { severity, since, seq, announced: true, .. } => {
-                    let t = crate::alerts::Transition {
+                    let t = Transition {
                         event: crate::alerts::EventKind::Firing,
                         severity,
                         episode: since,
                         seq,
+                        cause: None,
                     };
-                    let rule = &self.rules[b.rule as usize];
-                    Some(make_notification(&self.host, rule, registry, b.series, now, &b.alert, t))
+                    let rule = &self.rules[r as usize];
+                    let resolve_after = self.resolve_after_s[r as usize];
+                    Some(make_notification(&self.host, rule, info, now, alert, t, resolve_after))
                 }
                 _ => None,
             })
             .collect()
     }
 
-    /// Every bound (rule, series) with its current state, for `once` output and status pages.
+    /// Every (rule, series) alert with its current state, for `once` output and status
+    /// pages: the bound ones, then those without a live series (no data, `absent`).
     pub fn alerts<'a>(
         &'a self,
         registry: &'a Registry,
     ) -> impl Iterator<Item = AlertView<'a>> + 'a {
-        self.bindings.iter().flatten().map(move |b| AlertView {
+        let bound = self.bindings.iter().flatten().map(move |b| AlertView {
             rule: &self.rules[b.rule as usize],
             series: registry.info(b.series),
             state: &b.alert,
-        })
+        });
+        bound.chain(self.unbound().map(move |(r, info, state)| AlertView {
+            rule: &self.rules[r as usize],
+            series: info,
+            state,
+        }))
     }
 }
 
@@ -447,20 +707,61 @@ fn step_dt(slot: &Slot, now: f64, at: Option<Instant>, max_gap_s: f64) -> f64 {
     }
 }
 
+/// The key of a rule's `absent` watch: `absent(metric{label=pattern})`, or `absent(metric)`
+/// for a rule without a matcher. No collected series has a key of that form.
+fn absent_series(rule: &CompiledRule) -> SeriesInfo {
+    let metric = rule.rule.metric;
+    let label = rule.rule.matchers.first().map(|(_, pattern)| Arc::<str>::from(pattern.as_str()));
+    let inner = crate::series::series_key(metric, label.as_deref());
+    SeriesInfo { metric, label, key: Arc::from(format!("absent({inner})")), live: false }
+}
+
+fn is_absence(info: &SeriesInfo) -> bool {
+    !info.live && info.key.starts_with("absent(")
+}
+
+/// Why a transition happened, in words, when its cause is more than the verdict.
+fn reason_text(cause: Cause, info: &SeriesInfo, resolve_after_s: f64) -> String {
+    match cause {
+        Cause::NoData(reason) => reason.text(info.metric).to_string(),
+        Cause::DataBack => "data is back".to_string(),
+        Cause::NoDataTimeout => format!(
+            "no data for {} (nodata_resolve_after); resolved without a current value",
+            duration_text(resolve_after_s)
+        ),
+    }
+}
+
+fn duration_text(seconds: f64) -> String {
+    crate::config::units::format_duration(std::time::Duration::from_secs_f64(seconds.max(0.0)))
+}
+
 fn make_notification(
     host: &Arc<str>,
     rule: &CompiledRule,
-    registry: &Registry,
-    id: SeriesId,
+    info: &SeriesInfo,
     now: f64,
     state: &AlertState,
-    t: crate::alerts::Transition,
+    t: Transition,
+    resolve_after_s: f64,
 ) -> Notification {
-    let info = registry.info(id);
-    let threshold = match t.event {
-        crate::alerts::EventKind::Resolved => rule.clear_text.clone(),
+    use crate::alerts::EventKind;
+    let threshold = match (t.event, t.cause) {
+        (EventKind::Resolved, Some(Cause::NoDataTimeout)) => {
+            Arc::from(format!("no data for {}", duration_text(resolve_after_s)))
+        }
+        _ if is_absence(info) => {
+            let limit = rule.rule.absent.unwrap_or_default();
+            let limit = crate::config::units::format_duration(limit);
+            Arc::from(match t.event {
+                EventKind::Resolved => "a series reports again".to_string(),
+                _ => format!("no series for {limit}"),
+            })
+        }
+        (EventKind::Resolved, _) => rule.clear_text.clone(),
         _ => rule.threshold_text(t.severity).clone(),
     };
+    let last_seen = state.nodata().map(|n| n.last_seen);
     Notification {
         ts: now,
         host: host.clone(),
@@ -475,6 +776,8 @@ fn make_notification(
         since: t.episode,
         seq: t.seq,
         description: rule.description.clone(),
+        reason: t.cause.map(|c| Arc::from(reason_text(c, info, resolve_after_s))),
+        last_seen,
     }
 }
 
@@ -495,8 +798,19 @@ mod tests {
         Sample { unix_ts: ts, points: points.to_vec(), ..Sample::default() }
     }
 
+    /// (event, series, reason) of each notification.
+    fn told(out: &[Notification]) -> Vec<(EventKind, String, Option<String>)> {
+        out.iter()
+            .map(|n| (n.event, n.series.to_string(), n.reason.as_deref().map(str::to_string)))
+            .collect()
+    }
+
+    fn told_one(kind: EventKind, series: &str, reason: Option<&str>) -> Vec<(EventKind, String, Option<String>)> {
+        vec![(kind, series.to_string(), reason.map(str::to_string))]
+    }
+
     #[test]
-    fn series_that_appear_later_are_bound_and_vanished_ones_resolve() {
+    fn a_series_that_vanishes_while_firing_has_no_data_not_a_resolution_and_comes_back() {
         let mut reg = Registry::new();
         let root = reg.intern(Metric::DiskUsedPercent, Some("/"));
         let mut engine = Engine::new(&config(), None);
@@ -506,22 +820,173 @@ mod tests {
         // A disk is mounted: its series is picked up at the next tick and fires on its own.
         let data = reg.intern(Metric::DiskUsedPercent, Some("/data"));
         engine.tick(&reg, &sample(5.0, &[(root, 50.0), (data, 95.0)]), &mut out);
-        assert_eq!(out.len(), 1);
-        assert_eq!(
-            (&*out[0].series, out[0].event),
-            ("disk.used_percent{mount=/data}", EventKind::Firing)
-        );
-        // It is unmounted while firing: the episode ends with a resolution, and its binding goes.
+        let key = "disk.used_percent{mount=/data}";
+        assert_eq!(told(&out), told_one(EventKind::Firing, key, None));
+        // It is unmounted while firing: one `nodata`, never "resolved", and it stays open.
         out.clear();
         reg.retire(data);
         engine.tick(&reg, &sample(10.0, &[(root, 50.0)]), &mut out);
-        assert_eq!(out.len(), 1);
-        assert_eq!(
-            (&*out[0].series, out[0].event),
-            ("disk.used_percent{mount=/data}", EventKind::Resolved)
-        );
-        assert_eq!(engine.alerts(&reg).count(), 1, "only / is still bound");
+        assert_eq!(told(&out), told_one(EventKind::Nodata, key, Some("mount disappeared")));
+        assert_eq!((out[0].seq, out[0].value, out[0].last_seen), (2, 95.0, Some(5.0)));
+        assert_eq!(&*out[0].threshold, "> 90", "the condition that was firing");
         assert!(engine.take_changed());
+        out.clear();
+        for t in [15.0, 20.0, 25.0] {
+            engine.tick(&reg, &sample(t, &[(root, 50.0)]), &mut out);
+        }
+        assert!(out.is_empty(), "said once: {out:?}");
+        let open: Vec<_> = engine.alerts(&reg).filter(|a| a.state.nodata().is_some()).collect();
+        assert_eq!(open.len(), 1, "listed while it waits");
+        let saved = engine.saved_alerts(&reg);
+        assert!(saved.iter().any(|a| a.series == key && a.state.nodata().is_some()), "{saved:?}");
+        // Mounted again and healthy: the same episode resolves, saying why.
+        let again = reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        assert_eq!(again, data, "the registry revives the id");
+        engine.tick(&reg, &sample(30.0, &[(root, 50.0), (data, 40.0)]), &mut out);
+        assert_eq!(told(&out), told_one(EventKind::Resolved, key, Some("data is back")));
+        assert_eq!((out[0].since, out[0].seq, &*out[0].threshold), (5.0, 3, "<= 90"));
+        assert!(engine.alerts(&reg).all(|a| a.state.phase == Phase::Ok));
+    }
+
+    #[test]
+    fn data_back_while_still_firing_says_so_and_keeps_the_episode() {
+        let mut reg = Registry::new();
+        let data = reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        let mut engine = Engine::new(&config(), None);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(data, 95.0)]), &mut out);
+        reg.retire(data);
+        engine.tick(&reg, &sample(5.0, &[]), &mut out);
+        reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        engine.tick(&reg, &sample(10.0, &[(data, 97.0)]), &mut out);
+        let kinds: Vec<_> = out.iter().map(|n| (n.event, n.since, n.seq)).collect();
+        use EventKind::*;
+        assert_eq!(kinds, [(Firing, 0.0, 1), (Nodata, 0.0, 2), (Reminder, 0.0, 3)]);
+        assert_eq!(out[2].reason.as_deref(), Some("data is back"));
+        assert_eq!(out[2].value, 97.0);
+    }
+
+    #[test]
+    fn a_live_series_without_samples_has_no_data_and_resolves_after_nodata_resolve_after() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "nodata_resolve_after": "1m",
+            "rules": [{"name": "disk", "metric": "disk.used_percent", "warn": "> 90"},
+                      {"name": "short", "metric": "disk.used_percent", "warn": "> 90",
+                       "nodata_resolve_after": "20s"}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let root = reg.intern(Metric::DiskUsedPercent, Some("/"));
+        let cpu = reg.intern(Metric::CpuUsage, None);
+        let mut engine = Engine::new(&config, None);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(root, 95.0), (cpu, 1.0)]), &mut out);
+        assert_eq!(out.len(), 2);
+        out.clear();
+        // The collector fails for / (the series stays listed, NaN or nothing): after more
+        // than a gap (12.5 s), `nodata`.
+        let mut t = 0.0;
+        let mut at = Vec::new();
+        while t < 120.0 {
+            t += 5.0;
+            engine.tick(&reg, &sample(t, &[(root, f64::NAN), (cpu, 1.0)]), &mut out);
+            at.extend(out.drain(..).map(|n| (t, n.rule.to_string(), n.event, n.reason)));
+        }
+        use EventKind::*;
+        let no_samples = Some(Arc::from("no samples from the collector"));
+        assert_eq!(at[0], (15.0, "disk".into(), Nodata, no_samples.clone()));
+        assert_eq!(at[1], (15.0, "short".into(), Nodata, no_samples));
+        // Elapsed time without data counts from the `nodata`: 20 s for `short`, 1 m else.
+        assert_eq!((at[2].0, &*at[2].1, at[2].2), (35.0, "short", Resolved));
+        assert_eq!((at[3].0, &*at[3].1, at[3].2), (75.0, "disk", Resolved));
+        assert_eq!(
+            at[3].3.as_deref(),
+            Some("no data for 1m (nodata_resolve_after); resolved without a current value")
+        );
+        assert_eq!(at.len(), 4, "{at:?}");
+    }
+
+    #[test]
+    fn a_pending_alert_that_loses_its_series_opens_a_provisional_episode() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "held", "metric": "net.rx_rate", "warn": "> 1MB/s", "for": "1m"}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let eth = reg.intern(Metric::NetRxRate, Some("eth1"));
+        let mut engine = Engine::new(&config, None);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(eth, 5e6)]), &mut out);
+        assert!(matches!(engine.alerts(&reg).next().unwrap().state.phase, Phase::Pending { .. }));
+        reg.retire(eth);
+        engine.tick(&reg, &sample(5.0, &[]), &mut out);
+        assert_eq!(told(&out), told_one(EventKind::Nodata, "net.rx_rate{iface=eth1}", Some("interface removed")));
+        assert_eq!((out[0].severity, out[0].seq), (Severity::Warning, 1));
+        out.clear();
+        // Back, and not firing (the window restarts): the provisional episode ends.
+        reg.intern(Metric::NetRxRate, Some("eth1"));
+        engine.tick(&reg, &sample(10.0, &[(eth, 10.0)]), &mut out);
+        assert_eq!(told(&out), told_one(EventKind::Resolved, "net.rx_rate{iface=eth1}", Some("data is back")));
+    }
+
+    #[test]
+    fn a_restored_alert_whose_series_is_missing_has_no_data_once_across_restarts() {
+        let mut firing = AlertState::default();
+        let hot = crate::rules::window::Verdict {
+            value: 97.0,
+            warn: true,
+            crit: false,
+            clear: false,
+            latest_meets: true,
+        };
+        firing.step(100.0, 0.0, &hot, &Escalation::default(), false);
+        let saved = vec![SavedAlert {
+            rule: "disk".into(),
+            series: "disk.used_percent{mount=/gone}".into(),
+            state: firing,
+        }];
+        let reg = Registry::new();
+        let mut first = Engine::new(&config(), None);
+        first.restore_alerts(saved);
+        let mut out = Vec::new();
+        first.tick(&reg, &sample(200.0, &[]), &mut out);
+        first.drop_unbound_restored(200.0, &mut out);
+        let reason = Some("not seen since hostwatch restarted");
+        assert_eq!(told(&out), told_one(EventKind::Nodata, "disk.used_percent{mount=/gone}", reason));
+        // Another restart: still without data, and nothing new to say.
+        let mut second = Engine::new(&config(), None);
+        second.restore_alerts(first.saved_alerts(&reg));
+        out.clear();
+        second.tick(&reg, &sample(300.0, &[]), &mut out);
+        second.drop_unbound_restored(300.0, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(second.alerts(&reg).count(), 1);
+    }
+
+    #[test]
+    fn absent_fires_when_no_series_matches_for_that_long_and_resolves_when_one_reports() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "data_mounted", "metric": "disk.used_percent",
+                       "match": {"mount": "/data"}, "absent": "20s"}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let root = reg.intern(Metric::DiskUsedPercent, Some("/"));
+        let mut engine = Engine::new(&config, None);
+        let mut out = Vec::new();
+        let mut events = Vec::new();
+        for k in 0..8 {
+            let t = 5.0 * k as f64;
+            engine.tick(&reg, &sample(t, &[(root, 50.0)]), &mut out);
+            events.extend(out.drain(..).map(|n| (t, n.event, n.severity, n.threshold)));
+        }
+        let key = "absent(disk.used_percent{mount=/data})";
+        assert_eq!(events, [(20.0, EventKind::Firing, Severity::Critical, Arc::from("no series for 20s"))]);
+        assert!(engine.alerts(&reg).any(|a| &*a.series.key == key));
+        // Saved and restored like any alert (a restart does not re-fire it).
+        let saved = engine.saved_alerts(&reg);
+        assert!(saved.iter().any(|a| a.series == key), "{saved:?}");
+        let data = reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        engine.tick(&reg, &sample(40.0, &[(root, 50.0), (data, 10.0)]), &mut out);
+        assert_eq!(told(&out), told_one(EventKind::Resolved, key, None));
+        assert_eq!(&*out[0].threshold, "a series reports again");
     }
 
     #[test]

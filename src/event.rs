@@ -40,6 +40,10 @@ pub struct Notification {
     pub seq: u32,
     /// The rule's description, if any.
     pub description: Option<Arc<str>>,
+    /// Why, when more than the threshold explains it (`mount disappeared`, `data is back`).
+    pub reason: Option<Arc<str>>,
+    /// When the series last brought a value (`nodata`, and resolutions that follow one).
+    pub last_seen: Option<f64>,
 }
 
 impl Notification {
@@ -83,6 +87,10 @@ impl Notification {
             description: self.description.as_deref().map(str::to_string),
             test: false,
             report: None,
+            context: Context {
+                reason: self.reason.as_deref().map(str::to_string),
+                last_seen: self.last_seen.map(round_ms),
+            },
         }
     }
 
@@ -140,10 +148,29 @@ pub struct AlertEvent {
     /// A periodic report (event `report`): what channels render instead of an alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<Box<crate::report::Report>>,
+    /// What else people need to trust the message.
+    #[serde(flatten)]
+    pub context: Context,
+}
+
+/// What a notification says beyond its value and threshold. Each field is left out of the
+/// JSON when it does not apply.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    /// Why, in words, when more than the threshold explains it: `mount disappeared` (a
+    /// `nodata`), `data is back`, `no data for 1h` (a resolution without a value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the series last brought a value (Unix seconds), for `nodata` and what follows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<f64>,
 }
 
 impl AlertEvent {
-    /// `CRITICAL firing disk_root on web-01: disk.used_percent{mount=/} = 96.1% (> 95)`.
+    /// `CRITICAL firing disk_root on web-01: disk.used_percent{mount=/} = 96.1% (> 95)`;
+    /// `WARNING nodata disk_data on web-01: no data for disk.used_percent{mount=/data} since
+    /// 2026-12-01T12:01:00Z: mount disappeared (last value 91.2%, > 90)`; a reason, when there
+    /// is one, follows a resolution (`...; data is back`).
     /// A report: `REPORT hostwatch report daily for web-01: 2 alerts fired, 1 resolved, 0
     /// still firing (2026-12-01T00:00:00Z to 2026-12-02T00:00:00Z (1d, UTC))`, never a
     /// severity (a report is no warning).
@@ -151,16 +178,48 @@ impl AlertEvent {
         if let Some(r) = &self.report {
             return format!("REPORT {}: {} ({})", r.title(), r.alerts_line(), r.period_text());
         }
-        format!(
-            "{} {} {} on {}: {} = {} ({})",
+        let head = format!(
+            "{} {} {} on {}",
             self.severity.as_str().to_uppercase(),
             self.event.as_str(),
             self.rule,
-            self.host,
-            self.series,
-            self.value_text,
-            self.threshold
-        )
+            self.host
+        );
+        if self.event == EventKind::Nodata {
+            return format!(
+                "{head}: {} (last value {}, {})",
+                self.nodata_text(),
+                self.value_text,
+                self.threshold
+            );
+        }
+        let reason = self.context.reason.as_deref().map(|r| format!("; {r}")).unwrap_or_default();
+        format!("{head}: {} = {} ({}){reason}", self.series, self.value_text, self.threshold)
+    }
+
+    /// `no data for disk.used_percent{mount=/data} since 2026-12-01T12:01:00Z: mount
+    /// disappeared`.
+    pub fn nodata_text(&self) -> String {
+        let since = self.context.last_seen.unwrap_or(self.ts);
+        let reason = self.context.reason.as_deref().unwrap_or("no data");
+        format!("no data for {} since {}: {reason}", self.series, crate::timefmt::rfc3339(since))
+    }
+
+    /// What happened, for a message's Event field: `firing, notification #1`, `no data
+    /// (mount disappeared), notification #2`, `resolved (data is back), notification #3`.
+    pub fn event_text(&self) -> String {
+        let what = match self.event {
+            EventKind::Firing => "firing",
+            EventKind::Reminder => "reminder (still firing)",
+            EventKind::Escalated => "escalated to critical",
+            EventKind::Resolved => "resolved",
+            EventKind::Nodata => "no data",
+            EventKind::Report => "report",
+        };
+        match &self.context.reason {
+            Some(reason) => format!("{what} ({reason}), notification #{}", self.seq),
+            None => format!("{what}, notification #{}", self.seq),
+        }
     }
 
     /// `TEST CRITICAL firing: disk_root on web-01` (raw text: each channel escapes it).
@@ -200,6 +259,7 @@ impl AlertEvent {
             ),
             test: true,
             report: None,
+            context: Context::default(),
         }
     }
 }
@@ -244,6 +304,7 @@ impl AlertEvent {
             description: Some(i.description),
             test: false,
             report: None,
+            context: Context::default(),
         }
     }
 }

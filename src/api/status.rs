@@ -44,7 +44,19 @@ pub(crate) fn alert_json(a: &AlertRow) -> Value {
         "unit": a.metric.unit().as_str(),
         "threshold": &*a.threshold,
         "silenced_by": a.silenced_by.as_deref(),
+        "nodata": nodata_json(a),
     })
+}
+
+/// `{"since": …, "reason": "mount disappeared"}` while an open alert has no data, else null.
+fn nodata_json(a: &AlertRow) -> Value {
+    match a.phase {
+        crate::alerts::Phase::Firing { nodata: Some(n), .. } => json!({
+            "since": time(n.last_seen),
+            "reason": n.reason.text(a.metric),
+        }),
+        _ => Value::Null,
+    }
 }
 
 /// One silence; `source` tells whether it can be removed through the API (`store`: kept by

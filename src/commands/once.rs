@@ -174,9 +174,22 @@ pub(super) fn status_word(code: u8) -> &'static str {
     }
 }
 
-/// `disk_root / 96.1% > 95`
+/// `disk_root / 96.1% > 95`; `disk_data disk.used_percent{mount=/data} no data since …
+/// (mount disappeared)`; `data_mounted absent(disk.used_percent{mount=/data})`.
 fn firing_summary(a: &AlertView<'_>) -> String {
     let severity = a.state.firing_severity().unwrap_or(Severity::Warning);
+    if let Some(n) = a.state.nodata() {
+        return format!(
+            "{} {} no data since {} ({})",
+            a.rule.name,
+            a.series.key,
+            crate::timefmt::rfc3339(n.last_seen),
+            n.reason.text(a.series.metric)
+        );
+    }
+    if a.series.key.starts_with("absent(") {
+        return format!("{} {}", a.rule.name, a.series.key);
+    }
     let label = a.series.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
     format!(
         "{}{label} {} {}",

@@ -182,7 +182,11 @@ fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value
     let mut registry = Registry::new();
     let mut alerts = Vec::new();
     for a in &saved.alerts {
-        let Ok((metric, label)) = crate::series::parse_series_key(&a.series) else { continue };
+        let inner = a.series.strip_prefix("absent(").and_then(|s| s.strip_suffix(')'));
+        let Ok((metric, label)) = crate::series::parse_series_key(inner.unwrap_or(&a.series))
+        else {
+            continue;
+        };
         let rule = config.rules.iter().find(|r| r.name == a.rule);
         let (state, severity) = match a.state.phase {
             crate::alerts::Phase::Ok => continue,
@@ -225,6 +229,10 @@ fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value
             "unit": metric.unit().as_str(),
             "threshold": threshold,
             "silenced_by": silenced_by,
+            "nodata": a.state.nodata().map_or(Value::Null, |n| json!({
+                "since": time(n.last_seen),
+                "reason": n.reason.text(metric),
+            })),
         }));
     }
     let mut channels = Map::new();
@@ -324,6 +332,13 @@ fn alert_line(a: &Value) -> String {
         a["threshold"].as_str().unwrap_or(""),
         a["since"].as_str().unwrap_or("?")
     );
+    if let Some(n) = a["nodata"].as_object() {
+        line.push_str(&format!(
+            " [no data since {}: {}]",
+            n.get("since").and_then(Value::as_str).unwrap_or("?"),
+            n.get("reason").and_then(Value::as_str).unwrap_or("?")
+        ));
+    }
     if let Some(s) = a["silenced_by"].as_str() {
         line.push_str(&format!(" [silenced by {s}]"));
     }

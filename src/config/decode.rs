@@ -24,6 +24,8 @@ use std::time::Duration;
 
 /// The default time between samples.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// How long an open alert may go without data before it resolves, unless configured.
+pub const DEFAULT_NODATA_RESOLVE_AFTER: Duration = Duration::from_secs(3600);
 /// The default state directory when running as root.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostwatch";
 
@@ -49,6 +51,7 @@ const TOP_KEYS: &[&str] = &[
     "collect",
     "rules",
     "escalation",
+    "nodata_resolve_after",
     "channels",
     "routes",
     "silences",
@@ -327,6 +330,10 @@ pub(crate) fn decode(
     let collect = get(top, "collect").map(|n| decode_collect(&mut d, n)).unwrap_or_default();
     let escalation =
         get(top, "escalation").map(|n| decode_escalation(&mut d, n)).unwrap_or_default();
+    let nodata_resolve_after = match get(top, "nodata_resolve_after") {
+        Some(n) => d.duration(n, "nodata_resolve_after"),
+        None => Some(DEFAULT_NODATA_RESOLVE_AFTER),
+    };
     let (channels, channel_names) = match get(top, "channels") {
         Some(n) => decode_channels(&mut d, n, "channels"),
         None => (BTreeMap::new(), Vec::new()),
@@ -374,6 +381,8 @@ pub(crate) fn decode(
         rules,
         rule_set,
         escalation,
+        nodata_resolve_after: nodata_resolve_after
+            .unwrap_or(DEFAULT_NODATA_RESOLVE_AFTER),
         channels,
         routes,
         silences,

@@ -31,6 +31,8 @@ pub struct Config {
     pub rule_set: RuleSet,
     /// Reminders and escalation for firing alerts.
     pub escalation: Escalation,
+    /// An open alert without data for this long resolves (unless its rule says otherwise).
+    pub nodata_resolve_after: Duration,
     /// Notification channels by name.
     pub channels: BTreeMap<String, Channel>,
     /// Which channels receive which notifications.
@@ -361,6 +363,10 @@ pub struct Rule {
     pub channels: Option<Vec<String>>,
     /// Free text for operators, shown in notifications.
     pub description: Option<String>,
+    /// Alert when no series matches the rule for this long.
+    pub absent: Option<Duration>,
+    /// This rule's `nodata_resolve_after` (the global one when `None`).
+    pub nodata_resolve_after: Option<Duration>,
 }
 
 /// Reminder and escalation timing.

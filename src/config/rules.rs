@@ -27,6 +27,8 @@ const RULE_KEYS: &[&str] = &[
     "occurrences",
     "channels",
     "description",
+    "absent",
+    "nodata_resolve_after",
 ];
 /// The most samples one window may span (a ring of that many `(f64, f64)` is 1.6 MB).
 pub const MAX_WINDOW_SAMPLES: u64 = 100_000;
@@ -118,8 +120,34 @@ fn decode_rule(
     let warn = threshold(d, "warn");
     let crit = threshold(d, "crit");
     let clear = threshold(d, "clear");
-    if get(members, "warn").is_none() && get(members, "crit").is_none() {
-        d.error(node, path, "a rule needs \"warn\", \"crit\" or both");
+    let absent = member(members, path, "absent").and_then(|(n, p)| {
+        let absent = d.duration(n, &p)?;
+        match interval {
+            Some(i) if absent < i => {
+                d.error(
+                    n,
+                    &p,
+                    format!(
+                        "absent {} is shorter than the interval {} (a series is only missed \
+                         at a sample)",
+                        format_duration(absent),
+                        format_duration(i)
+                    ),
+                );
+                None
+            }
+            _ => Some(absent),
+        }
+    });
+    let nodata_resolve_after =
+        member(members, path, "nodata_resolve_after").and_then(|(n, p)| d.duration(n, &p));
+    let thresholds = get(members, "warn").is_some() || get(members, "crit").is_some();
+    if !thresholds && get(members, "absent").is_none() {
+        d.error(node, path, "a rule needs \"warn\", \"crit\" or both (or \"absent\")");
+    } else if !thresholds {
+        if let Some((n, p)) = member(members, path, "clear") {
+            d.error(n, &p, "\"clear\" needs \"warn\" or \"crit\" to clear");
+        }
     }
     check_thresholds(d, path, warn.as_ref(), crit.as_ref(), clear.as_ref());
 
@@ -140,6 +168,8 @@ fn decode_rule(
         window: window?,
         channels: rule_channels,
         description,
+        absent,
+        nodata_resolve_after,
     })
 }
 

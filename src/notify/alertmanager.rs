@@ -301,6 +301,12 @@ pub fn annotations(event: &AlertEvent) -> LabelSet {
     }
     set.insert("value".to_string(), event.value_text.clone());
     set.insert("threshold".to_string(), event.threshold.clone());
+    if let Some(reason) = &event.context.reason {
+        set.insert("reason".to_string(), reason.clone());
+    }
+    if event.event == EventKind::Nodata {
+        set.insert("nodata".to_string(), event.nodata_text());
+    }
     set
 }
 

@@ -305,18 +305,6 @@ fn fallback_text(event: &AlertEvent) -> String {
     fit(&raw, SECTION_LIMIT, line)
 }
 
-/// What happened, for the Event field.
-fn event_text(event: &AlertEvent) -> String {
-    let what = match event.event {
-        EventKind::Firing => "firing",
-        EventKind::Reminder => "reminder (still firing)",
-        EventKind::Escalated => "escalated to critical",
-        EventKind::Resolved => "resolved",
-        EventKind::Report => "report",
-    };
-    format!("{what}, notification #{}", event.seq)
-}
-
 /// The Block Kit blocks of `event`.
 fn blocks(event: &AlertEvent) -> Value {
     let threshold_label =
@@ -328,7 +316,7 @@ fn blocks(event: &AlertEvent) -> Value {
         ("Value", event.value_text.clone()),
         (threshold_label, event.threshold.clone()),
         ("Severity", event.severity.as_str().to_string()),
-        ("Event", event_text(event)),
+        ("Event", event.event_text()),
         ("Since", crate::timefmt::rfc3339(event.since)),
     ];
     let fields: Vec<Value> = facts

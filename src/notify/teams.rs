@@ -193,13 +193,6 @@ fn theme_color(event: &AlertEvent) -> &'static str {
 fn facts(event: &AlertEvent) -> [(&'static str, String); 8] {
     let threshold_label =
         if event.event == EventKind::Resolved { "Clear condition" } else { "Threshold" };
-    let what = match event.event {
-        EventKind::Firing => "firing",
-        EventKind::Reminder => "reminder (still firing)",
-        EventKind::Escalated => "escalated to critical",
-        EventKind::Resolved => "resolved",
-        EventKind::Report => "report",
-    };
     [
         ("Host", event.host.clone()),
         ("Rule", event.rule.clone()),
@@ -207,7 +200,7 @@ fn facts(event: &AlertEvent) -> [(&'static str, String); 8] {
         ("Value", event.value_text.clone()),
         (threshold_label, event.threshold.clone()),
         ("Severity", event.severity.as_str().to_string()),
-        ("Event", format!("{what}, notification #{}", event.seq)),
+        ("Event", event.event_text()),
         ("Since", crate::timefmt::rfc3339(event.since)),
     ]
 }

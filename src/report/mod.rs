@@ -333,6 +333,7 @@ pub(crate) fn to_event(report: Report) -> crate::event::AlertEvent {
         description: Some(format!("{}: {}", report.title(), report.period_text())),
         test: false,
         report: Some(Box::new(report)),
+        context: Default::default(),
     }
 }
 

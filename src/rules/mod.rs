@@ -78,8 +78,14 @@ impl CompiledRule {
     pub fn new(rule: &Rule) -> CompiledRule {
         let warn = rule.warn.as_ref().map(Predicate::of);
         let crit = rule.crit.as_ref().map(Predicate::of);
-        let base = warn.or(crit).expect("config validation ensures warn or crit");
-        let clear = rule.clear.as_ref().map(Predicate::of).unwrap_or(base.negate());
+        // A rule with only `absent` has no threshold: every value is clear.
+        let always = Predicate { op: Op::Ge, value: f64::NEG_INFINITY, negated: false };
+        let base = warn.or(crit);
+        let clear = rule
+            .clear
+            .as_ref()
+            .map(Predicate::of)
+            .unwrap_or_else(|| base.map_or(always, Predicate::negate));
         let text =
             |t: &Option<Threshold>| Arc::<str>::from(t.as_ref().map_or("", |t| t.text.as_str()));
         let base_threshold = rule.warn.as_ref().or(rule.crit.as_ref());

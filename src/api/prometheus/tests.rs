@@ -35,6 +35,7 @@ fn alert(rule: &str, metric: Metric, label: Option<&str>, firing: bool, sev: Sev
             told: sev,
             firing_s: 10.0,
             quiet_s: 0.0,
+            nodata: None,
         }
     } else {
         Phase::Pending { since: 1_700_000_010.0 }

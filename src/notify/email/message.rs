@@ -194,6 +194,12 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
     }
     rows.push(("Since", crate::timefmt::rfc3339(event.since)));
     rows.push(("At", crate::timefmt::rfc3339(event.ts)));
+    if let Some(reason) = &event.context.reason {
+        rows.push(("Reason", reason.clone()));
+    }
+    if let Some(seen) = event.context.last_seen {
+        rows.push(("Last seen", crate::timefmt::rfc3339(seen)));
+    }
     rows.push(("Notification", format!("{} #{}", event.event.as_str(), event.seq)));
     rows.push(("Key", event.key.clone()));
     rows
@@ -270,6 +276,7 @@ mod tests {
             description: Some("Root file system nearly full".into()),
             test: false,
             report: None,
+            context: Default::default(),
         }
     }
 

@@ -54,13 +54,11 @@ impl EventKind {
 #[serde(rename_all = "snake_case")]
 pub enum NoDataReason {
     /// The collector no longer lists the series (a mount unmounted, an interface removed, a
-    /// process gone).
+    /// process gone), also when that is found at a restart.
     SeriesGone,
     /// The series is still listed but brought no value for longer than a gap (a collector
     /// that fails).
     NoSamples,
-    /// The series of a saved alert did not appear after a restart.
-    NotSeenSinceRestart,
 }
 
 impl NoDataReason {
@@ -77,7 +75,6 @@ impl NoDataReason {
                 None => "series disappeared",
             },
             NoDataReason::NoSamples => "no samples from the collector",
-            NoDataReason::NotSeenSinceRestart => "not seen since hostwatch restarted",
         }
     }
 }
@@ -85,8 +82,8 @@ impl NoDataReason {
 /// An open alert whose series stopped reporting.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NoData {
-    /// Wall time of the series' last sample (when the alert was restored without one: when
-    /// the absence was noticed).
+    /// Wall time of the series' last sample (for an alert restored without its series: the
+    /// last time it is known to have held, its latest notification or pending start).
     pub last_seen: f64,
     /// Why.
     pub reason: NoDataReason,
@@ -98,6 +95,10 @@ pub struct NoData {
     /// `nodata_resolve_after`.
     #[serde(default)]
     pub elapsed_s: f64,
+    /// Wall time `elapsed_s` was last advanced: a new process (`once` across cron runs)
+    /// resumes the count from there, clamped like any wall difference.
+    #[serde(default = "unknown_elapsed", with = "nullable_f64")]
+    pub counted_at: f64,
 }
 
 /// What made a transition, when it is more than the window's verdict.
@@ -383,7 +384,9 @@ impl AlertState {
         silenced: bool,
     ) -> Option<Transition> {
         let last_seen = if last_seen.is_finite() { last_seen } else { now };
-        let mark = |provisional| Some(NoData { last_seen, reason, provisional, elapsed_s: 0.0 });
+        let mark = |provisional| {
+            Some(NoData { last_seen, reason, provisional, elapsed_s: 0.0, counted_at: now })
+        };
         match self.phase {
             Phase::Ok | Phase::Firing { nodata: Some(_), .. } => None,
             Phase::Pending { .. } => {
@@ -432,10 +435,15 @@ impl AlertState {
         }
     }
 
-    /// Adds `dt` elapsed seconds to an alert without data; once they reach `resolve_after`
-    /// the episode ends (`resolved` with [`Cause::NoDataTimeout`] if it was announced).
-    /// Alerts with data do not move.
-    pub fn elapse_without_data(&mut self, dt: f64, resolve_after: f64) -> Option<Transition> {
+    /// Adds `dt` elapsed seconds (at wall time `now`) to an alert without data; once they
+    /// reach `resolve_after` the episode ends (`resolved` with [`Cause::NoDataTimeout`] if it
+    /// was announced). Alerts with data do not move.
+    pub fn elapse_without_data(
+        &mut self,
+        now: f64,
+        dt: f64,
+        resolve_after: f64,
+    ) -> Option<Transition> {
         let dt = if dt.is_finite() { dt.max(0.0) } else { 0.0 };
         let Phase::Firing { severity, since, seq, announced, nodata: Some(ref mut n), .. } =
             self.phase
@@ -443,6 +451,7 @@ impl AlertState {
             return None;
         };
         n.elapsed_s = if n.elapsed_s.is_finite() { n.elapsed_s.max(0.0) + dt } else { dt };
+        n.counted_at = now;
         if n.elapsed_s < resolve_after {
             return None;
         }

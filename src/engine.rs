@@ -454,7 +454,7 @@ impl Engine {
                 let rule = &rules[binding.rule as usize];
                 let resolve_after = resolve_after_s[binding.rule as usize];
                 let t = if binding.alert.nodata().is_some() {
-                    binding.alert.elapse_without_data(tick_dt, resolve_after)
+                    binding.alert.elapse_without_data(now, tick_dt, resolve_after)
                 } else {
                     *changed = true;
                     let silenced = silence::any_covers(silences, &rule.name, info, now);
@@ -470,7 +470,7 @@ impl Engine {
         while i < orphans.len() {
             let o = &mut orphans[i];
             let resolve_after = resolve_after_s[o.rule as usize];
-            if let Some(t) = o.alert.elapse_without_data(tick_dt, resolve_after) {
+            if let Some(t) = o.alert.elapse_without_data(now, tick_dt, resolve_after) {
                 let rule = &rules[o.rule as usize];
                 out.push(make_notification(host, rule, &o.info, now, &o.alert, t, resolve_after));
             }
@@ -582,10 +582,31 @@ impl Engine {
                 continue;
             };
             let rule = &self.rules[r];
+            let resolve_after = self.resolve_after_s[r];
+            if let Some(n) = state.nodata() {
+                // Already without data in the previous process: the count goes on from when
+                // it was last advanced (clamped, as any wall difference is).
+                let dt = if n.counted_at.is_finite() {
+                    (now - n.counted_at).clamp(0.0, self.max_gap_s.max(0.0))
+                } else {
+                    0.0
+                };
+                if let Some(t) = state.elapse_without_data(now, dt, resolve_after) {
+                    out.push(make_notification(&self.host, rule, &info, now, &state, t, resolve_after));
+                }
+                if state.phase != Phase::Ok {
+                    self.orphans.push(Orphan { rule: r as u32, info, alert: state });
+                }
+                continue;
+            }
             let silenced = silence::any_covers(&self.silences, &rule.name, &info, now);
-            let t = state.lose_data(now, f64::NAN, NoDataReason::NotSeenSinceRestart, silenced);
+            let held = match state.phase {
+                Phase::Firing { last_notified, .. } => last_notified,
+                Phase::Pending { since } => since,
+                Phase::Ok => now,
+            };
+            let t = state.lose_data(now, held.min(now), NoDataReason::SeriesGone, silenced);
             if let Some(t) = t {
-                let resolve_after = self.resolve_after_s[r];
                 out.push(make_notification(&self.host, rule, &info, now, &state, t, resolve_after));
             }
             if state.phase != Phase::Ok {
@@ -949,7 +970,7 @@ mod tests {
         let mut out = Vec::new();
         first.tick(&reg, &sample(200.0, &[]), &mut out);
         first.drop_unbound_restored(200.0, &mut out);
-        let reason = Some("not seen since hostwatch restarted");
+        let reason = Some("mount disappeared");
         assert_eq!(told(&out), told_one(EventKind::Nodata, "disk.used_percent{mount=/gone}", reason));
         // Another restart: still without data, and nothing new to say.
         let mut second = Engine::new(&config(), None);

@@ -99,7 +99,8 @@ typedef struct hostwatch_error {
 
 /* One notification. `json` is the whole event (the JSON object documented for the webhook
  * channel and exec hooks: host, rule, series, metric, labels, severity, event, value,
- * value_text, threshold, since, seq, key, episode_key, description, test); the other fields
+ * value_text, threshold, since, seq, key, episode_key, description, test, and reason and
+ * last_seen when they apply); the other fields
  * are copies of the most used members, so a simple plugin needs no JSON parser. */
 typedef struct hostwatch_event {
     hostwatch_str json;     /* {"ts":...,"host":"web-01",...} */
@@ -108,7 +109,8 @@ typedef struct hostwatch_event {
     hostwatch_str rule;     /* "disk_root" */
     hostwatch_str series;   /* "disk.used_percent{mount=/}" */
     hostwatch_str severity; /* "warning" | "critical" */
-    hostwatch_str event;    /* "firing" | "reminder" | "escalated" | "resolved" | "report"
+    hostwatch_str event;    /* "firing" | "reminder" | "escalated" | "resolved" | "nodata"
+                             * (the series stopped reporting; the alert stays open) | "report"
                              * (a periodic report: `json` holds it under "report"; `summary`
                              * is one line of it; treat unknown values like "report") */
     hostwatch_str key;      /* stable per notification: de-duplicate retries with it */

@@ -101,6 +101,26 @@ pub struct NoData {
     pub counted_at: f64,
 }
 
+/// What made a warning critical.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EscalatedBy {
+    /// The critical threshold held.
+    Threshold,
+    /// The warning lasted `critical_after` (a policy, not a measurement).
+    Time,
+}
+
+impl EscalatedBy {
+    /// `threshold` or `time`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalatedBy::Threshold => "threshold",
+            EscalatedBy::Time => "time",
+        }
+    }
+}
+
 /// What made a transition, when it is more than the window's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
@@ -151,6 +171,13 @@ pub enum Phase {
         /// Set while the series brings no data.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nodata: Option<NoData>,
+        /// The worst value of the episode (highest for a rising threshold, lowest for a
+        /// falling one); NaN (`null`) when not known.
+        #[serde(default = "unknown_elapsed", with = "nullable_f64")]
+        peak: f64,
+        /// What made it critical, once it is (`None` when it fired critical).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        escalated_by: Option<EscalatedBy>,
     },
 }
 
@@ -211,6 +238,12 @@ pub struct Transition {
     pub seq: u32,
     /// Set when missing data (or its return) made the transition.
     pub cause: Option<Cause>,
+    /// Elapsed seconds the episode had been firing.
+    pub firing_s: f64,
+    /// The episode's worst value so far (NaN when not known).
+    pub peak: f64,
+    /// What made it critical, when it escalated.
+    pub escalated_by: Option<EscalatedBy>,
 }
 
 impl AlertState {
@@ -219,6 +252,17 @@ impl AlertState {
         match self.phase {
             Phase::Firing { severity, .. } => Some(severity),
             _ => None,
+        }
+    }
+
+    /// Records `value` as the episode's peak if it is worse (higher when `rising`, else
+    /// lower) than the one so far; alerts not firing do not move.
+    pub fn note_peak(&mut self, value: f64, rising: bool) {
+        if let Phase::Firing { ref mut peak, .. } = self.phase
+            && value.is_finite()
+            && (peak.is_nan() || (rising && value > *peak) || (!rising && value < *peak))
+        {
+            *peak = value;
         }
     }
 
@@ -274,6 +318,8 @@ impl AlertState {
                     firing_s: 0.0,
                     quiet_s: 0.0,
                     nodata: None,
+                    peak: v.value,
+                    escalated_by: None,
                 };
                 (!silenced).then_some(Transition {
                     event: EventKind::Firing,
@@ -281,6 +327,9 @@ impl AlertState {
                     episode: now,
                     seq: 1,
                     cause: None,
+                    firing_s: 0.0,
+                    peak: v.value,
+                    escalated_by: None,
                 })
             }
             Phase::Firing {
@@ -293,6 +342,8 @@ impl AlertState {
                 firing_s,
                 quiet_s,
                 nodata,
+                peak,
+                escalated_by,
             } => {
                 let back = nodata.is_some();
                 let cause = back.then_some(Cause::DataBack);
@@ -306,12 +357,17 @@ impl AlertState {
                     };
                     // An announced episode always gets its resolution, silence or not: the
                     // receivers' incident must not stay open.
+                    let firing_s =
+                        if known(firing_s) { firing_s + dt } else { (now - since).max(0.0) };
                     return announced.then_some(Transition {
                         event: EventKind::Resolved,
                         severity,
                         episode: since,
                         seq: seq.saturating_add(1),
                         cause,
+                        firing_s,
+                        peak,
+                        escalated_by,
                     });
                 }
                 // Counters missing (a state file of an earlier version, or a damaged one): the
@@ -325,6 +381,13 @@ impl AlertState {
                 let escalate = severity == Severity::Warning
                     && (v.crit || esc.critical_after.is_some_and(|d| firing_s >= d.as_secs_f64()));
                 let new_severity = if escalate { Severity::Critical } else { severity };
+                // Escalated by time, and the critical threshold holds later: by threshold.
+                let escalated_by = match escalated_by {
+                    _ if escalate && v.crit => Some(EscalatedBy::Threshold),
+                    _ if escalate => Some(EscalatedBy::Time),
+                    Some(EscalatedBy::Time) if v.crit => Some(EscalatedBy::Threshold),
+                    other => other,
+                };
                 let event = if !announced || provisional {
                     Some(EventKind::Firing)
                 } else if new_severity > told {
@@ -346,6 +409,8 @@ impl AlertState {
                         firing_s,
                         quiet_s,
                         nodata: None,
+                        peak,
+                        escalated_by,
                     };
                     return None;
                 };
@@ -359,6 +424,8 @@ impl AlertState {
                     firing_s,
                     quiet_s: 0.0,
                     nodata: None,
+                    peak,
+                    escalated_by,
                 };
                 Some(Transition {
                     event,
@@ -366,6 +433,9 @@ impl AlertState {
                     episode: since,
                     seq: seq.saturating_add(1),
                     cause,
+                    firing_s,
+                    peak,
+                    escalated_by,
                 })
             }
         }
@@ -400,6 +470,8 @@ impl AlertState {
                     firing_s: 0.0,
                     quiet_s: 0.0,
                     nodata: mark(true),
+                    peak: self.value,
+                    escalated_by: None,
                 };
                 (!silenced).then_some(Transition {
                     event: EventKind::Nodata,
@@ -407,10 +479,23 @@ impl AlertState {
                     episode: now,
                     seq: 1,
                     cause: Some(Cause::NoData(reason)),
+                    firing_s: 0.0,
+                    peak: self.value,
+                    escalated_by: None,
                 })
             }
             Phase::Firing {
-                severity, since, last_notified, seq, announced, told, firing_s, quiet_s, ..
+                severity,
+                since,
+                last_notified,
+                seq,
+                announced,
+                told,
+                firing_s,
+                quiet_s,
+                peak,
+                escalated_by,
+                ..
             } => {
                 let tell = announced && !silenced;
                 self.phase = Phase::Firing {
@@ -423,6 +508,8 @@ impl AlertState {
                     firing_s,
                     quiet_s: if tell { 0.0 } else { quiet_s },
                     nodata: mark(false),
+                    peak,
+                    escalated_by,
                 };
                 tell.then_some(Transition {
                     event: EventKind::Nodata,
@@ -430,6 +517,9 @@ impl AlertState {
                     episode: since,
                     seq: seq.saturating_add(1),
                     cause: Some(Cause::NoData(reason)),
+                    firing_s,
+                    peak,
+                    escalated_by,
                 })
             }
         }
@@ -445,8 +535,17 @@ impl AlertState {
         resolve_after: f64,
     ) -> Option<Transition> {
         let dt = if dt.is_finite() { dt.max(0.0) } else { 0.0 };
-        let Phase::Firing { severity, since, seq, announced, nodata: Some(ref mut n), .. } =
-            self.phase
+        let Phase::Firing {
+            severity,
+            since,
+            seq,
+            announced,
+            firing_s,
+            peak,
+            escalated_by,
+            nodata: Some(ref mut n),
+            ..
+        } = self.phase
         else {
             return None;
         };
@@ -462,6 +561,9 @@ impl AlertState {
             episode: since,
             seq: seq.saturating_add(1),
             cause: Some(Cause::NoDataTimeout),
+            firing_s,
+            peak,
+            escalated_by,
         })
     }
 
@@ -469,12 +571,24 @@ impl AlertState {
     pub fn vanish(&mut self) -> Option<Transition> {
         let old = std::mem::take(self);
         match old.phase {
-            Phase::Firing { severity, since, seq, announced: true, .. } => Some(Transition {
+            Phase::Firing {
+                severity,
+                since,
+                seq,
+                announced: true,
+                firing_s,
+                peak,
+                escalated_by,
+                ..
+            } => Some(Transition {
                 event: EventKind::Resolved,
                 severity,
                 episode: since,
                 seq: seq.saturating_add(1),
                 cause: None,
+                firing_s,
+                peak,
+                escalated_by,
             }),
             _ => None,
         }

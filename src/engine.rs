@@ -16,8 +16,9 @@
 //! reminder and escalation clocks pause while no hostwatch runs, rather than trust a wall
 //! clock that may have jumped meanwhile.
 
-use crate::alerts::{AlertState, Cause, NoDataReason, Phase, Transition};
+use crate::alerts::{AlertState, Cause, EscalatedBy, NoDataReason, Phase, Transition};
 use crate::collect::Sample;
+use crate::config::Severity;
 use crate::config::{Config, Escalation};
 use crate::event::Notification;
 use crate::ring::Ring;
@@ -146,7 +147,9 @@ impl Engine {
             .collect();
         let resolve_after_s = rules
             .iter()
-            .map(|r| r.rule.nodata_resolve_after.unwrap_or(config.nodata_resolve_after).as_secs_f64())
+            .map(|r| {
+                r.rule.nodata_resolve_after.unwrap_or(config.nodata_resolve_after).as_secs_f64()
+            })
             .collect();
         Engine {
             seen: vec![false; rules.len()],
@@ -390,6 +393,7 @@ impl Engine {
                     && silence::any_covers(silences, &rule.name, registry.info(id), now);
                 let before = std::mem::discriminant(&binding.alert.phase);
                 let lost = binding.alert.nodata().is_some();
+                binding.alert.note_peak(verdict.value, rule.rising);
                 if let Some(t) = binding.alert.step(now, dt, &verdict, escalation, silenced) {
                     let resolve_after = resolve_after_s[binding.rule as usize];
                     let info = registry.info(id);
@@ -437,9 +441,25 @@ impl Engine {
     /// Open alerts without data: those of live series that brought no sample for longer than
     /// a gap get their `nodata`; those already without data (bound or orphaned) count
     /// `tick_dt` towards `nodata_resolve_after`.
-    fn without_data(&mut self, registry: &Registry, now: f64, tick_dt: f64, out: &mut Vec<Notification>) {
-        let Engine { rules, host, max_gap_s, slots, bindings, silences, orphans, changed, resolve_after_s, .. } =
-            self;
+    fn without_data(
+        &mut self,
+        registry: &Registry,
+        now: f64,
+        tick_dt: f64,
+        out: &mut Vec<Notification>,
+    ) {
+        let Engine {
+            rules,
+            host,
+            max_gap_s,
+            slots,
+            bindings,
+            silences,
+            orphans,
+            changed,
+            resolve_after_s,
+            ..
+        } = self;
         for (i, slot) in slots.iter().enumerate() {
             let Some(slot) = slot else { continue };
             if !(slot.last_ts.is_finite() && now - slot.last_ts > *max_gap_s) {
@@ -462,7 +482,15 @@ impl Engine {
                 };
                 if let Some(t) = t {
                     *changed = true;
-                    out.push(make_notification(host, rule, info, now, &binding.alert, t, resolve_after));
+                    out.push(make_notification(
+                        host,
+                        rule,
+                        info,
+                        now,
+                        &binding.alert,
+                        t,
+                        resolve_after,
+                    ));
                 }
             }
         }
@@ -486,8 +514,17 @@ impl Engine {
     /// Steps every `absent` watch: missing while no series of its rule brought a sample this
     /// tick, firing once missing for the rule's `absent`, resolved when a series reports.
     fn step_absences(&mut self, now: f64, tick_dt: f64, out: &mut Vec<Notification>) {
-        let Engine { rules, escalation, host, silences, absences, seen, changed, resolve_after_s, .. } =
-            self;
+        let Engine {
+            rules,
+            escalation,
+            host,
+            silences,
+            absences,
+            seen,
+            changed,
+            resolve_after_s,
+            ..
+        } = self;
         for a in absences.iter_mut() {
             let rule = &rules[a.rule as usize];
             let present = seen[a.rule as usize];
@@ -578,6 +615,10 @@ impl Engine {
                     description: None,
                     reason: Some(Arc::from("rule removed from the config")),
                     last_seen: None,
+                    firing_s: t.firing_s,
+                    peak: t.peak,
+                    escalated_by: t.escalated_by,
+                    style: crate::humanize::Style::Binary,
                 });
                 continue;
             };
@@ -592,7 +633,15 @@ impl Engine {
                     0.0
                 };
                 if let Some(t) = state.elapse_without_data(now, dt, resolve_after) {
-                    out.push(make_notification(&self.host, rule, &info, now, &state, t, resolve_after));
+                    out.push(make_notification(
+                        &self.host,
+                        rule,
+                        &info,
+                        now,
+                        &state,
+                        t,
+                        resolve_after,
+                    ));
                 }
                 if state.phase != Phase::Ok {
                     self.orphans.push(Orphan { rule: r as u32, info, alert: state });
@@ -666,7 +715,8 @@ impl Engine {
     /// A `firing` notification for every alert that is firing and was announced: what
     /// channels that mirror state (Alertmanager) must know after a restart.
     pub fn announced_firing(&self, registry: &Registry, now: f64) -> Vec<Notification> {
-        let bound = self.bindings.iter().flatten().map(|b| (b.rule, registry.info(b.series), &b.alert));
+        let bound =
+            self.bindings.iter().flatten().map(|b| (b.rule, registry.info(b.series), &b.alert));
         bound
             .chain(self.unbound())
             .filter_map(|(r, info, alert)| match alert.phase {
@@ -677,8 +727,11 @@ impl Engine {
                         episode: since,
                         seq,
                         cause: None,
+                        firing_s: 0.0,
+                        peak: f64::NAN,
+                        escalated_by: None,
                     };
-                    let rule = &self.rules[r as usize];
+                    let (t, rule) = (with_episode(t, alert), &self.rules[r as usize]);
                     let resolve_after = self.resolve_after_s[r as usize];
                     Some(make_notification(&self.host, rule, info, now, alert, t, resolve_after))
                 }
@@ -753,8 +806,22 @@ fn reason_text(cause: Cause, info: &SeriesInfo, resolve_after_s: f64) -> String 
     }
 }
 
+/// `t` with the episode's figures of `state` (for a notification made outside a step).
+fn with_episode(t: Transition, state: &AlertState) -> Transition {
+    match state.phase {
+        Phase::Firing { firing_s, peak, escalated_by, .. } => Transition {
+            firing_s: if firing_s.is_finite() { firing_s } else { 0.0 },
+            peak,
+            escalated_by,
+            ..t
+        },
+        _ => t,
+    }
+}
+
 fn duration_text(seconds: f64) -> String {
-    crate::config::units::format_duration(std::time::Duration::from_secs_f64(seconds.max(0.0)))
+    let whole = if seconds.is_finite() { seconds.max(0.0).round() as u64 } else { 0 };
+    crate::config::units::format_duration(std::time::Duration::from_secs(whole))
 }
 
 fn make_notification(
@@ -780,7 +847,19 @@ fn make_notification(
             })
         }
         (EventKind::Resolved, _) => rule.clear_text.clone(),
+        // Critical by policy: the threshold that held is the warning one.
+        _ if t.escalated_by == Some(EscalatedBy::Time) => {
+            rule.threshold_text(Severity::Warning).clone()
+        }
         _ => rule.threshold_text(t.severity).clone(),
+    };
+    let reason = match (t.cause, t.event, t.escalated_by) {
+        (Some(c), ..) => Some(reason_text(c, info, resolve_after_s)),
+        (None, EventKind::Escalated, Some(EscalatedBy::Time)) => Some(format!(
+            "warning for {}, escalated to critical by policy (critical_after)",
+            duration_text(t.firing_s)
+        )),
+        _ => None,
     };
     let last_seen = state.nodata().map(|n| n.last_seen);
     Notification {
@@ -797,8 +876,12 @@ fn make_notification(
         since: t.episode,
         seq: t.seq,
         description: rule.description.clone(),
-        reason: t.cause.map(|c| Arc::from(reason_text(c, info, resolve_after_s))),
+        reason: reason.map(Arc::from),
         last_seen,
+        firing_s: t.firing_s,
+        peak: t.peak,
+        escalated_by: t.escalated_by,
+        style: rule.style,
     }
 }
 
@@ -826,7 +909,11 @@ mod tests {
             .collect()
     }
 
-    fn told_one(kind: EventKind, series: &str, reason: Option<&str>) -> Vec<(EventKind, String, Option<String>)> {
+    fn told_one(
+        kind: EventKind,
+        series: &str,
+        reason: Option<&str>,
+    ) -> Vec<(EventKind, String, Option<String>)> {
         vec![(kind, series.to_string(), reason.map(str::to_string))]
     }
 
@@ -939,13 +1026,19 @@ mod tests {
         assert!(matches!(engine.alerts(&reg).next().unwrap().state.phase, Phase::Pending { .. }));
         reg.retire(eth);
         engine.tick(&reg, &sample(5.0, &[]), &mut out);
-        assert_eq!(told(&out), told_one(EventKind::Nodata, "net.rx_rate{iface=eth1}", Some("interface removed")));
+        assert_eq!(
+            told(&out),
+            told_one(EventKind::Nodata, "net.rx_rate{iface=eth1}", Some("interface removed"))
+        );
         assert_eq!((out[0].severity, out[0].seq), (Severity::Warning, 1));
         out.clear();
         // Back, and not firing (the window restarts): the provisional episode ends.
         reg.intern(Metric::NetRxRate, Some("eth1"));
         engine.tick(&reg, &sample(10.0, &[(eth, 10.0)]), &mut out);
-        assert_eq!(told(&out), told_one(EventKind::Resolved, "net.rx_rate{iface=eth1}", Some("data is back")));
+        assert_eq!(
+            told(&out),
+            told_one(EventKind::Resolved, "net.rx_rate{iface=eth1}", Some("data is back"))
+        );
     }
 
     #[test]
@@ -971,7 +1064,10 @@ mod tests {
         first.tick(&reg, &sample(200.0, &[]), &mut out);
         first.drop_unbound_restored(200.0, &mut out);
         let reason = Some("mount disappeared");
-        assert_eq!(told(&out), told_one(EventKind::Nodata, "disk.used_percent{mount=/gone}", reason));
+        assert_eq!(
+            told(&out),
+            told_one(EventKind::Nodata, "disk.used_percent{mount=/gone}", reason)
+        );
         // Another restart: still without data, and nothing new to say.
         let mut second = Engine::new(&config(), None);
         second.restore_alerts(first.saved_alerts(&reg));
@@ -999,7 +1095,10 @@ mod tests {
             events.extend(out.drain(..).map(|n| (t, n.event, n.severity, n.threshold)));
         }
         let key = "absent(disk.used_percent{mount=/data})";
-        assert_eq!(events, [(20.0, EventKind::Firing, Severity::Critical, Arc::from("no series for 20s"))]);
+        assert_eq!(
+            events,
+            [(20.0, EventKind::Firing, Severity::Critical, Arc::from("no series for 20s"))]
+        );
         assert!(engine.alerts(&reg).any(|a| &*a.series.key == key));
         // Saved and restored like any alert (a restart does not re-fire it).
         let saved = engine.saved_alerts(&reg);
@@ -1008,6 +1107,69 @@ mod tests {
         engine.tick(&reg, &sample(40.0, &[(root, 50.0), (data, 10.0)]), &mut out);
         assert_eq!(told(&out), told_one(EventKind::Resolved, key, None));
         assert_eq!(&*out[0].threshold, "a series reports again");
+    }
+
+    #[test]
+    fn an_escalation_by_time_says_so_and_a_resolution_carries_duration_and_peak() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "host": "engine-unit", "escalation": {"critical_after": "20s"},
+            "rules": [{"name": "disk", "metric": "disk.used_percent", "warn": "> 50",
+                       "crit": "> 90"}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let root = reg.intern(Metric::DiskUsedPercent, Some("/"));
+        let mut engine = Engine::new(&config, None);
+        let mut out = Vec::new();
+        for (k, v) in [59.4, 63.0, 61.0, 58.0, 59.4, 40.0].into_iter().enumerate() {
+            engine.tick(&reg, &sample(5.0 * k as f64, &[(root, v)]), &mut out);
+        }
+        let kinds: Vec<_> = out.iter().map(|n| n.event).collect();
+        assert_eq!(kinds, [EventKind::Firing, EventKind::Escalated, EventKind::Resolved]);
+        let esc = out[1].to_event();
+        assert_eq!(esc.context.escalated_by, Some(EscalatedBy::Time));
+        assert_eq!(esc.threshold, "> 50", "the threshold that held, not crit's > 90");
+        assert_eq!(
+            esc.context.reason.as_deref(),
+            Some("warning for 20s, escalated to critical by policy (critical_after)")
+        );
+        assert_eq!(
+            esc.summary(),
+            "CRITICAL escalated disk on engine-unit: disk.used_percent{mount=/} = 59.4% (warning \
+             threshold > 50); warning for 20s, escalated to critical by policy (critical_after)"
+        );
+        let json = out[1].to_json();
+        assert_eq!(
+            (json["escalated_by"].as_str(), json["episode_duration_s"].as_f64()),
+            (Some("time"), Some(20.0))
+        );
+        let resolved = out[2].to_event();
+        assert_eq!(resolved.threshold, "<= 50");
+        assert_eq!(resolved.context.episode_duration_s, Some(25.0));
+        assert_eq!(
+            (resolved.context.peak, resolved.context.peak_text.as_deref()),
+            (Some(63.0), Some("63.0%"))
+        );
+        assert!(
+            resolved.summary().ends_with("= 40.0% (<= 50); lasted 25s, peak 63.0%"),
+            "{}",
+            resolved.summary()
+        );
+    }
+
+    #[test]
+    fn values_are_written_in_the_threshold_s_unit_family() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "wan", "metric": "net.rx_rate", "warn": "> 800Mbps"},
+                      {"name": "low", "metric": "mem.available", "crit": "< 500MB"}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let eth = reg.intern(Metric::NetRxRate, Some("eth0"));
+        let mem = reg.intern(Metric::MemAvailable, None);
+        let mut engine = Engine::new(&config, None);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(eth, 110e6), (mem, 480e6)]), &mut out);
+        let texts: Vec<_> = out.iter().map(|n| n.to_event().value_text).collect();
+        assert_eq!(texts, ["880.0 Mbps", "480.0 MB"]);
     }
 
     #[test]

@@ -44,6 +44,14 @@ pub struct Notification {
     pub reason: Option<Arc<str>>,
     /// When the series last brought a value (`nodata`, and resolutions that follow one).
     pub last_seen: Option<f64>,
+    /// Elapsed seconds the episode had been firing.
+    pub firing_s: f64,
+    /// The episode's worst value so far (NaN when not known).
+    pub peak: f64,
+    /// What made it critical, when it escalated.
+    pub escalated_by: Option<crate::alerts::EscalatedBy>,
+    /// How values are written (the rule's threshold's unit family).
+    pub style: crate::humanize::Style,
 }
 
 impl Notification {
@@ -75,7 +83,7 @@ impl Notification {
             event: self.event,
             value: self.value.is_finite().then(|| crate::humanize::round3(self.value)),
             value_text: if self.value.is_finite() {
-                crate::humanize::value(self.metric.unit(), self.value)
+                crate::humanize::styled(self.metric.unit(), self.value, self.style)
             } else {
                 "n/a".to_string()
             },
@@ -90,6 +98,15 @@ impl Notification {
             context: Context {
                 reason: self.reason.as_deref().map(str::to_string),
                 last_seen: self.last_seen.map(round_ms),
+                escalated_by: self.escalated_by,
+                // The first notification of an episode has no duration yet.
+                episode_duration_s: (self.seq > 1 && self.firing_s.is_finite())
+                    .then(|| round_ms(self.firing_s)),
+                peak: self.peak.is_finite().then(|| crate::humanize::round3(self.peak)),
+                peak_text: self
+                    .peak
+                    .is_finite()
+                    .then(|| crate::humanize::styled(self.metric.unit(), self.peak, self.style)),
             },
         }
     }
@@ -164,6 +181,19 @@ pub struct Context {
     /// When the series last brought a value (Unix seconds), for `nodata` and what follows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<f64>,
+    /// `threshold` (the critical threshold held) or `time` (the warning lasted
+    /// `critical_after`), once the episode escalated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_by: Option<crate::alerts::EscalatedBy>,
+    /// Elapsed seconds the episode had been firing (every notification after the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode_duration_s: Option<f64>,
+    /// The episode's worst value (highest for a rising threshold, lowest for a falling one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak: Option<f64>,
+    /// `peak` for people, in the value's unit family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_text: Option<String>,
 }
 
 impl AlertEvent {
@@ -193,8 +223,57 @@ impl AlertEvent {
                 self.threshold
             );
         }
-        let reason = self.context.reason.as_deref().map(|r| format!("; {r}")).unwrap_or_default();
-        format!("{head}: {} = {} ({}){reason}", self.series, self.value_text, self.threshold)
+        let mut tail = String::new();
+        if let Some(reason) = &self.context.reason {
+            tail.push_str("; ");
+            tail.push_str(reason);
+        } else if self.by_policy() {
+            tail.push_str("; critical by policy (critical_after)");
+        }
+        if let Some(episode) = self.episode_text() {
+            tail.push_str("; ");
+            tail.push_str(&episode);
+        }
+        let threshold = if self.by_policy() {
+            format!("warning threshold {}", self.threshold)
+        } else {
+            self.threshold.clone()
+        };
+        format!("{head}: {} = {} ({threshold}){tail}", self.series, self.value_text)
+    }
+
+    /// True when the alert is critical by `critical_after`, not by its critical threshold:
+    /// `threshold` is then the warning threshold that held.
+    pub fn by_policy(&self) -> bool {
+        self.event != EventKind::Resolved
+            && self.context.escalated_by == Some(crate::alerts::EscalatedBy::Time)
+    }
+
+    /// The label of `threshold` in messages: `Clear condition` (resolved), `Warning
+    /// threshold` (critical by policy), else `Threshold`.
+    pub fn threshold_label(&self) -> &'static str {
+        match self.event {
+            EventKind::Resolved => "Clear condition",
+            _ if self.by_policy() => "Warning threshold",
+            _ => "Threshold",
+        }
+    }
+
+    /// A resolution's episode: `lasted 12m5s, peak 96.1%` (None for other events, or when
+    /// neither is known).
+    pub fn episode_text(&self) -> Option<String> {
+        if self.event != EventKind::Resolved {
+            return None;
+        }
+        let lasted = self.context.episode_duration_s.map(|s| {
+            let d = std::time::Duration::from_secs(s.max(0.0).round() as u64);
+            format!("lasted {}", crate::config::units::format_duration(d))
+        });
+        let peak = self.context.peak_text.as_ref().map(|p| format!("peak {p}"));
+        match (lasted, peak) {
+            (Some(l), Some(p)) => Some(format!("{l}, {p}")),
+            (l, p) => l.or(p),
+        }
     }
 
     /// `no data for disk.used_percent{mount=/data} since 2026-12-01T12:01:00Z: mount

@@ -121,7 +121,7 @@ fn plain_delivery_reaches_both_recipients_with_a_well_formed_message() {
     let parts = m["parts"].as_array().unwrap();
     let types: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["text/plain", "text/html"]);
-    assert!(parts[0]["text"].as_str().unwrap().contains("Value:        99.9%"), "{m}");
+    assert!(parts[0]["text"].as_str().unwrap().contains("Value:             99.9%"), "{m}");
     assert!(parts[1]["text"].as_str().unwrap().contains("<td>99.9%</td>"), "{m}");
 }
 

@@ -64,7 +64,11 @@ fn a_mount_that_disappears_while_firing_has_no_data_then_resolves_when_back_and_
     let lost = of(&doc, "scratch");
     assert_eq!(lost.len(), 1, "{doc}");
     let n = lost[0];
-    assert_eq!((&n["event"], &n["series"], &n["reason"]), (&json!("nodata"), &json!(series), &json!("mount disappeared")), "{doc}");
+    assert_eq!(
+        (&n["event"], &n["series"], &n["reason"]),
+        (&json!("nodata"), &json!(series), &json!("mount disappeared")),
+        "{doc}"
+    );
     assert_eq!(n["episode_key"], episode, "the same episode");
     assert!(n["last_seen"].as_f64().is_some(), "{n}");
     assert!(code.is_some_and(|c| c >= 1), "still a problem, not OK: {doc}");
@@ -76,7 +80,10 @@ fn a_mount_that_disappears_while_firing_has_no_data_then_resolves_when_back_and_
     let absent = of(&doc, "scratch_mounted");
     assert_eq!(absent.len(), 1, "{doc}");
     assert_eq!(absent[0]["series"], format!("absent({series})"));
-    assert_eq!((&absent[0]["event"], &absent[0]["severity"]), (&json!("firing"), &json!("critical")));
+    assert_eq!(
+        (&absent[0]["event"], &absent[0]["severity"]),
+        (&json!("firing"), &json!("critical"))
+    );
     assert_eq!(code, Some(2), "{doc}");
 
     // Mounted again and healthy: the same episode resolves, saying why.
@@ -85,7 +92,10 @@ fn a_mount_that_disappears_while_firing_has_no_data_then_resolves_when_back_and_
     let (code, doc) = once(&config);
     let back = of(&doc, "scratch");
     assert_eq!(back.len(), 1, "{doc}");
-    assert_eq!((&back[0]["event"], &back[0]["reason"]), (&json!("resolved"), &json!("data is back")));
+    assert_eq!(
+        (&back[0]["event"], &back[0]["reason"]),
+        (&json!("resolved"), &json!("data is back"))
+    );
     assert_eq!(back[0]["episode_key"], episode);
     assert_eq!(back[0]["threshold"], "<= 50", "the clear condition that held");
     let absent = of(&doc, "scratch_mounted");

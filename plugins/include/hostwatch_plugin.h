@@ -99,8 +99,9 @@ typedef struct hostwatch_error {
 
 /* One notification. `json` is the whole event (the JSON object documented for the webhook
  * channel and exec hooks: host, rule, series, metric, labels, severity, event, value,
- * value_text, threshold, since, seq, key, episode_key, description, test, and reason and
- * last_seen when they apply); the other fields
+ * value_text, threshold, since, seq, key, episode_key, description, test, and when they
+ * apply reason, last_seen, escalated_by ("threshold" | "time": then threshold is the warning
+ * threshold that held), episode_duration_s, peak, peak_text); the other fields
  * are copies of the most used members, so a simple plugin needs no JSON parser. */
 typedef struct hostwatch_event {
     hostwatch_str json;     /* {"ts":...,"host":"web-01",...} */

@@ -191,11 +191,19 @@ fn firing_summary(a: &AlertView<'_>) -> String {
         return format!("{} {}", a.rule.name, a.series.key);
     }
     let label = a.series.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+    let by_policy = matches!(
+        a.state.phase,
+        crate::alerts::Phase::Firing { escalated_by: Some(crate::alerts::EscalatedBy::Time), .. }
+    );
+    let threshold = if by_policy {
+        format!("{} (critical by policy)", a.rule.threshold_text(Severity::Warning))
+    } else {
+        a.rule.threshold_text(severity).to_string()
+    };
     format!(
-        "{}{label} {} {}",
+        "{}{label} {} {threshold}",
         a.rule.name,
-        humanize::value(a.series.metric.unit(), a.state.value),
-        a.rule.threshold_text(severity)
+        humanize::styled(a.series.metric.unit(), a.state.value, a.rule.style),
     )
 }
 

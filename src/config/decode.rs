@@ -381,8 +381,7 @@ pub(crate) fn decode(
         rules,
         rule_set,
         escalation,
-        nodata_resolve_after: nodata_resolve_after
-            .unwrap_or(DEFAULT_NODATA_RESOLVE_AFTER),
+        nodata_resolve_after: nodata_resolve_after.unwrap_or(DEFAULT_NODATA_RESOLVE_AFTER),
         channels,
         routes,
         silences,

@@ -144,10 +144,8 @@ fn decode_rule(
     let thresholds = get(members, "warn").is_some() || get(members, "crit").is_some();
     if !thresholds && get(members, "absent").is_none() {
         d.error(node, path, "a rule needs \"warn\", \"crit\" or both (or \"absent\")");
-    } else if !thresholds {
-        if let Some((n, p)) = member(members, path, "clear") {
-            d.error(n, &p, "\"clear\" needs \"warn\" or \"crit\" to clear");
-        }
+    } else if !thresholds && let Some((n, p)) = member(members, path, "clear") {
+        d.error(n, &p, "\"clear\" needs \"warn\" or \"crit\" to clear");
     }
     check_thresholds(d, path, warn.as_ref(), crit.as_ref(), clear.as_ref());
 

@@ -307,6 +307,12 @@ pub fn annotations(event: &AlertEvent) -> LabelSet {
     if event.event == EventKind::Nodata {
         set.insert("nodata".to_string(), event.nodata_text());
     }
+    if let Some(by) = event.context.escalated_by {
+        set.insert("escalated_by".to_string(), by.as_str().to_string());
+    }
+    if let Some(peak) = &event.context.peak_text {
+        set.insert("peak".to_string(), peak.clone());
+    }
     set
 }
 

@@ -307,18 +307,19 @@ fn fallback_text(event: &AlertEvent) -> String {
 
 /// The Block Kit blocks of `event`.
 fn blocks(event: &AlertEvent) -> Value {
-    let threshold_label =
-        if event.event == EventKind::Resolved { "Clear condition" } else { "Threshold" };
-    let facts: [(&str, String); 8] = [
+    let mut facts: Vec<(&str, String)> = vec![
         ("Host", event.host.clone()),
         ("Rule", event.rule.clone()),
         ("Series", event.series.clone()),
         ("Value", event.value_text.clone()),
-        (threshold_label, event.threshold.clone()),
+        (event.threshold_label(), event.threshold.clone()),
         ("Severity", event.severity.as_str().to_string()),
         ("Event", event.event_text()),
         ("Since", crate::timefmt::rfc3339(event.since)),
     ];
+    if let Some(episode) = event.episode_text() {
+        facts.push(("Episode", episode));
+    }
     let fields: Vec<Value> = facts
         .iter()
         .map(|(label, value)| {
@@ -590,5 +591,29 @@ mod tests {
         let config = SlackConfig { target, username: None };
         let e = SlackSender::new("pager", &config, Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("channel pager"), "{e}");
+    }
+
+    #[test]
+    fn an_escalation_by_time_and_a_resolution_tell_the_whole_story() {
+        let mut e = event();
+        e.event = EventKind::Escalated;
+        e.value_text = "59.4%".into();
+        e.threshold = "> 50".into();
+        e.context.escalated_by = Some(crate::alerts::EscalatedBy::Time);
+        e.context.reason = Some("warning for 2m, escalated to critical by policy".into());
+        let all = strings(&rendered(&webhook(), &e)).join("\n");
+        assert!(all.contains("*Warning threshold*\n&gt; 50"), "{all}");
+        assert!(
+            all.contains("escalated to critical (warning for 2m, escalated to critical by policy)"),
+            "{all}"
+        );
+        let mut r = event();
+        r.event = EventKind::Resolved;
+        r.threshold = "<= 80".into();
+        r.context.episode_duration_s = Some(725.0);
+        r.context.peak_text = Some("96.1%".into());
+        let all = strings(&rendered(&webhook(), &r)).join("\n");
+        assert!(all.contains("*Clear condition*\n&lt;= 80"), "{all}");
+        assert!(all.contains("*Episode*\nlasted 12m5s, peak 96.1%"), "{all}");
     }
 }

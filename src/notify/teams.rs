@@ -190,19 +190,21 @@ fn theme_color(event: &AlertEvent) -> &'static str {
 }
 
 /// The facts, labels and values raw.
-fn facts(event: &AlertEvent) -> [(&'static str, String); 8] {
-    let threshold_label =
-        if event.event == EventKind::Resolved { "Clear condition" } else { "Threshold" };
-    [
+fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
+    let mut facts = vec![
         ("Host", event.host.clone()),
         ("Rule", event.rule.clone()),
         ("Series", event.series.clone()),
         ("Value", event.value_text.clone()),
-        (threshold_label, event.threshold.clone()),
+        (event.threshold_label(), event.threshold.clone()),
         ("Severity", event.severity.as_str().to_string()),
         ("Event", event.event_text()),
         ("Since", crate::timefmt::rfc3339(event.since)),
-    ]
+    ];
+    if let Some(episode) = event.episode_text() {
+        facts.push(("Episode", episode));
+    }
+    facts
 }
 
 const TEST_NOTICE: &str =
@@ -495,5 +497,28 @@ mod tests {
         let config = TeamsConfig { webhook_url: "".into(), format: TeamsFormat::Workflows };
         let e = TeamsSender::new("teams-ops", &config, Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("channel teams-ops"), "{e}");
+    }
+
+    #[test]
+    fn an_escalation_by_time_and_a_resolution_tell_the_whole_story() {
+        for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
+            let mut e = event();
+            e.event = EventKind::Escalated;
+            e.threshold = "> 50".into();
+            e.context.escalated_by = Some(crate::alerts::EscalatedBy::Time);
+            e.context.reason = Some("warning for 2m, escalated to critical by policy".into());
+            let mut all = Vec::new();
+            strings(&rendered(format, &e), &mut all);
+            assert!(all.iter().any(|s| s == "Warning threshold"), "{all:?}");
+            assert!(all.iter().any(|s| s.contains("by policy")), "{all:?}");
+            let mut r = event();
+            r.event = EventKind::Resolved;
+            r.context.episode_duration_s = Some(725.0);
+            r.context.peak_text = Some("96.1%".into());
+            let mut all = Vec::new();
+            strings(&rendered(format, &r), &mut all);
+            assert!(all.iter().any(|s| s == "Clear condition"), "{all:?}");
+            assert!(all.iter().any(|s| s.contains("lasted 12m5s, peak 96.1%")), "{all:?}");
+        }
     }
 }

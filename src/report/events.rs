@@ -69,7 +69,9 @@ pub(crate) fn alerts(records: &[Value], since: f64, until: f64) -> Alerts {
         ) else {
             continue;
         };
-        if ts >= until || !matches!(kind, "firing" | "reminder" | "escalated" | "resolved") {
+        if ts >= until
+            || !matches!(kind, "firing" | "reminder" | "escalated" | "resolved" | "nodata")
+        {
             continue;
         }
         let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();

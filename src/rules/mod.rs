@@ -71,6 +71,11 @@ pub struct CompiledRule {
     pub clear_text: Arc<str>,
     /// The rule's description, shared with its notifications.
     pub description: Option<Arc<str>>,
+    /// True when the base threshold fires on high values (`>`, `>=`): the episode's peak is
+    /// its highest value, else its lowest.
+    pub rising: bool,
+    /// How values are written, after the base threshold's unit family.
+    pub style: crate::humanize::Style,
 }
 
 impl CompiledRule {
@@ -102,6 +107,10 @@ impl CompiledRule {
                 (None, None) => String::new(),
             }),
             description: rule.description.as_deref().map(Arc::from),
+            rising: base.is_none_or(|p| p.op.is_rising()),
+            style: base_threshold.map_or(crate::humanize::Style::Binary, |t| {
+                crate::humanize::Style::of_threshold(&t.text)
+            }),
             rule: rule.clone(),
         }
     }

@@ -36,6 +36,8 @@ fn alert(rule: &str, metric: Metric, label: Option<&str>, firing: bool, sev: Sev
             firing_s: 10.0,
             quiet_s: 0.0,
             nodata: None,
+            peak: f64::NAN,
+            escalated_by: None,
         }
     } else {
         Phase::Pending { since: 1_700_000_010.0 }

@@ -80,6 +80,11 @@ pub fn subject(event: &AlertEvent) -> String {
             event.threshold
         ),
     };
+    if event.by_policy() {
+        text.push_str(" (critical by policy)");
+    } else if event.event == EventKind::Nodata {
+        text.push_str(" (no data)");
+    }
     if event.test {
         text.push_str(" (test)");
     }
@@ -184,10 +189,7 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
         ("Rule", event.rule.clone()),
         ("Series", event.series.clone()),
         ("Value", event.value_text.clone()),
-        (
-            if event.event == EventKind::Resolved { "Clear condition" } else { "Threshold" },
-            event.threshold.clone(),
-        ),
+        (event.threshold_label(), event.threshold.clone()),
     ];
     if !event.labels.is_empty() {
         rows.push(("Labels", labels(event)));
@@ -196,6 +198,9 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
     rows.push(("At", crate::timefmt::rfc3339(event.ts)));
     if let Some(reason) = &event.context.reason {
         rows.push(("Reason", reason.clone()));
+    }
+    if let Some(episode) = event.episode_text() {
+        rows.push(("Episode", episode));
     }
     if let Some(seen) = event.context.last_seen {
         rows.push(("Last seen", crate::timefmt::rfc3339(seen)));
@@ -209,7 +214,7 @@ fn text_body(event: &AlertEvent) -> String {
     let mut out = escape::one_line(&headline(event));
     out.push_str("\r\n\r\n");
     for (label, value) in facts(event) {
-        let _ = write!(out, "{:<14}{}\r\n", format!("{label}:"), escape::one_line(&value));
+        let _ = write!(out, "{:<19}{}\r\n", format!("{label}:"), escape::one_line(&value));
     }
     if let Some(d) = &event.description {
         let _ = write!(out, "\r\n{}\r\n", escape::one_line(d));
@@ -401,7 +406,11 @@ mod tests {
         assert_eq!(parts.len(), 2, "{body}");
         assert!(parts[0].0.starts_with("text/plain"), "text/plain comes first");
         assert!(parts[1].0.starts_with("text/html"));
-        assert!(parts[0].1.contains("Series:       disk.used_percent{mount=/}"), "{}", parts[0].1);
+        assert!(
+            parts[0].1.contains("Series:            disk.used_percent{mount=/}"),
+            "{}",
+            parts[0].1
+        );
         assert!(parts[1].1.contains("<td>96.1%</td>"), "{}", parts[1].1);
     }
 
@@ -481,5 +490,34 @@ mod tests {
         assert_eq!(atom("", "fallback", 99), "fallback");
         assert_eq!(message_id("k:1", "h"), message_id("k:1", "h"));
         assert_ne!(message_id("k:1", "h"), message_id("k:2", "h"));
+    }
+
+    #[test]
+    fn an_escalation_by_time_says_so_and_shows_the_warning_threshold_that_held() {
+        let (from, to) = mailboxes();
+        let mut e = event();
+        e.event = EventKind::Escalated;
+        e.value_text = "59.4%".into();
+        e.threshold = "> 50".into();
+        e.context.escalated_by = Some(crate::alerts::EscalatedBy::Time);
+        e.context.reason = Some("warning for 2m, escalated to critical by policy".into());
+        assert!(subject(&e).ends_with("/ 59.4% > 50 (critical by policy)"), "{}", subject(&e));
+        let m = build(&e, &from, &to);
+        let text = text_body(&e);
+        assert!(text.contains("Warning threshold: > 50"), "{text}");
+        assert!(
+            text.contains("Reason:            warning for 2m, escalated to critical by policy"),
+            "{text}"
+        );
+        assert!(m.contains("Warning threshold"), "{m}");
+        // A resolution: the clear condition, the episode's duration and peak.
+        let mut r = event();
+        r.event = EventKind::Resolved;
+        r.threshold = "<= 80".into();
+        r.context.episode_duration_s = Some(725.0);
+        r.context.peak_text = Some("96.1%".into());
+        let text = text_body(&r);
+        assert!(text.contains("Clear condition:   <= 80"), "{text}");
+        assert!(text.contains("Episode:           lasted 12m5s, peak 96.1%"), "{text}");
     }
 }

@@ -250,8 +250,9 @@ fn is_executable(p: &Path) -> bool {
 /// is none), `VALUE_TEXT, THRESHOLD, SINCE, TS` (Unix seconds), `SEQ, KEY, EPISODE_KEY,
 /// SUMMARY, DESCRIPTION` (empty when none), `REASON` (why, when more than the threshold
 /// explains it: `mount disappeared`, `data is back`; else empty), `LAST_SEEN` (Unix seconds
-/// of the series' last value for `nodata`, else empty), `TEST` (`1` for `test-notify`, else
-/// `0`), and
+/// of the series' last value for `nodata`, else empty), `ESCALATED_BY` (`threshold`, `time`
+/// or empty), `EPISODE_DURATION_S`, `PEAK`, `PEAK_TEXT` (empty when not known), `TEST` (`1`
+/// for `test-notify`, else `0`), and
 /// `HOSTWATCH_LABEL_<NAME>` per label, the name upper-cased with every character other than
 /// `A-Z0-9` turned into `_` (`mount` → `HOSTWATCH_LABEL_MOUNT`). Values are passed verbatim,
 /// except NUL bytes, which an environment cannot carry and which are dropped (the JSON on
@@ -277,6 +278,16 @@ pub fn alert_env(channel: &str, event: &AlertEvent) -> Vec<(String, String)> {
         ("DESCRIPTION".into(), event.description.clone().unwrap_or_default()),
         ("REASON".into(), event.context.reason.clone().unwrap_or_default()),
         ("LAST_SEEN".into(), event.context.last_seen.map(|t| t.to_string()).unwrap_or_default()),
+        (
+            "ESCALATED_BY".into(),
+            event.context.escalated_by.map(|e| e.as_str().to_string()).unwrap_or_default(),
+        ),
+        (
+            "EPISODE_DURATION_S".into(),
+            event.context.episode_duration_s.map(|d| d.to_string()).unwrap_or_default(),
+        ),
+        ("PEAK".into(), event.context.peak.map(|p| p.to_string()).unwrap_or_default()),
+        ("PEAK_TEXT".into(), event.context.peak_text.clone().unwrap_or_default()),
         ("TEST".into(), if event.test { "1" } else { "0" }.to_string()),
     ];
     for (name, value) in &event.labels {

@@ -274,17 +274,9 @@ impl Engine {
         let now = sample.unix_ts;
         self.rebind(registry, now, out);
         let Engine {
-            rules,
-            escalation,
-            host,
-            max_gap_s,
-            slots,
-            bindings,
-            silences,
-            changed,
-            suppressed,
-            ..
+            rules, escalation, host, max_gap_s, slots, bindings, silences, changed, ..
         } = self;
+        let suppressed = &mut self.suppressed;
         let mut firing_dt: f64 = 0.0;
         for &(id, value) in &sample.points {
             let Some(Some(slot)) = slots.get_mut(id.0 as usize) else { continue };

@@ -593,6 +593,20 @@ impl AlertState {
             _ => None,
         }
     }
+
+    /// The transition [`AlertState::step`] would return now were no silence in force,
+    /// without moving this state (it steps a copy). The engine asks only while a silence
+    /// covers the alert, to record what the silence held back.
+    pub fn would_notify(
+        &self,
+        now: f64,
+        dt: f64,
+        v: &Verdict,
+        esc: &Escalation,
+    ) -> Option<Transition> {
+        let mut probe = *self;
+        probe.step(now, dt, v, esc, false)
+    }
 }
 
 #[cfg(test)]
@@ -637,6 +651,23 @@ mod tests {
         assert_eq!(b.step(0.0, 0.0, &hot, &esc, true), None);
         assert_eq!(b.step(5.0, 5.0, &verdict(false, false, true), &esc, false), None);
         assert_eq!(b.phase, Phase::Ok);
+    }
+
+    #[test]
+    fn would_notify_tells_what_a_silence_holds_back_and_moves_nothing() {
+        let esc = Escalation::default();
+        let mut a = AlertState::default();
+        let hot = verdict(true, false, false);
+        let t = a.would_notify(0.0, 0.0, &hot, &esc).unwrap();
+        assert_eq!((t.event, t.seq), (EventKind::Firing, 1));
+        assert_eq!(a.phase, Phase::Ok, "the state did not move");
+        assert!(a.value.is_nan());
+        assert_eq!(a.step(0.0, 0.0, &hot, &esc, true), None);
+        // Held back again at every step until the silence ends; the late announcement is it.
+        let held = a.would_notify(5.0, 5.0, &hot, &esc).unwrap();
+        let told = a.step(5.0, 5.0, &hot, &esc, false).unwrap();
+        assert_eq!(held, told);
+        assert_eq!(a.would_notify(10.0, 5.0, &hot, &esc), None, "announced: nothing due");
     }
 
     #[test]

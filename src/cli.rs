@@ -255,6 +255,10 @@ pub struct SilenceAdd {
     /// why, and who
     #[argh(option, default = "String::new()")]
     pub comment: String,
+
+    /// add it even when --rule matches no configured rule (with a warning)
+    #[argh(switch)]
+    pub force: bool,
 }
 
 /// List the silences in force.

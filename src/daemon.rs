@@ -190,12 +190,15 @@ impl Daemon {
                 true
             };
             d.record(&self.out);
+            d.record_silenced(self.engine.take_suppressed());
             // Only once the outbox holding an enqueued report is on disk (a report held in
             // memory only must not be recorded as sent); a no-op when nothing changed.
             if saved {
                 self.reports.save();
             }
         }
+        // A dry run keeps no events log: what silences held back is dropped.
+        self.engine.take_suppressed().for_each(drop);
         if let Some(h) = self.history.as_mut() {
             h.record(&self.registry, &self.sample);
             h.events(&self.out);

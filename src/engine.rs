@@ -15,6 +15,15 @@
 //! reaches (for `run`, whose new process has no earlier sample, not at all): an alert's
 //! reminder and escalation clocks pause while no hostwatch runs, rather than trust a wall
 //! clock that may have jumped meanwhile.
+//!
+//! Silences: a step whose alert a silence covers is stepped with `silenced`, and the engine
+//! asks `AlertState::would_notify` (the same step on a copy, unsilenced) what it held back.
+//! Such a notification is kept as a [`Suppressed`] (with the first covering silence) until
+//! the caller drains [`Engine::take_suppressed`], once per (episode, event, severity) of a
+//! binding: a silenced episode is not recorded again at every tick, only when what it would
+//! tell changes (a reminder falls due, it escalates). A new engine (a restart, a reload)
+//! records an ongoing one once more. Nothing is asked, kept or allocated for an alert no
+//! silence covers; at most `SUPPRESSED_MAX` records wait for a caller that does not drain.
 
 use crate::alerts::{AlertState, Cause, EscalatedBy, NoDataReason, Phase, Transition};
 use crate::collect::Sample;
@@ -25,7 +34,7 @@ use crate::ring::Ring;
 use crate::rules::CompiledRule;
 use crate::rules::window::WindowState;
 use crate::series::{Registry, SeriesId, SeriesInfo};
-use crate::silence::{self, Silence};
+use crate::silence::{self, Silence, Suppressed};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +47,9 @@ pub const GAP_INTERVALS: f64 = 2.5;
 /// transition, so the elapsed counters a restart resumes from are at most this stale.
 const CHECKPOINT_S: f64 = 60.0;
 
+/// Suppressed notifications kept for a caller that does not drain them; more are dropped.
+const SUPPRESSED_MAX: usize = 4096;
+
 /// A rule bound to one series.
 #[derive(Debug)]
 struct Binding {
@@ -45,6 +57,8 @@ struct Binding {
     series: SeriesId,
     window: WindowState,
     alert: AlertState,
+    /// (episode, event, severity) of the notification a silence last held back.
+    held: Option<(f64, crate::alerts::EventKind, crate::config::Severity)>,
 }
 
 /// One series the engine follows.
@@ -124,6 +138,8 @@ pub struct Engine {
     changed: bool,
     /// Elapsed seconds while something was firing since the state was last worth saving.
     unsaved_firing_s: f64,
+    /// Notifications silences held back, until [`Engine::take_suppressed`].
+    suppressed: Vec<Suppressed>,
 }
 
 impl Engine {
@@ -169,6 +185,7 @@ impl Engine {
             restored: HashMap::new(),
             changed: false,
             unsaved_firing_s: 0.0,
+            suppressed: Vec::new(),
         }
     }
 
@@ -241,7 +258,13 @@ impl Engine {
                             .unwrap_or_default();
                         let window = WindowState::new(rule, capacity, self.interval_s);
                         bindings.push(self.bindings.len() as u32);
-                        self.bindings.push(Some(Binding { rule: r, series: id, window, alert }));
+                        self.bindings.push(Some(Binding {
+                            rule: r,
+                            series: id,
+                            window,
+                            alert,
+                            held: None,
+                        }));
                     }
                     *slot = Some(Slot {
                         ring: Ring::new(capacity),
@@ -352,6 +375,7 @@ impl Engine {
             resolve_after_s,
             ..
         } = self;
+        let suppressed = &mut self.suppressed;
         let mut firing_dt: f64 = 0.0;
         for &(id, value) in &sample.points {
             let Some(Some(slot)) = slots.get_mut(id.0 as usize) else { continue };
@@ -388,9 +412,15 @@ impl Engine {
                 let may_notify = verdict.warn
                     || verdict.crit
                     || matches!(binding.alert.phase, Phase::Firing { .. });
-                let silenced = may_notify
-                    && !silences.is_empty()
-                    && silence::any_covers(silences, &rule.name, registry.info(id), now);
+                let covering = if may_notify && !silences.is_empty() {
+                    silence::covering(silences, &rule.name, registry.info(id), now)
+                } else {
+                    None
+                };
+                let silenced = covering.is_some();
+                let held = covering.and_then(|s| {
+                    binding.alert.would_notify(now, dt, &verdict, escalation).map(|t| (s, t))
+                });
                 let before = std::mem::discriminant(&binding.alert.phase);
                 let lost = binding.alert.nodata().is_some();
                 binding.alert.note_peak(verdict.value, rule.rising);
@@ -407,6 +437,28 @@ impl Engine {
                         resolve_after,
                     ));
                     *changed = true;
+                } else if let Some((s, t)) = held {
+                    let what = Some((t.episode, t.event, t.severity));
+                    if binding.held != what && suppressed.len() < SUPPRESSED_MAX {
+                        binding.held = what;
+                        let resolve_after = resolve_after_s[binding.rule as usize];
+                        let info = registry.info(id);
+                        let n = make_notification(
+                            host,
+                            rule,
+                            info,
+                            now,
+                            &binding.alert,
+                            t,
+                            resolve_after,
+                        );
+                        suppressed.push(Suppressed {
+                            notification: n,
+                            silence_id: s.id.clone(),
+                            comment: s.comment.clone(),
+                            until: s.until,
+                        });
+                    }
                 }
                 *changed |= lost || before != std::mem::discriminant(&binding.alert.phase);
                 if matches!(binding.alert.phase, Phase::Firing { .. }) {
@@ -556,6 +608,12 @@ impl Engine {
             *changed |= before != std::mem::discriminant(&a.alert.phase);
         }
         seen.iter_mut().for_each(|s| *s = false);
+    }
+
+    /// The notifications silences held back since the last call, oldest first (see the module
+    /// documentation); for the events log. The buffer is kept for the next ones.
+    pub fn take_suppressed(&mut self) -> std::vec::Drain<'_, Suppressed> {
+        self.suppressed.drain(..)
     }
 
     /// True (once) when an alert changed phase or notified since the last call: time to save.
@@ -915,6 +973,48 @@ mod tests {
         reason: Option<&str>,
     ) -> Vec<(EventKind, String, Option<String>)> {
         vec![(kind, series.to_string(), reason.map(str::to_string))]
+    }
+
+    #[test]
+    fn a_silenced_notification_is_kept_once_with_its_silence_until_drained() {
+        let mut reg = Registry::new();
+        let data = reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        let mut engine = Engine::new(&config(), None);
+        let quiet = Silence {
+            id: "s1".into(),
+            rule: Some("di*".into()),
+            matchers: Default::default(),
+            until: 1e12,
+            comment: "disk swap, OPS-1".into(),
+        };
+        let other = Silence { id: "s2".into(), ..quiet.clone() };
+        engine.set_silences(vec![quiet, other]);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(data, 50.0)]), &mut out);
+        assert_eq!(engine.take_suppressed().count(), 0, "nothing held back while ok");
+        engine.tick(&reg, &sample(5.0, &[(data, 95.0)]), &mut out);
+        assert!(out.is_empty());
+        let held: Vec<Suppressed> = engine.take_suppressed().collect();
+        assert_eq!(held.len(), 1);
+        let n = &held[0].notification;
+        assert_eq!(
+            (&*n.rule, &*n.series, n.event),
+            ("disk", "disk.used_percent{mount=/data}", EventKind::Firing)
+        );
+        assert_eq!(
+            (held[0].silence_id.as_str(), held[0].comment.as_str()),
+            ("s1", "disk swap, OPS-1")
+        );
+        // Still held back at the next ticks, but recorded once.
+        engine.tick(&reg, &sample(10.0, &[(data, 96.0)]), &mut out);
+        engine.tick(&reg, &sample(15.0, &[(data, 96.0)]), &mut out);
+        assert_eq!(engine.take_suppressed().count(), 0);
+        // The silence is lifted: the late announcement is the notification that was held.
+        engine.set_silences(Vec::new());
+        engine.tick(&reg, &sample(20.0, &[(data, 96.0)]), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].event, out[0].episode_key()), (EventKind::Firing, n.episode_key()));
+        assert_eq!(engine.take_suppressed().count(), 0);
     }
 
     #[test]

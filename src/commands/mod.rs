@@ -52,6 +52,21 @@ pub fn load_config(local: Option<&Path>, global: Option<&Path>) -> Result<Config
     })
 }
 
+/// [`load_config`] for the commands that only manage `state_dir` (`silence`): reads the
+/// state directory, rule names and config silences ([`config::load_state`]) and resolves no
+/// channel secret, so it works where the variables holding them are unset. Never for a
+/// command that delivers or checks delivery: `check`, `run` and `once` keep refusing a
+/// missing secret.
+pub fn load_state_config(
+    local: Option<&Path>,
+    global: Option<&Path>,
+) -> Result<config::StateConfig, ExitCode> {
+    config::load_state(local.or(global)).map_err(|errors| {
+        crate::errln!("{errors}");
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
 /// [`load_config`], then the start-up checks of what can never work
 /// ([`crate::notify::preflight`]: plugin files, exec programs); prints every failure, one
 /// sentence a line, and returns the invalid-config exit code. For `check`, `run` and `once`.

@@ -115,6 +115,7 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
         // by the next run.
         dispatcher.commit(&mut persisted);
         dispatcher.record(&out);
+        dispatcher.record_silenced(engine.take_suppressed());
         // A cron host keeps history too: this run's sample is its slot's (so far).
         let history = crate::history::Recorder::open(&config, sample.unix_ts).map(|mut h| {
             h.record(&registry, &sample);

@@ -73,6 +73,12 @@ pub fn run(args: &ReplayArgs, global_config: Option<&Path>) -> ExitCode {
                 log.append(&record);
             }
         }
+        // What the config's silences held back: recorded with `--state-dir`, else dropped.
+        for held in engine.take_suppressed() {
+            if let Some(log) = events.as_mut() {
+                log.append(&held.to_record());
+            }
+        }
         let mut lock = stdout.lock();
         for n in &out {
             if writeln!(lock, "{}", n.to_json()).is_err() {

@@ -14,7 +14,7 @@ use super::silences::decode_silences;
 use super::units::parse_duration;
 use super::{
     ApiConfig, CollectBackend, CollectConfig, Config, Delivery, Escalation, HeartbeatConfig,
-    HeartbeatMethod, Route, Rule, RuleSet, Secret, Severity,
+    HeartbeatMethod, Route, Rule, RuleSet, Secret, Severity, StateConfig,
 };
 use crate::glob::{glob_match, is_literal};
 use crate::metrics::LabelKey;
@@ -297,36 +297,7 @@ pub(crate) fn decode(
         return Err(d.errors);
     };
 
-    let mut host = get(top, "host").and_then(|n| host_name(&mut d, n, "host"));
-    // `None` once the interval is known to be wrong, so no window is compared with it.
-    let mut interval = match get(top, "interval") {
-        Some(n) => d.duration(n, "interval"),
-        None => Some(DEFAULT_INTERVAL),
-    };
-    let mut state_dir =
-        get(top, "state_dir").and_then(|n| d.non_empty(n, "state_dir", "\"/var/lib/hostwatch\""));
-
-    let mut env_errors = Vec::new();
-    let env_error = |var: &str, m: String| ConfigError::whole(&format!("environment {var}"), m);
-    if let Some(v) = &overrides.host {
-        match check_host(v) {
-            Ok(()) => host = Some(v.clone()),
-            Err(m) => env_errors.push(env_error(HOST_VAR, m)),
-        }
-    }
-    if let Some(v) = &overrides.interval {
-        match parse_duration(v) {
-            Ok(i) => interval = Some(i),
-            Err(m) => {
-                env_errors.push(env_error(INTERVAL_VAR, m));
-                interval = None;
-            }
-        }
-    }
-    if let Some(v) = &overrides.state_dir {
-        state_dir = Some(v.clone());
-    }
-
+    let TopLevel { host, interval, state_dir, env_errors } = top_level(&mut d, top, overrides);
     let collect = get(top, "collect").map(|n| decode_collect(&mut d, n)).unwrap_or_default();
     let escalation =
         get(top, "escalation").map(|n| decode_escalation(&mut d, n)).unwrap_or_default();
@@ -390,6 +361,95 @@ pub(crate) fn decode(
         heartbeat,
         history,
         reports,
+    })
+}
+
+/// The top-level scalars with their `HOSTWATCH_*` overrides applied.
+struct TopLevel {
+    /// `None`: not given, or wrong (reported).
+    host: Option<String>,
+    /// `None` once the interval is known to be wrong, so no window is compared with it.
+    interval: Option<Duration>,
+    /// `None`: not given, or wrong (reported).
+    state_dir: Option<String>,
+    /// What is wrong with the override variables.
+    env_errors: Vec<ConfigError>,
+}
+
+/// The top-level `host`, `interval` and `state_dir` with their `HOSTWATCH_*` overrides.
+fn top_level(d: &mut Decoder<'_>, top: &Members, overrides: &Overrides) -> TopLevel {
+    let mut host = get(top, "host").and_then(|n| host_name(d, n, "host"));
+    // `None` once the interval is known to be wrong, so no window is compared with it.
+    let mut interval = match get(top, "interval") {
+        Some(n) => d.duration(n, "interval"),
+        None => Some(DEFAULT_INTERVAL),
+    };
+    let mut state_dir =
+        get(top, "state_dir").and_then(|n| d.non_empty(n, "state_dir", "\"/var/lib/hostwatch\""));
+
+    let mut env_errors = Vec::new();
+    let env_error = |var: &str, m: String| ConfigError::whole(&format!("environment {var}"), m);
+    if let Some(v) = &overrides.host {
+        match check_host(v) {
+            Ok(()) => host = Some(v.clone()),
+            Err(m) => env_errors.push(env_error(HOST_VAR, m)),
+        }
+    }
+    if let Some(v) = &overrides.interval {
+        match parse_duration(v) {
+            Ok(i) => interval = Some(i),
+            Err(m) => {
+                env_errors.push(env_error(INTERVAL_VAR, m));
+                interval = None;
+            }
+        }
+    }
+    if let Some(v) = &overrides.state_dir {
+        state_dir = Some(v.clone());
+    }
+
+    TopLevel { host, interval, state_dir, env_errors }
+}
+
+/// Decodes what a [`StateConfig`] holds (`state_dir`, `interval`, `rules`, `silences`) from a
+/// tree whose other sections were dropped (see [`super::load_state`]); the channels are
+/// known by name only.
+pub(crate) fn decode_state(
+    root: &Node,
+    file: &str,
+    overrides: &Overrides,
+) -> Result<StateConfig, Vec<ConfigError>> {
+    let mut d = Decoder::new(file);
+    let example = "{\"interval\": \"5s\", \"rules\": [...]}";
+    let Some(top) = d.object(root, "", TOP_KEYS, example) else {
+        return Err(d.errors);
+    };
+    let TopLevel { interval, state_dir, env_errors, .. } = top_level(&mut d, top, overrides);
+    let channel_names: Vec<String> = match get(top, "channels").map(|n| &n.value) {
+        Some(NodeValue::Object(members)) => members.iter().map(|(k, _)| k.name.clone()).collect(),
+        _ => Vec::new(),
+    };
+    let (rule_names, rule_set) = match get(top, "rules") {
+        Some(n) => {
+            let (rules, names) = decode_rules(&mut d, n, interval, &channel_names);
+            (names, if rules.is_empty() { RuleSet::None } else { RuleSet::File })
+        }
+        None => (embedded_default_rules(&mut d, interval, &channel_names).1, RuleSet::Embedded),
+    };
+    let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
+    let mut errors = env_errors;
+    let mut file_errors = d.errors;
+    file_errors.sort_by_key(|e| (e.line, e.column));
+    errors.extend(file_errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(StateConfig {
+        source: file.to_owned(),
+        state_dir: state_dir.map(PathBuf::from).unwrap_or_else(default_state_dir),
+        rule_names,
+        rule_set,
+        silences,
     })
 }
 

@@ -119,6 +119,19 @@ where
     best.map(|(_, c)| c)
 }
 
+/// Up to `n` candidates closest to `word`, closest first: [`suggest`]'s pick (a near miss or
+/// a prefix) leads, the others follow by edit distance (ties in candidate order). For a
+/// did-you-mean list where something must be offered even when nothing is near.
+pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str], n: usize) -> Vec<&'a str> {
+    let best = suggest(word, candidates.iter().copied());
+    let mut ranked: Vec<(usize, &'a str)> = candidates
+        .iter()
+        .map(|&c| (if Some(c) == best { 0 } else { 1 + distance(word, c) }, c))
+        .collect();
+    ranked.sort_by_key(|&(d, _)| d);
+    ranked.into_iter().take(n).map(|(_, c)| c).collect()
+}
+
 /// ` (did you mean "x"?)` or, when nothing is close, ` (expected one of a, b, c)`.
 pub(crate) fn hint(word: &str, candidates: &[&str]) -> String {
     match suggest(word, candidates.iter().copied()) {
@@ -186,5 +199,9 @@ mod tests {
         assert_eq!(suggest("banana", keys), None);
         assert_eq!(suggest("cpu.usge", ["cpu.iowait", "cpu.usage"]), Some("cpu.usage"));
         assert_eq!(hint("x", &["a", "b"]), " (expected one of a, b)");
+        let rules = ["cpu_high", "disk_root", "disk_data", "mem_high"];
+        assert_eq!(closest("disk_rot", &rules, 2), ["disk_root", "disk_data"]);
+        assert_eq!(closest("mem", &rules, 1), ["mem_high"], "a prefix leads");
+        assert_eq!(closest("zzz", &rules, 9).len(), 4, "something is always offered");
     }
 }

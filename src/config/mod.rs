@@ -436,6 +436,7 @@ pub use decode::{
     DEFAULT_INTERVAL, DEFAULT_STATE_DIR, default_state_dir, parse_listen, system_host_name,
 };
 pub use effective::{REDACTED, redact_url, redact_url_secrets};
+pub(crate) use error::closest;
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::Secret;
 pub use silences::parse_rfc3339;
@@ -456,11 +457,74 @@ pub const DEFAULT_JSON: &str = include_str!("default.json");
 /// `HOSTWATCH_*` overrides.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
     let env = |name: &str| std::env::var(name).ok();
+    let (text, source) = read_text(path)?;
+    load_str(&text, &source, &env)
+}
+
+/// What `hostwatch silence` needs of a config: where state lives, the rules' names (to check
+/// a `--rule` glob against) and the config's own silences. Nothing else is decoded.
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    /// Where the config came from: a file path or `<embedded default>`.
+    pub source: String,
+    /// Where state (alerts, silences, outbox) lives.
+    pub state_dir: PathBuf,
+    /// The rules' names, in file order (the embedded default rules' without a `rules` key).
+    pub rule_names: Vec<String>,
+    /// Where the rules came from.
+    pub rule_set: RuleSet,
+    /// Silences kept in the config.
+    pub silences: Vec<Silence>,
+}
+
+/// Top-level keys [`load_state`] reads; every other section (channels, `api`, `heartbeat`,
+/// `history`: where secrets live) is dropped before `${NAME}` substitution, except for the
+/// channels' names, which rules refer to.
+const STATE_KEYS: &[&str] = &["state_dir", "interval", "rules", "silences", "channels"];
+
+/// Like [`load`], but reads only what [`StateConfig`] holds: no channel, API, heartbeat or
+/// history setting is decoded and no `${NAME}` outside `state_dir`, `interval`, `rules` and
+/// `silences` is resolved, so a variable holding a secret may be unset. For the commands that
+/// only manage `state_dir` (`hostwatch silence`); `check`, `run` and `once` use [`load`].
+pub fn load_state(path: Option<&Path>) -> Result<StateConfig, ConfigErrors> {
+    let env = |name: &str| std::env::var(name).ok();
+    let (text, source) = read_text(path)?;
+    load_state_str(&text, &source, &env)
+}
+
+/// [`load_state`] from text (see [`load_str`]).
+pub fn load_state_str(
+    text: &str,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StateConfig, ConfigErrors> {
+    let mut root =
+        json::parse(text).map_err(|e| ConfigError::at(source, e.line, e.col, "", e.message))?;
+    if let json::NodeValue::Object(members) = &mut root.value {
+        members.retain(|(key, _)| STATE_KEYS.contains(&key.name.as_str()));
+        for (key, node) in members.iter_mut() {
+            if let ("channels", json::NodeValue::Object(channels)) =
+                (key.name.as_str(), &mut node.value)
+            {
+                for (_, channel) in channels.iter_mut() {
+                    channel.value = json::NodeValue::Null;
+                }
+            }
+        }
+    }
+    let env_errors = env::substitute(&mut root, source, env);
+    let overrides = env::Overrides::from_env(env);
+    merge_errors(env_errors, decode::decode_state(&root, source, &overrides))
+}
+
+/// The config file's text and its name in errors; the embedded default when `path` is `None`
+/// and [`DEFAULT_PATH`] does not exist.
+fn read_text(path: Option<&Path>) -> Result<(String, String), ConfigErrors> {
     let default = Path::new(DEFAULT_PATH);
     let path = match path {
         Some(p) => p,
         None if default.exists() => default,
-        None => return load_str(DEFAULT_JSON, EMBEDDED_SOURCE, &env),
+        None => return Ok((DEFAULT_JSON.to_owned(), EMBEDDED_SOURCE.to_owned())),
     };
     let source = path.display().to_string();
     let text = crate::localfile::read_regular_string(path, crate::localfile::CONFIG_MAX_BYTES)
@@ -474,7 +538,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
             };
             ConfigError::whole(&source, format!("cannot read the config file: {cause}"))
         })?;
-    load_str(&text, &source, &env)
+    Ok((text, source))
 }
 
 /// Loads a config from text; `source` names it in errors, `env` looks up environment
@@ -488,7 +552,14 @@ pub fn load_str(
         json::parse(text).map_err(|e| ConfigError::at(source, e.line, e.col, "", e.message))?;
     let env_errors = env::substitute(&mut root, source, env);
     let overrides = env::Overrides::from_env(env);
-    let result = decode::decode(&root, source, &overrides);
+    merge_errors(env_errors, decode::decode(&root, source, &overrides))
+}
+
+/// Substitution errors with what decoding said, in file order.
+fn merge_errors<T>(
+    env_errors: Vec<ConfigError>,
+    result: Result<T, Vec<ConfigError>>,
+) -> Result<T, ConfigErrors> {
     if env_errors.is_empty() {
         return result.map_err(ConfigErrors);
     }

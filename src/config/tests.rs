@@ -614,3 +614,54 @@ fn api_and_heartbeat_decode_with_defaults_and_every_error_at_once() {
     }
     assert!(one_error(r#"{"api": {}}"#).contains("listen"));
 }
+
+#[test]
+fn the_state_load_resolves_no_secret_and_the_full_load_still_refuses_a_missing_one() {
+    let text = r#"{
+  "state_dir": "${STATE}/hw",
+  "channels": {"chat": {"type": "slack", "webhook_url": "${SLACK_WEBHOOK_URL}"},
+               "mail": {"type": "email", "server": "smtp.example.com:465", "tls": "tls",
+                        "from": "hw@example.com", "to": ["ops@example.com"],
+                        "username": "hw", "password": "${SMTP_PASSWORD}"}},
+  "rules": [{"name": "disk_root", "metric": "disk.used_percent", "warn": "> 90",
+             "channels": ["chat"]}],
+  "routes": [{"channels": ["mail"]}],
+  "api": {"listen": "127.0.0.1:9184", "token": "${API_TOKEN}"},
+  "heartbeat": {"url": "${HEARTBEAT_URL}"},
+  "silences": [{"rule": "disk_*", "until": "2099-01-01T00:00:00Z", "comment": "${WHO:-ops}"}]
+}"#;
+    let env = |name: &str| (name == "STATE").then(|| "/srv".to_owned());
+    let full = load_str(text, "t.json", &env).expect_err("secrets are unset");
+    for var in ["SLACK_WEBHOOK_URL", "SMTP_PASSWORD", "API_TOKEN", "HEARTBEAT_URL"] {
+        assert!(full.to_string().contains(&format!("{var} is not set")), "{full}");
+    }
+    let state = load_state_str(text, "t.json", &env).unwrap();
+    assert_eq!(state.state_dir, Path::new("/srv/hw"));
+    assert_eq!(
+        (state.rule_names.as_slice(), state.rule_set),
+        (&["disk_root".into()][..], RuleSet::File)
+    );
+    assert_eq!(state.silences[0].comment, "ops");
+    // What it does read is still checked, and the overrides still apply.
+    let e = load_state_str(text, "t.json", &no_env).unwrap_err().to_string();
+    assert_eq!(e, "t.json:2:16: state_dir: environment variable STATE is not set");
+    let env = |name: &str| match name {
+        "STATE" => Some("/srv".to_owned()),
+        "HOSTWATCH_STATE_DIR" => Some("/elsewhere".to_owned()),
+        _ => None,
+    };
+    assert_eq!(load_state_str(text, "t.json", &env).unwrap().state_dir, Path::new("/elsewhere"));
+    let e = load_state_str(
+        r#"{"rules": [{"name": "r", "metric": "cpu.usage", "warn": "> 1", "channels": ["nope"]}]}"#,
+        "t.json",
+        &no_env,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("unknown channel \"nope\""), "{e}");
+    let embedded = load_state_str("{}", "t.json", &no_env).unwrap();
+    assert_eq!(embedded.rule_set, RuleSet::Embedded);
+    assert_eq!(
+        embedded.rule_names,
+        load_ok("{}").rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
+    );
+}

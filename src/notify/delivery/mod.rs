@@ -181,6 +181,13 @@ impl Dispatcher {
         }
     }
 
+    /// Appends a `silenced` record for each notification a silence held back.
+    pub fn record_silenced(&mut self, held: impl IntoIterator<Item = crate::silence::Suppressed>) {
+        for s in held {
+            self.events.append(&s.to_record());
+        }
+    }
+
     /// True when [`Dispatcher::commit`] has something to save.
     pub fn needs_commit(&self) -> bool {
         self.outbox.needs_commit()

@@ -99,6 +99,7 @@ struct Got {
 /// Feeds a test's samples through a fresh engine; every notification, in order.
 fn run_case(config: &Config, case: &TestCase) -> Result<Vec<Got>, String> {
     let mut engine = Engine::new(config, None);
+    // Rule tests test rules: a silence is a time-bounded exception, not part of a rule.
     engine.set_silences(Vec::new());
     let mut registry = Registry::new();
     let mut sample = Sample::default();

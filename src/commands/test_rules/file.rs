@@ -109,8 +109,12 @@ pub(crate) fn load(path: &Path) -> Result<TestFile, ConfigErrors> {
         Some(n) => decode_tests(&mut d, n, dir, config.as_ref()),
         None => Vec::new(),
     };
-    d.errors.sort_by_key(|e| (e.line, e.column));
+    // The test file's own problems (inline rules' among them) in file order, then the
+    // config file's, as its loading ordered them.
     errors.extend(d.errors);
+    errors.sort_by_key(|e| {
+        (e.file != source, if e.file == source { (e.line, e.column) } else { (0, 0) })
+    });
     match config {
         Some(config) if errors.is_empty() => Ok(TestFile { config, tests }),
         _ => Err(ConfigErrors(errors)),

@@ -44,6 +44,8 @@ pub enum Command {
     Silence(SilenceArgs),
     /// `hostwatch test-notify`
     TestNotify(TestNotifyArgs),
+    /// `hostwatch test-rules`
+    TestRules(TestRulesArgs),
     /// `hostwatch status`
     Status(StatusArgs),
     /// `hostwatch history`
@@ -150,6 +152,17 @@ pub struct TestNotifyArgs {
     /// config file (overrides the global --config)
     #[argh(option, short = 'c')]
     pub config: Option<PathBuf>,
+}
+
+/// Run rule unit tests: feed each test's input series through the rules and compare the
+/// notifications with the expected ones (exit 0 all passed, 1 a test failed, 2 a file is
+/// invalid).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "test-rules")]
+pub struct TestRulesArgs {
+    /// test files (JSON; each names its rules: a config file, inline rules or the defaults)
+    #[argh(positional)]
+    pub files: Vec<PathBuf>,
 }
 
 /// Run the monitor: sample every interval, evaluate rules, notify (SIGHUP reloads the config).

@@ -43,6 +43,10 @@ use std::time::Instant;
 /// How far apart two samples of a series may be, in intervals, before it counts as a gap.
 pub const GAP_INTERVALS: f64 = 2.5;
 
+/// How long a live series of a pending alert may bring no sample before the alert opens a
+/// provisional episode with a `nodata` (a firing one says so after a gap).
+const PENDING_GRACE_S: f64 = 60.0;
+
 /// Elapsed seconds of firing after which the state is worth saving even without a
 /// transition, so the elapsed counters a restart resumes from are at most this stale.
 const CHECKPOINT_S: f64 = 60.0;
@@ -517,10 +521,17 @@ impl Engine {
             if !(slot.last_ts.is_finite() && now - slot.last_ts > *max_gap_s) {
                 continue;
             }
+            let quiet_s = now - slot.last_ts;
             let info = registry.info(SeriesId(i as u32));
             for &b in &slot.bindings {
                 let Some(binding) = bindings[b as usize].as_mut() else { continue };
                 if binding.alert.phase == Phase::Ok {
+                    continue;
+                }
+                // A pending alert is not worth a message for a collector's hiccup: only a
+                // longer silence opens a provisional episode.
+                if matches!(binding.alert.phase, Phase::Pending { .. }) && quiet_s <= PENDING_GRACE_S
+                {
                     continue;
                 }
                 let rule = &rules[binding.rule as usize];

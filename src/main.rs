@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Replay(args)) => commands::replay::run(&args, global_config),
         Some(cli::Command::Silence(args)) => commands::silence::run(&args, global_config),
         Some(cli::Command::TestNotify(args)) => commands::test_notify::run(&args, global_config),
+        Some(cli::Command::TestRules(args)) => commands::test_rules::run(&args, global_config),
         Some(cli::Command::Status(args)) => commands::status::run(&args, global_config),
         Some(cli::Command::History(args)) => commands::history::run(&args, global_config),
         Some(cli::Command::Report(args)) => commands::report::run(&args, global_config),
@@ -52,10 +53,12 @@ fn parse_args() -> Result<cli::Cli, ExitCode> {
             hostwatch::errln!("{}\nRun {name} --help for more information.", exit.output);
             // A monitoring plugin's caller reads exit 1 as WARNING: for the commands with
             // Nagios codes a command line that cannot be parsed is UNKNOWN.
-            if matches!(subcommand(&rest), Some("once" | "status")) {
-                ExitCode::from(3)
-            } else {
-                ExitCode::FAILURE
+            // For `test-rules`, 1 means a test failed: a command line it cannot parse is
+            // invalid input (2), like a test file it cannot read.
+            match subcommand(&rest) {
+                Some("once" | "status") => ExitCode::from(3),
+                Some("test-rules") => ExitCode::from(commands::EXIT_INVALID),
+                _ => ExitCode::FAILURE,
             }
         }
     })

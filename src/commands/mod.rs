@@ -10,6 +10,7 @@ pub mod sample;
 pub mod silence;
 pub mod status;
 pub mod test_notify;
+pub mod test_rules;
 
 use crate::config::{self, Config};
 use std::path::Path;

@@ -101,8 +101,12 @@ pub fn run(args: &ReplayArgs, global_config: Option<&Path>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Reads one `{"ts": …, "metrics": {…}}` line into `sample`.
-fn parse_line(line: &str, registry: &mut Registry, sample: &mut Sample) -> Result<(), String> {
+/// Reads one `{"ts": …, "metrics": {…}}` line into `sample` (also `test-rules`' `samples`).
+pub(crate) fn parse_line(
+    line: &str,
+    registry: &mut Registry,
+    sample: &mut Sample,
+) -> Result<(), String> {
     let doc: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let ts = doc.get("ts").and_then(serde_json::Value::as_f64).ok_or("missing number \"ts\"")?;

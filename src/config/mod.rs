@@ -435,9 +435,11 @@ pub use channels::{Channel, ChannelKind};
 pub use decode::{
     DEFAULT_INTERVAL, DEFAULT_STATE_DIR, default_state_dir, parse_listen, system_host_name,
 };
+pub(crate) use decode::{Decoder, get, member};
 pub use effective::{REDACTED, redact_url, redact_url_secrets};
 pub(crate) use error::closest;
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use error::{hint, index_path, key_path};
 pub use secret::Secret;
 pub use silences::parse_rfc3339;
 
@@ -548,8 +550,19 @@ pub fn load_str(
     source: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    let mut root =
+    let root =
         json::parse(text).map_err(|e| ConfigError::at(source, e.line, e.col, "", e.message))?;
+    load_tree(root, source, env)
+}
+
+/// Loads a config from an already parsed tree (as [`load_str`] after parsing): `${NAME}`
+/// substitution, the `HOSTWATCH_*` overrides `env` gives, decoding. For a caller that builds
+/// the tree itself (`test-rules` puts a test file's rules into the embedded default).
+pub fn load_tree(
+    mut root: json::Node,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
     let env_errors = env::substitute(&mut root, source, env);
     let overrides = env::Overrides::from_env(env);
     merge_errors(env_errors, decode::decode(&root, source, &overrides))

@@ -530,7 +530,8 @@ impl Engine {
                 }
                 // A pending alert is not worth a message for a collector's hiccup: only a
                 // longer silence opens a provisional episode.
-                if matches!(binding.alert.phase, Phase::Pending { .. }) && quiet_s <= PENDING_GRACE_S
+                if matches!(binding.alert.phase, Phase::Pending { .. })
+                    && quiet_s <= PENDING_GRACE_S
                 {
                     continue;
                 }

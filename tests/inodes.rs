@@ -1,5 +1,6 @@
 //! Inodes per mount: `disk.inodes_used_percent` and `disk.inodes_free` agree with an
-//! independent reader of statvfs (Python's `os.statvfs`; psutil has no inode call), and a
+//! independent reader of statvfs (Python's `os.statvfs`; psutil has no inode call), from both
+//! backends (`/proc` and sysinfo), and a
 //! tmpfs with 64 inodes filled with empty files fires the embedded default `disk_inodes`
 //! rule while its space is nearly all free. Needs root for `mount -t tmpfs`.
 
@@ -11,7 +12,11 @@ use serde_json::{Value, json};
 use std::process::Command;
 
 fn sample() -> Value {
-    let o = run(&["sample", "--format", "json", "--over", "200ms"]);
+    sample_with("auto")
+}
+
+fn sample_with(backend: &str) -> Value {
+    let o = run(&["sample", "--format", "json", "--over", "200ms", "--backend", backend]);
     assert!(o.status.success(), "{}", stderr(&o));
     serde_json::from_str(&stdout(&o)).expect("one JSON document")
 }
@@ -28,7 +33,15 @@ fn python_inodes(path: &str) -> (f64, f64) {
 
 #[test]
 fn inode_figures_match_statvfs_read_independently() {
-    let doc = sample();
+    check_inodes(sample());
+}
+
+#[test]
+fn the_sysinfo_backend_reports_the_same_inodes() {
+    check_inodes(sample_with("sysinfo"));
+}
+
+fn check_inodes(doc: Value) {
     let m = &doc["metrics"];
     let percent = m["disk.inodes_used_percent{mount=/}"].as_f64();
     let free = m["disk.inodes_free{mount=/}"].as_f64();

@@ -178,8 +178,12 @@ fn alerts(out: &mut String, view: &View, now_unix: f64) {
 
 /// One alert as a card.
 fn alert(out: &mut String, a: &AlertRow, now_unix: f64) {
-    let (class, phase) =
-        if a.firing() { (a.severity.as_str(), "firing") } else { ("pending", "pending") };
+    let nodata = matches!(a.phase, crate::alerts::Phase::Firing { nodata: Some(_), .. });
+    let (class, phase) = match (a.firing(), nodata) {
+        (true, true) => (a.severity.as_str(), "no data"),
+        (true, false) => (a.severity.as_str(), "firing"),
+        _ => ("pending", "pending"),
+    };
     let _ = write!(
         out,
         "<li class=\"alert {class}\"><div class=\"head\"><span class=\"badge {class}\">{phase} · \

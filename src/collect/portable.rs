@@ -19,22 +19,26 @@ use std::time::Instant;
 use sysinfo::{DiskRefreshKind, Disks, MemoryRefreshKind, Networks, System};
 
 /// What sysinfo cannot provide on any platform.
-const NEVER: [Metric; 8] = [
+const NEVER: [Metric; 6] = [
     Metric::CpuIowait,
     Metric::SwapInRate,
     Metric::SwapOutRate,
     Metric::DiskReadOps,
     Metric::DiskWriteOps,
     Metric::TcpEstablished,
-    // Inodes come from the `/proc` collector only, for now.
-    Metric::DiskInodesUsedPercent,
-    Metric::DiskInodesFree,
 ];
+/// Inodes come from statvfs; without it (not Unix) there are none.
+const INODES: [Metric; 2] = [Metric::DiskInodesUsedPercent, Metric::DiskInodesFree];
 const CPU: [Metric; 2] = [Metric::CpuUsage, Metric::CpuCoreUsage];
 const MEM: [Metric; 4] =
     [Metric::MemUsed, Metric::MemUsedPercent, Metric::MemAvailable, Metric::SwapUsedPercent];
 const LOAD: [Metric; 3] = [Metric::Load1, Metric::Load5, Metric::Load15];
-const MOUNT: [Metric; 2] = [Metric::DiskUsedPercent, Metric::DiskFree];
+const MOUNT: [Metric; 4] = [
+    Metric::DiskUsedPercent,
+    Metric::DiskFree,
+    Metric::DiskInodesUsedPercent,
+    Metric::DiskInodesFree,
+];
 const DISK_IO: [Metric; 2] = [Metric::DiskReadRate, Metric::DiskWriteRate];
 const NET: [Metric; 6] = [
     Metric::NetRxRate,
@@ -157,7 +161,7 @@ pub struct SysinfoBackend {
     /// False until the first CPU refresh, which gives no usage yet.
     cpu_primed: bool,
     cores: Table<1>,
-    mounts: Table<2>,
+    mounts: Table<4>,
     devices: Table<2>,
     ifaces: Table<6>,
 }
@@ -270,11 +274,16 @@ impl SysinfoBackend {
             let mount = disk.mount_point().to_string_lossy();
             let pseudo = is_pseudo_fs(disk.file_system().as_encoded_bytes());
             if let Some(e) = self.mounts.entry(&mount, pseudo, registry, filter)
-                && let Some([used_id, free_id]) = e.ids
-                && let Some((used_percent, free)) = space(disk)
+                && let Some([used_id, free_id, inodes_id, ifree_id]) = e.ids
+                && let Some(((used_percent, free), inodes)) = space(disk)
             {
                 out.points.push((used_id, used_percent));
                 out.points.push((free_id, free));
+                // A file system that reports no inodes gets no value, never 0.
+                if let Some((inodes_percent, inodes_free)) = inodes {
+                    out.points.push((inodes_id, inodes_percent));
+                    out.points.push((ifree_id, inodes_free));
+                }
             }
             let usage = disk.usage();
             let totals = [usage.total_read_bytes, usage.total_written_bytes];
@@ -325,9 +334,11 @@ impl SysinfoBackend {
     }
 }
 
-/// df's figures for a mount: used percent of what non-root users can reach, and bytes free.
+/// df's figures for a mount: used percent of what non-root users can reach and bytes free,
+/// and as `df -i` computes them inodes used percent and inodes free (`None` when the file
+/// system reports no inodes).
 #[cfg(unix)]
-fn space(disk: &sysinfo::Disk) -> Option<(f64, f64)> {
+fn space(disk: &sysinfo::Disk) -> Option<((f64, f64), Option<(f64, f64)>)> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(disk.mount_point().as_os_str().as_bytes()).ok()?;
     let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
@@ -342,14 +353,20 @@ fn space(disk: &sysinfo::Disk) -> Option<(f64, f64)> {
         (st.f_blocks as u64, st.f_bfree as u64, st.f_bavail as u64, st.f_frsize as u64);
     let used = blocks.saturating_sub(bfree).saturating_mul(frsize) as f64;
     let avail = bavail.saturating_mul(frsize) as f64;
-    (blocks > 0 && used + avail > 0.0).then(|| (100.0 * used / (used + avail), avail))
+    #[allow(clippy::unnecessary_cast)] // u32 or u64 depending on the target
+    let (files, ffree, favail) = (st.f_files as u64, st.f_ffree as u64, st.f_favail as u64);
+    let iused = files.saturating_sub(ffree) as f64;
+    let inodes = (files > 0 && iused + favail as f64 > 0.0)
+        .then(|| (100.0 * iused / (iused + favail as f64), favail as f64));
+    (blocks > 0 && used + avail > 0.0).then(|| ((100.0 * used / (used + avail), avail), inodes))
 }
 
 /// Used percent and bytes free from sysinfo's total and available space.
 #[cfg(not(unix))]
-fn space(disk: &sysinfo::Disk) -> Option<(f64, f64)> {
+fn space(disk: &sysinfo::Disk) -> Option<((f64, f64), Option<(f64, f64)>)> {
     let (total, avail) = (disk.total_space(), disk.available_space());
-    (total > 0).then(|| (100.0 * total.saturating_sub(avail) as f64 / total as f64, avail as f64))
+    (total > 0)
+        .then(|| ((100.0 * total.saturating_sub(avail) as f64 / total as f64, avail as f64), None))
 }
 
 /// The number at the end of a CPU name (`cpu3` → 3), if any.
@@ -385,6 +402,9 @@ impl Backend for SysinfoBackend {
         self.disks(registry, out);
         self.networks(registry, out);
         out.unsupported.extend_from_slice(&NEVER);
+        if cfg!(not(unix)) {
+            out.unsupported.extend_from_slice(&INODES);
+        }
     }
 
     fn name(&self) -> &'static str {

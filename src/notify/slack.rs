@@ -279,10 +279,11 @@ fn map_reason(e: SendError, f: impl FnOnce(String) -> String) -> SendError {
 }
 
 /// Severity and event as an emoji: red for critical, orange for warning, green check for
-/// resolved.
+/// resolved, a grey question mark for no data.
 fn emoji(event: &AlertEvent) -> &'static str {
     match (event.event, event.severity) {
         (EventKind::Resolved, _) => "\u{2705}",
+        (EventKind::Nodata, _) => "\u{2754}",
         (_, Severity::Critical) => "\u{1F534}",
         (_, Severity::Warning) => "\u{1F7E0}",
     }

@@ -334,11 +334,14 @@ impl SysinfoBackend {
     }
 }
 
+/// (used percent, free) of a mount's space or inodes.
+type Pair = (f64, f64);
+
 /// df's figures for a mount: used percent of what non-root users can reach and bytes free,
 /// and as `df -i` computes them inodes used percent and inodes free (`None` when the file
 /// system reports no inodes).
 #[cfg(unix)]
-fn space(disk: &sysinfo::Disk) -> Option<((f64, f64), Option<(f64, f64)>)> {
+fn space(disk: &sysinfo::Disk) -> Option<(Pair, Option<Pair>)> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(disk.mount_point().as_os_str().as_bytes()).ok()?;
     let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
@@ -363,7 +366,7 @@ fn space(disk: &sysinfo::Disk) -> Option<((f64, f64), Option<(f64, f64)>)> {
 
 /// Used percent and bytes free from sysinfo's total and available space.
 #[cfg(not(unix))]
-fn space(disk: &sysinfo::Disk) -> Option<((f64, f64), Option<(f64, f64)>)> {
+fn space(disk: &sysinfo::Disk) -> Option<(Pair, Option<Pair>)> {
     let (total, avail) = (disk.total_space(), disk.available_space());
     (total > 0)
         .then(|| ((100.0 * total.saturating_sub(avail) as f64 / total as f64, avail as f64), None))

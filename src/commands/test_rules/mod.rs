@@ -275,6 +275,12 @@ mod tests {
             since: T0,
             seq: 1,
             description: None,
+            reason: None,
+            last_seen: None,
+            firing_s: 0.0,
+            peak: f64::NAN,
+            escalated_by: None,
+            style: Default::default(),
         };
         Got { at_ms, n }
     }

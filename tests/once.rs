@@ -176,10 +176,11 @@ fn a_channel_down_during_one_cron_run_gets_its_notification_on_the_next() {
 }
 
 #[test]
-fn an_alert_on_a_series_that_vanished_between_runs_resolves() {
+fn an_alert_on_a_series_that_vanished_between_runs_has_no_data_then_resolves_after_the_limit() {
     let dir = tempdir("once-vanished");
-    let cfg =
-        config(&dir, json!([{"name": "disk", "metric": "disk.used_percent", "warn": "> 99.9"}]));
+    let rules = json!([{"name": "disk", "metric": "disk.used_percent", "warn": "> 99.9",
+                        "nodata_resolve_after": "3s"}]);
+    let cfg = config(&dir, rules);
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let series = "disk.used_percent{mount=/hostwatch-test-gone}";
@@ -192,21 +193,47 @@ fn an_alert_on_a_series_that_vanished_between_runs_resolves() {
     });
     std::fs::create_dir_all(dir.join("state")).unwrap();
     std::fs::write(dir.join("state/state.json"), state.to_string()).unwrap();
+    let saved = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/state.json")).unwrap())
+            .unwrap()
+    };
+    // The series is not there: no data, never "resolved"; the alert stays open.
     let o = once(&cfg, "json");
     let doc: Value = serde_json::from_str(&stdout(&o)).expect("json output");
-    assert_eq!(o.status.code(), Some(0), "{doc}");
+    assert_eq!(o.status.code(), Some(1), "still a warning: {doc}");
     let n = &doc["notifications"][0];
     assert_eq!(
-        (n["event"].as_str(), n["series"].as_str()),
-        (Some("resolved"), Some(series)),
+        (n["event"].as_str(), n["series"].as_str(), n["reason"].as_str()),
+        (Some("nodata"), Some(series), Some("mount disappeared")),
         "{doc}"
     );
-    let saved: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("state/state.json")).unwrap())
-            .unwrap();
-    assert!(saved["alerts"].as_array().unwrap().is_empty(), "{saved}");
+    assert_eq!(doc["notifications"].as_array().unwrap().len(), 1, "{doc}");
+    let state = saved();
+    assert_eq!(state["alerts"][0]["state"]["nodata"]["reason"], "series_gone", "{state}");
+    // Cron runs go on: said once; after 3 s of elapsed time without data, resolved, saying so.
+    let mut resolved = None;
+    for _ in 0..8 {
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        let o = once(&cfg, "json");
+        let doc: Value = serde_json::from_str(&stdout(&o)).expect("json output");
+        let told = doc["notifications"].as_array().unwrap().clone();
+        assert!(told.iter().all(|n| n["event"] == "resolved"), "{doc}");
+        if let Some(n) = told.first() {
+            assert_eq!(o.status.code(), Some(0), "{doc}");
+            resolved = Some(n.clone());
+            break;
+        }
+    }
+    let n = resolved.expect("resolved within 8 runs");
+    assert_eq!(n["threshold"], "no data for 3s", "{n}");
+    assert_eq!(
+        n["reason"], "no data for 3s (nodata_resolve_after); resolved without a current value",
+        "{n}"
+    );
+    let state = saved();
+    assert!(state["alerts"].as_array().unwrap().is_empty(), "{state}");
     assert!(
-        !saved.to_string().contains("hostwatch-test-gone"),
-        "the vanished ring is not kept: {saved}"
+        !state.to_string().contains("hostwatch-test-gone"),
+        "the vanished ring is not kept: {state}"
     );
 }

@@ -438,6 +438,34 @@ mod tests {
     }
 
     #[test]
+    fn an_escalation_by_time_and_no_data_reach_the_hook_s_environment() {
+        let mut e = event();
+        e.event = crate::alerts::EventKind::Escalated;
+        e.threshold = "> 50".into();
+        e.context.escalated_by = Some(crate::alerts::EscalatedBy::Time);
+        e.context.reason = Some("warning for 15m, escalated to critical by policy".into());
+        e.context.episode_duration_s = Some(900.0);
+        e.context.peak = Some(61.5);
+        e.context.peak_text = Some("61.5%".into());
+        let env: BTreeMap<String, String> = alert_env("pager", &e).into_iter().collect();
+        assert_eq!(env["HOSTWATCH_ESCALATED_BY"], "time");
+        assert_eq!(env["HOSTWATCH_THRESHOLD"], "> 50");
+        assert_eq!(env["HOSTWATCH_REASON"], "warning for 15m, escalated to critical by policy");
+        assert_eq!(env["HOSTWATCH_EPISODE_DURATION_S"], "900");
+        assert_eq!((env["HOSTWATCH_PEAK"].as_str(), env["HOSTWATCH_PEAK_TEXT"].as_str()), ("61.5", "61.5%"));
+        assert!(env["HOSTWATCH_SUMMARY"].contains("(warning threshold > 50); warning for 15m"), "{}", env["HOSTWATCH_SUMMARY"]);
+        e.event = crate::alerts::EventKind::Nodata;
+        e.context = Default::default();
+        e.context.reason = Some("mount disappeared".into());
+        e.context.last_seen = Some(1_700_000_000.0);
+        let env: BTreeMap<String, String> = alert_env("pager", &e).into_iter().collect();
+        assert_eq!(env["HOSTWATCH_EVENT"], "nodata");
+        assert_eq!(env["HOSTWATCH_LAST_SEEN"], "1700000000");
+        assert_eq!(env["HOSTWATCH_ESCALATED_BY"], "");
+        assert!(env["HOSTWATCH_SUMMARY"].contains("since 2023-11-14T22:13:20Z: mount disappeared"), "{}", env["HOSTWATCH_SUMMARY"]);
+    }
+
+    #[test]
     fn alert_variables_carry_values_verbatim() {
         let env: BTreeMap<String, String> = alert_env("pager", &event()).into_iter().collect();
         assert_eq!(env["HOSTWATCH_CHANNEL"], "pager");

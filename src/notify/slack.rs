@@ -329,7 +329,7 @@ fn blocks(event: &AlertEvent) -> Value {
         (threshold_label, event.threshold.clone()),
         ("Severity", event.severity.as_str().to_string()),
         ("Event", event_text(event)),
-        ("Since", crate::timefmt::rfc3339(event.since)),
+        ("Since", crate::timefmt::human(event.since)),
     ];
     let fields: Vec<Value> = facts
         .iter()

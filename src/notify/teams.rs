@@ -208,7 +208,7 @@ fn facts(event: &AlertEvent) -> [(&'static str, String); 8] {
         (threshold_label, event.threshold.clone()),
         ("Severity", event.severity.as_str().to_string()),
         ("Event", format!("{what}, notification #{}", event.seq)),
-        ("Since", crate::timefmt::rfc3339(event.since)),
+        ("Since", crate::timefmt::human(event.since)),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Zones against glibc's `date` as the oracle, the DST switches of fixed zones, POSIX rules,
 //! `local`, errors, and fuzzing of the TZif and POSIX TZ parsers (no input panics).
 
+use super::posix::{Rule, days_from_civil, parse_rule};
 use super::*;
 use crate::timefmt::{human_in, rfc2822_in};
 use proptest::prelude::*;

@@ -347,6 +347,7 @@ impl Daemon {
         let history_changed =
             new_config.history != self.config.history || new_config.host != self.config.host;
         self.config = new_config;
+        crate::timefmt::set_display_zone(self.config.display.zone.clone());
         if !self.dry_run {
             Heartbeat::reconcile(&mut self.heartbeat, &self.config);
             if history_changed {

@@ -281,7 +281,7 @@ impl AlertEvent {
     pub fn nodata_text(&self) -> String {
         let since = self.context.last_seen.unwrap_or(self.ts);
         let reason = self.context.reason.as_deref().unwrap_or("no data");
-        format!("no data for {} since {}: {reason}", self.series, crate::timefmt::rfc3339(since))
+        format!("no data for {} since {}: {reason}", self.series, crate::timefmt::human(since))
     }
 
     /// What happened, for a message's Event field: `firing, notification #1`, `no data

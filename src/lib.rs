@@ -31,3 +31,4 @@ pub(crate) mod state;
 #[cfg(test)]
 mod testutil;
 pub mod timefmt;
+pub mod zone;

@@ -1,7 +1,16 @@
-//! Calendar formatting of Unix timestamps (RFC 3339, RFC 2822) without a date crate.
+//! Calendar formatting of Unix timestamps (RFC 3339, RFC 2822) without a date crate, and
+//! times for people in the display zone (`display.timezone`).
+//!
+//! Machine formats (JSON, webhooks, Alertmanager, the events log, log lines) use
+//! [`rfc3339`] in UTC; text for people (chat messages, e-mail bodies, reports, the status
+//! page, command output) uses [`human`]. The display zone is process-wide, set when a config
+//! is loaded or reloaded ([`set_display_zone`]); UTC until then.
+
+use crate::zone::Zone;
+use std::sync::{Arc, Mutex};
 
 /// Splits days since 1970-01-01 into (year, month 1..=12, day 1..=31) (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -65,12 +74,17 @@ pub fn rfc3339(unix: f64) -> String {
 
 /// `Tue, 01 Dec 2026 05:30:00 +0000`, as e-mail `Date:` headers want.
 pub fn rfc2822(unix: f64) -> String {
+    rfc2822_at(unix, "+0000")
+}
+
+/// The wall-clock time `local` (Unix seconds shifted by the offset) with `offset` written.
+fn rfc2822_at(local: f64, offset: &str) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let t = utc(unix);
+    let t = utc(local);
     format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} {offset}",
         DAYS[t.weekday as usize],
         t.day,
         MONTHS[t.month as usize - 1],
@@ -79,6 +93,66 @@ pub fn rfc2822(unix: f64) -> String {
         t.minute,
         t.second
     )
+}
+
+/// The zone [`human`] renders in; `None`: UTC.
+static DISPLAY: Mutex<Option<Arc<Zone>>> = Mutex::new(None);
+
+/// Sets the zone of every time shown to people (at config load and reload).
+pub fn set_display_zone(zone: Arc<Zone>) {
+    *DISPLAY.lock().unwrap_or_else(|e| e.into_inner()) = Some(zone);
+}
+
+/// The zone of every time shown to people.
+pub fn display_zone() -> Arc<Zone> {
+    let zone = DISPLAY.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    zone.unwrap_or_else(|| Arc::new(Zone::utc()))
+}
+
+/// A time for people in the display zone: `2026-12-01T05:30:00Z` in UTC (as before the
+/// zone was configurable), else `2026-12-01 06:30:00 CET`.
+pub fn human(unix: f64) -> String {
+    human_in(&display_zone(), unix)
+}
+
+/// [`human`] in `zone`; an abbreviation that is not letters (`+0530`, `-03`) is written as
+/// the offset, `+05:30`.
+pub fn human_in(zone: &Zone, unix: f64) -> String {
+    if zone.is_utc() {
+        return rfc3339(unix);
+    }
+    let secs = unix.floor() as i64;
+    let local = zone.at(secs);
+    let t = utc(secs.saturating_add(i64::from(local.offset)) as f64);
+    let named = !local.abbr.is_empty() && local.abbr.bytes().all(|b| b.is_ascii_alphabetic());
+    let abbr = if named { local.abbr.clone() } else { offset_text(local.offset, ":") };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {abbr}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
+}
+
+/// `+05:30` (`sep` ":") or `+0530` (`sep` ""); seconds only when there are some.
+fn offset_text(offset: i32, sep: &str) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let a = offset.unsigned_abs();
+    let mut s = format!("{sign}{:02}{sep}{:02}", a / 3600, a / 60 % 60);
+    if !a.is_multiple_of(60) {
+        s.push_str(&format!("{sep}{:02}", a % 60));
+    }
+    s
+}
+
+/// [`rfc2822`] with the display zone's offset: `Tue, 01 Dec 2026 06:30:00 +0100`.
+pub fn rfc2822_display(unix: f64) -> String {
+    rfc2822_in(&display_zone(), unix)
+}
+
+/// [`rfc2822`] at `zone`'s offset (RFC 2822 has no seconds in an offset: they are dropped).
+pub fn rfc2822_in(zone: &Zone, unix: f64) -> String {
+    let secs = unix.floor() as i64;
+    let offset = zone.at(secs).offset / 60 * 60;
+    rfc2822_at(unix + f64::from(offset), &offset_text(offset, ""))
 }
 
 /// The current time as Unix seconds.

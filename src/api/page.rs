@@ -280,7 +280,7 @@ fn silences(out: &mut String, view: &View, now_unix: f64) {
         let _ = write!(
             out,
             "</div><div class=\"meta\"><span>until {} ({})</span>",
-            Esc(&crate::timefmt::rfc3339(s.until)),
+            Esc(&crate::timefmt::human(s.until)),
             When { at: Some(s.until), now: now_unix },
         );
         // Config silences carry ids too (`config-1` or their own), so the id is all it says.

@@ -179,8 +179,8 @@ fn table(data: &HistoryData, series: &[SeriesColumn], since: f64, until: f64) ->
     let _ = writeln!(
         out,
         "{} to {}, {}s slots",
-        crate::timefmt::rfc3339(since),
-        crate::timefmt::rfc3339(until),
+        crate::timefmt::human(since),
+        crate::timefmt::human(until),
         data.resolution()
     );
     if rows.is_empty() {

@@ -45,12 +45,14 @@ pub fn runtime_error(message: &str) -> ExitCode {
 }
 
 /// Loads the config named by the subcommand's `--config`, else the global one, else the
-/// default; prints every error on failure.
+/// default; prints every error on failure. Sets the display zone of times shown to people.
 pub fn load_config(local: Option<&Path>, global: Option<&Path>) -> Result<Config, ExitCode> {
-    config::load(local.or(global)).map_err(|errors| {
+    let config = config::load(local.or(global)).map_err(|errors| {
         crate::errln!("{errors}");
         ExitCode::from(EXIT_INVALID)
-    })
+    })?;
+    crate::timefmt::set_display_zone(config.display.zone.clone());
+    Ok(config)
 }
 
 /// [`load_config`] for the commands that only manage `state_dir` (`silence`): reads the

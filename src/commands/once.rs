@@ -184,7 +184,7 @@ fn firing_summary(a: &AlertView<'_>) -> String {
             "{} {} no data since {} ({})",
             a.rule.name,
             a.series.key,
-            crate::timefmt::rfc3339(n.last_seen),
+            crate::timefmt::human(n.last_seen),
             n.reason.text(a.series.metric)
         );
     }

@@ -1,6 +1,6 @@
 //! `hostwatch report [--since 24h] [--until T] [--format text|json|html] [--state-dir DIR]`:
 //! prints the report of a period, built from the state directory's history file and events
-//! log exactly as a configured report is (times in UTC).
+//! log exactly as a configured report is (times in the display zone, `display.timezone`).
 //!
 //! `--until` is an RFC 3339 time, Unix seconds, or a duration before now (default: now);
 //! `--since` is a duration before `--until` (default 24h), or an absolute time likewise.

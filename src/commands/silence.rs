@@ -93,7 +93,7 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                         if s.id.is_empty() { "(config)" } else { &s.id },
                         s.rule.as_deref().unwrap_or("*"),
                         m.join(","),
-                        timefmt::rfc3339(s.until),
+                        timefmt::human(s.until),
                         s.comment.escape_debug()
                     );
                 }

@@ -60,7 +60,10 @@ pub fn run(args: &StatusArgs, global_config: Option<&Path>) -> ExitCode {
     // A config is needed for the state file and the API address; with --url the API alone
     // can answer.
     let config = match crate::config::load(args.config.as_deref().or(global_config)) {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            crate::timefmt::set_display_zone(c.display.zone.clone());
+            Some(c)
+        }
         Err(errors) if args.url.is_some() => {
             crate::errln!("{errors}");
             None
@@ -282,6 +285,15 @@ fn time(unix: f64) -> Value {
     if unix.is_finite() && unix > 0.0 { json!(rfc3339(unix)) } else { Value::Null }
 }
 
+/// A document's RFC 3339 time in the display zone (as it came when it does not parse).
+fn shown_time(v: &Value) -> String {
+    match v.as_str() {
+        Some(text) => crate::config::parse_rfc3339(text)
+            .map_or_else(|_| text.to_owned(), crate::timefmt::human),
+        None => "?".to_owned(),
+    }
+}
+
 /// The exit code a document stands for.
 fn exit_code(doc: &Map<String, Value>) -> u8 {
     if doc.get("healthy") == Some(&Value::Bool(false)) {
@@ -330,7 +342,7 @@ fn alert_line(a: &Value) -> String {
         "{word:<8} {}{labels} {value} ({}) since {}",
         a["rule"].as_str().unwrap_or("?"),
         a["threshold"].as_str().unwrap_or(""),
-        a["since"].as_str().unwrap_or("?")
+        shown_time(&a["since"])
     );
     if let Some(n) = a["nodata"].as_object() {
         line.push_str(&format!(
@@ -370,7 +382,7 @@ fn text(doc: &Map<String, Value>, code: u8) -> String {
             "; {}: data from the state file {} as of its modification time {}",
             doc.get("api_error").and_then(Value::as_str).unwrap_or("no API"),
             doc.get("state_file").and_then(Value::as_str).unwrap_or("?"),
-            doc.get("state_file_mtime").and_then(Value::as_str).unwrap_or("?"),
+            doc.get("state_file_mtime").map_or_else(|| "?".to_string(), shown_time),
         ));
     } else {
         let age = doc.get("last_tick_age_s").and_then(Value::as_f64).unwrap_or(f64::NAN);

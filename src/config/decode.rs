@@ -60,6 +60,7 @@ const TOP_KEYS: &[&str] = &[
     "heartbeat",
     "history",
     "reports",
+    "display",
 ];
 const API_KEYS: &[&str] = &["listen", "token"];
 const HEARTBEAT_KEYS: &[&str] = &["url", "every", "method", "timeout"];
@@ -335,6 +336,8 @@ pub(crate) fn decode(
     let reports = get(top, "reports")
         .map(|n| super::reports::decode_reports(&mut d, n, &channels))
         .unwrap_or_default();
+    let display =
+        get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
 
     let mut errors = env_errors;
     let mut file_errors = d.errors;
@@ -361,6 +364,7 @@ pub(crate) fn decode(
         heartbeat,
         history,
         reports,
+        display,
     })
 }
 

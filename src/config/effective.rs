@@ -94,6 +94,7 @@ impl Config {
                 "at": r.at.map(|s| format!("{:02}:{:02}", s / 3600, s / 60 % 60)),
                 "channels": r.channels,
             })).collect::<Vec<_>>(),
+            "display": {"timezone": self.display.timezone},
         })
     }
 }

@@ -49,6 +49,26 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Periodic reports (`reports` key), in file order.
     pub reports: Vec<ReportConfig>,
+    /// How times are shown to people (`display` key).
+    pub display: DisplayConfig,
+}
+
+/// `display`: how times are shown to people (machine formats stay RFC 3339 UTC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisplayConfig {
+    /// `display.timezone` as written: `UTC` (the default), `local` or an IANA name.
+    pub timezone: String,
+    /// That zone, read when the config was loaded.
+    pub zone: std::sync::Arc<crate::zone::Zone>,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> DisplayConfig {
+        DisplayConfig {
+            timezone: "UTC".into(),
+            zone: std::sync::Arc::new(crate::zone::Zone::utc()),
+        }
+    }
 }
 
 /// Where a config's rules came from.
@@ -420,6 +440,7 @@ pub struct Route {
 
 pub mod channels;
 mod decode;
+mod display;
 mod effective;
 pub mod env;
 mod error;
@@ -437,8 +458,8 @@ pub use decode::{
 };
 pub(crate) use decode::{Decoder, get, member};
 pub use effective::{REDACTED, redact_url, redact_url_secrets};
-pub(crate) use error::closest;
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use error::{closest, suggest};
 pub(crate) use error::{hint, index_path, key_path};
 pub use secret::Secret;
 pub use silences::parse_rfc3339;

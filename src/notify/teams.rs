@@ -199,7 +199,7 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
         (event.threshold_label(), event.threshold.clone()),
         ("Severity", event.severity.as_str().to_string()),
         ("Event", event.event_text()),
-        ("Since", crate::timefmt::rfc3339(event.since)),
+        ("Since", crate::timefmt::human(event.since)),
     ];
     if let Some(episode) = event.episode_text() {
         facts.push(("Episode", episode));

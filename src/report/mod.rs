@@ -358,13 +358,16 @@ impl Report {
         format!("hostwatch report {} for {}", self.name, self.host)
     }
 
-    /// `2026-12-01T08:00:00Z to 2026-12-02T08:00:00Z (1d, UTC)`.
+    /// `2026-12-01T08:00:00Z to 2026-12-02T08:00:00Z (1d, UTC)`, or in another display zone
+    /// `2026-12-01 09:00:00 CET to 2026-12-02 09:00:00 CET (1d)`.
     pub fn period_text(&self) -> String {
+        let zone = crate::timefmt::display_zone();
         format!(
-            "{} to {} ({}, UTC)",
-            crate::timefmt::rfc3339(self.since),
-            crate::timefmt::rfc3339(self.until),
-            duration_text(self.until - self.since)
+            "{} to {} ({}{})",
+            crate::timefmt::human_in(&zone, self.since),
+            crate::timefmt::human_in(&zone, self.until),
+            duration_text(self.until - self.since),
+            if zone.is_utc() { ", UTC" } else { "" }
         )
     }
 

@@ -6,7 +6,7 @@
 
 use super::{Figures, MetricStats, Report, duration_text};
 use crate::notify::escape;
-use crate::timefmt::rfc3339;
+use crate::timefmt::human;
 use std::fmt::Write;
 
 /// Width in pixels of an HTML bar.
@@ -114,10 +114,10 @@ pub(crate) fn figures(f: &Figures) -> String {
 pub(crate) fn episode_span(e: &super::Episode) -> String {
     match e.ended {
         Some(end) => {
-            format!("{} to {} ({})", rfc3339(e.started), rfc3339(end), duration_text(e.duration_s))
+            format!("{} to {} ({})", human(e.started), human(end), duration_text(e.duration_s))
         }
         None => {
-            format!("since {} (still firing, {})", rfc3339(e.started), duration_text(e.duration_s))
+            format!("since {} (still firing, {})", human(e.started), duration_text(e.duration_s))
         }
     }
 }

@@ -81,7 +81,8 @@ impl Display for When {
             return f.write_str("<span class=\"mute\">never</span>");
         };
         let stamp = crate::timefmt::rfc3339(at);
-        write!(f, "<time datetime=\"{0}\" title=\"{0}\">", Esc(&stamp))?;
+        let shown = crate::timefmt::human(at);
+        write!(f, "<time datetime=\"{}\" title=\"{}\">", Esc(&stamp), Esc(&shown))?;
         let delta = self.now - at;
         if delta >= 0.0 {
             write!(f, "{} ago", Dur(delta))?;

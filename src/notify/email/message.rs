@@ -147,7 +147,7 @@ pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
         vec![MimePart::new("text/plain", text), MimePart::new("text/html", html)],
     );
     let mut builder = MessageBuilder::new()
-        .header("Date", Raw::new(crate::timefmt::rfc2822(event.ts)))
+        .header("Date", Raw::new(crate::timefmt::rfc2822_display(event.ts)))
         .message_id(message_id(&event.key, &event.host))
         .from(from.header())
         .to(Address::new_list(to.iter().map(Mailbox::header).collect()))
@@ -194,8 +194,8 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
     if !event.labels.is_empty() {
         rows.push(("Labels", labels(event)));
     }
-    rows.push(("Since", crate::timefmt::rfc3339(event.since)));
-    rows.push(("At", crate::timefmt::rfc3339(event.ts)));
+    rows.push(("Since", crate::timefmt::human(event.since)));
+    rows.push(("At", crate::timefmt::human(event.ts)));
     if let Some(reason) = &event.context.reason {
         rows.push(("Reason", reason.clone()));
     }
@@ -203,7 +203,7 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
         rows.push(("Episode", episode));
     }
     if let Some(seen) = event.context.last_seen {
-        rows.push(("Last seen", crate::timefmt::rfc3339(seen)));
+        rows.push(("Last seen", crate::timefmt::human(seen)));
     }
     rows.push(("Notification", format!("{} #{}", event.event.as_str(), event.seq)));
     rows.push(("Key", event.key.clone()));

@@ -452,8 +452,15 @@ mod tests {
         assert_eq!(env["HOSTWATCH_THRESHOLD"], "> 50");
         assert_eq!(env["HOSTWATCH_REASON"], "warning for 15m, escalated to critical by policy");
         assert_eq!(env["HOSTWATCH_EPISODE_DURATION_S"], "900");
-        assert_eq!((env["HOSTWATCH_PEAK"].as_str(), env["HOSTWATCH_PEAK_TEXT"].as_str()), ("61.5", "61.5%"));
-        assert!(env["HOSTWATCH_SUMMARY"].contains("(warning threshold > 50); warning for 15m"), "{}", env["HOSTWATCH_SUMMARY"]);
+        assert_eq!(
+            (env["HOSTWATCH_PEAK"].as_str(), env["HOSTWATCH_PEAK_TEXT"].as_str()),
+            ("61.5", "61.5%")
+        );
+        assert!(
+            env["HOSTWATCH_SUMMARY"].contains("(warning threshold > 50); warning for 15m"),
+            "{}",
+            env["HOSTWATCH_SUMMARY"]
+        );
         e.event = crate::alerts::EventKind::Nodata;
         e.context = Default::default();
         e.context.reason = Some("mount disappeared".into());
@@ -462,7 +469,11 @@ mod tests {
         assert_eq!(env["HOSTWATCH_EVENT"], "nodata");
         assert_eq!(env["HOSTWATCH_LAST_SEEN"], "1700000000");
         assert_eq!(env["HOSTWATCH_ESCALATED_BY"], "");
-        assert!(env["HOSTWATCH_SUMMARY"].contains("since 2023-11-14T22:13:20Z: mount disappeared"), "{}", env["HOSTWATCH_SUMMARY"]);
+        assert!(
+            env["HOSTWATCH_SUMMARY"].contains("since 2023-11-14T22:13:20Z: mount disappeared"),
+            "{}",
+            env["HOSTWATCH_SUMMARY"]
+        );
     }
 
     #[test]

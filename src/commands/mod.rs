@@ -64,10 +64,12 @@ pub fn load_state_config(
     local: Option<&Path>,
     global: Option<&Path>,
 ) -> Result<config::StateConfig, ExitCode> {
-    config::load_state(local.or(global)).map_err(|errors| {
+    let config = config::load_state(local.or(global)).map_err(|errors| {
         crate::errln!("{errors}");
         ExitCode::from(EXIT_INVALID)
-    })
+    })?;
+    crate::timefmt::set_display_zone(config.display.zone.clone());
+    Ok(config)
 }
 
 /// [`load_config`], then the start-up checks of what can never work

@@ -415,7 +415,8 @@ fn top_level(d: &mut Decoder<'_>, top: &Members, overrides: &Overrides) -> TopLe
     TopLevel { host, interval, state_dir, env_errors }
 }
 
-/// Decodes what a [`StateConfig`] holds (`state_dir`, `interval`, `rules`, `silences`) from a
+/// Decodes what a [`StateConfig`] holds (`state_dir`, `interval`, `rules`, `silences`,
+/// `display`) from a
 /// tree whose other sections were dropped (see [`super::load_state`]); the channels are
 /// known by name only.
 pub(crate) fn decode_state(
@@ -441,6 +442,8 @@ pub(crate) fn decode_state(
         None => (embedded_default_rules(&mut d, interval, &channel_names).1, RuleSet::Embedded),
     };
     let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
+    let display =
+        get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
     let mut errors = env_errors;
     let mut file_errors = d.errors;
     file_errors.sort_by_key(|e| (e.line, e.column));
@@ -449,6 +452,7 @@ pub(crate) fn decode_state(
         return Err(errors);
     }
     Ok(StateConfig {
+        display,
         source: file.to_owned(),
         state_dir: state_dir.map(PathBuf::from).unwrap_or_else(default_state_dir),
         rule_names,

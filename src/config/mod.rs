@@ -498,12 +498,14 @@ pub struct StateConfig {
     pub rule_set: RuleSet,
     /// Silences kept in the config.
     pub silences: Vec<Silence>,
+    /// How times are shown to people (`silence list`).
+    pub display: DisplayConfig,
 }
 
 /// Top-level keys [`load_state`] reads; every other section (channels, `api`, `heartbeat`,
 /// `history`: where secrets live) is dropped before `${NAME}` substitution, except for the
 /// channels' names, which rules refer to.
-const STATE_KEYS: &[&str] = &["state_dir", "interval", "rules", "silences", "channels"];
+const STATE_KEYS: &[&str] = &["state_dir", "interval", "rules", "silences", "channels", "display"];
 
 /// Like [`load`], but reads only what [`StateConfig`] holds: no channel, API, heartbeat or
 /// history setting is decoded and no `${NAME}` outside `state_dir`, `interval`, `rules` and

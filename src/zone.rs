@@ -193,6 +193,11 @@ impl Zone {
         } else {
             (v1, 4)
         };
+        // Nothing is allocated for counts the file cannot hold: a hostile header asks for
+        // no more memory than the file's own size.
+        if h.data_len(time_size)? > r.bytes.len().saturating_sub(r.at) {
+            return Err("counts larger than the file".into());
+        }
         let mut transitions = Vec::with_capacity(h.timecnt.min(bytes.len()));
         for _ in 0..h.timecnt {
             let t = if time_size == 8 { r.i64()? } else { i64::from(r.i32()?) };
@@ -319,6 +324,10 @@ impl Header {
         };
         if h.typecnt == 0 || h.charcnt == 0 {
             return Err("no local time types".into());
+        }
+        // Transition indices are one byte: more types cannot be referred to.
+        if h.typecnt > 256 {
+            return Err("more than 256 local time types".into());
         }
         if (h.isutcnt != 0 && h.isutcnt != h.typecnt)
             || (h.isstdcnt != 0 && h.isstdcnt != h.typecnt)

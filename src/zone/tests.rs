@@ -281,3 +281,30 @@ proptest! {
         }
     }
 }
+
+/// A v1 header: magic, version, 15 reserved bytes, then the six counts.
+fn header(version: u8, counts: [u32; 6]) -> Vec<u8> {
+    let mut b = b"TZif".to_vec();
+    b.push(version);
+    b.extend_from_slice(&[0; 15]);
+    for c in counts {
+        b.extend_from_slice(&c.to_be_bytes());
+    }
+    b
+}
+
+#[test]
+fn a_header_asking_for_more_than_the_file_holds_is_refused_before_anything_is_allocated() {
+    // isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt.
+    for counts in [[0, 0, 0, 0, u32::MAX, 1], [0, 0, 0, u32::MAX, 1, 1], [0, 0, 0, 0, 1, u32::MAX]]
+    {
+        let mut bytes = header(0, counts);
+        bytes.extend_from_slice(&[0; 64]);
+        let err = Zone::from_tzif("Bad/Huge", &bytes).expect_err("refused");
+        assert!(err.contains("larger than the file") || err.contains("256"), "{err}");
+    }
+    let mut v2 = header(b'2', [0, 0, 0, 0, 1, 1]);
+    v2.extend_from_slice(&[0, 0, 0, 0, 0, 0, b'U', 0]);
+    v2.extend_from_slice(&header(b'2', [0, 0, 0, 0, 300, 1])[..44]);
+    assert!(Zone::from_tzif("Bad/V2", &v2).is_err());
+}

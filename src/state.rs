@@ -175,17 +175,26 @@ fn plausible_time(t: f64) -> bool {
     t.is_finite() && (0.0..=MAX_UNIX).contains(&t)
 }
 
-/// True when every number of an alert's state other than its value and sequence number is a
-/// plausible time, and the sequence number has room to grow.
+/// True when every number of an alert's state other than its metric values (`value`,
+/// `peak`) and sequence number is a plausible time (the `nodata` marker's too), and the
+/// sequence number has room to grow.
 fn plausible_alert(a: &SavedAlert) -> bool {
     let Ok(serde_json::Value::Object(map)) = serde_json::to_value(a.state) else { return false };
     // A sequence number near u32::MAX would overflow at the next notification.
     let seq_ok = map.get("seq").and_then(serde_json::Value::as_u64).is_none_or(|n| n < 1 << 31);
-    seq_ok
-        && map.iter().filter(|(k, _)| *k != "value" && *k != "seq").all(|(_, v)| match v {
-            serde_json::Value::Number(n) => n.as_f64().is_some_and(plausible_time),
-            _ => true,
-        })
+    let times = |map: &serde_json::Map<String, serde_json::Value>| {
+        map.iter().filter(|(k, _)| !matches!(k.as_str(), "value" | "peak" | "seq")).all(
+            |(_, v)| match v {
+                serde_json::Value::Number(n) => n.as_f64().is_some_and(plausible_time),
+                serde_json::Value::Object(inner) => inner.iter().all(|(_, v)| match v {
+                    serde_json::Value::Number(n) => n.as_f64().is_some_and(plausible_time),
+                    _ => true,
+                }),
+                _ => true,
+            },
+        )
+    };
+    seq_ok && times(&map)
 }
 
 /// Drops saved alerts and ring entries whose times are implausible, and keeps the newest

@@ -282,6 +282,27 @@ fn implausible_times_are_dropped_on_load() {
 }
 
 #[test]
+fn a_large_or_negative_peak_is_a_value_not_a_time_and_nodata_times_are_checked() {
+    let dir = tempdir("peak");
+    let mut v = valid_state_json();
+    // A free-space rule on a volume of several TB: the peak is a metric value.
+    v["alerts"][0]["state"]["peak"] = serde_json::json!(4.0e12);
+    fs::write(state_path(&dir), v.to_string()).unwrap();
+    let loaded = load_report(&dir);
+    assert_eq!((loaded.state.alerts.len(), loaded.report.dropped_invalid), (1, 0));
+    v["alerts"][0]["state"]["peak"] = serde_json::json!(-12.5);
+    fs::write(state_path(&dir), v.to_string()).unwrap();
+    assert_eq!(load_report(&dir).state.alerts.len(), 1);
+    // The nodata marker's times are times.
+    v["alerts"][0]["state"]["nodata"] = serde_json::json!({"last_seen": -1e300,
+        "reason": "series_gone", "provisional": false, "elapsed_s": 0.0, "counted_at": 1.8e9});
+    fs::write(state_path(&dir), v.to_string()).unwrap();
+    let loaded = load_report(&dir);
+    assert_eq!((loaded.state.alerts.len(), loaded.report.dropped_invalid), (0, 1));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn an_alert_whose_sequence_number_cannot_grow_is_dropped() {
     let dir = tempdir("seq");
     let mut v = valid_state_json();

@@ -348,13 +348,15 @@ impl AlertState {
                 let back = nodata.is_some();
                 let cause = back.then_some(Cause::DataBack);
                 let provisional = nodata.is_some_and(|n| n.provisional);
+                // A provisional episode whose data is back still meeting the threshold waits
+                // for the restarted window to decide: fire, or end.
+                if provisional && v.latest_meets && !v.warn && !v.crit {
+                    return None;
+                }
                 // A provisional episode (opened by missing data while pending) ends when the
                 // data back does not fire; any other ends on its clear condition.
                 if (v.clear || provisional) && !v.warn && !v.crit {
-                    self.phase = match self.phase {
-                        _ if provisional && v.latest_meets => Phase::Pending { since: now },
-                        _ => Phase::Ok,
-                    };
+                    self.phase = Phase::Ok;
                     // An announced episode always gets its resolution, silence or not: the
                     // receivers' incident must not stay open.
                     let firing_s =
@@ -554,6 +556,7 @@ impl AlertState {
         if n.elapsed_s < resolve_after {
             return None;
         }
+        let without_data_s = n.elapsed_s;
         self.phase = Phase::Ok;
         announced.then_some(Transition {
             event: EventKind::Resolved,
@@ -561,7 +564,8 @@ impl AlertState {
             episode: since,
             seq: seq.saturating_add(1),
             cause: Some(Cause::NoDataTimeout),
-            firing_s,
+            // The episode lasted its firing time and the time without data after it.
+            firing_s: if firing_s.is_finite() { firing_s + without_data_s } else { without_data_s },
             peak,
             escalated_by,
         })

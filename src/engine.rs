@@ -73,6 +73,9 @@ struct Slot {
     last_ts: f64,
     /// Monotonic time of that sample, when it had one.
     last_at: Option<Instant>,
+    /// Wall time the series was bound: how long it has been silent when it never brought a
+    /// sample in this engine.
+    bound_at: f64,
     bindings: Vec<u32>,
 }
 
@@ -274,6 +277,7 @@ impl Engine {
                         ring: Ring::new(capacity),
                         last_ts: f64::NEG_INFINITY,
                         last_at: None,
+                        bound_at: now,
                         bindings,
                     });
                 }
@@ -365,6 +369,7 @@ impl Engine {
     ) {
         let now = sample.unix_ts;
         self.rebind(registry, now, out);
+        let first_tick = self.last_tick.is_none();
         let tick_dt = if step { self.tick_dt(now, sample.at) } else { 0.0 };
         let Engine {
             rules,
@@ -471,7 +476,10 @@ impl Engine {
             }
         }
         if step {
-            self.without_data(registry, now, tick_dt, out);
+            if self.without_data(registry, now, tick_dt, first_tick, out) {
+                // Time without data counts towards `nodata_resolve_after`: worth saving too.
+                self.unsaved_firing_s += tick_dt;
+            }
             self.step_absences(now, tick_dt, out);
         }
         self.unsaved_firing_s += firing_dt;
@@ -494,7 +502,7 @@ impl Engine {
         dt
     }
 
-    /// Open alerts without data: those of live series that brought no sample for longer than
+    /// Open alerts without data (true when there are any): those of live series that brought no sample for longer than
     /// a gap get their `nodata`; those already without data (bound or orphaned) count
     /// `tick_dt` towards `nodata_resolve_after`.
     fn without_data(
@@ -502,8 +510,9 @@ impl Engine {
         registry: &Registry,
         now: f64,
         tick_dt: f64,
+        first_tick: bool,
         out: &mut Vec<Notification>,
-    ) {
+    ) -> bool {
         let Engine {
             rules,
             host,
@@ -516,12 +525,23 @@ impl Engine {
             resolve_after_s,
             ..
         } = self;
+        // The first tick of a process (each `once` run): an alert already without data
+        // resumes its count from when it was last advanced, clamped like any wall difference.
+        let resumed = |alert: &AlertState| match alert.nodata() {
+            Some(n) if first_tick && n.counted_at.is_finite() => {
+                (now - n.counted_at).clamp(0.0, max_gap_s.max(0.0))
+            }
+            _ => tick_dt,
+        };
+        let mut waiting = !orphans.is_empty();
         for (i, slot) in slots.iter().enumerate() {
             let Some(slot) = slot else { continue };
-            if !(slot.last_ts.is_finite() && now - slot.last_ts > *max_gap_s) {
+            // Silent since its last sample, or since it was bound if it brought none here.
+            let last = if slot.last_ts.is_finite() { slot.last_ts } else { slot.bound_at };
+            if !(last.is_finite() && now - last > *max_gap_s) {
                 continue;
             }
-            let quiet_s = now - slot.last_ts;
+            let quiet_s = now - last;
             let info = registry.info(SeriesId(i as u32));
             for &b in &slot.bindings {
                 let Some(binding) = bindings[b as usize].as_mut() else { continue };
@@ -538,7 +558,9 @@ impl Engine {
                 let rule = &rules[binding.rule as usize];
                 let resolve_after = resolve_after_s[binding.rule as usize];
                 let t = if binding.alert.nodata().is_some() {
-                    binding.alert.elapse_without_data(now, tick_dt, resolve_after)
+                    waiting = true;
+                    let dt = resumed(&binding.alert);
+                    binding.alert.elapse_without_data(now, dt, resolve_after)
                 } else {
                     *changed = true;
                     let silenced = silence::any_covers(silences, &rule.name, info, now);
@@ -573,6 +595,7 @@ impl Engine {
                 i += 1;
             }
         }
+        waiting
     }
 
     /// Steps every `absent` watch: missing while no series of its rule brought a sample this
@@ -941,7 +964,8 @@ fn make_notification(
         label: info.metric.label_key().zip(info.label.clone()),
         severity: t.severity,
         event: t.event,
-        value: state.value,
+        // Resolved for want of data: there is no current value to show.
+        value: if t.cause == Some(Cause::NoDataTimeout) { f64::NAN } else { state.value },
         threshold,
         since: t.episode,
         seq: t.seq,
@@ -1188,6 +1212,55 @@ mod tests {
         second.drop_unbound_restored(300.0, &mut out);
         assert!(out.is_empty(), "{out:?}");
         assert_eq!(second.alerts(&reg).count(), 1);
+    }
+
+    #[test]
+    fn a_restored_alert_whose_live_series_brings_nothing_has_no_data_after_a_gap() {
+        let mut firing = AlertState::default();
+        let hot = crate::rules::window::Verdict {
+            value: 97.0,
+            warn: true,
+            crit: false,
+            clear: false,
+            latest_meets: true,
+        };
+        firing.step(100.0, 0.0, &hot, &Escalation::default(), false);
+        let mut reg = Registry::new();
+        let root = reg.intern(Metric::DiskUsedPercent, Some("/"));
+        let mut engine = Engine::new(&config(), None);
+        engine.restore_alerts(vec![SavedAlert {
+            rule: "disk".into(),
+            series: "disk.used_percent{mount=/}".into(),
+            state: firing,
+        }]);
+        let mut out = Vec::new();
+        for t in [200.0, 205.0, 210.0, 215.0] {
+            engine.tick(&reg, &sample(t, &[(root, f64::NAN)]), &mut out);
+        }
+        let reason = Some("no samples from the collector");
+        assert_eq!(told(&out), told_one(EventKind::Nodata, "disk.used_percent{mount=/}", reason));
+    }
+
+    #[test]
+    fn a_provisional_episode_waits_for_its_restarted_window_before_it_ends() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "held", "metric": "cpu.usage", "warn": "> 80", "for": "20s"}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let cpu = reg.intern(Metric::CpuUsage, None);
+        let mut engine = Engine::new(&config, None);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(cpu, 90.0)]), &mut out);
+        // Silent for more than a minute while pending: a provisional episode.
+        engine.tick(&reg, &sample(70.0, &[]), &mut out);
+        assert_eq!(out.iter().map(|n| n.event).collect::<Vec<_>>(), [EventKind::Nodata]);
+        out.clear();
+        // Back and still above 80: no resolution while the window restarts; it fires.
+        for k in 0..=4 {
+            engine.tick(&reg, &sample(75.0 + 5.0 * k as f64, &[(cpu, 90.0)]), &mut out);
+        }
+        let got: Vec<_> = out.iter().map(|n| (n.event, n.ts, n.seq)).collect();
+        assert_eq!(got, [(EventKind::Firing, 95.0, 2)]);
     }
 
     #[test]

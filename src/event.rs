@@ -277,11 +277,11 @@ impl AlertEvent {
     }
 
     /// `no data for disk.used_percent{mount=/data} since 2026-12-01T12:01:00Z: mount
-    /// disappeared`.
+    /// disappeared`. In UTC: it goes into log lines and Alertmanager annotations too.
     pub fn nodata_text(&self) -> String {
         let since = self.context.last_seen.unwrap_or(self.ts);
         let reason = self.context.reason.as_deref().unwrap_or("no data");
-        format!("no data for {} since {}: {reason}", self.series, crate::timefmt::human(since))
+        format!("no data for {} since {}: {reason}", self.series, crate::timefmt::rfc3339(since))
     }
 
     /// What happened, for a message's Event field: `firing, notification #1`, `no data

@@ -347,7 +347,7 @@ fn alert_line(a: &Value) -> String {
     if let Some(n) = a["nodata"].as_object() {
         line.push_str(&format!(
             " [no data since {}: {}]",
-            n.get("since").and_then(Value::as_str).unwrap_or("?"),
+            n.get("since").map_or_else(|| "?".to_string(), shown_time),
             n.get("reason").and_then(Value::as_str).unwrap_or("?")
         ));
     }

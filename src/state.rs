@@ -183,16 +183,16 @@ fn plausible_alert(a: &SavedAlert) -> bool {
     // A sequence number near u32::MAX would overflow at the next notification.
     let seq_ok = map.get("seq").and_then(serde_json::Value::as_u64).is_none_or(|n| n < 1 << 31);
     let times = |map: &serde_json::Map<String, serde_json::Value>| {
-        map.iter().filter(|(k, _)| !matches!(k.as_str(), "value" | "peak" | "seq")).all(
-            |(_, v)| match v {
+        map.iter().filter(|(k, _)| !matches!(k.as_str(), "value" | "peak" | "seq")).all(|(_, v)| {
+            match v {
                 serde_json::Value::Number(n) => n.as_f64().is_some_and(plausible_time),
                 serde_json::Value::Object(inner) => inner.iter().all(|(_, v)| match v {
                     serde_json::Value::Number(n) => n.as_f64().is_some_and(plausible_time),
                     _ => true,
                 }),
                 _ => true,
-            },
-        )
+            }
+        })
     };
     seq_ok && times(&map)
 }

@@ -207,3 +207,39 @@ fn recorded_samples_run_on_their_own_times_from_the_first_record() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_production_config_tests_without_its_secrets_and_huge_series_are_refused() {
+    let dir = tempdir("test-rules-secrets");
+    let config = r#"{"interval": "10s",
+  "rules": [{"name": "root_full", "metric": "disk.used_percent", "match": {"mount": "/"},
+             "warn": "> 90", "channels": ["ops"]}],
+  "channels": {"ops": {"type": "slack", "webhook_url": "${HOSTWATCH_IT_UNSET_SLACK_URL}"}},
+  "routes": [{"channels": ["ops"]}],
+  "api": {"listen": "127.0.0.1:9184", "token": "${HOSTWATCH_IT_UNSET_TOKEN}"}}"#;
+    write(&dir, "config.json", config);
+    let text = r#"{"config": "config.json", "tests": [
+    {"series": {"disk.used_percent{mount=/}": "50 95"},
+     "expect": [{"at": "10s", "rule": "root_full", "event": "firing", "severity": "warning"}]}]}"#;
+    let file = write(&dir, "prod.json", text);
+    let o = Command::new(bin())
+        .args(["test-rules", file.to_str().unwrap()])
+        .env_remove("HOSTWATCH_IT_UNSET_SLACK_URL")
+        .env_remove("HOSTWATCH_IT_UNSET_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // Many series of a million values each: refused with a config error, not gigabytes.
+    let series: Vec<String> =
+        (0..300).map(|i| format!("\"disk.used_percent{{mount=/m{i}}}\": \"1x999999\"")).collect();
+    let text =
+        format!("{{\"tests\": [{{\"series\": {{{}}}, \"expect\": []}}]}}", series.join(", "));
+    let file = write(&dir, "huge.json", &text);
+    let o = test_rules(&[&file]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("of one file may have at most 4000000 values together"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -188,7 +188,28 @@ fn load_config(
         let value = NodeValue::String(format_duration(interval));
         set_member(&mut tree, "interval", Node { value, line: node.line, col: node.col });
     }
+    drop_delivery(&mut tree);
     config::load_tree(tree, &config_source, &env)
+}
+
+/// Takes out of a config what rule tests never use and where secrets live (channels,
+/// routes, API, heartbeat, history, reports, and each rule's `channels`), so a production
+/// config tests where the variables holding its secrets are unset.
+fn drop_delivery(tree: &mut Node) {
+    const DELIVERY: [&str; 6] = ["channels", "routes", "api", "heartbeat", "history", "reports"];
+    let NodeValue::Object(members) = &mut tree.value else { return };
+    members.retain(|(k, _)| !DELIVERY.contains(&k.name.as_str()));
+    for (key, node) in members.iter_mut() {
+        if key.name != "rules" {
+            continue;
+        }
+        let NodeValue::Array(rules) = &mut node.value else { continue };
+        for rule in rules {
+            if let NodeValue::Object(fields) = &mut rule.value {
+                fields.retain(|(k, _)| k.name != "channels");
+            }
+        }
+    }
 }
 
 /// Sets member `name` of the object `tree` (replacing it, or appending it).
@@ -216,9 +237,11 @@ fn decode_tests(
         d.error(node, "tests", format!("no tests (expected something like [{TEST_EXAMPLE}])"));
     }
     let mut tests = Vec::new();
+    // Values of every test's series so far: the file's memory stays bounded.
+    let mut total = 0usize;
     for (i, item) in items.iter().enumerate() {
         let path = index_path("tests", i);
-        if let Some(t) = decode_test(d, item, &path, dir, config) {
+        if let Some(t) = decode_test(d, item, &path, dir, config, &mut total) {
             tests.push(t);
         }
     }
@@ -231,6 +254,7 @@ fn decode_test(
     path: &str,
     dir: &Path,
     config: Option<&Config>,
+    total: &mut usize,
 ) -> Option<TestCase> {
     let members = d.object(node, path, TEST_KEYS, TEST_EXAMPLE)?;
     let name = member(members, path, "name")
@@ -241,7 +265,7 @@ fn decode_test(
             d.error(n, &p, "a test takes \"series\" or \"samples\", not both");
             None
         }
-        (Some((n, p)), None) => decode_series(d, n, &p).map(Input::Series),
+        (Some((n, p)), None) => decode_series(d, n, &p, total).map(Input::Series),
         (None, Some((n, p))) => {
             d.non_empty(n, &p, "\"busy.jsonl\"").map(|f| Input::Samples(dir.join(f)))
         }
@@ -273,7 +297,12 @@ fn decode_test(
 }
 
 /// `series`: series key → compact values.
-fn decode_series(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Vec<InputSeries>> {
+fn decode_series(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    path: &str,
+    total: &mut usize,
+) -> Option<Vec<InputSeries>> {
     let members = d.map(node, path, "{\"cpu.usage\": \"10 10 95x12 10\"}")?;
     if members.is_empty() {
         d.error(node, path, "no series (expected something like {\"cpu.usage\": \"10 95x30\"})");
@@ -289,7 +318,20 @@ fn decode_series(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Vec<Inp
         };
         let Some(text) = d.string(value, &p, "\"10 10 95x12 10\"") else { continue };
         match values::expand(text, &|t| number(t, metric.unit())) {
-            Ok(values) => out.push(InputSeries { metric, label, values }),
+            // All the series of a file together stay within a bound too (each value is 16
+            // bytes): a small file cannot ask for gigabytes.
+            Ok(values) if *total + values.len() > values::MAX_STEPS * 4 => d.error(
+                value,
+                &p,
+                format!(
+                    "the series of one file may have at most {} values together",
+                    values::MAX_STEPS * 4
+                ),
+            ),
+            Ok(values) => {
+                *total += values.len();
+                out.push(InputSeries { metric, label, values });
+            }
             Err(e) => d.error(value, &p, e),
         }
     }

@@ -204,6 +204,21 @@ pub struct AlertState {
     /// The value the last evaluation reported (NaN, saved as null, when none).
     #[serde(with = "nullable_f64")]
     pub value: f64,
+    /// The notification a silence last held back (and the events log recorded), saved so a
+    /// new process (each `once` run, a restart) does not record it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// A notification a silence held back: its episode, event and severity.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    /// Episode start (Unix seconds).
+    pub episode: f64,
+    /// What it would have said.
+    pub event: EventKind,
+    /// At which severity.
+    pub severity: Severity,
 }
 
 /// Serialises a non-finite float as `null` and reads `null` back as NaN.
@@ -221,7 +236,7 @@ mod nullable_f64 {
 
 impl Default for AlertState {
     fn default() -> Self {
-        AlertState { phase: Phase::Ok, value: f64::NAN }
+        AlertState { phase: Phase::Ok, value: f64::NAN, held: None }
     }
 }
 

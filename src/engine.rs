@@ -19,10 +19,11 @@
 //! Silences: a step whose alert a silence covers is stepped with `silenced`, and the engine
 //! asks `AlertState::would_notify` (the same step on a copy, unsilenced) what it held back.
 //! Such a notification is kept as a [`Suppressed`] (with the first covering silence) until
-//! the caller drains [`Engine::take_suppressed`], once per (episode, event, severity) of a
-//! binding: a silenced episode is not recorded again at every tick, only when what it would
-//! tell changes (a reminder falls due, it escalates). A new engine (a restart, a reload)
-//! records an ongoing one once more. Nothing is asked, kept or allocated for an alert no
+//! the caller drains [`Engine::take_suppressed`], once per (episode, event, severity) of an
+//! alert: a silenced episode is not recorded again at every tick, only when what it would
+//! tell changes (a reminder falls due, it escalates). What was recorded is kept in the alert
+//! state (`AlertState::held`) and saved with it, so a new engine (a restart, a reload, the
+//! next `once` run) does not record it again. Nothing is asked, kept or allocated for an alert no
 //! silence covers; at most `SUPPRESSED_MAX` records wait for a caller that does not drain.
 
 use crate::alerts::{AlertState, Cause, EscalatedBy, NoDataReason, Phase, Transition};
@@ -61,8 +62,6 @@ struct Binding {
     series: SeriesId,
     window: WindowState,
     alert: AlertState,
-    /// (episode, event, severity) of the notification a silence last held back.
-    held: Option<(f64, crate::alerts::EventKind, crate::config::Severity)>,
 }
 
 /// One series the engine follows.
@@ -265,13 +264,7 @@ impl Engine {
                             .unwrap_or_default();
                         let window = WindowState::new(rule, capacity, self.interval_s);
                         bindings.push(self.bindings.len() as u32);
-                        self.bindings.push(Some(Binding {
-                            rule: r,
-                            series: id,
-                            window,
-                            alert,
-                            held: None,
-                        }));
+                        self.bindings.push(Some(Binding { rule: r, series: id, window, alert }));
                     }
                     *slot = Some(Slot {
                         ring: Ring::new(capacity),
@@ -446,10 +439,17 @@ impl Engine {
                         resolve_after,
                     ));
                     *changed = true;
+                    // Told: a later hold of the same kind is news again.
+                    binding.alert.held = None;
                 } else if let Some((s, t)) = held {
-                    let what = Some((t.episode, t.event, t.severity));
-                    if binding.held != what && suppressed.len() < SUPPRESSED_MAX {
-                        binding.held = what;
+                    let what = Some(crate::alerts::Held {
+                        episode: t.episode,
+                        event: t.event,
+                        severity: t.severity,
+                    });
+                    if binding.alert.held != what && suppressed.len() < SUPPRESSED_MAX {
+                        binding.alert.held = what;
+                        *changed = true;
                         let resolve_after = resolve_after_s[binding.rule as usize];
                         let info = registry.info(id);
                         let n = make_notification(

@@ -190,6 +190,14 @@ fn a_silenced_firing_alert_reaches_no_receiver_and_leaves_a_silenced_record() {
         .filter_map(|r| r["rule"].as_str())
         .collect();
     assert_eq!(notified, ["mem_any"], "{records:?}");
+    // The next cron runs: the episode is still held back, and not recorded again.
+    for _ in 0..2 {
+        let o = run(&["once", "--config", &cfg, "--first-interval", "200ms"]);
+        assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    }
+    let records = json_lines(&std::fs::read_to_string(dir.join("state/events.jsonl")).unwrap());
+    let silenced = records.iter().filter(|r| r["type"] == "silenced").count();
+    assert_eq!(silenced, 1, "recorded once across runs: {records:?}");
 }
 
 #[test]

@@ -285,15 +285,21 @@ impl Engine {
                         }
                         self.changed = true;
                         let rule = &self.rules[binding.rule as usize];
-                        let silenced = silence::any_covers(&self.silences, &rule.name, info, now);
-                        let t = binding.alert.lose_data(
+                        let resolve_after = self.resolve_after_s[binding.rule as usize];
+                        let hold = Hold {
+                            host: &self.host,
+                            silences: &self.silences,
+                            suppressed: &mut self.suppressed,
+                        };
+                        let t = lose_data(
+                            hold,
+                            (rule, info, resolve_after),
+                            &mut binding.alert,
                             now,
                             old.last_ts,
                             NoDataReason::SeriesGone,
-                            silenced,
                         );
                         if let Some(t) = t {
-                            let resolve_after = self.resolve_after_s[binding.rule as usize];
                             out.push(make_notification(
                                 &self.host,
                                 rule,
@@ -523,6 +529,7 @@ impl Engine {
             orphans,
             changed,
             resolve_after_s,
+            suppressed,
             ..
         } = self;
         // The first tick of a process (each `once` run): an alert already without data
@@ -563,8 +570,14 @@ impl Engine {
                     binding.alert.elapse_without_data(now, dt, resolve_after)
                 } else {
                     *changed = true;
-                    let silenced = silence::any_covers(silences, &rule.name, info, now);
-                    binding.alert.lose_data(now, slot.last_ts, NoDataReason::NoSamples, silenced)
+                    lose_data(
+                        Hold { host, silences, suppressed },
+                        (rule, info, resolve_after),
+                        &mut binding.alert,
+                        now,
+                        slot.last_ts,
+                        NoDataReason::NoSamples,
+                    )
                 };
                 if let Some(t) = t {
                     *changed = true;
@@ -610,6 +623,7 @@ impl Engine {
             seen,
             changed,
             resolve_after_s,
+            suppressed,
             ..
         } = self;
         for a in absences.iter_mut() {
@@ -632,13 +646,25 @@ impl Engine {
                 clear: present,
                 latest_meets: !present,
             };
-            let silenced = (missing || matches!(a.alert.phase, Phase::Firing { .. }))
-                && silence::any_covers(silences, &rule.name, &a.info, now);
+            let covering = if missing || matches!(a.alert.phase, Phase::Firing { .. }) {
+                silence::covering(silences, &rule.name, &a.info, now)
+            } else {
+                None
+            };
+            let held = covering.and_then(|s| {
+                let mut probe = a.alert;
+                let t = probe.step(now, tick_dt, &verdict, escalation, false)?;
+                Some((s, t, probe))
+            });
             let before = std::mem::discriminant(&a.alert.phase);
-            if let Some(t) = a.alert.step(now, tick_dt, &verdict, escalation, silenced) {
-                let resolve_after = resolve_after_s[a.rule as usize];
+            let resolve_after = resolve_after_s[a.rule as usize];
+            if let Some(t) = a.alert.step(now, tick_dt, &verdict, escalation, covering.is_some()) {
                 out.push(make_notification(host, rule, &a.info, now, &a.alert, t, resolve_after));
+                a.alert.held = None;
                 *changed = true;
+            } else if let Some((s, t, probe)) = held {
+                let n = make_notification(host, rule, &a.info, now, &probe, t, resolve_after);
+                *changed |= record_held(suppressed, &mut a.alert, s, n, t);
             }
             *changed |= before != std::mem::discriminant(&a.alert.phase);
         }
@@ -741,13 +767,24 @@ impl Engine {
                 }
                 continue;
             }
-            let silenced = silence::any_covers(&self.silences, &rule.name, &info, now);
             let held = match state.phase {
                 Phase::Firing { last_notified, .. } => last_notified,
                 Phase::Pending { since } => since,
                 Phase::Ok => now,
             };
-            let t = state.lose_data(now, held.min(now), NoDataReason::SeriesGone, silenced);
+            let hold = Hold {
+                host: &self.host,
+                silences: &self.silences,
+                suppressed: &mut self.suppressed,
+            };
+            let t = lose_data(
+                hold,
+                (rule, &info, resolve_after),
+                &mut state,
+                now,
+                held.min(now),
+                NoDataReason::SeriesGone,
+            );
             if let Some(t) = t {
                 out.push(make_notification(&self.host, rule, &info, now, &state, t, resolve_after));
             }
@@ -872,6 +909,64 @@ fn step_dt(slot: &Slot, now: f64, at: Option<Instant>, max_gap_s: f64) -> f64 {
         _ if slot.last_ts.is_finite() => (now - slot.last_ts).clamp(0.0, max_gap_s.max(0.0)),
         _ => 0.0,
     }
+}
+
+/// Where a held-back notification goes: what it needs to be made and recorded.
+struct Hold<'a> {
+    host: &'a Arc<str>,
+    silences: &'a [Silence],
+    suppressed: &'a mut Vec<Suppressed>,
+}
+
+/// [`AlertState::lose_data`] for `alert` of (`rule`, `info`, its `nodata_resolve_after`),
+/// silenced if a silence covers it; what a silence holds back is recorded as for any other
+/// notification (once per episode, event and severity).
+fn lose_data(
+    hold: Hold<'_>,
+    (rule, info, resolve_after): (&CompiledRule, &SeriesInfo, f64),
+    alert: &mut AlertState,
+    now: f64,
+    last_seen: f64,
+    reason: NoDataReason,
+) -> Option<Transition> {
+    let covering = if hold.silences.is_empty() {
+        None
+    } else {
+        silence::covering(hold.silences, &rule.name, info, now)
+    };
+    let mut probe = *alert;
+    let t = alert.lose_data(now, last_seen, reason, covering.is_some());
+    if let (Some(s), None) = (covering, t)
+        && let Some(would) = probe.lose_data(now, last_seen, reason, false)
+    {
+        let n = make_notification(hold.host, rule, info, now, &probe, would, resolve_after);
+        record_held(hold.suppressed, alert, s, n, would);
+    }
+    t
+}
+
+/// Records `n` (transition `t`), held back from `alert` by silence `s`, unless the same was
+/// recorded last (or the buffer is full); true when it was.
+fn record_held(
+    suppressed: &mut Vec<Suppressed>,
+    alert: &mut AlertState,
+    s: &Silence,
+    n: Notification,
+    t: Transition,
+) -> bool {
+    let what =
+        Some(crate::alerts::Held { episode: t.episode, event: t.event, severity: t.severity });
+    if alert.held == what || suppressed.len() >= SUPPRESSED_MAX {
+        return false;
+    }
+    alert.held = what;
+    suppressed.push(Suppressed {
+        notification: n,
+        silence_id: s.id.clone(),
+        comment: s.comment.clone(),
+        until: s.until,
+    });
+    true
 }
 
 /// The key of a rule's `absent` watch: `absent(metric{label=pattern})`, or `absent(metric)`
@@ -1261,6 +1356,45 @@ mod tests {
         }
         let got: Vec<_> = out.iter().map(|n| (n.event, n.ts, n.seq)).collect();
         assert_eq!(got, [(EventKind::Firing, 95.0, 2)]);
+    }
+
+    #[test]
+    fn a_nodata_or_absent_alert_held_back_by_a_silence_is_recorded_once() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "disk", "metric": "disk.used_percent", "warn": "> 90"},
+                      {"name": "data_mounted", "metric": "disk.used_percent",
+                       "match": {"mount": "/data"}, "absent": "10s"}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let data = reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        let mut engine = Engine::new(&config, None);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(data, 95.0)]), &mut out);
+        assert_eq!(out.len(), 1, "firing, before any silence");
+        out.clear();
+        engine.set_silences(vec![Silence {
+            id: "s1".into(),
+            rule: None,
+            matchers: Default::default(),
+            until: 1e12,
+            comment: "swap the disk".into(),
+        }]);
+        reg.retire(data);
+        for t in [5.0, 10.0, 15.0, 20.0, 25.0] {
+            engine.tick(&reg, &sample(t, &[]), &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        let held: Vec<(String, EventKind, String)> = engine
+            .take_suppressed()
+            .map(|s| (s.notification.rule.to_string(), s.notification.event, s.silence_id))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                ("disk".to_string(), EventKind::Nodata, "s1".to_string()),
+                ("data_mounted".to_string(), EventKind::Firing, "s1".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -2,8 +2,15 @@
 //!
 //! `ok → pending → firing(warning|critical) → resolved (→ ok)`. While firing: a reminder every
 //! `remind_every`; a warning escalates to critical when the crit window holds or after
-//! `critical_after`; severity never drops within an episode. Whether a notification is
-//! delivered (silences) is decided by the caller; the state moves either way.
+//! `critical_after` (the episode remembers which: `EscalatedBy`); severity never drops
+//! within an episode, and the episode keeps its peak. Whether a notification is delivered
+//! (silences) is decided by the caller; the state moves either way.
+//!
+//! No data is not a resolution: `lose_data` marks an open alert without data (one `nodata`;
+//! a pending one opens a provisional episode), the next step with data resolves it if the
+//! clear condition holds ("data is back") or says it still fires, and `elapse_without_data`
+//! ends it after `nodata_resolve_after` of elapsed time. Not the place for deciding when a
+//! series has no data (the engine does).
 //!
 //! Reminders and escalation run on elapsed time that only moves forward: the caller passes
 //! each step's `dt` (monotonic, or a clamped wall difference where no monotonic clock spans

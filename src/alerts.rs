@@ -68,6 +68,19 @@ pub enum NoDataReason {
     NoSamples,
 }
 
+impl NoData {
+    /// The elapsed seconds without data a new process adds at wall time `now`: the wall
+    /// difference to when the count was last advanced, clamped to `[0, max_gap_s]` as any
+    /// wall difference is (0 when that time is not known).
+    pub fn resumed_dt(&self, now: f64, max_gap_s: f64) -> f64 {
+        if self.counted_at.is_finite() {
+            (now - self.counted_at).clamp(0.0, max_gap_s.max(0.0))
+        } else {
+            0.0
+        }
+    }
+}
+
 impl NoDataReason {
     /// In words, for a series of `metric`: `mount disappeared`, `interface removed`, `no
     /// samples from the collector`, `not seen since hostwatch restarted`.
@@ -129,14 +142,18 @@ impl EscalatedBy {
 }
 
 /// What made a transition, when it is more than the window's verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Cause {
     /// The series stopped reporting (a `nodata` event).
     NoData(NoDataReason),
     /// Data came back after a `nodata`.
     DataBack,
-    /// No data for `nodata_resolve_after`: resolved without knowing the value.
-    NoDataTimeout,
+    /// No data for `nodata_resolve_after` (`after_s`, in seconds): resolved without knowing
+    /// the value.
+    NoDataTimeout {
+        /// The `nodata_resolve_after` that passed.
+        after_s: f64,
+    },
 }
 
 /// The phase of one alert.
@@ -330,29 +347,7 @@ impl AlertState {
                     };
                     return None;
                 };
-                self.phase = Phase::Firing {
-                    severity,
-                    since: now,
-                    last_notified: now,
-                    seq: 1,
-                    announced: !silenced,
-                    told: severity,
-                    firing_s: 0.0,
-                    quiet_s: 0.0,
-                    nodata: None,
-                    peak: v.value,
-                    escalated_by: None,
-                };
-                (!silenced).then_some(Transition {
-                    event: EventKind::Firing,
-                    severity,
-                    episode: now,
-                    seq: 1,
-                    cause: None,
-                    firing_s: 0.0,
-                    peak: v.value,
-                    escalated_by: None,
-                })
+                self.open_episode(now, severity, v.value, None, silenced, EventKind::Firing, None)
             }
             Phase::Firing {
                 severity,
@@ -465,6 +460,44 @@ impl AlertState {
         }
     }
 
+    /// Starts an episode at `now` with its first notification (`event`, `cause`), announced
+    /// unless `silenced`.
+    #[allow(clippy::too_many_arguments)]
+    fn open_episode(
+        &mut self,
+        now: f64,
+        severity: Severity,
+        peak: f64,
+        nodata: Option<NoData>,
+        silenced: bool,
+        event: EventKind,
+        cause: Option<Cause>,
+    ) -> Option<Transition> {
+        self.phase = Phase::Firing {
+            severity,
+            since: now,
+            last_notified: now,
+            seq: 1,
+            announced: !silenced,
+            told: severity,
+            firing_s: 0.0,
+            quiet_s: 0.0,
+            nodata,
+            peak,
+            escalated_by: None,
+        };
+        (!silenced).then_some(Transition {
+            event,
+            severity,
+            episode: now,
+            seq: 1,
+            cause,
+            firing_s: 0.0,
+            peak,
+            escalated_by: None,
+        })
+    }
+
     /// Marks an open alert as without data at wall time `now` (`last_seen`: the series' last
     /// sample). A firing alert says so once with a `nodata` (if it was announced and no
     /// silence holds it back); a pending one opens a provisional episode whose first
@@ -483,31 +516,15 @@ impl AlertState {
         };
         match self.phase {
             Phase::Ok | Phase::Firing { nodata: Some(_), .. } => None,
-            Phase::Pending { .. } => {
-                self.phase = Phase::Firing {
-                    severity: Severity::Warning,
-                    since: now,
-                    last_notified: now,
-                    seq: 1,
-                    announced: !silenced,
-                    told: Severity::Warning,
-                    firing_s: 0.0,
-                    quiet_s: 0.0,
-                    nodata: mark(true),
-                    peak: self.value,
-                    escalated_by: None,
-                };
-                (!silenced).then_some(Transition {
-                    event: EventKind::Nodata,
-                    severity: Severity::Warning,
-                    episode: now,
-                    seq: 1,
-                    cause: Some(Cause::NoData(reason)),
-                    firing_s: 0.0,
-                    peak: self.value,
-                    escalated_by: None,
-                })
-            }
+            Phase::Pending { .. } => self.open_episode(
+                now,
+                Severity::Warning,
+                self.value,
+                mark(true),
+                silenced,
+                EventKind::Nodata,
+                Some(Cause::NoData(reason)),
+            ),
             Phase::Firing {
                 severity,
                 since,
@@ -585,7 +602,7 @@ impl AlertState {
             severity,
             episode: since,
             seq: seq.saturating_add(1),
-            cause: Some(Cause::NoDataTimeout),
+            cause: Some(Cause::NoDataTimeout { after_s: resolve_after }),
             // The episode lasted its firing time and the time without data after it.
             firing_s: if firing_s.is_finite() { firing_s + without_data_s } else { without_data_s },
             peak,

@@ -285,7 +285,6 @@ impl Engine {
                         }
                         self.changed = true;
                         let rule = &self.rules[binding.rule as usize];
-                        let resolve_after = self.resolve_after_s[binding.rule as usize];
                         let hold = Hold {
                             host: &self.host,
                             silences: &self.silences,
@@ -293,7 +292,7 @@ impl Engine {
                         };
                         let t = lose_data(
                             hold,
-                            (rule, info, resolve_after),
+                            (rule, info),
                             &mut binding.alert,
                             now,
                             old.last_ts,
@@ -307,7 +306,6 @@ impl Engine {
                                 now,
                                 &binding.alert,
                                 t,
-                                resolve_after,
                             ));
                         }
                         if binding.alert.phase != Phase::Ok {
@@ -380,7 +378,6 @@ impl Engine {
             silences,
             changed,
             seen,
-            resolve_after_s,
             ..
         } = self;
         let suppressed = &mut self.suppressed;
@@ -433,17 +430,8 @@ impl Engine {
                 let lost = binding.alert.nodata().is_some();
                 binding.alert.note_peak(verdict.value, rule.rising);
                 if let Some(t) = binding.alert.step(now, dt, &verdict, escalation, silenced) {
-                    let resolve_after = resolve_after_s[binding.rule as usize];
                     let info = registry.info(id);
-                    out.push(make_notification(
-                        host,
-                        rule,
-                        info,
-                        now,
-                        &binding.alert,
-                        t,
-                        resolve_after,
-                    ));
+                    out.push(make_notification(host, rule, info, now, &binding.alert, t));
                     *changed = true;
                     // Told: a later hold of the same kind is news again.
                     binding.alert.held = None;
@@ -456,17 +444,8 @@ impl Engine {
                     if binding.alert.held != what && suppressed.len() < SUPPRESSED_MAX {
                         binding.alert.held = what;
                         *changed = true;
-                        let resolve_after = resolve_after_s[binding.rule as usize];
                         let info = registry.info(id);
-                        let n = make_notification(
-                            host,
-                            rule,
-                            info,
-                            now,
-                            &binding.alert,
-                            t,
-                            resolve_after,
-                        );
+                        let n = make_notification(host, rule, info, now, &binding.alert, t);
                         suppressed.push(Suppressed {
                             notification: n,
                             silence_id: s.id.clone(),
@@ -535,9 +514,7 @@ impl Engine {
         // The first tick of a process (each `once` run): an alert already without data
         // resumes its count from when it was last advanced, clamped like any wall difference.
         let resumed = |alert: &AlertState| match alert.nodata() {
-            Some(n) if first_tick && n.counted_at.is_finite() => {
-                (now - n.counted_at).clamp(0.0, max_gap_s.max(0.0))
-            }
+            Some(n) if first_tick && n.counted_at.is_finite() => n.resumed_dt(now, *max_gap_s),
             _ => tick_dt,
         };
         let mut waiting = !orphans.is_empty();
@@ -572,7 +549,7 @@ impl Engine {
                     *changed = true;
                     lose_data(
                         Hold { host, silences, suppressed },
-                        (rule, info, resolve_after),
+                        (rule, info),
                         &mut binding.alert,
                         now,
                         slot.last_ts,
@@ -581,15 +558,7 @@ impl Engine {
                 };
                 if let Some(t) = t {
                     *changed = true;
-                    out.push(make_notification(
-                        host,
-                        rule,
-                        info,
-                        now,
-                        &binding.alert,
-                        t,
-                        resolve_after,
-                    ));
+                    out.push(make_notification(host, rule, info, now, &binding.alert, t));
                 }
             }
         }
@@ -599,7 +568,7 @@ impl Engine {
             let resolve_after = resolve_after_s[o.rule as usize];
             if let Some(t) = o.alert.elapse_without_data(now, tick_dt, resolve_after) {
                 let rule = &rules[o.rule as usize];
-                out.push(make_notification(host, rule, &o.info, now, &o.alert, t, resolve_after));
+                out.push(make_notification(host, rule, &o.info, now, &o.alert, t));
             }
             if o.alert.phase == Phase::Ok {
                 *changed = true;
@@ -615,16 +584,7 @@ impl Engine {
     /// tick, firing once missing for the rule's `absent`, resolved when a series reports.
     fn step_absences(&mut self, now: f64, tick_dt: f64, out: &mut Vec<Notification>) {
         let Engine {
-            rules,
-            escalation,
-            host,
-            silences,
-            absences,
-            seen,
-            changed,
-            resolve_after_s,
-            suppressed,
-            ..
+            rules, escalation, host, silences, absences, seen, changed, suppressed, ..
         } = self;
         for a in absences.iter_mut() {
             let rule = &rules[a.rule as usize];
@@ -657,13 +617,12 @@ impl Engine {
                 Some((s, t, probe))
             });
             let before = std::mem::discriminant(&a.alert.phase);
-            let resolve_after = resolve_after_s[a.rule as usize];
             if let Some(t) = a.alert.step(now, tick_dt, &verdict, escalation, covering.is_some()) {
-                out.push(make_notification(host, rule, &a.info, now, &a.alert, t, resolve_after));
+                out.push(make_notification(host, rule, &a.info, now, &a.alert, t));
                 a.alert.held = None;
                 *changed = true;
             } else if let Some((s, t, probe)) = held {
-                let n = make_notification(host, rule, &a.info, now, &probe, t, resolve_after);
+                let n = make_notification(host, rule, &a.info, now, &probe, t);
                 *changed |= record_held(suppressed, &mut a.alert, s, n, t);
             }
             *changed |= before != std::mem::discriminant(&a.alert.phase);
@@ -698,7 +657,7 @@ impl Engine {
         // A stable order: notifications and orphans do not depend on the hash map's.
         restored.sort_by(|a, b| a.0.cmp(&b.0));
         for ((rule_name, series), mut state) in restored {
-            let inner = series.strip_prefix("absent(").and_then(|s| s.strip_suffix(')'));
+            let inner = crate::series::absent_inner(&series);
             let Ok((metric, label)) = crate::series::parse_series_key(inner.unwrap_or(&series))
             else {
                 log::warn!(rule = rule_name.as_str(), series = series.as_str(); "a saved alert names a series that cannot exist; it is dropped");
@@ -746,21 +705,9 @@ impl Engine {
             if let Some(n) = state.nodata() {
                 // Already without data in the previous process: the count goes on from when
                 // it was last advanced (clamped, as any wall difference is).
-                let dt = if n.counted_at.is_finite() {
-                    (now - n.counted_at).clamp(0.0, self.max_gap_s.max(0.0))
-                } else {
-                    0.0
-                };
+                let dt = n.resumed_dt(now, self.max_gap_s);
                 if let Some(t) = state.elapse_without_data(now, dt, resolve_after) {
-                    out.push(make_notification(
-                        &self.host,
-                        rule,
-                        &info,
-                        now,
-                        &state,
-                        t,
-                        resolve_after,
-                    ));
+                    out.push(make_notification(&self.host, rule, &info, now, &state, t));
                 }
                 if state.phase != Phase::Ok {
                     self.orphans.push(Orphan { rule: r as u32, info, alert: state });
@@ -779,14 +726,14 @@ impl Engine {
             };
             let t = lose_data(
                 hold,
-                (rule, &info, resolve_after),
+                (rule, &info),
                 &mut state,
                 now,
                 held.min(now),
                 NoDataReason::SeriesGone,
             );
             if let Some(t) = t {
-                out.push(make_notification(&self.host, rule, &info, now, &state, t, resolve_after));
+                out.push(make_notification(&self.host, rule, &info, now, &state, t));
             }
             if state.phase != Phase::Ok {
                 self.orphans.push(Orphan { rule: r as u32, info, alert: state });
@@ -862,8 +809,7 @@ impl Engine {
                         escalated_by: None,
                     };
                     let (t, rule) = (with_episode(t, alert), &self.rules[r as usize]);
-                    let resolve_after = self.resolve_after_s[r as usize];
-                    Some(make_notification(&self.host, rule, info, now, alert, t, resolve_after))
+                    Some(make_notification(&self.host, rule, info, now, alert, t))
                 }
                 _ => None,
             })
@@ -918,12 +864,12 @@ struct Hold<'a> {
     suppressed: &'a mut Vec<Suppressed>,
 }
 
-/// [`AlertState::lose_data`] for `alert` of (`rule`, `info`, its `nodata_resolve_after`),
+/// [`AlertState::lose_data`] for `alert` of (`rule`, `info`),
 /// silenced if a silence covers it; what a silence holds back is recorded as for any other
 /// notification (once per episode, event and severity).
 fn lose_data(
     hold: Hold<'_>,
-    (rule, info, resolve_after): (&CompiledRule, &SeriesInfo, f64),
+    (rule, info): (&CompiledRule, &SeriesInfo),
     alert: &mut AlertState,
     now: f64,
     last_seen: f64,
@@ -939,7 +885,7 @@ fn lose_data(
     if let (Some(s), None) = (covering, t)
         && let Some(would) = probe.lose_data(now, last_seen, reason, false)
     {
-        let n = make_notification(hold.host, rule, info, now, &probe, would, resolve_after);
+        let n = make_notification(hold.host, rule, info, now, &probe, would);
         record_held(hold.suppressed, alert, s, n, would);
     }
     t
@@ -975,21 +921,21 @@ fn absent_series(rule: &CompiledRule) -> SeriesInfo {
     let metric = rule.rule.metric;
     let label = rule.rule.matchers.first().map(|(_, pattern)| Arc::<str>::from(pattern.as_str()));
     let inner = crate::series::series_key(metric, label.as_deref());
-    SeriesInfo { metric, label, key: Arc::from(format!("absent({inner})")), live: false }
+    SeriesInfo { metric, label, key: Arc::from(crate::series::absent_key(&inner)), live: false }
 }
 
 fn is_absence(info: &SeriesInfo) -> bool {
-    !info.live && info.key.starts_with("absent(")
+    !info.live && crate::series::absent_inner(&info.key).is_some()
 }
 
 /// Why a transition happened, in words, when its cause is more than the verdict.
-fn reason_text(cause: Cause, info: &SeriesInfo, resolve_after_s: f64) -> String {
+fn reason_text(cause: Cause, info: &SeriesInfo) -> String {
     match cause {
         Cause::NoData(reason) => reason.text(info.metric).to_string(),
         Cause::DataBack => "data is back".to_string(),
-        Cause::NoDataTimeout => format!(
+        Cause::NoDataTimeout { after_s } => format!(
             "no data for {} (nodata_resolve_after); resolved without a current value",
-            duration_text(resolve_after_s)
+            duration_text(after_s)
         ),
     }
 }
@@ -1019,12 +965,11 @@ fn make_notification(
     now: f64,
     state: &AlertState,
     t: Transition,
-    resolve_after_s: f64,
 ) -> Notification {
     use crate::alerts::EventKind;
     let threshold = match (t.event, t.cause) {
-        (EventKind::Resolved, Some(Cause::NoDataTimeout)) => {
-            Arc::from(format!("no data for {}", duration_text(resolve_after_s)))
+        (EventKind::Resolved, Some(Cause::NoDataTimeout { after_s })) => {
+            Arc::from(format!("no data for {}", duration_text(after_s)))
         }
         _ if is_absence(info) => {
             let limit = rule.rule.absent.unwrap_or_default();
@@ -1042,7 +987,7 @@ fn make_notification(
         _ => rule.threshold_text(t.severity).clone(),
     };
     let reason = match (t.cause, t.event, t.escalated_by) {
-        (Some(c), ..) => Some(reason_text(c, info, resolve_after_s)),
+        (Some(c), ..) => Some(reason_text(c, info)),
         (None, EventKind::Escalated, Some(EscalatedBy::Time)) => Some(format!(
             "warning for {}, escalated to critical by policy (critical_after)",
             duration_text(t.firing_s)
@@ -1060,7 +1005,11 @@ fn make_notification(
         severity: t.severity,
         event: t.event,
         // Resolved for want of data: there is no current value to show.
-        value: if t.cause == Some(Cause::NoDataTimeout) { f64::NAN } else { state.value },
+        value: if matches!(t.cause, Some(Cause::NoDataTimeout { .. })) {
+            f64::NAN
+        } else {
+            state.value
+        },
         threshold,
         since: t.episode,
         seq: t.seq,
@@ -1089,6 +1038,21 @@ mod tests {
 
     fn sample(ts: f64, points: &[(SeriesId, f64)]) -> Sample {
         Sample { unix_ts: ts, points: points.to_vec(), ..Sample::default() }
+    }
+
+    /// An announced warning that started firing at `since` with `value`, as a state file
+    /// holds one.
+    fn firing_at(since: f64, value: f64) -> AlertState {
+        let mut firing = AlertState::default();
+        let hot = crate::rules::window::Verdict {
+            value,
+            warn: true,
+            crit: false,
+            clear: false,
+            latest_meets: true,
+        };
+        firing.step(since, 0.0, &hot, &Escalation::default(), false);
+        firing
     }
 
     /// (event, series, reason) of each notification.
@@ -1274,15 +1238,7 @@ mod tests {
 
     #[test]
     fn a_restored_alert_whose_series_is_missing_has_no_data_once_across_restarts() {
-        let mut firing = AlertState::default();
-        let hot = crate::rules::window::Verdict {
-            value: 97.0,
-            warn: true,
-            crit: false,
-            clear: false,
-            latest_meets: true,
-        };
-        firing.step(100.0, 0.0, &hot, &Escalation::default(), false);
+        let firing = firing_at(100.0, 97.0);
         let saved = vec![SavedAlert {
             rule: "disk".into(),
             series: "disk.used_percent{mount=/gone}".into(),
@@ -1311,15 +1267,7 @@ mod tests {
 
     #[test]
     fn a_restored_alert_whose_live_series_brings_nothing_has_no_data_after_a_gap() {
-        let mut firing = AlertState::default();
-        let hot = crate::rules::window::Verdict {
-            value: 97.0,
-            warn: true,
-            crit: false,
-            clear: false,
-            latest_meets: true,
-        };
-        firing.step(100.0, 0.0, &hot, &Escalation::default(), false);
+        let firing = firing_at(100.0, 97.0);
         let mut reg = Registry::new();
         let root = reg.intern(Metric::DiskUsedPercent, Some("/"));
         let mut engine = Engine::new(&config(), None);
@@ -1493,15 +1441,7 @@ mod tests {
 
     #[test]
     fn an_announced_alert_of_a_removed_rule_resolves() {
-        let mut firing = crate::alerts::AlertState::default();
-        let verdict = crate::rules::window::Verdict {
-            value: 97.0,
-            warn: true,
-            crit: false,
-            clear: false,
-            latest_meets: true,
-        };
-        firing.step(100.0, 0.0, &verdict, &crate::config::Escalation::default(), false);
+        let firing = firing_at(100.0, 97.0);
         let mut engine = Engine::new(&config(), None);
         engine.restore_alerts(vec![SavedAlert {
             rule: "old_rule".into(),

@@ -111,6 +111,17 @@ impl Registry {
     }
 }
 
+/// The key of a rule's `absent` watch over the series key `inner`:
+/// `absent(disk.used_percent{mount=/data})`. No collected series has a key of that form.
+pub fn absent_key(inner: &str) -> String {
+    format!("absent({inner})")
+}
+
+/// The inner series key of an `absent` watch's key, or `None` when `key` is not one.
+pub fn absent_inner(key: &str) -> Option<&str> {
+    key.strip_prefix("absent(").and_then(|s| s.strip_suffix(')'))
+}
+
 /// Formats a series key: `metric{label=value}` or the bare metric name.
 pub fn series_key(metric: Metric, label: Option<&str>) -> String {
     match (metric.label_key(), label) {

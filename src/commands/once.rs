@@ -188,7 +188,7 @@ fn firing_summary(a: &AlertView<'_>) -> String {
             n.reason.text(a.series.metric)
         );
     }
-    if a.series.key.starts_with("absent(") {
+    if crate::series::absent_inner(&a.series.key).is_some() {
         return format!("{} {}", a.rule.name, a.series.key);
     }
     let label = a.series.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();

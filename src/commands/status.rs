@@ -185,7 +185,7 @@ fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value
     let mut registry = Registry::new();
     let mut alerts = Vec::new();
     for a in &saved.alerts {
-        let inner = a.series.strip_prefix("absent(").and_then(|s| s.strip_suffix(')'));
+        let inner = crate::series::absent_inner(&a.series);
         let Ok((metric, label)) = crate::series::parse_series_key(inner.unwrap_or(&a.series))
         else {
             continue;

@@ -339,13 +339,7 @@ pub(crate) fn decode(
     let display =
         get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
 
-    let mut errors = env_errors;
-    let mut file_errors = d.errors;
-    file_errors.sort_by_key(|e| (e.line, e.column));
-    errors.extend(file_errors);
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    check_errors(env_errors, d.errors)?;
     Ok(Config {
         source: file.to_owned(),
         host: host.unwrap_or_else(system_host_name),
@@ -415,6 +409,17 @@ fn top_level(d: &mut Decoder<'_>, top: &Members, overrides: &Overrides) -> TopLe
     TopLevel { host, interval, state_dir, env_errors }
 }
 
+/// The environment's errors, then the file's in file order; `Ok` when there are none.
+fn check_errors(
+    env_errors: Vec<ConfigError>,
+    mut file_errors: Vec<ConfigError>,
+) -> Result<(), Vec<ConfigError>> {
+    let mut errors = env_errors;
+    file_errors.sort_by_key(|e| (e.line, e.column));
+    errors.extend(file_errors);
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
 /// Decodes what a [`StateConfig`] holds (`state_dir`, `interval`, `rules`, `silences`,
 /// `display`) from a
 /// tree whose other sections were dropped (see [`super::load_state`]); the channels are
@@ -444,13 +449,7 @@ pub(crate) fn decode_state(
     let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
     let display =
         get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
-    let mut errors = env_errors;
-    let mut file_errors = d.errors;
-    file_errors.sort_by_key(|e| (e.line, e.column));
-    errors.extend(file_errors);
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    check_errors(env_errors, d.errors)?;
     Ok(StateConfig {
         display,
         source: file.to_owned(),

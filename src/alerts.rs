@@ -17,9 +17,20 @@
 //! the steps) and the firing phase accumulates it. Wall-clock times (`since`,
 //! `last_notified`) are for display, the episode key and the state file, never for deciding
 //! when something is due, so a clock step neither mutes nor bursts notifications.
+//!
+//! Flapping ([`AlertState::evaluate`], thresholds from the rule's `flap`; the history is
+//! `flap`'s): while the weighted percentage of state changes is high, the state moves as
+//! always but tells nothing (no firing, resolved, reminder, escalated or nodata); one
+//! `flapping` when it starts, one `flap_end` with the current state when it ends. The flap
+//! period is one episode: the one open when it started (or one opened then), so `flapping`
+//! and `flap_end` share its key, and an alert still firing at `flap_end` goes on in it (its
+//! `resolved` follows as usual) while one that is ok is closed by the `flap_end`.
 
-use crate::config::{Escalation, Severity};
+pub mod flap;
+
+use crate::config::{Escalation, FlapLimits, Severity};
 use crate::rules::window::Verdict;
+use flap::{Flap, Flapping};
 use serde::{Deserialize, Serialize};
 
 /// What happened to an alert.
@@ -40,10 +51,19 @@ pub enum EventKind {
     /// Not an alert: a periodic report (`AlertEvent::report` holds it). The engine never
     /// makes one.
     Report,
+    /// The alert's state changes too often (the weighted share of changes over the last 21
+    /// evaluations passed `flap.high`): no firing or resolved until it settles. Its severity
+    /// is the worst state of those evaluations.
+    Flapping,
+    /// The flapping stopped (the share fell under `flap.low`): the current state, firing at
+    /// its current severity (the episode goes on) or ok (the episode is over).
+    #[serde(rename = "flap_end")]
+    FlapEnd,
 }
 
 impl EventKind {
-    /// `firing`, `reminder`, `escalated`, `resolved`, `nodata` or `report`.
+    /// `firing`, `reminder`, `escalated`, `resolved`, `nodata`, `report`, `flapping` or
+    /// `flap_end`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Firing => "firing",
@@ -52,6 +72,8 @@ impl EventKind {
             EventKind::Resolved => "resolved",
             EventKind::Nodata => "nodata",
             EventKind::Report => "report",
+            EventKind::Flapping => "flapping",
+            EventKind::FlapEnd => "flap_end",
         }
     }
 }
@@ -232,6 +254,10 @@ pub struct AlertState {
     /// new process (each `once` run, a restart) does not record it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<Held>,
+    /// The state history of flap detection, and the flap period in progress (absent in a
+    /// state file of an earlier version, and when there is nothing to remember).
+    #[serde(default, skip_serializing_if = "Flap::settled")]
+    pub flap: Flap,
 }
 
 /// A notification a silence held back: its episode, event and severity.
@@ -260,7 +286,7 @@ mod nullable_f64 {
 
 impl Default for AlertState {
     fn default() -> Self {
-        AlertState { phase: Phase::Ok, value: f64::NAN, held: None }
+        AlertState { phase: Phase::Ok, value: f64::NAN, held: None, flap: Flap::default() }
     }
 }
 
@@ -510,6 +536,8 @@ impl AlertState {
         reason: NoDataReason,
         silenced: bool,
     ) -> Option<Transition> {
+        // While flapping nothing is told (its episodes are not announced).
+        let silenced = silenced || self.flap.is_flapping();
         let last_seen = if last_seen.is_finite() { last_seen } else { now };
         let mark = |provisional| {
             Some(NoData { last_seen, reason, provisional, elapsed_s: 0.0, counted_at: now })
@@ -610,9 +638,22 @@ impl AlertState {
         })
     }
 
-    /// Ends the episode at once (its rule is gone); returns `resolved` if it was announced.
+    /// Ends the episode at once (its rule is gone); returns `resolved` if it was announced
+    /// (a flap period announced with `flapping` is resolved in its episode).
     pub fn vanish(&mut self) -> Option<Transition> {
         let old = std::mem::take(self);
+        if let Some(f) = old.flap.flapping {
+            return f.announced.then_some(Transition {
+                event: EventKind::Resolved,
+                severity: f.severity,
+                episode: f.since,
+                seq: f.seq.saturating_add(1),
+                cause: None,
+                firing_s: f.elapsed_s,
+                peak: f64::NAN,
+                escalated_by: None,
+            });
+        }
         match old.phase {
             Phase::Firing {
                 severity,
@@ -646,9 +687,158 @@ impl AlertState {
         dt: f64,
         v: &Verdict,
         esc: &Escalation,
+        flap: Option<&FlapLimits>,
     ) -> Option<Transition> {
         let mut probe = *self;
-        probe.step(now, dt, v, esc, false)
+        probe.evaluate(now, dt, v, esc, false, flap)
+    }
+
+    /// [`AlertState::step`] with flap detection (`flap`: the rule's thresholds; `None`: off,
+    /// which also ends a flap period a reload turned off). Records the evaluation's check
+    /// result (see [`flap`]); while flapping, steps without telling anything (its episodes
+    /// are not announced) and returns only a `flapping` (when it starts, or late, at the first
+    /// step no silence holds it back) or the `flap_end`. A silence holds back a `flapping` and
+    /// a `flap_end` that says firing (the episode is then announced as `firing` once the
+    /// silence ends); a `flap_end` that says ok closes an announced flap period whatever the
+    /// silences, as a resolution does.
+    pub fn evaluate(
+        &mut self,
+        now: f64,
+        dt: f64,
+        v: &Verdict,
+        esc: &Escalation,
+        silenced: bool,
+        flap: Option<&FlapLimits>,
+    ) -> Option<Transition> {
+        let dt = if dt.is_finite() { dt.max(0.0) } else { 0.0 };
+        let Some(limits) = flap else {
+            let Some(f) = self.flap.flapping else { return self.step(now, dt, v, esc, silenced) };
+            self.step(now, dt, v, esc, true);
+            self.flap = Flap::default();
+            return self.end_flap(now, Flapping { elapsed_s: f.elapsed_s + dt, ..f }, silenced);
+        };
+        let check = flap::check_of(v.crit, v.warn, v.clear, self.flap.newest());
+        self.flap.record(check);
+        let percent = self.flap.percent();
+        match self.flap.flapping {
+            None if Flap::starts(limits, percent) => {
+                let before = self.phase;
+                // What this step would have told is not: the flap period takes over.
+                self.step(now, dt, v, esc, true);
+                self.keep_quiet();
+                let (since, seq, elapsed_s) = match before {
+                    Phase::Firing { since, seq, firing_s, .. } => {
+                        let firing_s = if known(firing_s) { firing_s + dt } else { 0.0 };
+                        (since, seq.saturating_add(1), firing_s)
+                    }
+                    _ => (now, 1, 0.0),
+                };
+                let severity = self.flap.worst().severity();
+                let f = Flapping { since, seq, severity, announced: !silenced, elapsed_s };
+                self.flap.flapping = Some(f);
+                (!silenced).then(|| self.flapping_transition(f))
+            }
+            None => self.step(now, dt, v, esc, silenced),
+            Some(f) if Flap::ends(limits, percent) => {
+                self.step(now, dt, v, esc, true);
+                self.flap.flapping = None;
+                self.end_flap(now, Flapping { elapsed_s: f.elapsed_s + dt, ..f }, silenced)
+            }
+            Some(mut f) => {
+                self.step(now, dt, v, esc, true);
+                self.keep_quiet();
+                f.elapsed_s += dt;
+                if check != flap::Check::Ok {
+                    f.severity = f.severity.max(check.severity());
+                }
+                // Held back by a silence when it started: told once none holds it back.
+                let late = !f.announced && !silenced;
+                f.announced |= late;
+                self.flap.flapping = Some(f);
+                late.then(|| self.flapping_transition(f))
+            }
+        }
+    }
+
+    /// While flapping, the open episode is not announced: nothing it does is told.
+    fn keep_quiet(&mut self) {
+        if let Phase::Firing { ref mut announced, .. } = self.phase {
+            *announced = false;
+        }
+    }
+
+    /// The `flapping` notification of flap period `f`.
+    fn flapping_transition(&self, f: Flapping) -> Transition {
+        let peak = match self.phase {
+            Phase::Firing { peak, .. } => peak,
+            _ => f64::NAN,
+        };
+        Transition {
+            event: EventKind::Flapping,
+            severity: f.severity,
+            episode: f.since,
+            seq: f.seq,
+            cause: None,
+            firing_s: f.elapsed_s,
+            peak,
+            escalated_by: None,
+        }
+    }
+
+    /// Ends flap period `f` at `now` (the state already stepped): a firing alert goes on in
+    /// the flap period's episode, announced by this `flap_end` (unless a silence holds it
+    /// back: then by a `firing` once none does); an ok one is closed by it. A period never
+    /// announced ends without a word, as an episode never announced does.
+    fn end_flap(&mut self, now: f64, f: Flapping, silenced: bool) -> Option<Transition> {
+        match self.phase {
+            Phase::Firing {
+                severity,
+                ref mut since,
+                ref mut last_notified,
+                ref mut seq,
+                ref mut announced,
+                ref mut told,
+                ref mut firing_s,
+                ref mut quiet_s,
+                peak,
+                escalated_by,
+                ..
+            } => {
+                *since = f.since;
+                *seq = f.seq;
+                *firing_s = f.elapsed_s;
+                *told = f.severity;
+                if !f.announced || silenced {
+                    *announced = false;
+                    return None;
+                }
+                *seq = f.seq.saturating_add(1);
+                *announced = true;
+                *told = severity;
+                *last_notified = now;
+                *quiet_s = 0.0;
+                Some(Transition {
+                    event: EventKind::FlapEnd,
+                    severity,
+                    episode: f.since,
+                    seq: *seq,
+                    cause: None,
+                    firing_s: f.elapsed_s,
+                    peak,
+                    escalated_by,
+                })
+            }
+            Phase::Ok | Phase::Pending { .. } => f.announced.then_some(Transition {
+                event: EventKind::FlapEnd,
+                severity: f.severity,
+                episode: f.since,
+                seq: f.seq.saturating_add(1),
+                cause: None,
+                firing_s: f.elapsed_s,
+                peak: f64::NAN,
+                escalated_by: None,
+            }),
+        }
     }
 }
 
@@ -701,16 +891,16 @@ mod tests {
         let esc = Escalation::default();
         let mut a = AlertState::default();
         let hot = verdict(true, false, false);
-        let t = a.would_notify(0.0, 0.0, &hot, &esc).unwrap();
+        let t = a.would_notify(0.0, 0.0, &hot, &esc, None).unwrap();
         assert_eq!((t.event, t.seq), (EventKind::Firing, 1));
         assert_eq!(a.phase, Phase::Ok, "the state did not move");
         assert!(a.value.is_nan());
         assert_eq!(a.step(0.0, 0.0, &hot, &esc, true), None);
         // Held back again at every step until the silence ends; the late announcement is it.
-        let held = a.would_notify(5.0, 5.0, &hot, &esc).unwrap();
+        let held = a.would_notify(5.0, 5.0, &hot, &esc, None).unwrap();
         let told = a.step(5.0, 5.0, &hot, &esc, false).unwrap();
         assert_eq!(held, told);
-        assert_eq!(a.would_notify(10.0, 5.0, &hot, &esc), None, "announced: nothing due");
+        assert_eq!(a.would_notify(10.0, 5.0, &hot, &esc, None), None, "announced: nothing due");
     }
 
     #[test]
@@ -832,5 +1022,159 @@ mod tests {
         run_ticks(&mut d, &[500.0], 5.0, &esc);
         let Phase::Firing { firing_s, quiet_s, .. } = d.phase else { panic!("firing") };
         assert_eq!((firing_s, quiet_s), (0.0, 0.0));
+    }
+
+    const FLAP: FlapLimits = FlapLimits { high: 50.0, low: 25.0 };
+
+    /// Evaluates `a` at t = k for each verdict (`true`: warn holds, `false`: clear), under
+    /// a silence for the steps `silenced` says; the (k, event, episode, seq) told.
+    fn wave(
+        a: &mut AlertState,
+        from: usize,
+        hot: &[bool],
+        silenced: impl Fn(usize) -> bool,
+    ) -> Vec<(usize, EventKind, f64, u32)> {
+        let esc = Escalation::default();
+        let mut told = Vec::new();
+        for (i, &h) in hot.iter().enumerate() {
+            let k = from + i;
+            let v = verdict(h, false, !h);
+            if let Some(t) = a.evaluate(k as f64, 1.0, &v, &esc, silenced(k), Some(&FLAP)) {
+                told.push((k, t.event, t.episode, t.seq));
+            }
+        }
+        told
+    }
+
+    /// `n` evaluations of a square wave: hot at odd k.
+    fn square(n: usize) -> Vec<bool> {
+        (0..n).map(|k| k % 2 == 1).collect()
+    }
+
+    #[test]
+    fn a_square_wave_flaps_once_then_ends_in_its_episode_with_the_current_state() {
+        use EventKind::*;
+        let mut a = AlertState::default();
+        // Hot at odd k for 30 evaluations, then ok: firing/resolved until the ninth change
+        // (k = 9, an opening firing) becomes `flapping` in a new episode; quiet until the
+        // share falls under 25 % at k = 45 (see `flap`'s tests); `flap_end` closes it.
+        let mut hot = square(30);
+        hot.extend([false; 20]);
+        let told = wave(&mut a, 0, &hot, |_| false);
+        let mut expected = Vec::new();
+        for k in (1..9).step_by(2) {
+            expected.push((k, Firing, k as f64, 1));
+            expected.push((k + 1, Resolved, k as f64, 2));
+        }
+        expected.push((9, Flapping, 9.0, 1));
+        expected.push((45, FlapEnd, 9.0, 2));
+        assert_eq!(told, expected);
+        assert_eq!(a.phase, Phase::Ok);
+        assert!(a.flap.flapping.is_none());
+
+        // Ending hot: `flap_end` says firing in the flap's episode; `resolved` follows it.
+        let mut b = AlertState::default();
+        let mut hot = square(30);
+        hot.extend([true; 20]);
+        hot.extend([false; 2]);
+        let told = wave(&mut b, 0, &hot, |_| false);
+        let tail: Vec<_> = told.iter().filter(|t| t.0 >= 9).copied().collect();
+        // The last change is at k = 29 (hot from then on), one before the ok wave's: it ends
+        // at k = 44.
+        assert_eq!(tail, [(9, Flapping, 9.0, 1), (44, FlapEnd, 9.0, 2), (50, Resolved, 9.0, 3)]);
+        assert!(b.phase == Phase::Ok);
+    }
+
+    #[test]
+    fn flapping_that_starts_while_firing_keeps_that_episode_and_off_is_plain() {
+        use EventKind::*;
+        // Hot at even k: the ninth change (k = 9) resolves the episode opened at k = 8; the
+        // `flapping` takes its place in that episode.
+        let mut a = AlertState::default();
+        let hot: Vec<bool> = (0..12).map(|k| k % 2 == 0).collect();
+        let told = wave(&mut a, 0, &hot, |_| false);
+        assert_eq!(told.last(), Some(&(9, Flapping, 8.0, 2)));
+        assert_eq!(told.iter().filter(|t| t.1 == Flapping).count(), 1);
+
+        // Flap detection off: the plain firing/resolved sequence.
+        let mut b = AlertState::default();
+        let esc = Escalation::default();
+        let mut events = Vec::new();
+        for (k, h) in square(40).into_iter().enumerate() {
+            let v = verdict(h, false, !h);
+            if let Some(t) = b.evaluate(k as f64, 1.0, &v, &esc, false, None) {
+                events.push(t.event);
+            }
+        }
+        let plain: Vec<EventKind> =
+            (0..39).map(|k| if k % 2 == 0 { Firing } else { Resolved }).collect();
+        assert_eq!(events, plain);
+        assert!(b.flap.settled(), "no history kept when off");
+    }
+
+    #[test]
+    fn a_silence_holds_back_flapping_until_it_ends_and_never_the_ok_flap_end() {
+        use EventKind::*;
+        let mut a = AlertState::default();
+        let mut hot = square(30);
+        hot.extend([false; 20]);
+        // Silenced from k = 9 to 11: the flapping is told late, at k = 12.
+        let told = wave(&mut a, 0, &hot, |k| (9..12).contains(&k));
+        let flap: Vec<_> = told.iter().filter(|t| t.0 >= 9).copied().collect();
+        assert_eq!(flap, [(12, Flapping, 9.0, 1), (45, FlapEnd, 9.0, 2)]);
+        // Silenced at the end too: the ok `flap_end` still closes it.
+        let mut b = AlertState::default();
+        let told = wave(&mut b, 0, &hot, |k| k >= 40);
+        assert_eq!(told.last(), Some(&(45, FlapEnd, 9.0, 2)));
+        // Silenced for the whole flap: nothing of it is told.
+        let mut c = AlertState::default();
+        let told = wave(&mut c, 0, &hot, |k| k >= 9);
+        assert!(told.iter().all(|t| t.0 < 9), "{told:?}");
+        // would_notify says what the silence held back, and moves nothing.
+        let mut d = AlertState::default();
+        wave(&mut d, 0, &square(9), |_| false);
+        let before = d;
+        let held = d.would_notify(
+            9.0,
+            1.0,
+            &verdict(true, false, false),
+            &Escalation::default(),
+            Some(&FLAP),
+        );
+        assert_eq!(held.map(|t| t.event), Some(Flapping));
+        assert_eq!(d, before);
+    }
+
+    #[test]
+    fn nothing_else_is_told_while_flapping_and_the_history_survives_the_state_file() {
+        use EventKind::*;
+        let esc = Escalation { remind_every: Some(Duration::from_secs(1)), critical_after: None };
+        let mut a = AlertState::default();
+        wave(&mut a, 0, &square(10), |_| false);
+        assert!(a.flap.is_flapping());
+        // Hot (firing quietly), a reminder due, critical, no data: no word.
+        for k in 10..14 {
+            let v = verdict(true, k >= 12, false);
+            assert_eq!(a.evaluate(k as f64, 1.0, &v, &esc, false, Some(&FLAP)), None, "k = {k}");
+        }
+        assert_eq!(a.firing_severity(), Some(Severity::Critical));
+        assert_eq!(a.lose_data(14.0, 13.0, NoDataReason::NoSamples, false), None);
+        // Saved and read back (a restart): the flap goes on.
+        let saved = serde_json::to_value(a).unwrap();
+        // The 14 states recorded, oldest first (the first one stands for the older ones).
+        assert_eq!(saved["flap"]["history"], "owowowowowwwcc", "{saved}");
+        let b: AlertState = serde_json::from_value(saved).unwrap();
+        assert_eq!(b, a);
+        // A file of the previous version has no history: it loads, nothing flaps.
+        let old = serde_json::json!({"phase": "ok", "value": 1.0});
+        let c: AlertState = serde_json::from_value(old).unwrap();
+        assert!(c.flap.settled());
+        // The ok state with nothing in its history is not written.
+        assert!(serde_json::to_value(c).unwrap().get("flap").is_none());
+        // A rule whose flap detection was turned off ends a flap in progress.
+        let mut d = b;
+        let t = d.evaluate(15.0, 1.0, &verdict(false, false, true), &esc, false, None).unwrap();
+        assert_eq!((t.event, t.episode), (FlapEnd, 9.0));
+        assert_eq!(d.flap, flap::Flap::default());
     }
 }

@@ -29,7 +29,7 @@
 use crate::alerts::{AlertState, Cause, EscalatedBy, NoDataReason, Phase, Transition};
 use crate::collect::Sample;
 use crate::config::Severity;
-use crate::config::{Config, Escalation};
+use crate::config::{Config, Escalation, FlapLimits};
 use crate::event::Notification;
 use crate::ring::Ring;
 use crate::rules::CompiledRule;
@@ -139,6 +139,8 @@ pub struct Engine {
     seen: Vec<bool>,
     /// Per rule: `nodata_resolve_after` in seconds.
     resolve_after_s: Vec<f64>,
+    /// Per rule: flap detection's thresholds (`None`: off).
+    flap: Vec<Option<FlapLimits>>,
     /// Wall and monotonic time of the previous evaluating tick.
     last_tick: Option<(f64, Option<Instant>)>,
     changed: bool,
@@ -173,9 +175,11 @@ impl Engine {
                 r.rule.nodata_resolve_after.unwrap_or(config.nodata_resolve_after).as_secs_f64()
             })
             .collect();
+        let flap = rules.iter().map(|r| r.rule.flap.resolve(config.flap)).collect();
         Engine {
             seen: vec![false; rules.len()],
             resolve_after_s,
+            flap,
             absences,
             orphans: Vec::new(),
             last_tick: None,
@@ -378,6 +382,7 @@ impl Engine {
             silences,
             changed,
             seen,
+            flap,
             ..
         } = self;
         let suppressed = &mut self.suppressed;
@@ -414,9 +419,11 @@ impl Engine {
                     continue;
                 }
                 seen[binding.rule as usize] = true;
+                let limits = flap[binding.rule as usize].as_ref();
                 let may_notify = verdict.warn
                     || verdict.crit
-                    || matches!(binding.alert.phase, Phase::Firing { .. });
+                    || matches!(binding.alert.phase, Phase::Firing { .. })
+                    || binding.alert.flap.is_flapping();
                 let covering = if may_notify && !silences.is_empty() {
                     silence::covering(silences, &rule.name, registry.info(id), now)
                 } else {
@@ -424,12 +431,15 @@ impl Engine {
                 };
                 let silenced = covering.is_some();
                 let held = covering.and_then(|s| {
-                    binding.alert.would_notify(now, dt, &verdict, escalation).map(|t| (s, t))
+                    let alert = &binding.alert;
+                    alert.would_notify(now, dt, &verdict, escalation, limits).map(|t| (s, t))
                 });
                 let before = std::mem::discriminant(&binding.alert.phase);
                 let lost = binding.alert.nodata().is_some();
+                let flap_before = (binding.alert.flap.newest(), binding.alert.flap.is_flapping());
                 binding.alert.note_peak(verdict.value, rule.rising);
-                if let Some(t) = binding.alert.step(now, dt, &verdict, escalation, silenced) {
+                let t = binding.alert.evaluate(now, dt, &verdict, escalation, silenced, limits);
+                if let Some(t) = t {
                     let info = registry.info(id);
                     out.push(make_notification(host, rule, info, now, &binding.alert, t));
                     *changed = true;
@@ -455,7 +465,13 @@ impl Engine {
                     }
                 }
                 *changed |= lost || before != std::mem::discriminant(&binding.alert.phase);
-                if matches!(binding.alert.phase, Phase::Firing { .. }) {
+                // A new state in the flap history, or a flap starting or ending, is saved at
+                // once; the history ageing while changes are in it, at the checkpoint.
+                let flap_now = (binding.alert.flap.newest(), binding.alert.flap.is_flapping());
+                *changed |= flap_before != flap_now;
+                if matches!(binding.alert.phase, Phase::Firing { .. })
+                    || !binding.alert.flap.settled()
+                {
                     firing_dt = firing_dt.max(dt);
                 }
             }
@@ -697,6 +713,7 @@ impl Engine {
                     peak: t.peak,
                     escalated_by: t.escalated_by,
                     style: crate::humanize::Style::Binary,
+                    flap: None,
                 });
                 continue;
             };
@@ -741,13 +758,14 @@ impl Engine {
         }
     }
 
-    /// The alert states worth saving (everything not ok).
+    /// The alert states worth saving (everything not ok, and ok ones whose flap history
+    /// holds a change).
     pub fn saved_alerts(&self, registry: &Registry) -> Vec<SavedAlert> {
         let mut saved: Vec<SavedAlert> = self
             .bindings
             .iter()
             .flatten()
-            .filter(|b| b.alert.phase != Phase::Ok)
+            .filter(|b| b.alert.phase != Phase::Ok || !b.alert.flap.settled())
             .map(|b| SavedAlert {
                 rule: self.rules[b.rule as usize].rule.name.clone(),
                 series: registry.info(b.series).key.to_string(),
@@ -789,14 +807,30 @@ impl Engine {
             .collect()
     }
 
-    /// A `firing` notification for every alert that is firing and was announced: what
-    /// channels that mirror state (Alertmanager) must know after a restart.
+    /// A `firing` notification for every alert that is firing and was announced (a
+    /// `flapping` for one whose flapping was): what channels that mirror state
+    /// (Alertmanager) must know after a restart.
     pub fn announced_firing(&self, registry: &Registry, now: f64) -> Vec<Notification> {
         let bound =
             self.bindings.iter().flatten().map(|b| (b.rule, registry.info(b.series), &b.alert));
         bound
             .chain(self.unbound())
             .filter_map(|(r, info, alert)| match alert.phase {
+                _ if alert.flap.is_flapping() => {
+                    let f = alert.flap.flapping.filter(|f| f.announced)?;
+                    let t = Transition {
+                        event: crate::alerts::EventKind::Flapping,
+                        severity: f.severity,
+                        episode: f.since,
+                        seq: f.seq,
+                        cause: None,
+                        firing_s: f.elapsed_s,
+                        peak: f64::NAN,
+                        escalated_by: None,
+                    };
+                    let rule = &self.rules[r as usize];
+                    Some(make_notification(&self.host, rule, info, now, alert, t))
+                }
                 Phase::Firing { severity, since, seq, announced: true, .. } => {
                     let t = Transition {
                         event: crate::alerts::EventKind::Firing,
@@ -967,6 +1001,20 @@ fn make_notification(
     t: Transition,
 ) -> Notification {
     use crate::alerts::EventKind;
+    use crate::event::{CurrentState, FlapNote};
+    let flap = match t.event {
+        EventKind::Flapping => Some(FlapNote { percent: state.flap.percent(), state: None }),
+        EventKind::FlapEnd => Some(FlapNote {
+            percent: state.flap.percent(),
+            state: Some(if state.firing_severity().is_some() {
+                CurrentState::Firing
+            } else {
+                CurrentState::Ok
+            }),
+        }),
+        _ => None,
+    };
+    let ended = flap.and_then(|f| f.state) == Some(CurrentState::Ok);
     let threshold = match (t.event, t.cause) {
         (EventKind::Resolved, Some(Cause::NoDataTimeout { after_s })) => {
             Arc::from(format!("no data for {}", duration_text(after_s)))
@@ -980,6 +1028,7 @@ fn make_notification(
             })
         }
         (EventKind::Resolved, _) => rule.clear_text.clone(),
+        _ if ended => rule.clear_text.clone(),
         // Critical by policy: the threshold that held is the warning one.
         _ if t.escalated_by == Some(EscalatedBy::Time) => {
             rule.threshold_text(Severity::Warning).clone()
@@ -992,7 +1041,14 @@ fn make_notification(
             "warning for {}, escalated to critical by policy (critical_after)",
             duration_text(t.firing_s)
         )),
-        _ => None,
+        _ => flap.map(|f| {
+            let share = format!("{:.1}% of the last 21 evaluations changed state", f.percent);
+            match f.state {
+                None => format!("flapping: {share}; no firing or resolved until it settles"),
+                Some(CurrentState::Ok) => format!("no longer flapping ({share}); ok"),
+                Some(CurrentState::Firing) => format!("no longer flapping ({share}); still firing"),
+            }
+        }),
     };
     let last_seen = state.nodata().map(|n| n.last_seen);
     Notification {
@@ -1020,6 +1076,7 @@ fn make_notification(
         peak: t.peak,
         escalated_by: t.escalated_by,
         style: rule.style,
+        flap,
     }
 }
 
@@ -1601,5 +1658,68 @@ mod tests {
         let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
             "rules": [{"name": "now", "metric": "cpu.usage", "warn": "> 80"}]}"#;
         crate::config::load_str(text, "t.json", &|_| None).unwrap()
+    }
+
+    /// Ticks a square wave on `data` (95 at odd k, 50 at even k, for `n` samples) every 5 s
+    /// from `from`; every notification told.
+    fn square_ticks(
+        engine: &mut Engine,
+        reg: &Registry,
+        data: SeriesId,
+        ks: std::ops::Range<usize>,
+        n: usize,
+    ) -> Vec<Notification> {
+        let mut out = Vec::new();
+        for k in ks {
+            let v = if k < n && k % 2 == 1 { 95.0 } else { 50.0 };
+            engine.tick(reg, &sample(5.0 * k as f64, &[(data, v)]), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_silenced_flapping_is_recorded_once_and_a_restart_tells_mirrors_it_flaps() {
+        let mut reg = Registry::new();
+        let data = reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        let mut engine = Engine::new(&config(), None);
+        let mut out = square_ticks(&mut engine, &reg, data, 0..9, 30);
+        assert_eq!(out.len(), 8, "firing and resolved until the ninth change");
+        engine.set_silences(vec![Silence {
+            id: "s1".into(),
+            rule: Some("disk".into()),
+            matchers: Default::default(),
+            until: 1e12,
+            comment: "flappy disk".into(),
+        }]);
+        out = square_ticks(&mut engine, &reg, data, 9..14, 30);
+        assert!(out.is_empty(), "{out:?}");
+        let held: Vec<_> = engine.take_suppressed().map(|s| s.notification).collect();
+        assert_eq!(held.len(), 1, "once, not at every tick: {held:?}");
+        assert_eq!((held[0].event, held[0].since, held[0].seq), (EventKind::Flapping, 45.0, 1));
+        // The silence ends while it still flaps: told late, in the same episode.
+        engine.set_silences(Vec::new());
+        out = square_ticks(&mut engine, &reg, data, 14..15, 30);
+        // The share as it is now (14 changes).
+        let reason = "flapping: 74.4% of the last 21 evaluations changed state; no firing or \
+                      resolved until it settles";
+        assert_eq!(
+            told(&out),
+            told_one(EventKind::Flapping, "disk.used_percent{mount=/data}", Some(reason))
+        );
+        assert_eq!((out[0].since, out[0].seq), (45.0, 1));
+        // A new process adopting the saved state tells Alertmanager-like channels it flaps.
+        let saved = engine.saved_alerts(&reg);
+        assert_eq!(saved.len(), 1);
+        assert!(saved[0].state.flap.is_flapping());
+        let mut next = Engine::new(&config(), None);
+        next.restore_alerts(saved);
+        let mut sink = Vec::new();
+        next.tick(&reg, &sample(75.0, &[(data, 95.0)]), &mut sink);
+        let mirrored = next.announced_firing(&reg, 75.0);
+        assert_eq!(mirrored.len(), 1);
+        assert_eq!(
+            (mirrored[0].event, mirrored[0].since, mirrored[0].seq),
+            (EventKind::Flapping, 45.0, 1)
+        );
     }
 }

@@ -52,6 +52,27 @@ pub struct Notification {
     pub escalated_by: Option<crate::alerts::EscalatedBy>,
     /// How values are written (the rule's threshold's unit family).
     pub style: crate::humanize::Style,
+    /// For `flapping` and `flap_end`: the share of state changes, and the state it ended in.
+    pub flap: Option<FlapNote>,
+}
+
+/// What a `flapping` or `flap_end` notification says about the flap.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlapNote {
+    /// The weighted percentage of state changes over the last 21 evaluations.
+    pub percent: f64,
+    /// For `flap_end`: the alert's state when the flapping stopped.
+    pub state: Option<CurrentState>,
+}
+
+/// The state of an alert a `flap_end` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CurrentState {
+    /// Nothing fires: the episode is over.
+    Ok,
+    /// It fires (at the notification's severity): the episode goes on.
+    Firing,
 }
 
 impl Notification {
@@ -107,6 +128,8 @@ impl Notification {
                     .peak
                     .is_finite()
                     .then(|| crate::humanize::styled(self.metric.unit(), self.peak, self.style)),
+                flap_percent: self.flap.map(|f| (f.percent * 10.0).round() / 10.0),
+                state: self.flap.and_then(|f| f.state),
             },
         }
     }
@@ -194,6 +217,13 @@ pub struct Context {
     /// `peak` for people, in the value's unit family.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_text: Option<String>,
+    /// `flapping` and `flap_end`: the weighted percentage of state changes over the last 21
+    /// evaluations (one decimal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flap_percent: Option<f64>,
+    /// `flap_end`: `ok` (the episode is over) or `firing` (it goes on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<CurrentState>,
 }
 
 impl AlertEvent {
@@ -242,18 +272,27 @@ impl AlertEvent {
         format!("{head}: {} = {} ({threshold}){tail}", self.series, self.value_text)
     }
 
+    /// True when this notification ends its episode: a `resolved`, or a `flap_end` that
+    /// says ok. Channels that mirror state resolve the alert then.
+    pub fn ends_episode(&self) -> bool {
+        match self.event {
+            EventKind::Resolved => true,
+            EventKind::FlapEnd => self.context.state == Some(CurrentState::Ok),
+            _ => false,
+        }
+    }
+
     /// True when the alert is critical by `critical_after`, not by its critical threshold:
     /// `threshold` is then the warning threshold that held.
     pub fn by_policy(&self) -> bool {
-        self.event != EventKind::Resolved
-            && self.context.escalated_by == Some(crate::alerts::EscalatedBy::Time)
+        !self.ends_episode() && self.context.escalated_by == Some(crate::alerts::EscalatedBy::Time)
     }
 
     /// The label of `threshold` in messages: `Clear condition` (resolved), `Warning
     /// threshold` (critical by policy), else `Threshold`.
     pub fn threshold_label(&self) -> &'static str {
         match self.event {
-            EventKind::Resolved => "Clear condition",
+            _ if self.ends_episode() => "Clear condition",
             _ if self.by_policy() => "Warning threshold",
             _ => "Threshold",
         }
@@ -262,7 +301,7 @@ impl AlertEvent {
     /// A resolution's episode: `lasted 12m5s, peak 96.1%` (None for other events, or when
     /// neither is known).
     pub fn episode_text(&self) -> Option<String> {
-        if self.event != EventKind::Resolved {
+        if !self.ends_episode() {
             return None;
         }
         let lasted = self.context.episode_duration_s.map(|s| {
@@ -294,6 +333,9 @@ impl AlertEvent {
             EventKind::Resolved => "resolved",
             EventKind::Nodata => "no data",
             EventKind::Report => "report",
+            EventKind::Flapping => "flapping (notifications paused)",
+            EventKind::FlapEnd if self.ends_episode() => "flapping over, ok",
+            EventKind::FlapEnd => "flapping over, still firing",
         };
         match &self.context.reason {
             Some(reason) => format!("{what} ({reason}), notification #{}", self.seq),
@@ -309,6 +351,10 @@ impl AlertEvent {
         }
         let what = match self.event {
             EventKind::Resolved => "RESOLVED".to_string(),
+            EventKind::FlapEnd if self.ends_episode() => "FLAPPING OVER, OK".to_string(),
+            EventKind::FlapEnd => {
+                format!("{} flapping over, still firing", self.severity.as_str().to_uppercase())
+            }
             kind => format!("{} {}", self.severity.as_str().to_uppercase(), kind.as_str()),
         };
         format!("{test}{what}: {} on {}", self.rule, self.host)

@@ -143,6 +143,41 @@ fn sender_fires_refreshes_escalates_and_resolves() {
 }
 
 #[test]
+fn a_flapping_alert_is_active_saying_so_and_an_ok_flap_end_resolves_it() {
+    let am = Alertmanager::start("flap");
+    let mut s = sender(&am.base(), Duration::from_secs(60));
+    let since = now_unix() - 60.0;
+    let mut flapping = event("disk_flap", Severity::Warning, EventKind::Flapping, since);
+    flapping.context.flap_percent = Some(55.3);
+    s.send(&flapping).expect("flapping accepted");
+    let alerts =
+        am.wait_until("disk_flap", "the flapping alert", |a| a.len() == 1 && is_active(&a[0]));
+    assert_eq!(
+        alerts[0]["annotations"]["flapping"],
+        "55.3% of the last 21 evaluations changed state"
+    );
+    assert_eq!(time(&alerts[0]["startsAt"]), since.floor());
+
+    // Still firing when the flapping stops: active, the flapping annotation gone.
+    let mut firing = event("disk_flap", Severity::Warning, EventKind::FlapEnd, since);
+    firing.context.state = Some(hostwatch::event::CurrentState::Firing);
+    s.send(&firing).expect("flap_end accepted");
+    am.wait_until("disk_flap", "active without the flapping annotation", |a| {
+        a.len() == 1 && is_active(&a[0]) && a[0]["annotations"].get("flapping").is_none()
+    });
+
+    // A flap_end that says ok resolves it.
+    let mut ok = event("disk_flap", Severity::Warning, EventKind::FlapEnd, since);
+    ok.context.state = Some(hostwatch::event::CurrentState::Ok);
+    s.send(&flapping).expect("flapping again");
+    s.send(&ok).expect("ok flap_end accepted");
+    am.wait_until("disk_flap", "the alert resolved", |a| {
+        a.iter().all(|x| time(&x["endsAt"]) <= now_unix())
+    });
+    assert_eq!(s.active_len(), 0);
+}
+
+#[test]
 fn refresh_reposts_active_alerts_with_a_future_end() {
     let receiver = Receiver::start();
     let mut s = sender(&receiver.url("/am/"), Duration::from_secs(10));

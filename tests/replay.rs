@@ -379,3 +379,81 @@ fn a_clock_that_steps_back_restarts_windows_instead_of_freezing_them() {
     let got: Vec<String> = ns.iter().map(|n| n["event"].as_str().unwrap().to_string()).collect();
     assert_eq!(got, vec!["firing", "resolved"], "{ns:?}");
 }
+
+/// A square wave on cpu.usage (90 at odd k, 50 at even k, for 12 samples, then 50) every 5 s
+/// from t=1000, samples `from..to`.
+fn square_wave(from: usize, to: usize) -> String {
+    (from..to)
+        .map(|k| {
+            let v = if k < 12 && k % 2 == 1 { 90.0 } else { 50.0 };
+            line(1000.0 + 5.0 * k as f64, &[("cpu.usage", v)]) + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn a_square_wave_flaps_and_its_flap_end_closes_the_episode_across_a_restart() {
+    let cfg = json!({"rules": [{"name": "cpu_hi", "metric": "cpu.usage", "warn": "> 80"}]});
+    let whole = replay("flap-whole", cfg.clone(), &square_wave(0, 40));
+    // Firing at odd k, resolved at even k, until the ninth change (k = 9: 50.2 % of weighted
+    // state changes) is a `flapping` instead; then nothing until the share falls under 25 %
+    // at k = 27 (21.1 %), 15 evaluations after the wave settled (k = 12).
+    let mut expected = Vec::new();
+    for k in 1..9 {
+        let e = if k % 2 == 1 { "firing" } else { "resolved" };
+        expected.push(ev(5.0 * k as f64, e, "warning"));
+    }
+    expected.push(ev(45.0, "flapping", "warning"));
+    expected.push(ev(135.0, "flap_end", "warning"));
+    assert_eq!(events(&whole), expected);
+    let (flapping, end) = (&whole[8], &whole[9]);
+    // One episode: the one the flapping opened at k = 9; the flap_end is its second and last
+    // notification (no resolved follows), with the current state.
+    assert_eq!(flapping["since"], 1045.0);
+    assert_eq!(flapping["seq"], 1);
+    assert_eq!(flapping["flap_percent"], 50.2);
+    assert!(flapping.get("state").is_none(), "{flapping}");
+    assert_eq!(
+        flapping["reason"],
+        "flapping: 50.2% of the last 21 evaluations changed state; no firing or resolved until it settles"
+    );
+    assert_eq!(end["episode_key"], flapping["episode_key"]);
+    assert_eq!(end["key"], format!("{}:2", flapping["episode_key"].as_str().unwrap()));
+    assert_eq!(
+        (&end["seq"], &end["state"], &end["flap_percent"]),
+        (&json!(2), &json!("ok"), &json!(21.1))
+    );
+    assert_eq!(end["threshold"], "<= 80", "an ok flap_end shows the clear condition");
+    let keys: std::collections::BTreeSet<&str> =
+        whole.iter().map(|n| n["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), whole.len(), "every key is unique");
+
+    // The same samples in two processes, stopped while it flaps (k = 12): the state file
+    // carries the flap history and period, so the second tells exactly the same flap_end.
+    let dir = tempdir("flap-restart");
+    let state_arg = dir.join("state").to_str().unwrap().to_string();
+    let first = replay_in(&dir, cfg.clone(), &square_wave(0, 12), &["--state-dir", &state_arg]);
+    let second = replay_in(&dir, cfg, &square_wave(12, 40), &["--state-dir", &state_arg]);
+    let saved = std::fs::read_to_string(dir.join("state/state.json")).unwrap();
+    assert!(!saved.contains("\"flapping\""), "the flap is over: {saved}");
+    let mut both = first.clone();
+    both.extend(second.iter().cloned());
+    // Only the duration differs: a new process counts no elapsed time before its first
+    // sample (as for every episode across restarts), so 85 s of flapping instead of 90 s.
+    assert_eq!(whole[9]["episode_duration_s"], 90.0);
+    assert_eq!(both[9]["episode_duration_s"], 85.0);
+    both[9]["episode_duration_s"] = json!(90.0);
+    assert_eq!(both, whole);
+}
+
+#[test]
+fn flap_false_keeps_every_firing_and_resolved_of_a_square_wave() {
+    let cfg = json!({"rules": [
+        {"name": "cpu_hi", "metric": "cpu.usage", "warn": "> 80", "flap": false}
+    ]});
+    let ns = replay("flap-off", cfg, &square_wave(0, 40));
+    let expected: Vec<_> = (1..=12)
+        .map(|k| ev(5.0 * k as f64, if k % 2 == 1 { "firing" } else { "resolved" }, "warning"))
+        .collect();
+    assert_eq!(events(&ns), expected);
+}

@@ -111,7 +111,9 @@ typedef struct hostwatch_event {
     hostwatch_str series;   /* "disk.used_percent{mount=/}" */
     hostwatch_str severity; /* "warning" | "critical" */
     hostwatch_str event;    /* "firing" | "reminder" | "escalated" | "resolved" | "nodata"
-                             * (the series stopped reporting; the alert stays open) | "report"
+                             * (the series stopped reporting; the alert stays open) |
+                             * "flapping" | "flap_end" (its state in `json`: "state" "ok"
+                             * ends the episode, "firing" goes on) | "report"
                              * (a periodic report: `json` holds it under "report"; `summary`
                              * is one line of it; treat unknown values like "report") */
     hostwatch_str key;      /* stable per notification: de-duplicate retries with it */

@@ -181,6 +181,7 @@ fn alert(out: &mut String, a: &AlertRow, now_unix: f64) {
     let nodata = matches!(a.phase, crate::alerts::Phase::Firing { nodata: Some(_), .. });
     let (class, phase) = match (a.firing(), nodata) {
         (true, true) => (a.severity.as_str(), "no data"),
+        _ if a.flapping.is_some() => (a.severity.as_str(), "flapping"),
         (true, false) => (a.severity.as_str(), "firing"),
         _ => ("pending", "pending"),
     };
@@ -197,7 +198,11 @@ fn alert(out: &mut String, a: &AlertRow, now_unix: f64) {
         out,
         "</b>, threshold <code>{}</code></div><div class=\"meta\"><span>{} {}</span>",
         Esc(&a.threshold),
-        if a.firing() { "firing since" } else { "pending since" },
+        match (a.firing(), a.flapping.is_some()) {
+            (_, true) => "flapping since",
+            (true, false) => "firing since",
+            (false, false) => "pending since",
+        },
         When { at: Some(a.since()), now: now_unix },
     );
     if a.firing() {

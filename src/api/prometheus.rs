@@ -119,6 +119,31 @@ fn alerts(view: &View, out: &mut String) -> std::fmt::Result {
         }
         out.push_str("} 1\n");
     }
+    flapping(view, out)
+}
+
+/// `hostwatch_alert_flapping`: one sample per flapping alert.
+fn flapping(view: &View, out: &mut String) -> std::fmt::Result {
+    let mut rows = view.alerts.iter().filter(|a| a.flapping.is_some()).peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
+    family(
+        out,
+        "hostwatch_alert_flapping",
+        "gauge",
+        "An alert whose state changes too often: notifications paused until it settles (1).",
+    );
+    for a in rows {
+        out.push_str("hostwatch_alert_flapping{host=\"");
+        escape_label(out, &view.host);
+        out.push('"');
+        label(out, "rule", &a.rule);
+        if let (Some(key), Some(value)) = (a.metric.label_key(), &a.label) {
+            label(out, key.as_str(), value);
+        }
+        out.push_str("} 1\n");
+    }
     Ok(())
 }
 

@@ -36,7 +36,12 @@ pub(crate) fn alert_json(a: &AlertRow) -> Value {
         "series": &*a.series,
         "metric": a.metric.name(),
         "labels": labels(a.metric, a.label.as_deref()),
-        "state": if a.firing() { "firing" } else { "pending" },
+        "state": match a.phase {
+            crate::alerts::Phase::Firing { .. } => "firing",
+            crate::alerts::Phase::Pending { .. } => "pending",
+            crate::alerts::Phase::Ok => "ok",
+        },
+        "flapping": a.flapping.is_some(),
         "severity": a.severity.as_str(),
         "since": time(a.since()),
         "last_notified": a.last_notified().map_or(Value::Null, time),

@@ -134,6 +134,9 @@ pub(crate) struct AlertRow {
     /// the id the config gives for one of the config file); shared with
     /// [`View::silence_ids`], so a tick copies no string.
     pub silenced_by: Option<Arc<str>>,
+    /// While it flaps: the start of its flap period's episode (Unix seconds). A flapping
+    /// alert is listed even while its state is ok.
+    pub flapping: Option<f64>,
 }
 
 impl AlertRow {
@@ -141,7 +144,7 @@ impl AlertRow {
     pub(crate) fn since(&self) -> f64 {
         match self.phase {
             Phase::Pending { since } | Phase::Firing { since, .. } => since,
-            Phase::Ok => f64::NAN,
+            Phase::Ok => self.flapping.unwrap_or(f64::NAN),
         }
     }
 
@@ -377,8 +380,12 @@ impl View {
         }
         self.alerts.clear();
         for a in i.engine.alerts(i.registry) {
+            let flap = a.state.flap.flapping;
             let (severity, threshold) = match a.state.phase {
-                Phase::Ok => continue,
+                Phase::Ok => match flap {
+                    Some(f) => (f.severity, threshold_text(a.rule, f.severity)),
+                    None => continue,
+                },
                 Phase::Firing { severity, .. } => (severity, threshold_text(a.rule, severity)),
                 Phase::Pending { .. } => {
                     let s = if a.rule.crit.is_some() && a.rule.warn.is_none() {
@@ -405,6 +412,7 @@ impl View {
                 value: a.state.value,
                 threshold,
                 silenced_by,
+                flapping: flap.map(|f| f.since),
             });
         }
         // Unstable: (rule, series) is unique, and a stable sort allocates past ~27 alerts.

@@ -191,8 +191,12 @@ fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value
             continue;
         };
         let rule = config.rules.iter().find(|r| r.name == a.rule);
+        let flap = a.state.flap.flapping;
         let (state, severity) = match a.state.phase {
-            crate::alerts::Phase::Ok => continue,
+            crate::alerts::Phase::Ok => match flap {
+                Some(f) => ("ok", f.severity),
+                None => continue,
+            },
             crate::alerts::Phase::Firing { severity, .. } => ("firing", severity),
             crate::alerts::Phase::Pending { .. } => {
                 let crit_only = rule.is_some_and(|r| r.crit.is_some() && r.warn.is_none());
@@ -217,7 +221,7 @@ fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value
                 (since, Some(last_notified))
             }
             crate::alerts::Phase::Pending { since } => (since, None),
-            crate::alerts::Phase::Ok => continue,
+            crate::alerts::Phase::Ok => (flap.map_or(f64::NAN, |f| f.since), None),
         };
         alerts.push(json!({
             "rule": a.rule,
@@ -225,6 +229,7 @@ fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value
             "metric": metric.name(),
             "labels": info.label_pair().map_or(json!({}), |(k, v)| json!({k.as_str(): v})),
             "state": state,
+            "flapping": flap.is_some(),
             "severity": severity.as_str(),
             "since": time(since),
             "last_notified": last_notified.map_or(Value::Null, time),

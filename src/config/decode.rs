@@ -52,6 +52,7 @@ const TOP_KEYS: &[&str] = &[
     "rules",
     "escalation",
     "nodata_resolve_after",
+    "flap",
     "channels",
     "routes",
     "silences",
@@ -306,6 +307,10 @@ pub(crate) fn decode(
         Some(n) => d.duration(n, "nodata_resolve_after"),
         None => Some(DEFAULT_NODATA_RESOLVE_AFTER),
     };
+    let flap = match get(top, "flap") {
+        Some(n) => super::flap::decode_global_flap(&mut d, n),
+        None => Some(super::flap::DEFAULT_FLAP),
+    };
     let (channels, channel_names) = match get(top, "channels") {
         Some(n) => decode_channels(&mut d, n, "channels"),
         None => (BTreeMap::new(), Vec::new()),
@@ -350,6 +355,7 @@ pub(crate) fn decode(
         rule_set,
         escalation,
         nodata_resolve_after: nodata_resolve_after.unwrap_or(DEFAULT_NODATA_RESOLVE_AFTER),
+        flap,
         channels,
         routes,
         silences,

@@ -75,6 +75,7 @@ impl Config {
             "collect": collect,
             "rules": self.rules.iter().map(rule_json).collect::<Vec<_>>(),
             "escalation": escalation,
+            "flap": flap_json(self.flap),
             "delivery": {
                 "timeout": format_duration(self.delivery.timeout),
                 "retry_base": format_duration(self.delivery.retry_base),
@@ -188,7 +189,21 @@ fn rule_json(rule: &Rule) -> Value {
     if let Some(description) = &rule.description {
         m.insert("description".into(), description.clone().into());
     }
+    match rule.flap {
+        super::RuleFlap::Inherit => {}
+        super::RuleFlap::Off => {
+            m.insert("flap".into(), false.into());
+        }
+        super::RuleFlap::Limits(l) => {
+            m.insert("flap".into(), flap_json(Some(l)));
+        }
+    }
     m.into()
+}
+
+/// `{"high": 50, "low": 25}`, or `false` when off.
+fn flap_json(flap: Option<super::FlapLimits>) -> Value {
+    flap.map_or(Value::Bool(false), |l| json!({"high": l.high, "low": l.low}))
 }
 
 fn route_json(route: &Route) -> Value {

@@ -33,6 +33,8 @@ pub struct Config {
     pub escalation: Escalation,
     /// An open alert without data for this long resolves (unless its rule says otherwise).
     pub nodata_resolve_after: Duration,
+    /// Flap detection (`flap` key) for rules that set none; `None`: off (`"flap": false`).
+    pub flap: Option<FlapLimits>,
     /// Notification channels by name.
     pub channels: BTreeMap<String, Channel>,
     /// Which channels receive which notifications.
@@ -387,6 +389,41 @@ pub struct Rule {
     pub absent: Option<Duration>,
     /// This rule's `nodata_resolve_after` (the global one when `None`).
     pub nodata_resolve_after: Option<Duration>,
+    /// This rule's flap detection.
+    pub flap: RuleFlap,
+}
+
+/// Flap detection's thresholds, in percent of weighted state changes over the last 21
+/// evaluations (`0 < low < high <= 100`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlapLimits {
+    /// Flapping starts above this.
+    pub high: f64,
+    /// And ends below this.
+    pub low: f64,
+}
+
+/// A rule's `flap`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum RuleFlap {
+    /// Not set (or `true`): the global `flap` applies.
+    #[default]
+    Inherit,
+    /// `false`: no flap detection for this rule.
+    Off,
+    /// Its own thresholds.
+    Limits(FlapLimits),
+}
+
+impl RuleFlap {
+    /// The thresholds that apply, given the global setting.
+    pub fn resolve(self, global: Option<FlapLimits>) -> Option<FlapLimits> {
+        match self {
+            RuleFlap::Inherit => global,
+            RuleFlap::Off => None,
+            RuleFlap::Limits(l) => Some(l),
+        }
+    }
 }
 
 /// Reminder and escalation timing.
@@ -444,6 +481,7 @@ mod display;
 mod effective;
 pub mod env;
 mod error;
+mod flap;
 mod history;
 pub mod json;
 mod reports;

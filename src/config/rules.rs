@@ -29,6 +29,7 @@ const RULE_KEYS: &[&str] = &[
     "description",
     "absent",
     "nodata_resolve_after",
+    "flap",
 ];
 /// The most samples one window may span (a ring of that many `(f64, f64)` is 1.6 MB).
 pub const MAX_WINDOW_SAMPLES: u64 = 100_000;
@@ -153,6 +154,9 @@ fn decode_rule(
 
     let rule_channels =
         member(members, path, "channels").and_then(|(n, p)| d.channel_refs(n, &p, channels));
+    let flap = member(members, path, "flap")
+        .map(|(n, p)| super::flap::decode_flap(d, n, &p))
+        .unwrap_or_default();
     let description = member(members, path, "description")
         .and_then(|(n, p)| d.string(n, &p, "\"CPU busy for 2 minutes\"").map(str::to_owned));
 
@@ -168,6 +172,7 @@ fn decode_rule(
         description,
         absent,
         nodata_resolve_after,
+        flap,
     })
 }
 

@@ -113,9 +113,9 @@ impl AlertmanagerSender {
     /// rule and series when its labels changed (escalation), resolved at `now`.
     fn batch(&self, event: &AlertEvent, now: f64) -> Vec<Value> {
         let alert = ActiveAlert::of(event);
-        let mut out = vec![match event.event {
-            EventKind::Resolved => alert.postable(now),
-            _ => alert.postable(self.firing_until(now)),
+        let mut out = vec![match event.ends_episode() {
+            true => alert.postable(now),
+            false => alert.postable(self.firing_until(now)),
         }];
         if let Some(old) = self.active.get(&key(event))
             && old.labels != alert.labels
@@ -132,7 +132,7 @@ impl AlertmanagerSender {
     /// Records what `event` means for the active set.
     fn track(&mut self, event: &AlertEvent) {
         match event.event {
-            EventKind::Resolved => {
+            _ if event.ends_episode() => {
                 self.active.remove(&key(event));
             }
             // A test notification is sent once and left to expire.
@@ -288,7 +288,8 @@ pub fn labels(event: &AlertEvent) -> LabelSet {
 }
 
 /// The annotations of an event's alert: `summary` (one line for people), `description` (the
-/// rule's, when it has one), `value` and `threshold`.
+/// rule's, when it has one), `value` and `threshold`; `reason`, `nodata`, `escalated_by`,
+/// `peak` and `flapping` when they apply.
 pub fn annotations(event: &AlertEvent) -> LabelSet {
     let mut set = LabelSet::new();
     let summary = format!(
@@ -306,6 +307,15 @@ pub fn annotations(event: &AlertEvent) -> LabelSet {
     }
     if event.event == EventKind::Nodata {
         set.insert("nodata".to_string(), event.nodata_text());
+    }
+    // Flapping: active, saying so, until a `flap_end` resolves it (ok) or replaces the
+    // annotations (still firing).
+    if event.event == EventKind::Flapping {
+        let share = event
+            .context
+            .flap_percent
+            .map(|p| format!("{p}% of the last 21 evaluations changed state"));
+        set.insert("flapping".to_string(), share.unwrap_or_else(|| "flapping".to_string()));
     }
     if let Some(by) = event.context.escalated_by {
         set.insert("escalated_by".to_string(), by.as_str().to_string());
@@ -596,6 +606,36 @@ mod tests {
         s.remember(&other);
         assert_eq!(s.active_len(), 2);
         assert_eq!(s.refresh_every(), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_flapping_alert_is_active_saying_so_until_an_ok_flap_end_resolves_it() {
+        let mut s = sender(60);
+        let now = 1_700_000_100.0;
+        let mut flapping = event(EventKind::Flapping);
+        flapping.context.flap_percent = Some(62.5);
+        let b = s.batch(&flapping, now);
+        assert_eq!(b[0]["endsAt"], rfc3339(now + 240.0), "active");
+        assert_eq!(
+            b[0]["annotations"]["flapping"],
+            "62.5% of the last 21 evaluations changed state"
+        );
+        s.track(&flapping);
+        assert_eq!(s.active_len(), 1);
+        // Still firing when it stops flapping: active, without the flapping annotation.
+        let mut firing = event(EventKind::FlapEnd);
+        firing.context.state = Some(crate::event::CurrentState::Firing);
+        let b = s.batch(&firing, now);
+        assert_eq!(b[0]["endsAt"], rfc3339(now + 240.0));
+        assert!(b[0]["annotations"].get("flapping").is_none());
+        s.track(&firing);
+        assert_eq!(s.active_len(), 1);
+        // Ok: resolved now, and no longer kept alive.
+        let mut ok = event(EventKind::FlapEnd);
+        ok.context.state = Some(crate::event::CurrentState::Ok);
+        assert_eq!(s.batch(&ok, now)[0]["endsAt"], rfc3339(now));
+        s.track(&ok);
+        assert_eq!(s.active_len(), 0);
     }
 
     #[test]

@@ -162,7 +162,9 @@ impl Notify for LogNotifier {
     fn notify(&mut self, n: &Notification) {
         let key = n.key();
         let level = match n.event {
-            crate::alerts::EventKind::Resolved => log::Level::Info,
+            crate::alerts::EventKind::Resolved | crate::alerts::EventKind::FlapEnd => {
+                log::Level::Info
+            }
             _ => log::Level::Warn,
         };
         log::log!(

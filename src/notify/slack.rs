@@ -282,8 +282,9 @@ fn map_reason(e: SendError, f: impl FnOnce(String) -> String) -> SendError {
 /// resolved, a grey question mark for no data.
 fn emoji(event: &AlertEvent) -> &'static str {
     match (event.event, event.severity) {
-        (EventKind::Resolved, _) => "\u{2705}",
+        _ if event.ends_episode() => "\u{2705}",
         (EventKind::Nodata, _) => "\u{2754}",
+        (EventKind::Flapping, _) => "\u{1F501}",
         (_, Severity::Critical) => "\u{1F534}",
         (_, Severity::Warning) => "\u{1F7E0}",
     }
@@ -616,5 +617,42 @@ mod tests {
         let all = strings(&rendered(&webhook(), &r)).join("\n");
         assert!(all.contains("*Clear condition*\n&lt;= 80"), "{all}");
         assert!(all.contains("*Episode*\nlasted 12m5s, peak 96.1%"), "{all}");
+    }
+
+    /// A `flapping`, and the `flap_end`s that say ok and firing, as the engine makes them.
+    fn flap_events(base: AlertEvent) -> [AlertEvent; 3] {
+        let mut flapping = base.clone();
+        flapping.event = EventKind::Flapping;
+        flapping.context.flap_percent = Some(62.5);
+        flapping.context.reason = Some("flapping: 62.5% of the last 21 evaluations changed state; no firing or resolved until it settles".into());
+        let mut ok = base.clone();
+        ok.event = EventKind::FlapEnd;
+        ok.context.flap_percent = Some(21.1);
+        ok.context.state = Some(crate::event::CurrentState::Ok);
+        ok.context.reason =
+            Some("no longer flapping (21.1% of the last 21 evaluations changed state); ok".into());
+        let mut firing = ok.clone();
+        firing.context.state = Some(crate::event::CurrentState::Firing);
+        firing.context.reason = Some(
+            "no longer flapping (21.1% of the last 21 evaluations changed state); still firing"
+                .into(),
+        );
+        [flapping, ok, firing]
+    }
+
+    #[test]
+    fn flapping_and_flap_end_say_so_and_an_ok_flap_end_looks_resolved() {
+        let [flapping, ok, firing] = flap_events(event());
+        let all = strings(&rendered(&webhook(), &flapping)).join("\n");
+        assert!(all.contains("\u{1F501} CRITICAL flapping: disk_root on web-01"), "{all}");
+        assert!(
+            all.contains("flapping (notifications paused) (flapping: 62.5% of the last 21"),
+            "{all}"
+        );
+        let all = strings(&rendered(&webhook(), &ok)).join("\n");
+        assert!(all.contains("\u{2705} FLAPPING OVER, OK: disk_root on web-01"), "{all}");
+        assert!(all.contains("*Clear condition*"), "{all}");
+        let all = strings(&rendered(&webhook(), &firing)).join("\n");
+        assert!(all.contains("\u{1F534} CRITICAL flapping over, still firing: disk_root"), "{all}");
     }
 }

@@ -19,7 +19,6 @@
 
 use super::http::{self, HttpResponse};
 use super::{Receipt, Rendered, SendError, Sender, escape};
-use crate::alerts::EventKind;
 use crate::config::Secret;
 use crate::config::Severity;
 use crate::config::channels::{TeamsConfig, TeamsFormat};
@@ -174,7 +173,7 @@ fn first_line(text: &str) -> String {
 /// Adaptive Card `TextBlock` colour of the title.
 fn color(event: &AlertEvent) -> &'static str {
     match (event.event, event.severity) {
-        (EventKind::Resolved, _) => "good",
+        _ if event.ends_episode() => "good",
         (_, Severity::Critical) => "attention",
         (_, Severity::Warning) => "warning",
     }
@@ -183,7 +182,7 @@ fn color(event: &AlertEvent) -> &'static str {
 /// MessageCard `themeColor`.
 fn theme_color(event: &AlertEvent) -> &'static str {
     match (event.event, event.severity) {
-        (EventKind::Resolved, _) => "2EB886",
+        _ if event.ends_episode() => "2EB886",
         (_, Severity::Critical) => "D00000",
         (_, Severity::Warning) => "FFA500",
     }
@@ -296,6 +295,7 @@ fn fit(text: &str, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerts::EventKind;
 
     const HOSTILE: &str = "/mnt/[click](https://evil) *b* <at>Boss</at>\n\"quoted\" <!channel>";
 
@@ -520,5 +520,44 @@ mod tests {
             assert!(all.iter().any(|s| s == "Clear condition"), "{all:?}");
             assert!(all.iter().any(|s| s.contains("lasted 12m5s, peak 96.1%")), "{all:?}");
         }
+    }
+
+    /// A `flapping`, and the `flap_end`s that say ok and firing, as the engine makes them.
+    fn flap_events(base: AlertEvent) -> [AlertEvent; 3] {
+        let mut flapping = base.clone();
+        flapping.event = EventKind::Flapping;
+        flapping.context.flap_percent = Some(62.5);
+        flapping.context.reason = Some("flapping: 62.5% of the last 21 evaluations changed state; no firing or resolved until it settles".into());
+        let mut ok = base.clone();
+        ok.event = EventKind::FlapEnd;
+        ok.context.flap_percent = Some(21.1);
+        ok.context.state = Some(crate::event::CurrentState::Ok);
+        ok.context.reason =
+            Some("no longer flapping (21.1% of the last 21 evaluations changed state); ok".into());
+        let mut firing = ok.clone();
+        firing.context.state = Some(crate::event::CurrentState::Firing);
+        firing.context.reason = Some(
+            "no longer flapping (21.1% of the last 21 evaluations changed state); still firing"
+                .into(),
+        );
+        [flapping, ok, firing]
+    }
+
+    #[test]
+    fn flapping_and_flap_end_say_so_and_an_ok_flap_end_looks_resolved() {
+        let [flapping, ok, firing] = flap_events(event());
+        for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
+            let mut all = Vec::new();
+            strings(&rendered(format, &flapping), &mut all);
+            assert!(all.iter().any(|s| s.contains("CRITICAL flapping: disk")), "{all:?}");
+            assert!(all.iter().any(|s| s.contains("62.5% of the last 21 evaluations")), "{all:?}");
+            let mut all = Vec::new();
+            strings(&rendered(format, &firing), &mut all);
+            assert!(all.iter().any(|s| s.contains("flapping over, still firing")), "{all:?}");
+        }
+        let v = rendered(TeamsFormat::Workflows, &ok);
+        assert_eq!(v["attachments"][0]["content"]["body"][0]["color"], "good");
+        assert_eq!(rendered(TeamsFormat::MessageCard, &ok)["themeColor"], "2EB886");
+        assert_eq!(rendered(TeamsFormat::MessageCard, &firing)["themeColor"], "D00000");
     }
 }

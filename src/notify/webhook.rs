@@ -19,7 +19,6 @@ use super::alertmanager::{
     user_agent,
 };
 use super::{Receipt, Rendered, SendError, Sender, http};
-use crate::alerts::EventKind;
 use crate::config::channels::{WebhookConfig, WebhookFormat};
 use crate::event::AlertEvent;
 use crate::timefmt::rfc3339;
@@ -91,9 +90,9 @@ impl WebhookSender {
     fn alertmanager_message(&self, event: &AlertEvent) -> Value {
         let labels = labels(event);
         let annotations = annotations(event);
-        let (status, ends_at) = match event.event {
-            EventKind::Resolved => ("resolved", rfc3339(event.ts.max(event.since))),
-            _ => ("firing", NOT_ENDED.to_string()),
+        let (status, ends_at) = match event.ends_episode() {
+            true => ("resolved", rfc3339(event.ts.max(event.since))),
+            false => ("firing", NOT_ENDED.to_string()),
         };
         json!({
             "version": "4",
@@ -153,6 +152,7 @@ fn header_safe(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerts::EventKind;
     use crate::config::Severity;
 
     fn config(format: WebhookFormat) -> WebhookConfig {
@@ -287,5 +287,33 @@ mod tests {
         let err = WebhookSender::new("hook", &c, Duration::from_secs(3)).err().unwrap();
         assert!(err.starts_with("webhook channel hook:"), "{err}");
         assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn an_ok_flap_end_resolves_in_the_alertmanager_webhook_body_and_flapping_fires() {
+        let s = WebhookSender::new(
+            "am_receiver",
+            &config(WebhookFormat::AlertmanagerWebhook),
+            Duration::from_secs(3),
+        )
+        .unwrap();
+        let flapping = event(EventKind::Flapping);
+        let mut ok = event(EventKind::FlapEnd);
+        ok.context.state = Some(crate::event::CurrentState::Ok);
+        let mut still = ok.clone();
+        still.context.state = Some(crate::event::CurrentState::Firing);
+        let status = |e: &AlertEvent| {
+            let v: Value = serde_json::from_str(&s.render(e).body).unwrap();
+            v["alerts"][0]["status"].as_str().unwrap().to_string()
+        };
+        assert_eq!(
+            (status(&flapping), status(&ok), status(&still)),
+            ("firing".into(), "resolved".into(), "firing".into())
+        );
+        // The JSON form carries the flap's fields.
+        let j = WebhookSender::new("hook", &config(WebhookFormat::Json), Duration::from_secs(3))
+            .unwrap();
+        let v: Value = serde_json::from_str(&j.render(&ok).body).unwrap();
+        assert_eq!((v["event"].as_str(), v["state"].as_str()), (Some("flap_end"), Some("ok")));
     }
 }

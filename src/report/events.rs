@@ -70,7 +70,16 @@ pub(crate) fn alerts(records: &[Value], since: f64, until: f64) -> Alerts {
             continue;
         };
         if ts >= until
-            || !matches!(kind, "firing" | "reminder" | "escalated" | "resolved" | "nodata")
+            || !matches!(
+                kind,
+                "firing"
+                    | "reminder"
+                    | "escalated"
+                    | "resolved"
+                    | "nodata"
+                    | "flapping"
+                    | "flap_end"
+            )
         {
             continue;
         }
@@ -89,7 +98,8 @@ pub(crate) fn alerts(records: &[Value], since: f64, until: f64) -> Alerts {
         if severity_rank(&sev) > severity_rank(&e.severity) {
             e.severity = sev;
         }
-        if kind == "resolved" {
+        // A `flap_end` that says ok closes its episode as a resolution does.
+        if kind == "resolved" || (kind == "flap_end" && text("state") == "ok") {
             e.ended = Some(ts);
         }
     }

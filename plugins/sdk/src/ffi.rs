@@ -54,7 +54,8 @@ pub struct HwEvent {
     pub series: HwStr,
     /// `warning` or `critical`.
     pub severity: HwStr,
-    /// `firing`, `reminder`, `escalated` or `resolved`.
+    /// `firing`, `reminder`, `escalated`, `resolved`, `nodata`, `flapping`, `flap_end` or
+    /// `report`.
     pub event: HwStr,
     /// The notification's stable key.
     pub key: HwStr,

@@ -103,8 +103,9 @@ pub struct Event<'a> {
     pub series: &'a str,
     /// `warning` or `critical`.
     pub severity: &'a str,
-    /// `firing`, `reminder`, `escalated`, `resolved`, or `report` (a periodic report: `json`
-    /// holds it under `report`; treat unknown values like `report`).
+    /// `firing`, `reminder`, `escalated`, `resolved`, `nodata`, `flapping`, `flap_end` (the
+    /// JSON's `state` says `ok` or `firing`), or `report` (a periodic report: `json` holds it
+    /// under `report`; treat unknown values like `report`).
     pub event: &'a str,
     /// Stable per notification: the same event retried has the same key (de-duplicate on it).
     pub key: &'a str,

@@ -52,6 +52,7 @@ fn alert(rule: &str, metric: Metric, label: Option<&str>, firing: bool, sev: Sev
         value: 95.0,
         threshold: "> 90".into(),
         silenced_by: None,
+        flapping: None,
     }
 }
 
@@ -513,4 +514,44 @@ fn history_counters_per_sink() {
         find("hostwatch_history_points_total", &[("sink", "influxdb"), ("result", "failed")]),
         Some(3.0)
     );
+}
+
+#[test]
+fn a_flapping_alert_has_its_sample_also_while_ok_and_the_status_says_so() {
+    let mut v = small_view();
+    let mut hot = alert("disk", Metric::DiskUsedPercent, Some("/"), true, Severity::Warning);
+    hot.flapping = Some(1_700_000_000.0);
+    let mut calm = alert("load", Metric::Load1, None, false, Severity::Critical);
+    calm.phase = Phase::Ok;
+    calm.flapping = Some(1_699_999_000.0);
+    let plain = alert("cpu", Metric::CpuUsage, None, true, Severity::Warning);
+    v.alerts = vec![hot, calm, plain];
+    let samples = parse(&render_text(&v));
+    let flapping: Vec<(Option<&str>, Option<&str>)> = samples
+        .iter()
+        .filter(|s| s.name == "hostwatch_alert_flapping")
+        .map(|s| (s.label("rule"), s.label("mount")))
+        .collect();
+    assert_eq!(flapping, [(Some("disk"), Some("/")), (Some("load"), None)]);
+    // `hostwatch_alert` stays pending or firing: the ok one has none.
+    let alerts: Vec<Option<&str>> =
+        samples.iter().filter(|s| s.name == "hostwatch_alert").map(|s| s.label("rule")).collect();
+    assert_eq!(alerts, [Some("disk"), Some("cpu")]);
+    let status: Vec<(serde_json::Value, serde_json::Value)> = v
+        .alerts
+        .iter()
+        .map(crate::api::status::alert_json)
+        .map(|j| (j["state"].clone(), j["flapping"].clone()))
+        .collect();
+    use serde_json::json;
+    assert_eq!(
+        status,
+        [
+            (json!("firing"), json!(true)),
+            (json!("ok"), json!(true)),
+            (json!("firing"), json!(false))
+        ]
+    );
+    let calm = crate::api::status::alert_json(&v.alerts[1]);
+    assert_eq!(calm["since"], "2023-11-14T21:56:40Z", "the flap period's start");
 }

@@ -145,7 +145,7 @@ impl Dispatcher {
         let mut channels = self.router.channels_for(&event);
         let episode = event.episode_key.clone();
         let notified = self.outbox.notified_mut();
-        if event.event == EventKind::Resolved {
+        if event.ends_episode() {
             for c in notified.remove(&episode).unwrap_or_default() {
                 if !channels.contains(&c) {
                     channels.push(c);

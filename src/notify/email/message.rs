@@ -84,6 +84,10 @@ pub fn subject(event: &AlertEvent) -> String {
         text.push_str(" (critical by policy)");
     } else if event.event == EventKind::Nodata {
         text.push_str(" (no data)");
+    } else if event.event == EventKind::Flapping {
+        text.push_str(" (notifications paused)");
+    } else if event.event == EventKind::FlapEnd {
+        text.push_str(if event.ends_episode() { " (ok)" } else { " (still firing)" });
     }
     if event.test {
         text.push_str(" (test)");
@@ -225,7 +229,7 @@ fn text_body(event: &AlertEvent) -> String {
 
 fn colour(event: &AlertEvent) -> &'static str {
     match (event.event, event.severity) {
-        (EventKind::Resolved, _) => "#2e7d32",
+        _ if event.ends_episode() => "#2e7d32",
         (_, Severity::Critical) => "#d00000",
         (_, Severity::Warning) => "#b26a00",
     }
@@ -519,5 +523,51 @@ mod tests {
         let text = text_body(&r);
         assert!(text.contains("Clear condition:   <= 80"), "{text}");
         assert!(text.contains("Episode:           lasted 12m5s, peak 96.1%"), "{text}");
+    }
+
+    /// A `flapping`, and the `flap_end`s that say ok and firing, as the engine makes them.
+    fn flap_events(base: AlertEvent) -> [AlertEvent; 3] {
+        let mut flapping = base.clone();
+        flapping.event = EventKind::Flapping;
+        flapping.context.flap_percent = Some(62.5);
+        flapping.context.reason = Some("flapping: 62.5% of the last 21 evaluations changed state; no firing or resolved until it settles".into());
+        let mut ok = base.clone();
+        ok.event = EventKind::FlapEnd;
+        ok.context.flap_percent = Some(21.1);
+        ok.context.state = Some(crate::event::CurrentState::Ok);
+        ok.context.reason =
+            Some("no longer flapping (21.1% of the last 21 evaluations changed state); ok".into());
+        let mut firing = ok.clone();
+        firing.context.state = Some(crate::event::CurrentState::Firing);
+        firing.context.reason = Some(
+            "no longer flapping (21.1% of the last 21 evaluations changed state); still firing"
+                .into(),
+        );
+        [flapping, ok, firing]
+    }
+
+    #[test]
+    fn flapping_and_flap_end_say_so_in_subject_and_bodies() {
+        let (from, to) = mailboxes();
+        let [flapping, ok, firing] = flap_events(event());
+        let m = build(&flapping, &from, &to);
+        assert!(m.contains("CRITICAL flapping: disk_root on web-01"), "{m}");
+        assert_eq!(
+            subject(&flapping),
+            "[CRITICAL] disk_root flapping on web-01: / 96.1% > 95 (notifications paused)"
+        );
+        let text = text_body(&flapping);
+        assert!(
+            text.contains("Reason:            flapping: 62.5% of the last 21 evaluations"),
+            "{text}"
+        );
+        let m = build(&ok, &from, &to);
+        assert_eq!(subject(&ok), "[CRITICAL] disk_root flap_end on web-01: / 96.1% > 95 (ok)");
+        assert!(m.contains("#2e7d32"), "green, as a resolution: {m}");
+        let m = build(&firing, &from, &to);
+        assert!(subject(&firing).ends_with("flap_end on web-01: / 96.1% > 95 (still firing)"));
+        let text = text_body(&firing);
+        assert!(text.contains("changed state); still firing\r\n"), "{text}");
+        assert!(m.contains("#d00000"), "{m}");
     }
 }

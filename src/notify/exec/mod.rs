@@ -251,8 +251,9 @@ fn is_executable(p: &Path) -> bool {
 /// SUMMARY, DESCRIPTION` (empty when none), `REASON` (why, when more than the threshold
 /// explains it: `mount disappeared`, `data is back`; else empty), `LAST_SEEN` (Unix seconds
 /// of the series' last value for `nodata`, else empty), `ESCALATED_BY` (`threshold`, `time`
-/// or empty), `EPISODE_DURATION_S`, `PEAK`, `PEAK_TEXT` (empty when not known), `TEST` (`1`
-/// for `test-notify`, else `0`), and
+/// or empty), `EPISODE_DURATION_S`, `PEAK`, `PEAK_TEXT` (empty when not known),
+/// `FLAP_PERCENT` (`flapping`, `flap_end`: the share of state changes, else empty), `STATE`
+/// (`flap_end`: `ok` or `firing`, else empty), `TEST` (`1` for `test-notify`, else `0`), and
 /// `HOSTWATCH_LABEL_<NAME>` per label, the name upper-cased with every character other than
 /// `A-Z0-9` turned into `_` (`mount` → `HOSTWATCH_LABEL_MOUNT`). Values are passed verbatim,
 /// except NUL bytes, which an environment cannot carry and which are dropped (the JSON on
@@ -288,6 +289,19 @@ pub fn alert_env(channel: &str, event: &AlertEvent) -> Vec<(String, String)> {
         ),
         ("PEAK".into(), event.context.peak.map(|p| p.to_string()).unwrap_or_default()),
         ("PEAK_TEXT".into(), event.context.peak_text.clone().unwrap_or_default()),
+        (
+            "FLAP_PERCENT".into(),
+            event.context.flap_percent.map(|p| p.to_string()).unwrap_or_default(),
+        ),
+        (
+            "STATE".into(),
+            match event.context.state {
+                Some(crate::event::CurrentState::Ok) => "ok",
+                Some(crate::event::CurrentState::Firing) => "firing",
+                None => "",
+            }
+            .to_string(),
+        ),
         ("TEST".into(), if event.test { "1" } else { "0" }.to_string()),
     ];
     for (name, value) in &event.labels {
@@ -461,6 +475,16 @@ mod tests {
             "{}",
             env["HOSTWATCH_SUMMARY"]
         );
+        e.event = crate::alerts::EventKind::FlapEnd;
+        e.context = Default::default();
+        e.context.flap_percent = Some(21.1);
+        e.context.state = Some(crate::event::CurrentState::Ok);
+        let env: BTreeMap<String, String> = alert_env("pager", &e).into_iter().collect();
+        assert_eq!(
+            (env["HOSTWATCH_EVENT"].as_str(), env["HOSTWATCH_STATE"].as_str()),
+            ("flap_end", "ok")
+        );
+        assert_eq!(env["HOSTWATCH_FLAP_PERCENT"], "21.1");
         e.event = crate::alerts::EventKind::Nodata;
         e.context = Default::default();
         e.context.reason = Some("mount disappeared".into());

@@ -122,9 +122,9 @@ impl Syslog {
     /// accept; control characters in the body become spaces so one alert stays one line.
     fn message(&self, event: &Event<'_>) -> String {
         let severity: u8 = match (event.event, event.severity) {
-            ("resolved", _) => 5, // notice
-            (_, "critical") => 2, // crit
-            _ => 4,               // warning
+            ("resolved" | "flap_end", _) => 5, // notice
+            (_, "critical") => 2,              // crit
+            _ => 4,                            // warning
         };
         let pri = u16::from(self.facility) * 8 + u16::from(severity);
         let body = match self.format {

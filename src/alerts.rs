@@ -40,10 +40,14 @@ pub enum EventKind {
     /// Not an alert: a periodic report (`AlertEvent::report` holds it). The engine never
     /// makes one.
     Report,
+    /// Not an alert: a channel's rate limit held notifications back during a period; one
+    /// summary per period (`hostwatch.rate_limit`). The engine never makes one.
+    #[serde(rename = "held_back")]
+    HeldBack,
 }
 
 impl EventKind {
-    /// `firing`, `reminder`, `escalated`, `resolved`, `nodata` or `report`.
+    /// `firing`, `reminder`, `escalated`, `resolved`, `nodata`, `report` or `held_back`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Firing => "firing",
@@ -52,6 +56,7 @@ impl EventKind {
             EventKind::Resolved => "resolved",
             EventKind::Nodata => "nodata",
             EventKind::Report => "report",
+            EventKind::HeldBack => "held_back",
         }
     }
 }

@@ -294,6 +294,7 @@ impl AlertEvent {
             EventKind::Resolved => "resolved",
             EventKind::Nodata => "no data",
             EventKind::Report => "report",
+            EventKind::HeldBack => "notifications held back (rate limit)",
         };
         match &self.context.reason {
             Some(reason) => format!("{what} ({reason}), notification #{}", self.seq),

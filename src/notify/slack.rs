@@ -121,6 +121,11 @@ impl SlackSender {
             Some(r) => (crate::report::slack::text(r), crate::report::slack::blocks(r)),
             None => (fallback_text(event), blocks(event)),
         };
+        self.message(text, blocks)
+    }
+
+    /// The message around `text` and `blocks`: no unfurling, the bot's channel, the name.
+    fn message(&self, text: String, blocks: Value) -> Value {
         let mut body = json!({
             "text": text,
             "blocks": blocks,
@@ -164,19 +169,7 @@ impl SlackSender {
         }
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "verbatim": true,
             "text": fit(&format!("hostwatch \u{00B7} {} notifications grouped (group_wait)", events.len()), SECTION_LIMIT, line)}]}));
-        let mut body = json!({
-            "text": fit(&headline, SECTION_LIMIT, line),
-            "blocks": blocks,
-            "unfurl_links": false,
-            "unfurl_media": false,
-        });
-        if let Endpoint::Bot { channel, .. } = &self.endpoint {
-            body["channel"] = json!(channel);
-        }
-        if let Some(username) = &self.username {
-            body["username"] = json!(username);
-        }
-        body
+        self.message(fit(&headline, SECTION_LIMIT, line), Value::Array(blocks))
     }
 
     fn post(&self, body: &[u8]) -> Result<Receipt, SendError> {

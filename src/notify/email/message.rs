@@ -88,11 +88,7 @@ pub fn subject(event: &AlertEvent) -> String {
     if event.test {
         text.push_str(" (test)");
     }
-    let text = escape::one_line(&text);
-    match text.char_indices().nth(SUBJECT_LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    one_line_subject(&text)
 }
 
 /// The Message-ID (without angle brackets) of the notification whose key is `key`: the same
@@ -133,9 +129,36 @@ pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
         Some(r) => (crate::report::render::text(r, "\r\n"), crate::report::render::html(r, "\r\n")),
         None => (text_body(event), html_body(event)),
     };
+    // Thread reminders, escalations and the resolution under the episode's first mail.
+    let thread =
+        (event.seq > 1).then(|| message_id(&format!("{}:1", event.episode_key), &event.host));
+    let head = Head { key: &event.key, host: &event.host, ts: event.ts, subject: subject(event) };
+    assemble(&head, thread, from, to, text, html)
+}
+
+/// What the headers of one message are made of.
+struct Head<'a> {
+    /// Seeds the Message-ID and the MIME boundary.
+    key: &'a str,
+    host: &'a str,
+    /// The `Date`.
+    ts: f64,
+    subject: String,
+}
+
+/// The message: headers, then a `multipart/alternative` of `text` and `html`, with a boundary
+/// derived from the key that occurs in neither; `thread`: the Message-ID it replies to.
+fn assemble(
+    head: &Head<'_>,
+    thread: Option<String>,
+    from: &Mailbox,
+    to: &[Mailbox],
+    text: String,
+    html: String,
+) -> String {
     let mut salt = 0u64;
     let boundary = loop {
-        let seed = format!("{}\n{salt}\n{text}\n{html}", event.key);
+        let seed = format!("{}\n{salt}\n{text}\n{html}", head.key);
         let b = format!("=_hostwatch_{:016x}", fnv1a64(seed.as_bytes()));
         if !text.contains(&b) && !html.contains(&b) {
             break b;
@@ -147,21 +170,28 @@ pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
         vec![MimePart::new("text/plain", text), MimePart::new("text/html", html)],
     );
     let mut builder = MessageBuilder::new()
-        .header("Date", Raw::new(crate::timefmt::rfc2822_display(event.ts)))
-        .message_id(message_id(&event.key, &event.host))
+        .header("Date", Raw::new(crate::timefmt::rfc2822_display(head.ts)))
+        .message_id(message_id(head.key, head.host))
         .from(from.header())
         .to(Address::new_list(to.iter().map(Mailbox::header).collect()))
-        .subject(subject(event))
+        .subject(head.subject.clone())
         .header("MIME-Version", Raw::new("1.0"))
         .header("Auto-Submitted", Raw::new("auto-generated"));
-    if event.seq > 1 {
-        // Thread reminders, escalations and the resolution under the episode's first mail.
-        let first = message_id(&format!("{}:1", event.episode_key), &event.host);
+    if let Some(first) = thread {
         builder = builder.in_reply_to(MessageId::new(first.clone())).references(first);
     }
     let mut out = Vec::new();
     builder.body(body).serialize(&mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` on one line, cut to [`SUBJECT_LIMIT`] characters with `…`.
+fn one_line_subject(text: &str) -> String {
+    let text = escape::one_line(text);
+    match text.char_indices().nth(SUBJECT_LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// The subject of a grouped message: `[CRITICAL] 10 notifications on web-01: 7 firing, 3
@@ -171,11 +201,7 @@ pub fn group_subject(events: &[AlertEvent]) -> String {
         Some(s) => s.as_str().to_uppercase(),
         None => "RESOLVED".to_string(),
     };
-    let text = escape::one_line(&format!("[{tag}] {}", crate::notify::group::headline(events)));
-    match text.char_indices().nth(SUBJECT_LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    one_line_subject(&format!("[{tag}] {}", crate::notify::group::headline(events)))
 }
 
 /// One message for several notifications (`group_wait`): a line each in the text part, a
@@ -230,31 +256,9 @@ pub fn build_group(events: &[AlertEvent], from: &Mailbox, to: &[Mailbox]) -> Str
     html.push_str(
         "</table>\r\n<p style=\"color:#777;font-size:small\">hostwatch</p>\r\n</body></html>\r\n",
     );
-    let mut salt = 0u64;
-    let boundary = loop {
-        let seed = format!("{group_key}\n{salt}\n{text}\n{html}");
-        let b = format!("=_hostwatch_{:016x}", fnv1a64(seed.as_bytes()));
-        if !text.contains(&b) && !html.contains(&b) {
-            break b;
-        }
-        salt += 1;
-    };
-    let body = MimePart::new(
-        ContentType::new("multipart/alternative").attribute("boundary", boundary),
-        vec![MimePart::new("text/plain", text), MimePart::new("text/html", html)],
-    );
-    let last_ts = events.iter().map(|e| e.ts).fold(first.ts, f64::max);
-    let builder = MessageBuilder::new()
-        .header("Date", Raw::new(crate::timefmt::rfc2822_display(last_ts)))
-        .message_id(message_id(&group_key, &first.host))
-        .from(from.header())
-        .to(Address::new_list(to.iter().map(Mailbox::header).collect()))
-        .subject(group_subject(events))
-        .header("MIME-Version", Raw::new("1.0"))
-        .header("Auto-Submitted", Raw::new("auto-generated"));
-    let mut out = Vec::new();
-    builder.body(body).serialize(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    let ts = events.iter().map(|e| e.ts).fold(first.ts, f64::max);
+    let head = Head { key: &group_key, host: &first.host, ts, subject: group_subject(events) };
+    assemble(&head, None, from, to, text, html)
 }
 
 fn label_values(event: &AlertEvent, sep: &str) -> String {

@@ -59,11 +59,15 @@ pub enum EventKind {
     /// its current severity (the episode goes on) or ok (the episode is over).
     #[serde(rename = "flap_end")]
     FlapEnd,
+    /// Not an alert: a channel's rate limit held notifications back during a period; one
+    /// summary per period (`hostwatch.rate_limit`). The engine never makes one.
+    #[serde(rename = "held_back")]
+    HeldBack,
 }
 
 impl EventKind {
-    /// `firing`, `reminder`, `escalated`, `resolved`, `nodata`, `report`, `flapping` or
-    /// `flap_end`.
+    /// `firing`, `reminder`, `escalated`, `resolved`, `nodata`, `report`, `flapping`,
+    /// `flap_end` or `held_back`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Firing => "firing",
@@ -74,6 +78,7 @@ impl EventKind {
             EventKind::Report => "report",
             EventKind::Flapping => "flapping",
             EventKind::FlapEnd => "flap_end",
+            EventKind::HeldBack => "held_back",
         }
     }
 }

@@ -336,6 +336,7 @@ impl AlertEvent {
             EventKind::Flapping => "flapping (notifications paused)",
             EventKind::FlapEnd if self.ends_episode() => "flapping over, ok",
             EventKind::FlapEnd => "flapping over, still firing",
+            EventKind::HeldBack => "notifications held back (rate limit)",
         };
         match &self.context.reason {
             Some(reason) => format!("{what} ({reason}), notification #{}", self.seq),

@@ -256,6 +256,13 @@ fn channels(out: &mut String, view: &View, now_unix: f64) {
             h.retried,
             When { at: h.last_success, now: now_unix },
         );
+        if h.held_back > 0 {
+            let _ = write!(
+                out,
+                "<div class=\"meta\"><span>held back by its rate limit <b>{}</b></span></div>",
+                h.held_back
+            );
+        }
         if let Some(e) = &h.last_error {
             let _ = write!(out, "<div class=\"err\">last error: {}</div>", Esc(e));
         }

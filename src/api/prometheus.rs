@@ -290,12 +290,15 @@ fn channels(view: &View, out: &mut String) -> std::fmt::Result {
         out,
         "hostwatch_deliveries_total",
         "counter",
-        "Delivery outcomes since start: delivered, failed (given up) and retried attempts.",
+        "Delivery outcomes since start: delivered, failed (given up), retried attempts, and held back by the channel's rate limit.",
     );
     for (name, h) in &view.channels {
-        for (result, n) in
-            [("delivered", h.delivered), ("failed", h.failed), ("retried", h.retried)]
-        {
+        for (result, n) in [
+            ("delivered", h.delivered),
+            ("failed", h.failed),
+            ("retried", h.retried),
+            ("held_back", h.held_back),
+        ] {
             let r = Some(("result", result));
             channel_sample(out, view, "hostwatch_deliveries_total", name, r, n as f64)?;
         }

@@ -104,6 +104,7 @@ pub(crate) fn render(view: &View, now: Instant) -> Value {
                     "delivered": h.delivered,
                     "failed": h.failed,
                     "retried": h.retried,
+                    "held_back": h.held_back,
                     "consecutive_failures": h.consecutive_failures,
                     "last_success": h.last_success.map_or(Value::Null, time),
                     "last_error": h.last_error,

@@ -101,6 +101,7 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
         }
     } else {
         let mut dispatcher = Dispatcher::start(&config, std::mem::take(&mut persisted.delivery));
+        dispatcher.close_rate_periods();
         for n in &out {
             log_sink.notify(n);
             dispatcher.enqueue(n.to_event());

@@ -308,6 +308,9 @@ fn channel_json(channel: &Channel) -> Value {
     if let Value::Object(m) = &mut v {
         m.retain(|_, value| !value.is_null());
         m.insert("type".into(), channel.kind.type_name().into());
+        for (key, value) in channel.pacing.to_json(channel.kind.type_name()) {
+            m.insert(key.into(), value);
+        }
     }
     v
 }

@@ -12,6 +12,7 @@ pub(crate) mod delivery;
 pub(crate) mod email;
 pub(crate) mod escape;
 pub mod exec;
+pub(crate) mod group;
 pub(crate) mod heartbeat;
 pub(crate) mod http;
 #[cfg(feature = "plugins")]
@@ -111,6 +112,29 @@ pub trait Sender: Send {
 
     /// Sends one event, blocking, with the channel's timeouts.
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError>;
+
+    /// How many events one grouped message may carry (1: this channel sends one event per
+    /// message). Only a channel configured for grouping says more.
+    fn group_capacity(&self) -> usize {
+        1
+    }
+
+    /// Sends several events as one message (only called with 2 to [`Sender::group_capacity`]
+    /// events).
+    fn send_group(&mut self, events: &[AlertEvent]) -> Result<Receipt, SendError> {
+        match events {
+            [one] => self.send(one),
+            _ => Err(SendError::permanent("this channel cannot send a grouped message")),
+        }
+    }
+
+    /// What [`Sender::send_group`] would put on the wire (no I/O).
+    fn render_group(&self, events: &[AlertEvent]) -> Rendered {
+        match events.first() {
+            Some(first) => self.render(first),
+            None => Rendered { content_type: "text/plain".into(), body: String::new() },
+        }
+    }
 
     /// How often [`Sender::refresh`] wants to run (Alertmanager re-sends firing alerts).
     fn refresh_every(&self) -> Option<Duration> {

@@ -45,6 +45,10 @@ const FIELD_LIMIT: usize = 2000;
 /// Block Kit `section` text limit (also used for `context` text and the fallback `text`).
 const SECTION_LIMIT: usize = 3000;
 
+/// Notifications in one grouped message: a header, one section each and a context line stay
+/// within Block Kit's 50 blocks.
+const GROUP_CAPACITY: usize = 45;
+
 /// Web API errors worth retrying; every other `error` is permanent.
 const TRANSIENT_API_ERRORS: &[&str] = &[
     "ratelimited",
@@ -117,6 +121,11 @@ impl SlackSender {
             Some(r) => (crate::report::slack::text(r), crate::report::slack::blocks(r)),
             None => (fallback_text(event), blocks(event)),
         };
+        self.message(text, blocks)
+    }
+
+    /// The message around `text` and `blocks`: no unfurling, the bot's channel, the name.
+    fn message(&self, text: String, blocks: Value) -> Value {
         let mut body = json!({
             "text": text,
             "blocks": blocks,
@@ -130,6 +139,44 @@ impl SlackSender {
             body["username"] = json!(username);
         }
         body
+    }
+
+    /// The JSON body of a grouped message: one header, a section per notification (its
+    /// headline, value and key), and a context line.
+    fn group_body(&self, events: &[AlertEvent]) -> Value {
+        let headline = crate::notify::group::headline(events);
+        let icon = match crate::notify::group::worst_open(events) {
+            None => "\u{2705}",
+            Some(Severity::Critical) => "\u{1F534}",
+            Some(Severity::Warning) => "\u{1F7E0}",
+        };
+        let mut blocks = vec![json!({
+            "type": "header",
+            "text": {"type": "plain_text", "text": fit(&format!("{icon} {headline}"), HEADER_LIMIT, line), "emoji": true},
+        })];
+        for event in events {
+            let mut text = format!(
+                "{} *{}*\n{}",
+                emoji(event),
+                fit(&crate::notify::group::line(event), 1000, line),
+                fit(&format!("key {}", event.key), 500, line),
+            );
+            if let Some(d) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
+                text.push('\n');
+                text.push_str(&fit(d, 1000, line));
+            }
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "verbatim": true, "text": text}}));
+        }
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "verbatim": true,
+            "text": fit(&format!("hostwatch \u{00B7} {} notifications grouped (group_wait)", events.len()), SECTION_LIMIT, line)}]}));
+        self.message(fit(&headline, SECTION_LIMIT, line), Value::Array(blocks))
+    }
+
+    fn post(&self, body: &[u8]) -> Result<Receipt, SendError> {
+        match &self.endpoint {
+            Endpoint::Webhook { url } => self.send_webhook(url.expose(), body),
+            Endpoint::Bot { api_url, token, .. } => self.send_bot(api_url, token.expose(), body),
+        }
     }
 
     fn send_webhook(&self, url: &str, body: &[u8]) -> Result<Receipt, SendError> {
@@ -166,10 +213,21 @@ impl Sender for SlackSender {
     }
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
-        let body = self.body(event).to_string().into_bytes();
-        match &self.endpoint {
-            Endpoint::Webhook { url } => self.send_webhook(url.expose(), &body),
-            Endpoint::Bot { api_url, token, .. } => self.send_bot(api_url, token.expose(), &body),
+        self.post(self.body(event).to_string().as_bytes())
+    }
+
+    fn group_capacity(&self) -> usize {
+        GROUP_CAPACITY
+    }
+
+    fn send_group(&mut self, events: &[AlertEvent]) -> Result<Receipt, SendError> {
+        self.post(self.group_body(events).to_string().as_bytes())
+    }
+
+    fn render_group(&self, events: &[AlertEvent]) -> Rendered {
+        Rendered {
+            content_type: "application/json".to_string(),
+            body: self.group_body(events).to_string(),
         }
     }
 }

@@ -39,6 +39,14 @@ const BUDGETS: [Budget; 3] = [
     Budget { title: 150, fact: 80, text: 200 },
 ];
 
+/// Notifications in one grouped card.
+const GROUP_CAPACITY: usize = 20;
+
+/// Per-notification budgets of a grouped card (line, key), from generous to minimal. The
+/// last always fits: 20 entries of 80 + 80 characters, at most 6 bytes each once
+/// JSON-encoded, come to under 20 KB.
+const GROUP_BUDGETS: [(usize, usize); 3] = [(600, 200), (200, 120), (80, 80)];
+
 #[derive(Clone, Copy, Debug)]
 struct Budget {
     title: usize,
@@ -91,6 +99,40 @@ impl TeamsSender {
         body
     }
 
+    /// The JSON body of a grouped message, within [`MAX_BODY_BYTES`].
+    fn group_body(&self, events: &[AlertEvent]) -> String {
+        let mut body = String::new();
+        for budget in GROUP_BUDGETS {
+            body = match self.format {
+                TeamsFormat::Workflows => workflows_group(events, budget),
+                TeamsFormat::MessageCard => message_card_group(events, budget),
+            }
+            .to_string();
+            if body.len() <= MAX_BODY_BYTES {
+                break;
+            }
+        }
+        body
+    }
+
+    fn post(&self, body: &str) -> Result<Receipt, SendError> {
+        let headers = [("Content-Type".to_string(), "application/json; charset=utf-8".to_string())];
+        // A network error already names the (redacted) URL.
+        let name = &self.name;
+        let response = http::post(self.url.expose(), &headers, body.as_bytes(), self.timeout)
+            .map_err(|e| match e {
+                SendError::Transient { reason, retry_after } => SendError::Transient {
+                    reason: format!("teams channel {name}: {reason}"),
+                    retry_after,
+                },
+                SendError::Permanent { reason } => {
+                    SendError::permanent(format!("teams channel {name}: {reason}"))
+                }
+            })?;
+        let what = self.what();
+        classify(&what, self.format, &response)
+    }
+
     fn what(&self) -> String {
         format!(
             "teams channel {} (webhook {})",
@@ -106,22 +148,19 @@ impl Sender for TeamsSender {
     }
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
-        let headers = [("Content-Type".to_string(), "application/json; charset=utf-8".to_string())];
-        // A network error already names the (redacted) URL.
-        let name = &self.name;
-        let response =
-            http::post(self.url.expose(), &headers, self.body(event).as_bytes(), self.timeout)
-                .map_err(|e| match e {
-                    SendError::Transient { reason, retry_after } => SendError::Transient {
-                        reason: format!("teams channel {name}: {reason}"),
-                        retry_after,
-                    },
-                    SendError::Permanent { reason } => {
-                        SendError::permanent(format!("teams channel {name}: {reason}"))
-                    }
-                })?;
-        let what = self.what();
-        classify(&what, self.format, &response)
+        self.post(&self.body(event))
+    }
+
+    fn group_capacity(&self) -> usize {
+        GROUP_CAPACITY
+    }
+
+    fn send_group(&mut self, events: &[AlertEvent]) -> Result<Receipt, SendError> {
+        self.post(&self.group_body(events))
+    }
+
+    fn render_group(&self, events: &[AlertEvent]) -> Rendered {
+        Rendered { content_type: "application/json".to_string(), body: self.group_body(events) }
     }
 }
 
@@ -240,6 +279,67 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
         "wrap": true,
     }));
     adaptive_message(fit(&event.headline(), b.title), body)
+}
+
+/// The title colour of a grouped card: the worst open severity, green when all resolved.
+fn group_color(events: &[AlertEvent]) -> &'static str {
+    match crate::notify::group::worst_open(events) {
+        None => "good",
+        Some(Severity::Critical) => "attention",
+        Some(Severity::Warning) => "warning",
+    }
+}
+
+/// A grouped Workflows message: the group's headline, then a container per notification
+/// (its line in the notification's colour, and its key).
+fn workflows_group(events: &[AlertEvent], (line, key): (usize, usize)) -> Value {
+    let headline = crate::notify::group::headline(events);
+    let mut body = vec![json!({
+        "type": "TextBlock",
+        "text": fit(&headline, 300),
+        "weight": "bolder",
+        "size": "medium",
+        "color": group_color(events),
+        "wrap": true,
+    })];
+    for e in events {
+        body.push(json!({
+            "type": "Container",
+            "separator": true,
+            "items": [
+                {"type": "TextBlock", "text": fit(&crate::notify::group::line(e), line),
+                 "color": color(e), "wrap": true},
+                {"type": "TextBlock", "text": fit(&format!("key {}", e.key), key),
+                 "isSubtle": true, "size": "small", "wrap": true},
+            ],
+        }));
+    }
+    adaptive_message(fit(&headline, 300), body)
+}
+
+/// A grouped legacy MessageCard: a section per notification.
+fn message_card_group(events: &[AlertEvent], (line, key): (usize, usize)) -> Value {
+    let headline = crate::notify::group::headline(events);
+    let sections: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({"markdown": true, "text": format!("{}\n\nkey {}",
+                fit(&crate::notify::group::line(e), line), fit(&e.key, key))})
+        })
+        .collect();
+    let theme = match crate::notify::group::worst_open(events) {
+        None => "2EB886",
+        Some(Severity::Critical) => "D00000",
+        Some(Severity::Warning) => "FFA500",
+    };
+    json!({
+        "@type": "MessageCard",
+        "@context": "http://schema.org/extensions",
+        "themeColor": theme,
+        "summary": fit(&headline, 300),
+        "title": fit(&headline, 300),
+        "sections": sections,
+    })
 }
 
 /// The Workflows message around an Adaptive Card 1.4 of `body` (alerts and reports).

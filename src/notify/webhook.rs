@@ -25,6 +25,9 @@ use crate::timefmt::rfc3339;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Notifications in one grouped request (`"group": true`).
+const GROUP_CAPACITY: usize = 100;
+
 /// Alertmanager's `endsAt` of an alert that has not ended (Go's zero time).
 const NOT_ENDED: &str = "0001-01-01T00:00:00Z";
 
@@ -74,8 +77,8 @@ impl WebhookSender {
 
     /// The headers of one request: the fixed ones and the event's de-duplication keys
     /// (unless configured).
-    fn headers_for(&self, event: &AlertEvent) -> Vec<(String, String)> {
-        let key = header_safe(&event.key);
+    fn headers_for(&self, key: &str) -> Vec<(String, String)> {
+        let key = header_safe(key);
         let quoted = format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""));
         let mut headers = self.headers.clone();
         for (name, value) in [("Idempotency-Key", quoted), ("X-Hostwatch-Key", key)] {
@@ -84,6 +87,35 @@ impl WebhookSender {
             }
         }
         headers
+    }
+
+    /// The body of a grouped request: in `json`, `{"group": true, "key", "count", "host",
+    /// "summary", "events": [event…]}`; in `alertmanager-webhook`, one group of every alert.
+    fn group_body(&self, events: &[AlertEvent]) -> String {
+        let key = group_key(events);
+        let body = match self.format {
+            WebhookFormat::Json => crate::notify::group::group_json(events),
+            WebhookFormat::AlertmanagerWebhook => {
+                let alerts: Vec<Value> = events
+                    .iter()
+                    .map(|e| self.alertmanager_message(e)["alerts"][0].clone())
+                    .collect();
+                let firing = events.iter().any(|e| !e.ends_episode());
+                json!({
+                    "version": "4",
+                    "groupKey": key,
+                    "truncatedAlerts": 0,
+                    "status": if firing { "firing" } else { "resolved" },
+                    "receiver": self.name,
+                    "groupLabels": {},
+                    "commonLabels": {},
+                    "commonAnnotations": {},
+                    "externalURL": "",
+                    "alerts": alerts,
+                })
+            }
+        };
+        body.to_string()
     }
 
     /// Alertmanager's webhook body for one event: a group of one alert.
@@ -134,15 +166,35 @@ impl Sender for WebhookSender {
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
         let body = self.render(event).body;
+        self.post(&self.headers_for(&event.key), &body)
+    }
+
+    fn group_capacity(&self) -> usize {
+        GROUP_CAPACITY
+    }
+
+    fn send_group(&mut self, events: &[AlertEvent]) -> Result<Receipt, SendError> {
+        let body = self.group_body(events);
+        self.post(&self.headers_for(&group_key(events)), &body)
+    }
+
+    fn render_group(&self, events: &[AlertEvent]) -> Rendered {
+        Rendered { content_type: "application/json".to_string(), body: self.group_body(events) }
+    }
+}
+
+impl WebhookSender {
+    fn post(&self, headers: &[(String, String)], body: &str) -> Result<Receipt, SendError> {
         let what = format!("webhook {}: POST {}", self.name, redacted(&self.url));
-        let response =
-            http::post(&self.url, &self.headers_for(event), body.as_bytes(), self.timeout)
-                .map_err(|e| prefixed(&format!("webhook {}", self.name), e))?;
+        let response = http::post(&self.url, headers, body.as_bytes(), self.timeout)
+            .map_err(|e| prefixed(&format!("webhook {}", self.name), e))?;
         http::classify(&what, &response)
             .map(|r| Receipt { answer: scrub_url(&r.answer, &self.url) })
             .map_err(|e| scrubbed(e, &self.url))
     }
 }
+
+use crate::notify::group::group_key;
 
 /// `text` with every character outside printable ASCII replaced by `_` (a header value).
 fn header_safe(text: &str) -> String {
@@ -193,7 +245,7 @@ mod tests {
         assert_eq!(s.url, "https://hooks.example/h/s3cret?token=t");
         assert_eq!(s.timeout, Duration::from_secs(3));
         let e = event(EventKind::Firing);
-        let h = s.headers_for(&e);
+        let h = s.headers_for(&e.key);
         let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
         // The configured Authorization replaces the one from the URL's user info.
         assert_eq!(h.iter().filter(|(k, _)| k == "Authorization").count(), 1);
@@ -210,7 +262,7 @@ mod tests {
         c.headers.push(("content-type".into(), "application/vnd.x+json".into()));
         c.headers.push(("x-hostwatch-key".into(), "fixed".into()));
         let s = WebhookSender::new("hook", &c, Duration::from_secs(3)).unwrap();
-        let h = s.headers_for(&event(EventKind::Firing));
+        let h = s.headers_for(&event(EventKind::Firing).key);
         let names: Vec<String> = h.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
         assert_eq!(names.iter().filter(|n| *n == "content-type").count(), 1);
         assert_eq!(names.iter().filter(|n| *n == "x-hostwatch-key").count(), 1);

@@ -254,6 +254,7 @@ fn a_small_view_renders_exactly() {
             delivered: 2,
             failed: 1,
             retried: 3,
+            held_back: 0,
             consecutive_failures: 0,
             last_success: Some(1_700_000_019.0),
             last_error: None,
@@ -304,11 +305,12 @@ hostwatch_write_failures_total{host="web-01"} 0
 # HELP hostwatch_outbox_items Notifications waiting in the outbox.
 # TYPE hostwatch_outbox_items gauge
 hostwatch_outbox_items{host="web-01",channel="hook"} 1
-# HELP hostwatch_deliveries_total Delivery outcomes since start: delivered, failed (given up) and retried attempts.
+# HELP hostwatch_deliveries_total Delivery outcomes since start: delivered, failed (given up), retried attempts, and held back by the channel's rate limit.
 # TYPE hostwatch_deliveries_total counter
 hostwatch_deliveries_total{host="web-01",channel="hook",result="delivered"} 2
 hostwatch_deliveries_total{host="web-01",channel="hook",result="failed"} 1
 hostwatch_deliveries_total{host="web-01",channel="hook",result="retried"} 3
+hostwatch_deliveries_total{host="web-01",channel="hook",result="held_back"} 0
 # HELP hostwatch_channel_consecutive_failures Failed delivery attempts since the channel's last success.
 # TYPE hostwatch_channel_consecutive_failures gauge
 hostwatch_channel_consecutive_failures{host="web-01",channel="hook"} 0

@@ -2,6 +2,7 @@
 //!
 //! Error messages never repeat a URL, token or password: they may be secrets.
 
+use super::pacing::{self, Pacing};
 use super::{
     AlertmanagerConfig, CHANNEL_TYPES, Channel, ChannelKind, DEFAULT_EXEC_TIMEOUT,
     DEFAULT_RESEND_EVERY, EmailConfig, EmailTls, ExecConfig, PluginConfig, SlackConfig,
@@ -62,8 +63,14 @@ pub(crate) fn decode_channels(
         }
         let before = d.errors.len();
         let kind = decode_kind(d, value, &p);
+        let pacing = match (&kind, &value.value) {
+            (Some(kind), NodeValue::Object(members)) => {
+                pacing::decode_pacing(d, members, &p, kind.type_name())
+            }
+            _ => Pacing::default(),
+        };
         if let Some(kind) = kind.filter(|_| d.errors.len() == before) {
-            out.insert(key.name.clone(), Channel { name: key.name.clone(), kind });
+            out.insert(key.name.clone(), Channel { name: key.name.clone(), kind, pacing });
         }
     }
     (out, names)
@@ -96,7 +103,8 @@ fn decode_kind(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<ChannelKi
             return None;
         }
     };
-    d.object(node, path, keys, example);
+    let allowed: Vec<&str> = keys.iter().chain(pacing::PACING_KEYS).copied().collect();
+    d.object(node, path, &allowed, example);
     if !feature {
         let why = if kind == "plugin" {
             "this hostwatch was built without plugin support (a static build cannot load \

@@ -8,8 +8,10 @@
 //! rendered by `effective`.
 
 mod decode;
+mod pacing;
 
 pub(crate) use decode::{check_url, decode_channels};
+pub use pacing::{Grouping, Pacing, RateLimit};
 
 use super::Secret;
 use std::collections::BTreeMap;
@@ -32,6 +34,8 @@ pub struct Channel {
     pub name: String,
     /// The type and its settings.
     pub kind: ChannelKind,
+    /// Grouping and rate limits (every type).
+    pub pacing: Pacing,
 }
 
 /// A channel type with its settings.
@@ -317,7 +321,7 @@ mod tests {
             }),
         ];
         for kind in kinds {
-            let channel = Channel { name: "c".into(), kind };
+            let channel = Channel { name: "c".into(), kind, pacing: Pacing::default() };
             for shown in [format!("{channel:?}"), format!("{channel:#?}")] {
                 for secret in SECRETS {
                     assert!(!shown.contains(secret), "{secret} in {shown}");

@@ -14,19 +14,26 @@
 //! replacement starts once it has, so there is at most one worker per channel and per-channel
 //! order holds.
 //!
+//! A rate-limited channel (`max_per_hour`) takes notifications only within its budget
+//! ([`rate`]): the rest are held back, recorded (`rate_limited`) and counted, and one
+//! `held_back` summary per period tells the channel how many.
+//!
 //! Not for: rendering (each channel does its own) or deciding what to notify (the engine).
 
 mod clock;
 mod dry_run;
 mod journal;
 mod outbox;
+mod rate;
 mod worker;
 
 pub use dry_run::DryRunRenderer;
 pub use outbox::{DeliveryState, OutboxItem};
+pub use rate::RATE_LIMIT_RULE;
 
 use super::route::Router;
 use crate::alerts::EventKind;
+use crate::config::channels::RateLimit;
 use crate::config::{Channel, ChannelKind, Config, Delivery, Severity};
 use crate::event::{AlertEvent, Notification};
 use crate::eventlog::EventLog;
@@ -55,6 +62,8 @@ pub struct ChannelHealth {
     pub failed: u64,
     /// Attempts that failed and will be retried, since start.
     pub retried: u64,
+    /// Notifications its rate limit held back since start (recorded, never sent).
+    pub held_back: u64,
     /// Failed attempts since the last success.
     pub consecutive_failures: u32,
     /// When the receiver last accepted something (Unix seconds).
@@ -88,6 +97,11 @@ pub struct Dispatcher {
     /// A full queue is warned about once a minute per channel.
     full_warnings: BTreeMap<String, Throttle>,
     grace: Duration,
+    /// Per rate-limited channel, its limit.
+    limits: BTreeMap<String, RateLimit>,
+    /// Events-log records of this tick's rate-limit decisions, appended by
+    /// [`Dispatcher::record`] after the commit.
+    pending_records: Vec<serde_json::Value>,
 }
 
 impl Dispatcher {
@@ -115,6 +129,8 @@ impl Dispatcher {
             persist_warnings: Throttle::default(),
             full_warnings: BTreeMap::new(),
             grace: grace(config),
+            limits: limits(config),
+            pending_records: Vec::new(),
         };
         for item in set_aside {
             let reason = format!(
@@ -140,27 +156,127 @@ impl Dispatcher {
         self.grace
     }
 
-    /// Routes one event into the outbox (saved and handed off by the next commit).
+    /// Routes one event into the outbox (saved and handed off by the next commit); a
+    /// rate-limited channel over its budget holds it back instead (recorded by the next
+    /// [`Dispatcher::record`]). hostwatch's own notifications are never held back.
     pub fn enqueue(&mut self, event: AlertEvent) {
         let mut channels = self.router.channels_for(&event);
         let episode = event.episode_key.clone();
-        let notified = self.outbox.notified_mut();
-        if event.ends_episode() {
-            for c in notified.remove(&episode).unwrap_or_default() {
-                if !channels.contains(&c) {
-                    channels.push(c);
+        let resolution = event.ends_episode();
+        let own = event.rule.starts_with("hostwatch.");
+        let now = crate::timefmt::now_unix();
+        let (notified, rate) = self.outbox.notified_and_rate_mut();
+        let (told, held_on) = if resolution {
+            let told = notified.remove(&episode).unwrap_or_default();
+            (told, rate.held.remove(&episode).unwrap_or_default())
+        } else {
+            let told = notified.get(&episode).cloned().unwrap_or_default();
+            (told, rate.held.get(&episode).cloned().unwrap_or_default())
+        };
+        if resolution {
+            for c in &told {
+                if !channels.contains(c) {
+                    channels.push(c.clone());
                 }
             }
-        } else {
-            let told = notified.entry(episode).or_default();
+        }
+        let mut held = Vec::new();
+        channels.retain(|c| {
+            let Some(limit) = self.limits.get(c).filter(|_| !own) else { return true };
+            let verdict = rate::admit(
+                &mut rate.periods,
+                c,
+                limit,
+                now,
+                &event,
+                told.contains(c),
+                held_on.contains(c),
+            );
+            if verdict == rate::Verdict::Hold {
+                held.push(c.clone());
+            }
+            verdict == rate::Verdict::Pass
+        });
+        if !resolution {
+            let told = notified.entry(episode.clone()).or_default();
             for c in &channels {
                 if !told.contains(c) {
                     told.push(c.clone());
                 }
             }
+            // Held where it was never told; told now where it passes.
+            let mut held_on = held_on;
+            held_on.retain(|c| !channels.contains(c));
+            for c in &held {
+                if !told.contains(c) && !held_on.contains(c) {
+                    held_on.push(c.clone());
+                }
+            }
+            if held_on.is_empty() {
+                rate.held.remove(&episode);
+            } else {
+                rate.held.insert(episode, held_on);
+            }
         }
         for channel in channels {
             self.outbox.push(&channel, event.clone());
+        }
+        for channel in held {
+            log::info!(
+                channel = channel.as_str(), key = event.key.as_str(), rule = event.rule.as_str();
+                "rate limit reached: notification held back (recorded in the events log)"
+            );
+            self.health.entry(channel.clone()).or_default().held_back += 1;
+            self.pending_records.push(serde_json::json!({
+                "type": "rate_limited", "ts": now, "channel": channel, "key": event.key,
+                "event": event,
+            }));
+        }
+    }
+
+    /// Ends the rate limits' periods that are over: each that held something back puts one
+    /// `held_back` summary in its channel's outbox (saved and handed off by the next commit,
+    /// recorded by the next [`Dispatcher::record`]). Called every tick; changes nothing
+    /// (and so saves nothing) while no period ends.
+    pub fn close_rate_periods(&mut self) {
+        let now = crate::timefmt::now_unix();
+        let limits = &self.limits;
+        let any_ended = self.outbox.rate().periods.iter().any(|(c, p)| match limits.get(c) {
+            Some(l) => now >= p.start + l.per.as_secs_f64() || now < p.start,
+            None => true,
+        });
+        if !any_ended {
+            return;
+        }
+        let (_, rate) = self.outbox.notified_and_rate_mut();
+        for (channel, period, limit) in rate::close_ended(&mut rate.periods, &self.limits, now) {
+            let description = rate::summary_text(&channel, &period, limit.as_ref(), now);
+            let value = format!("{} held back", period.held);
+            let threshold = match &limit {
+                Some(l) => {
+                    format!("{} per {}", l.max, crate::config::units::format_duration(l.per))
+                }
+                None => "no limit".to_string(),
+            };
+            let event = AlertEvent::internal(crate::event::Internal {
+                host: &self.host,
+                rule: RATE_LIMIT_RULE,
+                label: ("channel", &channel),
+                severity: period.worst.unwrap_or(Severity::Warning),
+                kind: EventKind::HeldBack,
+                since: period.start,
+                seq: 1,
+                value_text: &value,
+                threshold: &threshold,
+                description,
+            });
+            log::warn!(channel = channel.as_str(), held_back = period.held; "{}", event.description.as_deref().unwrap_or(""));
+            if self.channels.contains_key(&channel) {
+                self.outbox.push(&channel, event.clone());
+            }
+            let mut record = serde_json::to_value(&event).unwrap_or_default();
+            record["type"] = serde_json::Value::from("notification");
+            self.pending_records.push(record);
         }
     }
 
@@ -172,11 +288,15 @@ impl Dispatcher {
         }
     }
 
-    /// Appends the events-log records of notifications (after the commit that saved them).
+    /// Appends the events-log records of notifications (after the commit that saved them),
+    /// then those of what rate limits held back and their summaries.
     pub fn record(&mut self, notifications: &[Notification]) {
         for n in notifications {
             let mut record = n.to_json();
             record["type"] = serde_json::Value::from("notification");
+            self.events.append(&record);
+        }
+        for record in std::mem::take(&mut self.pending_records) {
             self.events.append(&record);
         }
     }
@@ -316,12 +436,14 @@ impl Dispatcher {
     }
 
     /// Applies the workers' reports (accepted and dropped items leave the outbox, returned
-    /// ones are handed again), replaces workers that stopped, and gives up on items of
-    /// channels no longer configured once older than `give_up_after`. Never blocks.
+    /// ones are handed again), replaces workers that stopped, gives up on items of
+    /// channels no longer configured once older than `give_up_after`, and ends the rate
+    /// limits' periods that are over. Never blocks.
     pub fn process_acks(&mut self) {
         while let Ok(ack) = self.acks_rx.try_recv() {
             self.apply(ack);
         }
+        self.close_rate_periods();
         self.supervise_workers();
         let limit = self.policy.give_up_after.as_secs_f64();
         let orphans: Vec<u64> = self
@@ -466,6 +588,7 @@ impl Dispatcher {
         let policy_changed = self.policy != config.delivery;
         self.policy = config.delivery.clone();
         self.grace = grace(config);
+        self.limits = limits(config);
         for (name, w) in std::mem::take(&mut self.workers) {
             if !policy_changed && config.channels.get(&name) == Some(&w.channel) {
                 self.workers.insert(name, w);
@@ -574,6 +697,15 @@ impl Dispatcher {
     fn state(&self) -> DeliveryState {
         self.outbox.state()
     }
+}
+
+/// Per rate-limited channel of `config`, its limit.
+fn limits(config: &Config) -> BTreeMap<String, RateLimit> {
+    config
+        .channels
+        .iter()
+        .filter_map(|(name, c)| c.pacing.rate.clone().map(|r| (name.clone(), r)))
+        .collect()
 }
 
 /// How long a stop waits for the attempts in progress: the longest one any channel of

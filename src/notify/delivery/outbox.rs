@@ -77,6 +77,27 @@ pub struct DeliveryState {
     /// Per episode key, the channels that were told about it (its resolution goes there).
     #[serde(default)]
     pub notified: BTreeMap<String, Vec<String>>,
+    /// Rate-limited channels' open periods and the episodes whose firing they held back.
+    #[serde(default, skip_serializing_if = "RateState::is_empty")]
+    pub rate: RateState,
+}
+
+/// The persisted part of rate limiting (`super::rate`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateState {
+    /// Per limited channel, its open period.
+    #[serde(default)]
+    pub periods: BTreeMap<String, super::rate::RatePeriod>,
+    /// Per episode key, the channels that held its firing back (its resolution is held
+    /// there too).
+    #[serde(default)]
+    pub held: BTreeMap<String, Vec<String>>,
+}
+
+impl RateState {
+    fn is_empty(&self) -> bool {
+        self.periods.is_empty() && self.held.is_empty()
+    }
 }
 
 /// An item in memory.
@@ -106,6 +127,7 @@ pub(crate) struct Outbox {
     items: Vec<Pending>,
     next_id: u64,
     notified: BTreeMap<String, Vec<String>>,
+    rate: RateState,
     journal: Arc<Journal>,
     clock: Arc<dyn Clock>,
     changed: bool,
@@ -123,7 +145,7 @@ impl Outbox {
         saved: DeliveryState,
         clock: Arc<dyn Clock>,
     ) -> (Outbox, Vec<OutboxItem>) {
-        let DeliveryState { mut outbox, next_id, notified } = saved;
+        let DeliveryState { mut outbox, next_id, notified, rate } = saved;
         let replayed = journal::replay(dir, &mut outbox, ID_LIMIT);
         if replayed.skipped > 0 {
             log::warn!(skipped = replayed.skipped; "outbox journal: ignored lines that are not whole records");
@@ -154,6 +176,7 @@ impl Outbox {
             items,
             next_id,
             notified,
+            rate,
             journal: Arc::new(Journal::open(dir)),
             clock,
             // What the journal held is folded into the state file at the first commit.
@@ -183,10 +206,17 @@ impl Outbox {
         self.changed = true;
     }
 
-    /// Per episode, the channels told about it.
-    pub(crate) fn notified_mut(&mut self) -> &mut BTreeMap<String, Vec<String>> {
+    /// Per episode, the channels told about it, and the rate limits' state, together.
+    pub(crate) fn notified_and_rate_mut(
+        &mut self,
+    ) -> (&mut BTreeMap<String, Vec<String>>, &mut RateState) {
         self.changed = true;
-        &mut self.notified
+        (&mut self.notified, &mut self.rate)
+    }
+
+    /// The rate limits' state (for status).
+    pub(crate) fn rate(&self) -> &RateState {
+        &self.rate
     }
 
     /// The items in memory, oldest first.
@@ -285,8 +315,12 @@ impl Outbox {
                 .filter(|p| marks.get(&p.item.id) != Some(&Mark::Done))
                 .map(|p| OutboxItem { age_s: (now - p.born).max(0.0), ..p.item.clone() })
                 .collect();
-            state.delivery =
-                DeliveryState { outbox, next_id: self.next_id, notified: self.notified.clone() };
+            state.delivery = DeliveryState {
+                outbox,
+                next_id: self.next_id,
+                notified: self.notified.clone(),
+                rate: self.rate.clone(),
+            };
             let saved = state::save(&self.dir, state);
             // The state file is not kept in memory: only the caller's alert states matter.
             state.delivery = DeliveryState::default();
@@ -316,6 +350,7 @@ impl Outbox {
             outbox: self.items.iter().map(|p| p.item.clone()).collect(),
             next_id: self.next_id,
             notified: self.notified.clone(),
+            rate: self.rate.clone(),
         }
     }
 }
@@ -348,6 +383,7 @@ mod tests {
             outbox: vec![item(1, 5.0, 0), item(2, 5.0, 2), item(3, 5.0, 0)],
             next_id: 0,
             notified: BTreeMap::new(),
+            rate: RateState::default(),
         };
         let clock = Arc::new(ManualClock::default());
         let (outbox, aside) = Outbox::adopt(&d, saved, clock.clone());

@@ -9,12 +9,20 @@
 //! send the attempt is marked in the journal (the crash-loop guard counts only attempts that
 //! really started); after it, the outcome.
 //!
+//! With grouping (`group_wait`), the front items that may share a message leave together
+//! once the oldest has waited `group_wait` and `group_interval` has passed since the last
+//! grouped message (a critical firing may leave at once: `group_bypass`); each keeps its own
+//! item, journal marks and acknowledgement, so a crash inside the window loses nothing.
+//! Reports and test notifications always leave alone.
+//!
 //! Not for: routing, persistence of the outbox, or anything the poll loop must wait on.
 
 use super::clock::Clock;
 use super::journal::Journal;
 use super::outbox::OutboxItem;
-use crate::config::{Channel, Delivery};
+use crate::alerts::EventKind;
+use crate::config::channels::Grouping;
+use crate::config::{Channel, Delivery, Severity};
 use crate::event::AlertEvent;
 use crate::notify::{Receipt, SendError, Sender, build_sender};
 use std::collections::VecDeque;
@@ -55,8 +63,8 @@ pub(crate) enum Ack {
 pub(crate) enum Step {
     /// Build (or rebuild) the channel.
     Build,
-    /// Send the item at the front of the queue.
-    Send,
+    /// Send this many items from the front of the queue (more than one: as one message).
+    Send(usize),
     /// The front item is too old: drop it with this reason.
     GiveUp(String),
     /// Run the channel's periodic work.
@@ -80,6 +88,11 @@ pub(crate) struct WorkerCore {
     draining: bool,
     exit: bool,
     jitter: Jitter,
+    grouping: Option<Grouping>,
+    /// How many events the built channel puts in one message (1: no grouping).
+    capacity: usize,
+    /// When the last grouped message left (monotonic seconds).
+    last_group: f64,
 }
 
 impl WorkerCore {
@@ -95,7 +108,50 @@ impl WorkerCore {
             draining: false,
             exit: false,
             jitter: Jitter::new(seed),
+            grouping: None,
+            capacity: 1,
+            last_group: f64::NEG_INFINITY,
         }
+    }
+
+    /// Groups notifications as `grouping` says (`None`: one message each).
+    pub(crate) fn set_grouping(&mut self, grouping: Option<Grouping>) {
+        self.grouping = grouping;
+    }
+
+    /// How many events the built channel can put in one message.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+    }
+
+    /// How many front items the next message carries: 1 without grouping, else the front
+    /// run of items that may share a message, up to the channel's capacity.
+    fn batch_len(&self) -> usize {
+        if self.grouping.is_none() || self.capacity <= 1 {
+            return 1;
+        }
+        let n = self
+            .queue
+            .iter()
+            .take(self.capacity)
+            .take_while(|(item, _)| groupable(&item.event))
+            .count();
+        n.max(1)
+    }
+
+    /// When a message of the front `n` items may leave (monotonic seconds).
+    fn group_ready_at(&self, n: usize) -> f64 {
+        let Some(g) = &self.grouping else { return f64::NEG_INFINITY };
+        let Some((front, born)) = self.queue.front() else { return f64::NEG_INFINITY };
+        if !groupable(&front.event) || self.capacity <= 1 {
+            return f64::NEG_INFINITY;
+        }
+        let urgent = g.bypass_critical && self.queue.iter().take(n).any(|(i, _)| urgent(&i.event));
+        // A full message has nothing to wait for.
+        if urgent || n >= self.capacity {
+            return f64::NEG_INFINITY;
+        }
+        (born + g.wait.as_secs_f64()).max(self.last_group + g.interval.as_secs_f64())
     }
 
     /// Queues an item that entered the outbox at monotonic time `born`.
@@ -136,6 +192,7 @@ impl WorkerCore {
         if !self.built {
             return if due { Step::Build } else { Step::Wait(secs(self.next_attempt - now)) };
         }
+        let mut send_at = f64::INFINITY;
         if let Some((_, born)) = self.queue.front() {
             let age = now - born;
             let limit = self.policy.give_up_after.as_secs_f64();
@@ -145,9 +202,12 @@ impl WorkerCore {
                     self.failures
                 ));
             }
-            if due {
-                return Step::Send;
+            let n = self.batch_len();
+            let ready = self.group_ready_at(n);
+            if self.draining || (due && now >= ready) {
+                return Step::Send(n);
             }
+            send_at = self.next_attempt.max(ready);
         }
         if let Some(at) = self.next_refresh
             && now >= at
@@ -159,7 +219,7 @@ impl WorkerCore {
         }
         let mut wait = 3600.0f64;
         if !self.queue.is_empty() {
-            wait = wait.min(self.next_attempt - now);
+            wait = wait.min(send_at - now);
         }
         if let Some(at) = self.next_refresh {
             wait = wait.min(at - now);
@@ -180,28 +240,53 @@ impl WorkerCore {
         }
     }
 
-    /// The front item was sent with this result; returns what to report.
-    pub(crate) fn sent(&mut self, now: f64, result: &Result<Receipt, SendError>) -> Option<Ack> {
-        let (item, _) = self.queue.front()?;
-        let (id, channel) = (item.id, item.channel.clone());
+    /// The front `n` items (one message) were sent with this result; returns what to report,
+    /// one acknowledgement per item.
+    pub(crate) fn sent(
+        &mut self,
+        now: f64,
+        n: usize,
+        result: &Result<Receipt, SendError>,
+    ) -> Vec<Ack> {
+        let n = n.min(self.queue.len());
         match result {
             Ok(receipt) => {
                 self.failures = 0;
-                self.queue.pop_front();
-                Some(Ack::Delivered { id, channel, answer: receipt.answer.clone() })
+                if n > 1 || self.grouping.is_some() {
+                    self.last_group = now;
+                }
+                self.queue
+                    .drain(..n)
+                    .map(|(item, _)| Ack::Delivered {
+                        id: item.id,
+                        channel: item.channel,
+                        answer: receipt.answer.clone(),
+                    })
+                    .collect()
             }
-            Err(SendError::Permanent { reason }) => {
-                self.queue.pop_front();
-                Some(Ack::Dropped { id, channel, reason: reason.clone(), gave_up: false })
-            }
+            Err(SendError::Permanent { reason }) => self
+                .queue
+                .drain(..n)
+                .map(|(item, _)| Ack::Dropped {
+                    id: item.id,
+                    channel: item.channel,
+                    reason: reason.clone(),
+                    gave_up: false,
+                })
+                .collect(),
             Err(SendError::Transient { retry_after, .. }) => {
-                if let Some((item, _)) = self.queue.front_mut() {
+                for (item, _) in self.queue.iter_mut().take(n) {
                     item.crashed = 0;
                 }
                 self.failed(now, *retry_after);
-                None
+                Vec::new()
             }
         }
+    }
+
+    /// The front `n` items, for one message.
+    pub(crate) fn batch(&self, n: usize) -> impl Iterator<Item = &OutboxItem> {
+        self.queue.iter().take(n).map(|(i, _)| i)
     }
 
     /// The front item is given up.
@@ -235,6 +320,17 @@ impl WorkerCore {
     pub(crate) fn retry_in(&self, now: f64) -> f64 {
         (self.next_attempt - now).max(0.0)
     }
+}
+
+/// Reports and test notifications leave alone; every alert notification may share a message.
+fn groupable(event: &AlertEvent) -> bool {
+    event.report.is_none() && !event.test && event.event != EventKind::Report
+}
+
+/// A critical firing or escalation: what `group_bypass: "critical"` lets leave at once.
+fn urgent(event: &AlertEvent) -> bool {
+    event.severity == Severity::Critical
+        && matches!(event.event, EventKind::Firing | EventKind::Escalated)
 }
 
 fn secs(s: f64) -> Duration {
@@ -354,6 +450,7 @@ impl Worker {
 /// Runs the worker; a panic restarts it with the same queue after a backoff.
 fn supervise(ctx: WorkerContext, rx: Receiver<Job>, flags: Flags) {
     let mut core = WorkerCore::new(ctx.policy.clone(), &ctx.channel.name);
+    core.set_grouping(ctx.channel.pacing.group.clone());
     let mut sender: Option<Box<dyn Sender>> = None;
     let mut remembered: Vec<AlertEvent> = Vec::new();
     loop {
@@ -393,9 +490,14 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_string())
 }
 
-/// Sends one event, turning a panic inside the channel into a permanent failure.
-fn send_guarded(sender: &mut dyn Sender, event: &AlertEvent) -> Result<Receipt, SendError> {
-    catch_unwind(AssertUnwindSafe(|| sender.send(event))).unwrap_or_else(|panic| {
+/// Sends one message (one event, or several as one grouped message), turning a panic inside
+/// the channel into a permanent failure.
+fn send_guarded(sender: &mut dyn Sender, events: &[AlertEvent]) -> Result<Receipt, SendError> {
+    catch_unwind(AssertUnwindSafe(|| match events {
+        [one] => sender.send(one),
+        many => sender.send_group(many),
+    }))
+    .unwrap_or_else(|panic| {
         Err(SendError::permanent(format!("the channel panicked: {}", panic_text(&*panic))))
     })
 }
@@ -428,6 +530,7 @@ fn work(
                         built.remember(&event);
                     }
                     core.built(ctx.clock.now(), Ok(built.refresh_every()));
+                    core.set_capacity(built.group_capacity());
                     *sender = Some(built);
                 }
                 Err(e) => {
@@ -446,19 +549,26 @@ fn work(
                     let _ = ctx.acks.send(ack);
                 }
             }
-            Step::Send => {
+            Step::Send(n) => {
                 let Some(active) = sender.as_mut() else {
                     core.panicked(now);
                     continue;
                 };
-                let Some(item) = core.front() else { continue };
-                let (id, event) = (item.id, item.event.clone());
-                ctx.journal.attempt(id, item.crashed.saturating_add(1));
-                let result = send_guarded(active.as_mut(), &event);
-                if result.is_ok() {
-                    ctx.journal.done(id);
-                } else {
-                    ctx.journal.tried(id);
+                let mut ids = Vec::with_capacity(n);
+                let mut events = Vec::with_capacity(n);
+                for item in core.batch(n) {
+                    ctx.journal.attempt(item.id, item.crashed.saturating_add(1));
+                    ids.push(item.id);
+                    events.push(item.event.clone());
+                }
+                let Some(event) = events.first().cloned() else { continue };
+                let result = send_guarded(active.as_mut(), &events);
+                for id in &ids {
+                    if result.is_ok() {
+                        ctx.journal.done(*id);
+                    } else {
+                        ctx.journal.tried(*id);
+                    }
                 }
                 let now = ctx.clock.now();
                 match &result {
@@ -475,7 +585,7 @@ fn work(
                         "delivery to {name} failed, will retry: {reason}"
                     ),
                 }
-                if let Some(ack) = core.sent(now, &result) {
+                for ack in core.sent(now, ids.len(), &result) {
                     let _ = ctx.acks.send(ack);
                 }
                 if let Err(SendError::Transient { reason, .. }) = &result {

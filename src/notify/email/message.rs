@@ -92,11 +92,7 @@ pub fn subject(event: &AlertEvent) -> String {
     if event.test {
         text.push_str(" (test)");
     }
-    let text = escape::one_line(&text);
-    match text.char_indices().nth(SUBJECT_LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    one_line_subject(&text)
 }
 
 /// The Message-ID (without angle brackets) of the notification whose key is `key`: the same
@@ -137,9 +133,36 @@ pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
         Some(r) => (crate::report::render::text(r, "\r\n"), crate::report::render::html(r, "\r\n")),
         None => (text_body(event), html_body(event)),
     };
+    // Thread reminders, escalations and the resolution under the episode's first mail.
+    let thread =
+        (event.seq > 1).then(|| message_id(&format!("{}:1", event.episode_key), &event.host));
+    let head = Head { key: &event.key, host: &event.host, ts: event.ts, subject: subject(event) };
+    assemble(&head, thread, from, to, text, html)
+}
+
+/// What the headers of one message are made of.
+struct Head<'a> {
+    /// Seeds the Message-ID and the MIME boundary.
+    key: &'a str,
+    host: &'a str,
+    /// The `Date`.
+    ts: f64,
+    subject: String,
+}
+
+/// The message: headers, then a `multipart/alternative` of `text` and `html`, with a boundary
+/// derived from the key that occurs in neither; `thread`: the Message-ID it replies to.
+fn assemble(
+    head: &Head<'_>,
+    thread: Option<String>,
+    from: &Mailbox,
+    to: &[Mailbox],
+    text: String,
+    html: String,
+) -> String {
     let mut salt = 0u64;
     let boundary = loop {
-        let seed = format!("{}\n{salt}\n{text}\n{html}", event.key);
+        let seed = format!("{}\n{salt}\n{text}\n{html}", head.key);
         let b = format!("=_hostwatch_{:016x}", fnv1a64(seed.as_bytes()));
         if !text.contains(&b) && !html.contains(&b) {
             break b;
@@ -151,21 +174,96 @@ pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
         vec![MimePart::new("text/plain", text), MimePart::new("text/html", html)],
     );
     let mut builder = MessageBuilder::new()
-        .header("Date", Raw::new(crate::timefmt::rfc2822_display(event.ts)))
-        .message_id(message_id(&event.key, &event.host))
+        .header("Date", Raw::new(crate::timefmt::rfc2822_display(head.ts)))
+        .message_id(message_id(head.key, head.host))
         .from(from.header())
         .to(Address::new_list(to.iter().map(Mailbox::header).collect()))
-        .subject(subject(event))
+        .subject(head.subject.clone())
         .header("MIME-Version", Raw::new("1.0"))
         .header("Auto-Submitted", Raw::new("auto-generated"));
-    if event.seq > 1 {
-        // Thread reminders, escalations and the resolution under the episode's first mail.
-        let first = message_id(&format!("{}:1", event.episode_key), &event.host);
+    if let Some(first) = thread {
         builder = builder.in_reply_to(MessageId::new(first.clone())).references(first);
     }
     let mut out = Vec::new();
     builder.body(body).serialize(&mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` on one line, cut to [`SUBJECT_LIMIT`] characters with `…`.
+fn one_line_subject(text: &str) -> String {
+    let text = escape::one_line(text);
+    match text.char_indices().nth(SUBJECT_LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// The subject of a grouped message: `[CRITICAL] 10 notifications on web-01: 7 firing, 3
+/// resolved` (`[RESOLVED]` when every one is a resolution), on one line.
+pub fn group_subject(events: &[AlertEvent]) -> String {
+    let tag = match crate::notify::group::worst_open(events) {
+        Some(s) => s.as_str().to_uppercase(),
+        None => "RESOLVED".to_string(),
+    };
+    one_line_subject(&format!("[{tag}] {}", crate::notify::group::headline(events)))
+}
+
+/// One message for several notifications (`group_wait`): a line each in the text part, a
+/// table row each in the HTML part. Its Message-ID comes from every key it carries, so a
+/// retry of the same group sends the same bytes.
+pub fn build_group(events: &[AlertEvent], from: &Mailbox, to: &[Mailbox]) -> String {
+    let Some(first) = events.first() else { return String::new() };
+    let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
+    let group_key = format!("group:{}", keys.join(","));
+    let headline = crate::notify::group::headline(events);
+    let mut text = escape::one_line(&headline);
+    text.push_str("\r\n\r\n");
+    for e in events {
+        let _ = write!(
+            text,
+            "- {}\r\n  since {}, key {}\r\n",
+            escape::one_line(&crate::notify::group::line(e)),
+            crate::timefmt::human(e.since),
+            escape::one_line(&e.key)
+        );
+    }
+    text.push_str("\r\n-- \r\nhostwatch\r\n");
+    let mut html = String::from("<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\">");
+    let _ = write!(html, "<title>{}</title></head>\r\n", escape::html(&group_subject(events)));
+    html.push_str("<body style=\"font-family:sans-serif\">\r\n");
+    let _ = write!(
+        html,
+        "<h2>{}</h2>\r\n<table cellpadding=\"4\" border=\"1\" style=\"border-collapse:collapse\">\r\n",
+        escape::html(&headline)
+    );
+    html.push_str("<tr><th>Event</th><th>Rule</th><th>Series</th><th>Value</th><th>Threshold</th><th>Since</th><th>Key</th></tr>\r\n");
+    for e in events {
+        let what = match e.event {
+            EventKind::Resolved => "RESOLVED".to_string(),
+            EventKind::FlapEnd if e.ends_episode() => "FLAPPING OVER, OK".to_string(),
+            kind => format!("{} {}", e.severity.as_str().to_uppercase(), kind.as_str()),
+        };
+        let cells = [
+            what,
+            e.rule.clone(),
+            e.series.clone(),
+            e.value_text.clone(),
+            e.threshold.clone(),
+            crate::timefmt::human(e.since),
+            e.key.clone(),
+        ];
+        let _ = write!(html, "<tr style=\"color:{}\">", colour(e));
+        for cell in cells {
+            let _ = write!(html, "<td>{}</td>", escape::html(&escape::one_line(&cell)));
+        }
+        html.push_str("</tr>\r\n");
+    }
+    html.push_str(
+        "</table>\r\n<p style=\"color:#777;font-size:small\">hostwatch</p>\r\n</body></html>\r\n",
+    );
+    let ts = events.iter().map(|e| e.ts).fold(first.ts, f64::max);
+    let head = Head { key: &group_key, host: &first.host, ts, subject: group_subject(events) };
+    assemble(&head, None, from, to, text, html)
 }
 
 fn label_values(event: &AlertEvent, sep: &str) -> String {

@@ -184,10 +184,36 @@ impl Sender for EmailSender {
     }
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
+        let body = message::build(event, &self.from, &self.to);
+        self.deliver(&body)
+    }
+
+    fn group_capacity(&self) -> usize {
+        GROUP_CAPACITY
+    }
+
+    fn send_group(&mut self, events: &[AlertEvent]) -> Result<Receipt, SendError> {
+        let body = message::build_group(events, &self.from, &self.to);
+        self.deliver(&body)
+    }
+
+    fn render_group(&self, events: &[AlertEvent]) -> Rendered {
+        Rendered {
+            content_type: "message/rfc822".to_string(),
+            body: message::build_group(events, &self.from, &self.to),
+        }
+    }
+}
+
+/// Notifications in one grouped e-mail (a table row each).
+const GROUP_CAPACITY: usize = 100;
+
+impl EmailSender {
+    /// Submits one message, under the channel's timeout.
+    fn deliver(&self, body: &str) -> Result<Receipt, SendError> {
         let Some(runtime) = self.runtime.as_ref() else {
             return Err(SendError::permanent("the SMTP runtime is shut down"));
         };
-        let body = message::build(event, &self.from, &self.to);
         let plan = self.plan();
         let progress = smtp::Progress::default();
         // The timer must be created inside the runtime: build it in the async block.

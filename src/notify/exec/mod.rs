@@ -73,6 +73,11 @@ impl ExecSender {
     }
 
     fn command(&self, event: &AlertEvent) -> Command {
+        self.command_with(alert_env(&self.channel, event))
+    }
+
+    /// The hook's command with these alert variables.
+    fn command_with(&self, vars: Vec<(String, String)>) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args);
         if let Some(dir) = &self.cwd {
@@ -88,7 +93,7 @@ impl ExecSender {
             }
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v.expose())));
-        cmd.envs(alert_env(&self.channel, event));
+        cmd.envs(vars);
         cmd
     }
 
@@ -310,6 +315,28 @@ pub fn alert_env(channel: &str, event: &AlertEvent) -> Vec<(String, String)> {
     vars.into_iter().map(|(k, v)| (format!("HOSTWATCH_{k}"), v.replace('\0', ""))).collect()
 }
 
+/// The variables of a grouped call (`"group": true`): `HOSTWATCH_CHANNEL`, `HOST`, `EVENT`
+/// (`group`), `GROUP_SIZE`, `KEY` (the group's key), `SUMMARY` (the group's headline),
+/// `SEVERITY` (the worst of what is not resolved; empty when everything is). Each
+/// notification is in the JSON on stdin.
+pub fn group_env(channel: &str, events: &[AlertEvent]) -> Vec<(String, String)> {
+    let group = super::group::group_json(events);
+    let text = |key: &str| group[key].as_str().unwrap_or("").to_string();
+    let vars = [
+        ("CHANNEL", channel.to_string()),
+        ("HOST", text("host")),
+        ("EVENT", "group".to_string()),
+        ("GROUP_SIZE", events.len().to_string()),
+        ("KEY", text("key")),
+        ("SUMMARY", text("summary")),
+        (
+            "SEVERITY",
+            super::group::worst_open(events).map(|s| s.as_str().to_string()).unwrap_or_default(),
+        ),
+    ];
+    vars.into_iter().map(|(k, v)| (format!("HOSTWATCH_{k}"), v.replace('\0', ""))).collect()
+}
+
 /// `mount` → `MOUNT`; anything but ASCII letters and digits becomes `_`.
 fn env_name(label: &str) -> String {
     label
@@ -376,9 +403,28 @@ impl Sender for ExecSender {
     }
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
+        self.execute(self.command(event), stdin_payload(event).into_bytes())
+    }
+
+    fn group_capacity(&self) -> usize {
+        GROUP_CAPACITY
+    }
+
+    fn send_group(&mut self, events: &[AlertEvent]) -> Result<Receipt, SendError> {
+        let mut stdin = super::group::group_json(events).to_string();
+        stdin.push('\n');
+        self.execute(self.command_with(group_env(&self.channel, events)), stdin.into_bytes())
+    }
+}
+
+/// Notifications in one grouped call (`"group": true`).
+const GROUP_CAPACITY: usize = 100;
+
+impl ExecSender {
+    /// Runs the hook once and reads its outcome.
+    fn execute(&self, command: Command, stdin: Vec<u8>) -> Result<Receipt, SendError> {
         let program = self.program.display().to_string();
-        let stdin = stdin_payload(event).into_bytes();
-        let out = match run::run(self.command(event), stdin, self.timeout) {
+        let out = match run::run(command, stdin, self.timeout) {
             Ok(out) => out,
             Err(e) => {
                 let reason = format!("cannot run hook {program}: {e}");

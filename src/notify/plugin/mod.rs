@@ -186,7 +186,7 @@ impl Sender for PluginSender {
     }
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
-        let fields = [
+        self.call([
             event_json(event),
             event.summary(),
             event.host.clone(),
@@ -195,8 +195,50 @@ impl Sender for PluginSender {
             event.severity.as_str().to_string(),
             event.event.as_str().to_string(),
             event.key.clone(),
-        ]
-        .map(|s| OwnedStr::new(&s));
+        ])
+    }
+
+    fn group_capacity(&self) -> usize {
+        GROUP_CAPACITY
+    }
+
+    /// A grouped call (`"group": true`): `json` is the group object (`"events"` holds each
+    /// notification), `event` is `group`, `key` the group's key, `summary` its headline,
+    /// `severity` the worst not resolved; `rule` and `series` are empty.
+    fn send_group(&mut self, events: &[AlertEvent]) -> Result<Receipt, SendError> {
+        let group = crate::notify::group::group_json(events);
+        let text = |key: &str| group[key].as_str().unwrap_or("").to_string();
+        let severity = crate::notify::group::worst_open(events)
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        self.call([
+            group.to_string(),
+            text("summary"),
+            text("host"),
+            String::new(),
+            String::new(),
+            severity,
+            "group".to_string(),
+            text("key"),
+        ])
+    }
+
+    fn render_group(&self, events: &[AlertEvent]) -> Rendered {
+        Rendered {
+            content_type: "application/json".to_string(),
+            body: crate::notify::group::group_json(events).to_string(),
+        }
+    }
+}
+
+/// Notifications in one grouped call (`"group": true`).
+const GROUP_CAPACITY: usize = 100;
+
+impl PluginSender {
+    /// Calls the plugin's `notify` with these fields (json, summary, host, rule, series,
+    /// severity, event, key).
+    fn call(&mut self, fields: [String; 8]) -> Result<Receipt, SendError> {
+        let fields = fields.map(|s| OwnedStr::new(&s));
         let [json, summary, host, rule, series, severity, kind, key] =
             fields.each_ref().map(|s| s.as_hw());
         let hw = HwEvent { json, summary, host, rule, series, severity, event: kind, key };

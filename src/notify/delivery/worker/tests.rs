@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::Severity;
+use crate::config::channels::Grouping;
 use std::sync::Mutex;
 
 fn policy() -> Delivery {
@@ -18,6 +19,115 @@ fn item(id: u64) -> OutboxItem {
     OutboxItem::new(id, "c", AlertEvent::test_event("h", Severity::Warning, 1.0), 0.0)
 }
 
+/// A firing alert notification (test events never share a message).
+fn alert(id: u64, severity: Severity) -> OutboxItem {
+    let mut event = AlertEvent::test_event("h", severity, 1.0);
+    event.test = false;
+    event.event = EventKind::Firing;
+    event.key = format!("r:{id}:1:1");
+    OutboxItem::new(id, "c", event, 0.0)
+}
+
+fn grouped(wait: u64, interval: u64, bypass_critical: bool, capacity: usize) -> WorkerCore {
+    let mut core = WorkerCore::new(policy(), "g");
+    core.set_grouping(Some(Grouping {
+        wait: Duration::from_secs(wait),
+        interval: Duration::from_secs(interval),
+        bypass_critical,
+    }));
+    core.built(0.0, Ok(None));
+    core.set_capacity(capacity);
+    core
+}
+
+fn ids(acks: &[Ack]) -> Vec<u64> {
+    acks.iter()
+        .map(|a| match a {
+            Ack::Delivered { id, .. } | Ack::Dropped { id, .. } => *id,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn grouping_waits_for_the_window_then_sends_everything_queued_as_one_message() {
+    let mut core = grouped(30, 60, false, 40);
+    core.push(alert(1, Severity::Warning), 0.0);
+    assert_eq!(core.next(0.0), Step::Wait(Duration::from_secs(30)));
+    core.push(alert(2, Severity::Warning), 10.0);
+    core.push(alert(3, Severity::Critical), 29.0);
+    assert_eq!(core.next(29.5), Step::Wait(Duration::from_millis(500)));
+    assert_eq!(core.next(30.0), Step::Send(3));
+    assert_eq!(ids(&core.sent(30.0, 3, &receipt())), [1, 2, 3]);
+    // The next group waits its own group_wait and the group_interval since the last message.
+    core.push(alert(4, Severity::Warning), 31.0);
+    assert_eq!(core.next(61.0), Step::Wait(Duration::from_secs(29)));
+    assert_eq!(core.next(90.0), Step::Send(1));
+}
+
+#[test]
+fn a_critical_bypasses_the_wait_and_takes_the_waiting_ones_along() {
+    let mut core = grouped(30, 60, true, 40);
+    core.push(alert(1, Severity::Warning), 0.0);
+    assert!(matches!(core.next(1.0), Step::Wait(_)));
+    core.push(alert(2, Severity::Critical), 2.0);
+    assert_eq!(core.next(2.0), Step::Send(2));
+    // Without the bypass, the same critical waits with the others.
+    let mut core = grouped(30, 60, false, 40);
+    core.push(alert(1, Severity::Critical), 0.0);
+    assert!(matches!(core.next(1.0), Step::Wait(_)));
+}
+
+#[test]
+fn a_group_is_cut_at_the_channel_capacity_and_a_full_one_leaves_at_once() {
+    let mut core = grouped(30, 60, false, 4);
+    for id in 1..=6 {
+        core.push(alert(id, Severity::Warning), 0.0);
+    }
+    assert_eq!(core.next(0.0), Step::Send(4));
+    assert_eq!(ids(&core.sent(0.0, 4, &receipt())), [1, 2, 3, 4]);
+    // The rest is not full: it waits the interval since the message that just left.
+    assert_eq!(core.next(30.0), Step::Wait(Duration::from_secs(30)));
+    assert_eq!(core.next(60.0), Step::Send(2));
+}
+
+#[test]
+fn reports_and_tests_never_share_a_message_and_order_holds() {
+    let mut core = grouped(5, 5, false, 40);
+    core.push(alert(1, Severity::Warning), 0.0);
+    core.push(item(2), 0.0); // a test notification
+    core.push(alert(3, Severity::Warning), 0.0);
+    assert_eq!(core.next(5.0), Step::Send(1));
+    core.sent(5.0, 1, &receipt());
+    assert_eq!(core.next(5.0), Step::Send(1), "a test notification leaves alone, at once");
+    core.sent(5.0, 1, &receipt());
+    assert_eq!(core.next(10.0), Step::Send(1));
+}
+
+#[test]
+fn a_failed_group_is_retried_whole_with_what_joined_it_and_acks_every_item() {
+    let mut core = grouped(1, 1, false, 40);
+    core.push(alert(1, Severity::Warning), 0.0);
+    core.push(alert(2, Severity::Warning), 0.0);
+    assert_eq!(core.next(1.0), Step::Send(2));
+    assert!(core.sent(1.0, 2, &Err(SendError::transient("down"))).is_empty());
+    core.push(alert(3, Severity::Warning), 1.5);
+    assert!(matches!(core.next(1.5), Step::Wait(_)));
+    assert_eq!(core.next(10.0), Step::Send(3));
+    let acks = core.sent(10.0, 3, &Err(SendError::permanent("refused")));
+    assert_eq!(ids(&acks), [1, 2, 3]);
+    assert!(acks.iter().all(|a| matches!(a, Ack::Dropped { gave_up: false, .. })));
+}
+
+#[test]
+fn draining_sends_what_waits_for_its_group_at_once() {
+    let mut core = grouped(300, 300, false, 40);
+    core.push(alert(1, Severity::Warning), 0.0);
+    core.push(alert(2, Severity::Warning), 0.0);
+    core.drain();
+    assert_eq!(core.next(0.0), Step::Send(2));
+}
+
 fn receipt() -> Result<Receipt, SendError> {
     Ok(Receipt { answer: "ok".into() })
 }
@@ -29,18 +139,18 @@ fn builds_then_sends_in_order_and_backs_off_on_transient_failures() {
     core.push(item(2), 0.0);
     assert_eq!(core.next(0.0), Step::Build);
     core.built(0.0, Ok(None));
-    assert_eq!(core.next(0.0), Step::Send);
-    assert!(core.sent(0.0, &Err(SendError::transient("down"))).is_none());
+    assert_eq!(core.next(0.0), Step::Send(1));
+    assert!(core.sent(0.0, 1, &Err(SendError::transient("down"))).is_empty());
     // Equal jitter: the first retry waits between 1 and 2 s.
     match core.next(0.5) {
         Step::Wait(d) => assert!(d.as_secs_f64() >= 0.5 && d.as_secs_f64() <= 1.5, "{d:?}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(core.next(2.0), Step::Send);
+    assert_eq!(core.next(2.0), Step::Send(1));
     assert_eq!(core.front().unwrap().id, 1, "order holds across retries");
-    assert!(matches!(core.sent(2.0, &receipt()), Some(Ack::Delivered { id: 1, .. })));
-    assert_eq!(core.next(2.0), Step::Send, "no wait after a success");
-    assert!(matches!(core.sent(2.0, &receipt()), Some(Ack::Delivered { id: 2, .. })));
+    assert!(matches!(core.sent(2.0, 1, &receipt()).as_slice(), [Ack::Delivered { id: 1, .. }]));
+    assert_eq!(core.next(2.0), Step::Send(1), "no wait after a success");
+    assert!(matches!(core.sent(2.0, 1, &receipt()).as_slice(), [Ack::Delivered { id: 2, .. }]));
     assert!(matches!(core.next(2.0), Step::Wait(_)));
 }
 
@@ -50,11 +160,11 @@ fn permanent_failures_drop_and_old_items_are_given_up_on_monotonic_age() {
     core.built(0.0, Ok(None));
     core.push(item(1), 0.0);
     core.push(item(2), -50.0); // adopted from the state file, 50 s old already
-    assert_eq!(core.next(0.0), Step::Send);
-    let ack = core.sent(0.0, &Err(SendError::permanent("bad payload")));
-    assert!(matches!(ack, Some(Ack::Dropped { id: 1, gave_up: false, .. })));
-    assert_eq!(core.next(10.0), Step::Send);
-    assert!(core.sent(10.0, &Err(SendError::transient("down"))).is_none());
+    assert_eq!(core.next(0.0), Step::Send(1));
+    let ack = core.sent(0.0, 1, &Err(SendError::permanent("bad payload")));
+    assert!(matches!(ack.as_slice(), [Ack::Dropped { id: 1, gave_up: false, .. }]));
+    assert_eq!(core.next(10.0), Step::Send(1));
+    assert!(core.sent(10.0, 1, &Err(SendError::transient("down"))).is_empty());
     // 100 s after it entered the outbox, however the wall clock moved.
     let Step::GiveUp(reason) = core.next(51.0) else { panic!("expected a give-up") };
     assert!(reason.contains("101s"), "{reason}");
@@ -85,8 +195,8 @@ fn drain_attempts_once_then_exits_and_refresh_runs_on_schedule() {
     core.refreshed(60.0);
     core.push(item(1), 60.0);
     core.drain();
-    assert_eq!(core.next(60.0), Step::Send);
-    assert!(core.sent(60.0, &Err(SendError::transient("down"))).is_none());
+    assert_eq!(core.next(60.0), Step::Send(1));
+    assert!(core.sent(60.0, 1, &Err(SendError::transient("down"))).is_empty());
     assert_eq!(core.next(60.0), Step::Exit);
     assert_eq!(core.take_queue(), vec![1], "the unsent item goes back");
 }

@@ -1,6 +1,7 @@
 //! Tick cost, printed: a full default tick (collect + evaluate) on this machine, and rule
-//! evaluation alone for 10, 1,000 and 10,000 rules. CPU time of this thread, median of many
-//! ticks. Run with `cargo bench --bench tick`.
+//! evaluation alone for 10, 1,000 and 10,000 rules, with flap detection (the default) and
+//! without (`"flap": false`). CPU time of this thread, median of many ticks. Run with
+//! `cargo bench --bench tick`.
 
 use hostwatch::collect::{self, Sample};
 use hostwatch::config::{self, Config};
@@ -63,7 +64,7 @@ fn full_default_tick() {
 }
 
 /// A config with `n` rules spread over the unlabelled metrics and every window form.
-fn synthetic_config(n: usize) -> Config {
+fn synthetic_config(n: usize, flap: bool) -> Config {
     let metrics = [
         "cpu.usage",
         "cpu.iowait",
@@ -91,12 +92,14 @@ fn synthetic_config(n: usize) -> Config {
             rule
         })
         .collect();
-    let text = json!({"host": "bench", "interval": "5s", "state_dir": "/tmp/hostwatch-bench", "rules": rules}).to_string();
+    let text = json!({"host": "bench", "interval": "5s", "state_dir": "/tmp/hostwatch-bench",
+                      "flap": flap, "rules": rules})
+    .to_string();
     config::load_str(&text, "bench.json", &|_| None).expect("synthetic config")
 }
 
-fn evaluation_only(n: usize) {
-    let config = synthetic_config(n);
+fn evaluation_only(n: usize, flap: bool) {
+    let config = synthetic_config(n, flap);
     let mut registry = Registry::new();
     let metrics = [
         Metric::CpuUsage,
@@ -133,7 +136,8 @@ fn evaluation_only(n: usize) {
     }
     let med = median(ticks.clone());
     println!(
-        "evaluate {n:>6} rules: median {:>9.1} µs per tick ({:.0} ns per rule), p99 {:.1} µs",
+        "evaluate {n:>6} rules{}: median {:>9.1} µs per tick ({:.0} ns per rule), p99 {:.1} µs",
+        if flap { "" } else { " (flap off)" },
         med as f64 / 1e3,
         med as f64 / n as f64,
         p99(ticks) as f64 / 1e3
@@ -143,11 +147,12 @@ fn evaluation_only(n: usize) {
 fn main() {
     // `cargo test --all-targets` runs this binary without `--bench`: a smoke run only.
     if !std::env::args().any(|a| a == "--bench") {
-        evaluation_only(10);
+        evaluation_only(10, true);
         return;
     }
     full_default_tick();
     for n in [10, 1_000, 10_000] {
-        evaluation_only(n);
+        evaluation_only(n, true);
+        evaluation_only(n, false);
     }
 }

@@ -176,8 +176,8 @@ fn plausible_time(t: f64) -> bool {
 }
 
 /// True when every number of an alert's state other than its metric values (`value`,
-/// `peak`) and sequence number is a plausible time (the `nodata` marker's too), and the
-/// sequence number has room to grow.
+/// `peak`) and sequence number is a plausible time (the `nodata` marker's and the flap
+/// period's too), and the sequence numbers have room to grow.
 fn plausible_alert(a: &SavedAlert) -> bool {
     let Ok(serde_json::Value::Object(map)) = serde_json::to_value(a.state) else { return false };
     // A sequence number near u32::MAX would overflow at the next notification.
@@ -194,7 +194,12 @@ fn plausible_alert(a: &SavedAlert) -> bool {
             }
         })
     };
-    seq_ok && times(&map)
+    // A flap period's episode and sequence number, as the alert's own.
+    let flap_ok =
+        a.state.flap.flapping.is_none_or(|f| {
+            plausible_time(f.since) && plausible_time(f.elapsed_s) && f.seq < 1 << 31
+        });
+    seq_ok && flap_ok && times(&map)
 }
 
 /// Drops saved alerts and ring entries whose times are implausible, and keeps the newest

@@ -30,6 +30,9 @@ pub const HISTORY: u32 = 21;
 /// The bits the history uses: two per state.
 const MASK: u64 = (1 << (2 * HISTORY)) - 1;
 
+/// The low bit of each of the 20 transitions' pairs.
+const PAIRS: u64 = ((1 << (2 * (HISTORY - 1))) - 1) / 3;
+
 /// A check result: what the rule said at one evaluation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -113,14 +116,15 @@ impl Flap {
     /// The weighted percentage of state changes over the history (0 to 100).
     pub fn percent(&self) -> f64 {
         let n = HISTORY - 1;
+        // Transition j is between entry j (newer; 0 = the newest) and entry j + 1: their
+        // bits differ where `states ^ (states >> 2)` has one in pair j. One bit per change.
+        let diff = self.states ^ (self.states >> 2);
+        let mut changes = (diff | (diff >> 1)) & PAIRS;
         let mut sum = 0.0;
-        // Transition j is between entry j (newer; 0 = the newest) and entry j + 1.
-        for j in 0..n {
-            let newer = (self.states >> (2 * j)) & 3;
-            let older = (self.states >> (2 * (j + 1))) & 3;
-            if newer != older {
-                sum += 0.8 + 0.4 * f64::from(n - 1 - j) / f64::from(n - 1);
-            }
+        while changes != 0 {
+            let j = changes.trailing_zeros() / 2;
+            sum += 0.8 + 0.4 * f64::from(n - 1 - j) / f64::from(n - 1);
+            changes &= changes - 1;
         }
         sum / f64::from(n) * 100.0
     }

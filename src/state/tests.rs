@@ -303,6 +303,28 @@ fn a_large_or_negative_peak_is_a_value_not_a_time_and_nodata_times_are_checked()
 }
 
 #[test]
+fn a_flap_history_loads_and_a_flap_period_with_implausible_times_is_dropped() {
+    let dir = tempdir("flap");
+    let mut v = valid_state_json();
+    v["alerts"][0]["state"]["flap"] = serde_json::json!({"history": "owowowowow",
+        "flapping": {"since": 1.8e9, "seq": 2, "severity": "warning", "announced": true,
+                     "elapsed_s": 45.0}});
+    fs::write(state_path(&dir), v.to_string()).unwrap();
+    let loaded = load_report(&dir);
+    assert_eq!((loaded.state.alerts.len(), loaded.report.dropped_invalid), (1, 0));
+    let flap = loaded.state.alerts[0].state.flap;
+    assert!(flap.is_flapping() && flap.percent() > 40.0, "{flap:?}");
+    for (key, bad) in [("since", -1e300), ("elapsed_s", 1e300), ("seq", 4e9)] {
+        let mut w = v.clone();
+        w["alerts"][0]["state"]["flap"]["flapping"][key] = serde_json::json!(bad);
+        fs::write(state_path(&dir), w.to_string()).unwrap();
+        let loaded = load_report(&dir);
+        assert!(loaded.state.alerts.is_empty(), "{key}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn an_alert_whose_sequence_number_cannot_grow_is_dropped() {
     let dir = tempdir("seq");
     let mut v = valid_state_json();

@@ -24,7 +24,7 @@ use super::{Receipt, Rendered, SendError, Sender, escape};
 use crate::alerts::EventKind;
 use crate::config::Secret;
 use crate::config::Severity;
-use crate::config::channels::{SlackConfig, SlackTarget};
+use crate::config::channels::{SlackConfig, SlackTarget, Templates};
 use crate::event::AlertEvent;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -69,6 +69,7 @@ pub struct SlackSender {
     name: String,
     endpoint: Endpoint,
     username: Option<String>,
+    templates: Templates,
     timeout: Duration,
 }
 
@@ -105,6 +106,7 @@ impl SlackSender {
             name: name.to_string(),
             endpoint,
             username: config.username.clone(),
+            templates: config.templates.clone(),
             timeout,
         })
     }
@@ -115,7 +117,7 @@ impl SlackSender {
         // previews of whatever a label points at.
         let (text, blocks) = match &event.report {
             Some(r) => (crate::report::slack::text(r), crate::report::slack::blocks(r)),
-            None => (fallback_text(event), blocks(event)),
+            None => (fallback_text(event, &self.templates), blocks(event, &self.templates)),
         };
         let mut body = json!({
             "text": text,
@@ -294,20 +296,27 @@ fn headline(event: &AlertEvent) -> String {
     format!("{} {}", emoji(event), event.headline())
 }
 
-/// The notification text: the headline and the value, escaped and on one line.
-fn fallback_text(event: &AlertEvent) -> String {
-    let raw = format!(
-        "{}: {} = {} ({})",
-        headline(event),
-        event.series,
-        event.value_text,
-        event.threshold
-    );
-    fit(&raw, SECTION_LIMIT, line)
+/// The header's text, escaped: the `title` template (after the emoji), else the headline.
+fn title(event: &AlertEvent, templates: &Templates, limit: usize) -> String {
+    match &templates.title {
+        Some(t) => {
+            let prefix = format!("{} ", emoji(event));
+            let rendered = t.render_fit(event, line, limit - text_len(&prefix), text_len);
+            format!("{prefix}{}", escape::one_line(&rendered))
+        }
+        None => fit(&headline(event), limit, line),
+    }
+}
+
+/// The notification text: the title and the value, escaped and on one line.
+fn fallback_text(event: &AlertEvent, templates: &Templates) -> String {
+    let tail = format!(": {} = {} ({})", event.series, event.value_text, event.threshold);
+    let head = title(event, templates, SECTION_LIMIT / 2);
+    format!("{head}{}", fit(&tail, SECTION_LIMIT - text_len(&head), line))
 }
 
 /// The Block Kit blocks of `event`.
-fn blocks(event: &AlertEvent) -> Value {
+fn blocks(event: &AlertEvent, templates: &Templates) -> Value {
     let mut facts: Vec<(&str, String)> = vec![
         ("Host", event.host.clone()),
         ("Rule", event.rule.clone()),
@@ -321,6 +330,9 @@ fn blocks(event: &AlertEvent) -> Value {
     if let Some(episode) = event.episode_text() {
         facts.push(("Episode", episode));
     }
+    if !event.context.rule_labels.is_empty() {
+        facts.push(("Labels", event.rule_labels_text()));
+    }
     let fields: Vec<Value> = facts
         .iter()
         .map(|(label, value)| {
@@ -331,22 +343,41 @@ fn blocks(event: &AlertEvent) -> Value {
         .collect();
     let mut blocks = vec![json!({
         "type": "header",
-        "text": {"type": "plain_text", "text": fit(&headline(event), HEADER_LIMIT, line), "emoji": true},
+        "text": {"type": "plain_text", "text": title(event, templates, HEADER_LIMIT), "emoji": true},
     })];
+    if let Some(summary) = &event.context.summary {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "verbatim": true,
+            "text": format!("*{}*", fit(summary, SECTION_LIMIT - 2, line))}}));
+    }
     if event.test {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "verbatim": true,
             "text": "\u{1F9EA} *This is a test notification* sent by `hostwatch test-notify`; \
                      no action needed."}}));
     }
     blocks.push(json!({"type": "section", "fields": fields}));
-    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
+    // The `text` template (mrkdwn as the operator wrote it) stands in for the description.
+    let text = match &templates.text {
+        Some(t) => Some(t.render_fit(event, escape::slack, SECTION_LIMIT, text_len)),
+        None => event
+            .description
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| fit(d, SECTION_LIMIT, escape::slack)),
+    };
+    if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
         blocks.push(json!({"type": "section",
-            "text": {"type": "mrkdwn", "verbatim": true,
-                     "text": fit(description, SECTION_LIMIT, escape::slack)}}));
+            "text": {"type": "mrkdwn", "verbatim": true, "text": text}}));
     }
     let context = format!("hostwatch \u{00B7} key {}", event.key);
-    blocks.push(json!({"type": "context",
-        "elements": [{"type": "mrkdwn", "verbatim": true, "text": fit(&context, SECTION_LIMIT, line)}]}));
+    let mut elements = vec![
+        json!({"type": "mrkdwn", "verbatim": true, "text": fit(&context, SECTION_LIMIT, line)}),
+    ];
+    if let Some(url) = &event.context.runbook_url {
+        // `check` refused `<`, `>` and `|` in the URL; `&` is written as Slack asks.
+        let link = format!("\u{1F4D6} <{}|Runbook>", escape::slack(url));
+        elements.push(json!({"type": "mrkdwn", "verbatim": true, "text": link}));
+    }
+    blocks.push(json!({"type": "context", "elements": elements}));
     Value::Array(blocks)
 }
 
@@ -372,7 +403,11 @@ mod tests {
     const HOSTILE: &str = "/mnt/<!channel>\n\"quoted\" <https://evil|click> <@U123> <!here> & co";
 
     fn sender(target: SlackTarget, username: Option<&str>) -> SlackSender {
-        let config = SlackConfig { target, username: username.map(str::to_string) };
+        let config = SlackConfig {
+            target,
+            username: username.map(str::to_string),
+            templates: Templates::default(),
+        };
         SlackSender::new("ops", &config, Duration::from_secs(5)).unwrap()
     }
 
@@ -589,7 +624,7 @@ mod tests {
     #[test]
     fn construction_errors_name_the_channel() {
         let target = SlackTarget::Bot { token: " ".into(), channel: "#a".into() };
-        let config = SlackConfig { target, username: None };
+        let config = SlackConfig { target, username: None, templates: Templates::default() };
         let e = SlackSender::new("pager", &config, Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("channel pager"), "{e}");
     }

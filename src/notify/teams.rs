@@ -22,7 +22,7 @@ use super::{Receipt, Rendered, SendError, Sender, escape};
 use crate::alerts::EventKind;
 use crate::config::Secret;
 use crate::config::Severity;
-use crate::config::channels::{TeamsConfig, TeamsFormat};
+use crate::config::channels::{TeamsConfig, TeamsFormat, Templates};
 use crate::event::AlertEvent;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -53,6 +53,7 @@ pub struct TeamsSender {
     name: String,
     url: Secret,
     format: TeamsFormat,
+    templates: Templates,
     timeout: Duration,
 }
 
@@ -66,6 +67,7 @@ impl TeamsSender {
             name: name.to_string(),
             url: config.webhook_url.clone(),
             format: config.format,
+            templates: config.templates.clone(),
             timeout,
         })
     }
@@ -81,8 +83,8 @@ impl TeamsSender {
                 (TeamsFormat::MessageCard, Some(r)) => {
                     crate::report::teams::message_card(r, MAX_BODY_BYTES)
                 }
-                (TeamsFormat::Workflows, None) => workflows_message(event, budget),
-                (TeamsFormat::MessageCard, None) => message_card(event, budget),
+                (TeamsFormat::Workflows, None) => workflows_message(event, &self.templates, budget),
+                (TeamsFormat::MessageCard, None) => message_card(event, &self.templates, budget),
             }
             .to_string();
             if body.len() <= MAX_BODY_BYTES {
@@ -204,17 +206,39 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
     if let Some(episode) = event.episode_text() {
         facts.push(("Episode", episode));
     }
+    if !event.context.rule_labels.is_empty() {
+        facts.push(("Labels", event.rule_labels_text()));
+    }
     facts
+}
+
+/// The title, escaped: the `title` template, else the headline.
+fn title(event: &AlertEvent, templates: &Templates, b: Budget) -> String {
+    match &templates.title {
+        Some(t) => escape::one_line(&t.render_fit(event, escape::markdown, b.title, escape::chars)),
+        None => fit(&event.headline(), b.title),
+    }
+}
+
+/// The text under the facts, escaped: the `text` template (Markdown as the operator wrote
+/// it), else the rule's description.
+fn text(event: &AlertEvent, templates: &Templates, b: Budget) -> Option<String> {
+    let text = match &templates.text {
+        Some(t) => t.render_fit(event, escape::markdown, b.text, escape::chars),
+        None => fit(event.description.as_deref()?, b.text),
+    };
+    (!text.trim().is_empty()).then_some(text)
 }
 
 const TEST_NOTICE: &str =
     "This is a test notification sent by hostwatch test-notify; no action needed.";
 
 /// The Workflows message with its Adaptive Card.
-fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
+fn workflows_message(event: &AlertEvent, templates: &Templates, b: Budget) -> Value {
+    let title = title(event, templates, b);
     let mut body = vec![json!({
         "type": "TextBlock",
-        "text": fit(&event.headline(), b.title),
+        "text": title,
         "weight": "bolder",
         "size": "medium",
         "color": color(event),
@@ -225,13 +249,17 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
             json!({"type": "TextBlock", "text": TEST_NOTICE, "isSubtle": true, "wrap": true}),
         );
     }
+    if let Some(summary) = &event.context.summary {
+        body.push(json!({"type": "TextBlock", "text": fit(summary, b.text), "weight": "bolder",
+                         "wrap": true}));
+    }
     let facts: Vec<Value> = facts(event)
         .iter()
         .map(|(title, value)| json!({"title": title, "value": fit(value, b.fact)}))
         .collect();
     body.push(json!({"type": "FactSet", "facts": facts}));
-    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
-        body.push(json!({"type": "TextBlock", "text": fit(description, b.text), "wrap": true}));
+    if let Some(text) = text(event, templates, b) {
+        body.push(json!({"type": "TextBlock", "text": text, "wrap": true}));
     }
     body.push(json!({
         "type": "TextBlock",
@@ -240,7 +268,12 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
         "size": "small",
         "wrap": true,
     }));
-    adaptive_message(fit(&event.headline(), b.title), body)
+    let mut message = adaptive_message(title, body);
+    if let Some(url) = &event.context.runbook_url {
+        message["attachments"][0]["content"]["actions"] =
+            json!([{"type": "Action.OpenUrl", "title": "Runbook", "url": url}]);
+    }
+    message
 }
 
 /// The Workflows message around an Adaptive Card 1.4 of `body` (alerts and reports).
@@ -262,7 +295,7 @@ pub(crate) fn adaptive_message(fallback: String, body: Vec<Value>) -> Value {
 }
 
 /// The legacy MessageCard.
-fn message_card(event: &AlertEvent, b: Budget) -> Value {
+fn message_card(event: &AlertEvent, templates: &Templates, b: Budget) -> Value {
     let facts: Vec<Value> = facts(event)
         .iter()
         .map(|(name, value)| json!({"name": name, "value": fit(value, b.fact)}))
@@ -272,20 +305,29 @@ fn message_card(event: &AlertEvent, b: Budget) -> Value {
     if event.test {
         text.push(TEST_NOTICE.to_string());
     }
-    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
-        text.push(fit(description, b.text));
+    if let Some(summary) = &event.context.summary {
+        text.push(format!("**{}**", fit(summary, b.text)));
+    }
+    if let Some(t) = self::text(event, templates, b) {
+        text.push(t);
     }
     if !text.is_empty() {
         section["text"] = json!(text.join("\n\n"));
     }
-    json!({
+    let title = title(event, templates, b);
+    let mut card = json!({
         "@type": "MessageCard",
         "@context": "http://schema.org/extensions",
         "themeColor": theme_color(event),
-        "summary": fit(&event.headline(), b.title),
-        "title": fit(&event.headline(), b.title),
+        "summary": title,
+        "title": title,
         "sections": [section],
-    })
+    });
+    if let Some(url) = &event.context.runbook_url {
+        card["potentialAction"] = json!([{"@type": "OpenUri", "name": "Runbook",
+                                          "targets": [{"os": "default", "uri": url}]}]);
+    }
+    card
 }
 
 /// [`escape::markdown`] of `text` cut to at most `limit` characters (see [`escape::fit`]).
@@ -303,6 +345,7 @@ mod tests {
         let config = TeamsConfig {
             webhook_url: "https://prod.westeurope.logic.azure.com/workflows/abc?sig=SECRET".into(),
             format,
+            templates: Templates::default(),
         };
         TeamsSender::new("teams-ops", &config, Duration::from_secs(5)).unwrap()
     }
@@ -494,7 +537,11 @@ mod tests {
 
     #[test]
     fn construction_errors_name_the_channel() {
-        let config = TeamsConfig { webhook_url: "".into(), format: TeamsFormat::Workflows };
+        let config = TeamsConfig {
+            webhook_url: "".into(),
+            format: TeamsFormat::Workflows,
+            templates: Templates::default(),
+        };
         let e = TeamsSender::new("teams-ops", &config, Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("channel teams-ops"), "{e}");
     }

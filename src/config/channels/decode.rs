@@ -5,7 +5,7 @@
 use super::{
     AlertmanagerConfig, CHANNEL_TYPES, Channel, ChannelKind, DEFAULT_EXEC_TIMEOUT,
     DEFAULT_RESEND_EVERY, EmailConfig, EmailTls, ExecConfig, PluginConfig, SlackConfig,
-    SlackTarget, TeamsConfig, TeamsFormat, WebhookConfig, WebhookFormat,
+    SlackTarget, TeamsConfig, TeamsFormat, Template, Templates, WebhookConfig, WebhookFormat,
 };
 use crate::config::Secret;
 use crate::config::decode::{Decoder, Members, get, member, valid_name};
@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const SLACK_KEYS: &[&str] = &["type", "webhook_url", "token", "channel", "username"];
-const TEAMS_KEYS: &[&str] = &["type", "webhook_url", "format"];
+const SLACK_KEYS: &[&str] =
+    &["type", "webhook_url", "token", "channel", "username", "title", "text"];
+const TEAMS_KEYS: &[&str] = &["type", "webhook_url", "format", "title", "text"];
 const EMAIL_KEYS: &[&str] = &[
     "type",
     "server",
@@ -29,10 +30,12 @@ const EMAIL_KEYS: &[&str] = &[
     "insecure_skip_verify",
     "allow_plaintext_auth",
     "timeout",
+    "title",
+    "text",
 ];
-const WEBHOOK_KEYS: &[&str] = &["type", "url", "headers", "format", "timeout"];
+const WEBHOOK_KEYS: &[&str] = &["type", "url", "headers", "format", "timeout", "title", "text"];
 const ALERTMANAGER_KEYS: &[&str] = &["type", "url", "timeout", "resend_every", "watchdog"];
-const EXEC_KEYS: &[&str] = &["type", "command", "timeout", "env", "cwd"];
+const EXEC_KEYS: &[&str] = &["type", "command", "timeout", "env", "cwd", "title", "text"];
 const PLUGIN_KEYS: &[&str] = &["type", "path", "config"];
 
 /// Decodes the `channels` object. Returns the valid channels and every name written, valid
@@ -155,6 +158,22 @@ impl<'n> Fields<'n> {
         Some(url.to_owned())
     }
 
+    /// `title` and `text`: each compiled, an error placed at the field in the string.
+    fn templates(&self, d: &mut Decoder<'_>) -> Templates {
+        let mut one = |key: &str, example: &str| {
+            let (n, p) = self.opt(key)?;
+            let text = d.string(n, &p, example)?;
+            // The string's text starts one column after its opening quote.
+            Template::parse(text)
+                .map_err(|e| d.error_after(n, 1 + e.offset as u32, &p, e.message))
+                .ok()
+        };
+        Templates {
+            title: one("title", "\"{{severity}} {{rule}} on {{host}}\""),
+            text: one("text", "\"{{summary}} (runbook: {{runbook_url|none}})\""),
+        }
+    }
+
     fn timeout(&self, d: &mut Decoder<'_>, key: &str) -> Option<Duration> {
         let (n, p) = self.opt(key)?;
         d.duration(n, &p)
@@ -230,7 +249,7 @@ fn slack(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<SlackConfig> {
             return None;
         }
     };
-    Some(SlackConfig { target, username })
+    Some(SlackConfig { target, username, templates: c.templates(d) })
 }
 
 fn teams(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<TeamsConfig> {
@@ -250,7 +269,7 @@ fn teams(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<TeamsConfig> {
         );
         return None;
     }
-    Some(TeamsConfig { webhook_url: webhook_url.into(), format })
+    Some(TeamsConfig { webhook_url: webhook_url.into(), format, templates: c.templates(d) })
 }
 
 fn email(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<EmailConfig> {
@@ -310,6 +329,7 @@ fn email(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<EmailConfig> {
         insecure_skip_verify,
         allow_plaintext_auth,
         timeout,
+        templates: c.templates(d),
     })
 }
 
@@ -376,7 +396,8 @@ fn webhook(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<WebhookConfig> {
             }
         }
     }
-    Some(WebhookConfig { url: url?.into(), headers, format, timeout })
+    let templates = c.templates(d);
+    Some(WebhookConfig { url: url?.into(), headers, format, timeout, templates })
 }
 
 fn alertmanager(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<AlertmanagerConfig> {
@@ -436,7 +457,8 @@ fn exec(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<ExecConfig> {
         }
     }
     let cwd = c.string(d, "cwd", "\"/var/lib/hostwatch\"").map(PathBuf::from);
-    Some(ExecConfig { command: command?, timeout: timeout?, env, cwd })
+    let templates = c.templates(d);
+    Some(ExecConfig { command: command?, timeout: timeout?, env, cwd, templates })
 }
 
 fn plugin(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<PluginConfig> {

@@ -10,6 +10,7 @@
 
 use crate::alerts::EventKind;
 use crate::config::Severity;
+use crate::config::channels::Templates;
 use crate::event::{AlertEvent, fnv1a64};
 use crate::notify::escape;
 use mail_send::mail_builder::MessageBuilder;
@@ -64,12 +65,20 @@ impl Mailbox {
 }
 
 /// The subject: `[CRITICAL] disk_root firing on web-01: / 96.1% > 95`, on one line.
+#[cfg(test)]
 pub fn subject(event: &AlertEvent) -> String {
+    subject_with(event, &Templates::default())
+}
+
+/// The subject, the `title` template's when there is one (the whole rendered text made one
+/// line: no line break, so no header, can be injected; `mail-builder` encodes non-ASCII).
+pub fn subject_with(event: &AlertEvent, templates: &Templates) -> String {
     let what =
         if event.labels.is_empty() { event.metric.clone() } else { label_values(event, ",") };
-    let mut text = match &event.report {
-        Some(r) => format!("[report] {}: {}", r.title(), r.period_text()),
-        None => format!(
+    let mut text = match (&event.report, &templates.title) {
+        (Some(r), _) => format!("[report] {}: {}", r.title(), r.period_text()),
+        (None, Some(t)) => t.render(event, str::to_string),
+        (None, None) => format!(
             "[{}] {} {} on {}: {} {} {}",
             event.severity.as_str().to_uppercase(),
             event.rule,
@@ -127,11 +136,22 @@ fn atom(text: &str, fallback: &str, limit: usize) -> String {
     if out.is_empty() { fallback.to_string() } else { out.to_string() }
 }
 
-/// The whole message as sent (CRLF line ends).
+/// The whole message as sent (CRLF line ends), without templates.
+#[cfg(test)]
 pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
+    build_with(event, from, to, &Templates::default())
+}
+
+/// The whole message as sent (CRLF line ends), with the channel's templates.
+pub fn build_with(
+    event: &AlertEvent,
+    from: &Mailbox,
+    to: &[Mailbox],
+    templates: &Templates,
+) -> String {
     let (text, html) = match &event.report {
         Some(r) => (crate::report::render::text(r, "\r\n"), crate::report::render::html(r, "\r\n")),
-        None => (text_body(event), html_body(event)),
+        None => (text_body(event, templates), html_body(event, templates)),
     };
     let mut salt = 0u64;
     let boundary = loop {
@@ -151,7 +171,7 @@ pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
         .message_id(message_id(&event.key, &event.host))
         .from(from.header())
         .to(Address::new_list(to.iter().map(Mailbox::header).collect()))
-        .subject(subject(event))
+        .subject(subject_with(event, templates))
         .header("MIME-Version", Raw::new("1.0"))
         .header("Auto-Submitted", Raw::new("auto-generated"));
     if event.seq > 1 {
@@ -168,8 +188,10 @@ fn label_values(event: &AlertEvent, sep: &str) -> String {
     event.labels.values().map(String::as_str).collect::<Vec<_>>().join(sep)
 }
 
+/// The series' labels, then the rule's static ones: `mount=/, team=db`.
 fn labels(event: &AlertEvent) -> String {
-    event.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    let all = event.labels.iter().chain(&event.context.rule_labels);
+    all.map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
 }
 
 fn headline(event: &AlertEvent) -> String {
@@ -184,14 +206,18 @@ fn headline(event: &AlertEvent) -> String {
 
 /// (label, value) rows shared by both parts; values are raw (untrusted) text.
 fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
-    let mut rows = vec![
+    let mut rows = Vec::new();
+    if let Some(summary) = &event.context.summary {
+        rows.push(("Summary", summary.clone()));
+    }
+    rows.extend([
         ("Host", event.host.clone()),
         ("Rule", event.rule.clone()),
         ("Series", event.series.clone()),
         ("Value", event.value_text.clone()),
         (event.threshold_label(), event.threshold.clone()),
-    ];
-    if !event.labels.is_empty() {
+    ]);
+    if !event.labels.is_empty() || !event.context.rule_labels.is_empty() {
         rows.push(("Labels", labels(event)));
     }
     rows.push(("Since", crate::timefmt::human(event.since)));
@@ -205,22 +231,44 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
     if let Some(seen) = event.context.last_seen {
         rows.push(("Last seen", crate::timefmt::human(seen)));
     }
+    if let Some(url) = &event.context.runbook_url {
+        rows.push((RUNBOOK, url.clone()));
+    }
     rows.push(("Notification", format!("{} #{}", event.event.as_str(), event.seq)));
     rows.push(("Key", event.key.clone()));
     rows
 }
 
-fn text_body(event: &AlertEvent) -> String {
+/// The fact row whose value is a link in the HTML part.
+const RUNBOOK: &str = "Runbook";
+
+fn text_body(event: &AlertEvent, templates: &Templates) -> String {
     let mut out = escape::one_line(&headline(event));
     out.push_str("\r\n\r\n");
     for (label, value) in facts(event) {
         let _ = write!(out, "{:<19}{}\r\n", format!("{label}:"), escape::one_line(&value));
     }
-    if let Some(d) = &event.description {
-        let _ = write!(out, "\r\n{}\r\n", escape::one_line(d));
+    match &templates.text {
+        // Plain text: the template's lines as written, values on one line each.
+        Some(t) => {
+            out.push_str("\r\n");
+            for line in t.render(event, escape::one_line).lines() {
+                let _ = write!(out, "{}\r\n", escape::one_line(line).trim_end());
+            }
+        }
+        None => {
+            if let Some(d) = &event.description {
+                let _ = write!(out, "\r\n{}\r\n", escape::one_line(d));
+            }
+        }
     }
     out.push_str("\r\n-- \r\nhostwatch\r\n");
     out
+}
+
+/// A value in the HTML part: escaped, on one line.
+fn html_line(text: &str) -> String {
+    escape::html(&escape::one_line(text))
 }
 
 fn colour(event: &AlertEvent) -> &'static str {
@@ -231,9 +279,10 @@ fn colour(event: &AlertEvent) -> &'static str {
     }
 }
 
-fn html_body(event: &AlertEvent) -> String {
+fn html_body(event: &AlertEvent, templates: &Templates) -> String {
     let mut out = String::from("<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\">");
-    let _ = write!(out, "<title>{}</title></head>\r\n", escape::html(&subject(event)));
+    let _ =
+        write!(out, "<title>{}</title></head>\r\n", escape::html(&subject_with(event, templates)));
     out.push_str("<body style=\"font-family:sans-serif\">\r\n");
     let _ = write!(
         out,
@@ -242,15 +291,26 @@ fn html_body(event: &AlertEvent) -> String {
         escape::html(&headline(event))
     );
     for (label, value) in facts(event) {
-        let _ = write!(
-            out,
-            "<tr><th align=\"left\">{label}</th><td>{}</td></tr>\r\n",
-            escape::html(&escape::one_line(&value))
-        );
+        let value = escape::html(&escape::one_line(&value));
+        let value = if label == RUNBOOK {
+            // `check` allows only an http(s) URL without quotes or angle brackets.
+            format!("<a href=\"{value}\">{value}</a>")
+        } else {
+            value
+        };
+        let _ = write!(out, "<tr><th align=\"left\">{label}</th><td>{value}</td></tr>\r\n");
     }
     out.push_str("</table>\r\n");
-    if let Some(d) = &event.description {
-        let _ = write!(out, "<p>{}</p>\r\n", escape::html(&escape::one_line(d)));
+    match &templates.text {
+        // The template's literal text is HTML as the operator wrote it; values are escaped.
+        Some(t) => {
+            let _ = write!(out, "<div>{}</div>\r\n", t.render(event, html_line));
+        }
+        None => {
+            if let Some(d) = &event.description {
+                let _ = write!(out, "<p>{}</p>\r\n", escape::html(&escape::one_line(d)));
+            }
+        }
     }
     out.push_str("<p style=\"color:#777;font-size:small\">hostwatch</p>\r\n</body></html>\r\n");
     out
@@ -503,7 +563,7 @@ mod tests {
         e.context.reason = Some("warning for 2m, escalated to critical by policy".into());
         assert!(subject(&e).ends_with("/ 59.4% > 50 (critical by policy)"), "{}", subject(&e));
         let m = build(&e, &from, &to);
-        let text = text_body(&e);
+        let text = text_body(&e, &Templates::default());
         assert!(text.contains("Warning threshold: > 50"), "{text}");
         assert!(
             text.contains("Reason:            warning for 2m, escalated to critical by policy"),
@@ -516,7 +576,7 @@ mod tests {
         r.threshold = "<= 80".into();
         r.context.episode_duration_s = Some(725.0);
         r.context.peak_text = Some("96.1%".into());
-        let text = text_body(&r);
+        let text = text_body(&r, &Templates::default());
         assert!(text.contains("Clear condition:   <= 80"), "{text}");
         assert!(text.contains("Episode:           lasted 12m5s, peak 96.1%"), "{text}");
     }

@@ -46,6 +46,7 @@ pub struct EmailSender {
     from: Mailbox,
     to: Vec<Mailbox>,
     envelope_to: Vec<String>,
+    templates: crate::config::channels::Templates,
     timeout: Duration,
     /// Always `Some` until dropped (taken in `Drop` to shut down without waiting).
     runtime: Option<tokio::runtime::Runtime>,
@@ -131,6 +132,7 @@ impl EmailSender {
             envelope_to: to.iter().map(|m| m.addr.clone()).collect(),
             from,
             to,
+            templates: config.templates.clone(),
             timeout: config.timeout.unwrap_or(timeout).max(MIN_TIMEOUT),
             runtime: Some(runtime),
         })
@@ -179,7 +181,7 @@ impl Sender for EmailSender {
     fn render(&self, event: &AlertEvent) -> Rendered {
         Rendered {
             content_type: "message/rfc822".to_string(),
-            body: message::build(event, &self.from, &self.to),
+            body: message::build_with(event, &self.from, &self.to, &self.templates),
         }
     }
 
@@ -187,7 +189,7 @@ impl Sender for EmailSender {
         let Some(runtime) = self.runtime.as_ref() else {
             return Err(SendError::permanent("the SMTP runtime is shut down"));
         };
-        let body = message::build(event, &self.from, &self.to);
+        let body = message::build_with(event, &self.from, &self.to, &self.templates);
         let plan = self.plan();
         let progress = smtp::Progress::default();
         // The timer must be created inside the runtime: build it in the async block.
@@ -252,6 +254,7 @@ mod tests {
             insecure_skip_verify: false,
             allow_plaintext_auth: false,
             timeout: None,
+            templates: Default::default(),
         }
     }
 

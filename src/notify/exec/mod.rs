@@ -48,6 +48,7 @@ pub struct ExecSender {
     timeout: Duration,
     env: BTreeMap<String, Secret>,
     cwd: Option<PathBuf>,
+    templates: crate::config::channels::Templates,
 }
 
 impl ExecSender {
@@ -64,6 +65,7 @@ impl ExecSender {
             timeout: config.timeout,
             env: config.env.clone(),
             cwd,
+            templates: config.templates.clone(),
         })
     }
 
@@ -88,8 +90,19 @@ impl ExecSender {
             }
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v.expose())));
-        cmd.envs(alert_env(&self.channel, event));
+        cmd.envs(self.alert_env(event));
         cmd
+    }
+
+    /// [`alert_env`] with `HOSTWATCH_TITLE` and `HOSTWATCH_TEXT`: the channel's templates
+    /// rendered (empty without one).
+    fn alert_env(&self, event: &AlertEvent) -> Vec<(String, String)> {
+        let mut vars = alert_env(&self.channel, event);
+        for (key, text) in self.templates.plain(event) {
+            let value = text.unwrap_or_default().replace('\0', "");
+            vars.push((format!("HOSTWATCH_{}", key.to_ascii_uppercase()), value));
+        }
+        vars
     }
 
     /// The failure's reason, with the hook's stderr scrubbed of the channel's `env` values
@@ -252,8 +265,8 @@ fn is_executable(p: &Path) -> bool {
 /// explains it: `mount disappeared`, `data is back`; else empty), `LAST_SEEN` (Unix seconds
 /// of the series' last value for `nodata`, else empty), `ESCALATED_BY` (`threshold`, `time`
 /// or empty), `EPISODE_DURATION_S`, `PEAK`, `PEAK_TEXT` (empty when not known), `TEST` (`1`
-/// for `test-notify`, else `0`), and
-/// `HOSTWATCH_LABEL_<NAME>` per label, the name upper-cased with every character other than
+/// for `test-notify`, else `0`), `RULE_SUMMARY` and `RUNBOOK_URL` (the rule's, empty when
+/// none), and `HOSTWATCH_LABEL_<NAME>` per label (the series', then the rule's static ones), the name upper-cased with every character other than
 /// `A-Z0-9` turned into `_` (`mount` → `HOSTWATCH_LABEL_MOUNT`). Values are passed verbatim,
 /// except NUL bytes, which an environment cannot carry and which are dropped (the JSON on
 /// stdin has them).
@@ -289,9 +302,16 @@ pub fn alert_env(channel: &str, event: &AlertEvent) -> Vec<(String, String)> {
         ("PEAK".into(), event.context.peak.map(|p| p.to_string()).unwrap_or_default()),
         ("PEAK_TEXT".into(), event.context.peak_text.clone().unwrap_or_default()),
         ("TEST".into(), if event.test { "1" } else { "0" }.to_string()),
+        ("RULE_SUMMARY".into(), event.context.summary.clone().unwrap_or_default()),
+        ("RUNBOOK_URL".into(), event.context.runbook_url.clone().unwrap_or_default()),
     ];
-    for (name, value) in &event.labels {
-        vars.push((format!("LABEL_{}", env_name(name)), value.clone()));
+    // The series' labels, then the rule's static ones (whose names never repeat a series
+    // label's; one that only differs in case keeps the series label's variable).
+    for (name, value) in event.labels.iter().chain(&event.context.rule_labels) {
+        let var = format!("LABEL_{}", env_name(name));
+        if !vars.iter().any(|(k, _)| *k == var) {
+            vars.push((var, value.clone()));
+        }
     }
     vars.into_iter().map(|(k, v)| (format!("HOSTWATCH_{k}"), v.replace('\0', ""))).collect()
 }
@@ -304,9 +324,10 @@ fn env_name(label: &str) -> String {
         .collect()
 }
 
-/// The event as the hook reads it on stdin: its JSON and a newline.
-fn stdin_payload(event: &AlertEvent) -> String {
-    let mut s = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_string());
+/// The event as the hook reads it on stdin: its JSON (with the channel's rendered `title`
+/// and `text`) and a newline.
+fn stdin_payload(event: &AlertEvent, templates: &crate::config::channels::Templates) -> String {
+    let mut s = templates.event_json(event).to_string();
     s.push('\n');
     s
 }
@@ -345,7 +366,7 @@ impl Sender for ExecSender {
         for key in self.env.keys() {
             env.insert(key.clone(), REDACTED.into());
         }
-        for (key, value) in alert_env(&self.channel, event) {
+        for (key, value) in self.alert_env(event) {
             env.insert(key, value.into());
         }
         let body = serde_json::json!({
@@ -353,7 +374,7 @@ impl Sender for ExecSender {
             "cwd": self.cwd.as_ref().map(|d| d.display().to_string()),
             "timeout": format_duration(self.timeout),
             "env": env,
-            "stdin": serde_json::to_value(event).unwrap_or_default(),
+            "stdin": self.templates.event_json(event),
         });
         Rendered {
             content_type: "application/json".to_string(),
@@ -363,7 +384,7 @@ impl Sender for ExecSender {
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
         let program = self.program.display().to_string();
-        let stdin = stdin_payload(event).into_bytes();
+        let stdin = stdin_payload(event, &self.templates).into_bytes();
         let out = match run::run(self.command(event), stdin, self.timeout) {
             Ok(out) => out,
             Err(e) => {

@@ -525,6 +525,48 @@ mod tests {
     }
 
     #[test]
+    fn templates_keep_the_operators_mrkdwn_and_escape_every_value() {
+        use crate::notify::template::Template;
+        let config = SlackConfig {
+            target: SlackTarget::Webhook { url: "https://hooks.slack.com/x".to_string().into() },
+            username: None,
+            templates: Templates {
+                title: Some(Template::parse("{{rule}} {{labels.mount}}").unwrap()),
+                text: Some(
+                    Template::parse("*Team* {{labels.team}}\n<{{runbook_url}}|runbook>").unwrap(),
+                ),
+            },
+        };
+        let s = SlackSender::new("ops", &config, Duration::from_secs(5)).unwrap();
+        let mut e = hostile();
+        e.context.rule_labels.insert("team".into(), "<!here> & co".into());
+        e.context.runbook_url = Some("https://wiki/a?b=1&c=2".into());
+        e.context.summary = Some("Full <@U1>".into());
+        let v = rendered(&s, &e);
+        let header = text(&v, "/blocks/0/text/text");
+        assert_eq!(
+            header,
+            "\u{1F534} disk_&lt;!everyone&gt; /mnt/&lt;!channel&gt; \"quoted\" \
+             &lt;https://evil|click&gt; &lt;@U123&gt; &lt;!here&gt; &amp; co"
+        );
+        assert_eq!(text(&v, "/blocks/1/text/text"), "*Full &lt;@U1&gt;*");
+        let fields = strings(&v["blocks"][2]["fields"]);
+        assert!(
+            fields.contains(&"*Labels*\nteam=&lt;!here&gt; &amp; co".to_string()),
+            "{fields:?}"
+        );
+        assert_eq!(
+            text(&v, "/blocks/3/text/text"),
+            "*Team* &lt;!here&gt; &amp; co\n<https://wiki/a?b=1&amp;c=2|runbook>"
+        );
+        assert_eq!(
+            text(&v, "/blocks/4/elements/1/text"),
+            "\u{1F4D6} <https://wiki/a?b=1&amp;c=2|Runbook>"
+        );
+        assert!(text(&v, "/text").starts_with(header), "the push text leads with the title");
+    }
+
+    #[test]
     fn long_text_is_cut_to_block_kit_limits_without_breaking_entities() {
         let mut e = hostile();
         e.host = "é&<".repeat(3000);

@@ -397,6 +397,33 @@ mod tests {
     }
 
     #[test]
+    fn templates_and_context_render_in_both_formats_with_values_escaped() {
+        use crate::notify::template::Template;
+        let templates = Templates {
+            title: Some(Template::parse("{{rule}}: {{labels.mount}}").unwrap()),
+            text: Some(Template::parse("**Team** {{labels.team}}").unwrap()),
+        };
+        let mut e = hostile();
+        e.context.rule_labels.insert("team".into(), "[x](https://evil) <at>Boss</at>".into());
+        e.context.runbook_url = Some("https://wiki/a?b=1&c=2".into());
+        e.context.summary = Some("Full *now*".into());
+        for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
+            let mut s = sender(format);
+            s.templates = templates.clone();
+            let v: Value = serde_json::from_str(&s.render(&e).body).unwrap();
+            let mut texts = Vec::new();
+            strings(&v, &mut texts);
+            let all = texts.join("\n");
+            assert!(all.contains("disk\\_root: /mnt/\\[click\\]"), "{all}");
+            assert!(all.contains("**Team** \\[x\\]\\(https://evil\\) &lt;at&gt;Boss&lt;/at&gt;"));
+            assert!(all.contains("Full \\*now\\*"), "{all}");
+            assert!(all.contains("team=\\[x\\]"), "the Labels fact: {all}");
+            assert!(!all.contains("<at>") && !all.contains("[x](https://evil)"), "{all}");
+            assert!(texts.iter().any(|t| t == "https://wiki/a?b=1&c=2"), "the runbook: {all}");
+        }
+    }
+
+    #[test]
     fn workflows_card_has_title_facts_and_key() {
         let v = rendered(TeamsFormat::Workflows, &event());
         assert_eq!(v["type"], "message");

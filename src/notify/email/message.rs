@@ -304,7 +304,8 @@ fn html_body(event: &AlertEvent, templates: &Templates) -> String {
     match &templates.text {
         // The template's literal text is HTML as the operator wrote it; values are escaped.
         Some(t) => {
-            let _ = write!(out, "<div>{}</div>\r\n", t.render(event, html_line));
+            let html = t.render(event, html_line).replace("\r\n", "\n").replace('\n', "\r\n");
+            let _ = write!(out, "<div>{html}</div>\r\n");
         }
         None => {
             if let Some(d) = &event.description {
@@ -492,6 +493,46 @@ mod tests {
         let first = id(&a).trim_start_matches("Message-ID: ").to_string();
         assert!(headers(&b).0.contains(&format!("In-Reply-To: {first}")), "{b}");
         assert!(!a.contains("In-Reply-To"));
+    }
+
+    #[test]
+    fn templates_set_the_subject_and_text_with_values_escaped_per_part() {
+        use crate::notify::template::Template;
+        let templates = Templates {
+            title: Some(Template::parse("{{rule}} on {{labels.mount}}").unwrap()),
+            text: Some(
+                Template::parse(
+                    "<b>Team</b> {{labels.team}}\n<a href=\"{{runbook_url}}\">runbook</a>",
+                )
+                .unwrap(),
+            ),
+        };
+        let mut e = event();
+        e.labels.insert("mount".into(), "/x\r\nBcc: evil@example.com".into());
+        e.context.rule_labels.insert("team".into(), "</td><script>x</script>".into());
+        e.context.runbook_url = Some("https://wiki/a?b=1&c=2".into());
+        e.context.summary = Some("Nearly full".into());
+        assert_eq!(subject_with(&e, &templates), "disk_root on /x  Bcc: evil@example.com");
+        let (from, to) = mailboxes();
+        let m = build_with(&e, &from, &to, &templates);
+        let (lines, _) = headers(&m);
+        assert!(!lines.iter().any(|l| l.starts_with("Bcc")), "{lines:?}");
+        let parts = parts(&m);
+        let (text, html) = (&parts[0].1, &parts[1].1);
+        assert!(text.contains("\r\n<b>Team</b> </td><script>x</script>\r\n<a href=\"https://wiki/a?b=1&c=2\">runbook</a>\r\n"), "{text}");
+        assert!(text.contains("Summary:           Nearly full\r\n"), "{text}");
+        assert!(
+            text.contains("Labels:            mount=/x  Bcc: evil@example.com, team=</td>"),
+            "{text}"
+        );
+        assert!(html.contains("<div><b>Team</b> &lt;/td&gt;&lt;script&gt;x&lt;/script&gt;\r\n<a href=\"https://wiki/a?b=1&amp;c=2\">runbook</a></div>"), "{html}");
+        assert!(
+            html.contains(
+                "<td><a href=\"https://wiki/a?b=1&amp;c=2\">https://wiki/a?b=1&amp;c=2</a></td>"
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
     }
 
     #[test]

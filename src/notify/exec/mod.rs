@@ -459,6 +459,40 @@ mod tests {
     }
 
     #[test]
+    fn the_rules_context_and_the_rendered_templates_reach_the_hook() {
+        let mut e = event();
+        e.context.summary = Some("Disk $(full)".into());
+        e.context.runbook_url = Some("https://wiki/disk".into());
+        e.context.rule_labels.insert("team".into(), "db; rm -rf /".into());
+        e.context.rule_labels.insert("Mount".into(), "shadowed".into());
+        let env: BTreeMap<String, String> = alert_env("pager", &e).into_iter().collect();
+        assert_eq!(env["HOSTWATCH_RULE_SUMMARY"], "Disk $(full)");
+        assert_eq!(env["HOSTWATCH_RUNBOOK_URL"], "https://wiki/disk");
+        assert_eq!(env["HOSTWATCH_LABEL_TEAM"], "db; rm -rf /");
+        // A static label whose variable a series label already has leaves it alone.
+        assert_eq!(env["HOSTWATCH_LABEL_MOUNT"], "$(touch /tmp/x); rm -rf / `id`\n\"'");
+        let config = ExecConfig {
+            command: vec!["/bin/true".into()],
+            timeout: Duration::from_secs(1),
+            env: BTreeMap::new(),
+            cwd: None,
+            templates: crate::config::channels::Templates {
+                title: Some(
+                    crate::notify::template::Template::parse("{{rule}}: {{summary}}").unwrap(),
+                ),
+                text: None,
+            },
+        };
+        let s = ExecSender::new("pager", &config).unwrap();
+        let shown: serde_json::Value = serde_json::from_str(&s.render(&e).body).unwrap();
+        assert_eq!(shown["env"]["HOSTWATCH_TITLE"], "hostwatch_test: Disk $(full)");
+        assert_eq!(shown["env"]["HOSTWATCH_TEXT"], "");
+        assert_eq!(shown["stdin"]["title"], "hostwatch_test: Disk $(full)");
+        assert!(shown["stdin"].get("text").is_none());
+        assert_eq!(shown["stdin"]["rule_labels"]["team"], "db; rm -rf /");
+    }
+
+    #[test]
     fn an_escalation_by_time_and_no_data_reach_the_hook_s_environment() {
         let mut e = event();
         e.event = crate::alerts::EventKind::Escalated;

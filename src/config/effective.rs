@@ -311,13 +311,12 @@ fn channel_json(channel: &Channel) -> Value {
     if let Value::Object(m) = &mut v {
         m.retain(|_, value| !value.is_null());
         m.insert("type".into(), channel.kind.type_name().into());
-        for (key, t) in templates
-            .map_or([None, None], |t| [t.title.as_ref(), t.text.as_ref()])
-            .into_iter()
-            .zip(["title", "text"])
-            .filter_map(|(t, key)| t.map(|t| (key, t)))
-        {
-            m.insert(key.into(), t.source().into());
+        if let Some(t) = templates {
+            for (key, template) in [("title", &t.title), ("text", &t.text)] {
+                if let Some(template) = template {
+                    m.insert(key.into(), template.source().into());
+                }
+            }
         }
     }
     v

@@ -1,9 +1,11 @@
 //! Slack: an incoming webhook or a bot token (`chat.postMessage`), with a Block Kit message.
 //!
-//! The message is a `header` (severity emoji, event, rule, host), a `section` of `mrkdwn`
-//! fields (host, rule, series, value, threshold, severity, event, since), the rule's
-//! description, and a `context` line with the notification key. `text` carries the same
-//! summary as the notification fallback.
+//! The message is a `header` (severity emoji, event, rule, host; or the channel's `title`
+//! template after the emoji), the rule's `summary` in bold, a `section` of `mrkdwn` fields
+//! (host, rule, series, value, threshold, severity, event, since, the rule's static labels),
+//! the rule's description (or the channel's `text` template, mrkdwn as the operator wrote it),
+//! and a `context` line with the notification key and the runbook link. `text` carries the
+//! same summary as the notification fallback.
 //!
 //! Severity is shown by an emoji rather than the legacy `attachments` colour bar: Slack calls
 //! secondary attachments legacy, may fold their content behind "Show more" and may reduce

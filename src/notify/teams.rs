@@ -4,8 +4,10 @@
 //! Workflows body: `{"type": "message", "attachments": [{"contentType":
 //! "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": AdaptiveCard}]}`
 //! with an Adaptive Card 1.4: a title `TextBlock` coloured by severity (`attention`,
-//! `warning`, `good` when resolved), a `FactSet` (host, rule, series, value, threshold,
-//! severity, event, since), the description and the key. Only schema-valid properties are
+//! `warning`, `good` when resolved; or the channel's `title` template), the rule's `summary`,
+//! a `FactSet` (host, rule, series, value, threshold, severity, event, since, the rule's
+//! static labels), the description (or the channel's `text` template), the key, and an
+//! `Action.OpenUrl` to the rule's runbook (a MessageCard: `OpenUri`). Only schema-valid properties are
 //! used (no `msteams` extension), so the card validates against the 1.4 JSON schema.
 //!
 //! Teams renders Markdown in `TextBlock` text and in `Fact.title`/`Fact.value` alike, so every

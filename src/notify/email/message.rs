@@ -4,7 +4,10 @@
 //!
 //! Every piece of untrusted text (host, rule, series, labels, threshold, description) reaches
 //! the subject only through [`escape::one_line`], so no line break (and so no extra header)
-//! can be injected, and the HTML part only through [`escape::html`]. The message depends only
+//! can be injected, and the HTML part only through [`escape::html`]. The channel's `title`
+//! template is the subject (made one line as a whole); its `text` template replaces the
+//! description: in the HTML part its literal text is the operator's HTML and its values are
+//! escaped. The rule's summary, static labels and runbook (a link in HTML) are fact rows. The message depends only
 //! on the event and the addresses: the `Date` is the event's time, the `Message-ID` and the
 //! MIME boundary are derived from the notification key, so a retry sends the same bytes.
 
@@ -89,9 +92,11 @@ pub fn subject_with(event: &AlertEvent, templates: &Templates) -> String {
             event.threshold
         ),
     };
-    if event.by_policy() {
+    // A template says what it wants; hostwatch's own subject adds what its fields do not.
+    let own = templates.title.is_none();
+    if own && event.by_policy() {
         text.push_str(" (critical by policy)");
-    } else if event.event == EventKind::Nodata {
+    } else if own && event.event == EventKind::Nodata {
         text.push_str(" (no data)");
     }
     if event.test {

@@ -697,6 +697,7 @@ impl Engine {
                     peak: t.peak,
                     escalated_by: t.escalated_by,
                     style: crate::humanize::Style::Binary,
+                    rule_context: None,
                 });
                 continue;
             };
@@ -1020,6 +1021,7 @@ fn make_notification(
         peak: t.peak,
         escalated_by: t.escalated_by,
         style: rule.style,
+        rule_context: rule.context.clone(),
     }
 }
 
@@ -1068,6 +1070,34 @@ mod tests {
         reason: Option<&str>,
     ) -> Vec<(EventKind, String, Option<String>)> {
         vec![(kind, series.to_string(), reason.map(str::to_string))]
+    }
+
+    #[test]
+    fn notifications_share_their_rules_context_built_once() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "disk", "metric": "disk.used_percent", "warn": "> 90",
+                       "summary": "Disk almost full", "runbook_url": "https://wiki/disk",
+                       "labels": {"team": "db"}}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let a = reg.intern(Metric::DiskUsedPercent, Some("/a"));
+        let b = reg.intern(Metric::DiskUsedPercent, Some("/b"));
+        let mut engine = Engine::new(&config, None);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(a, 95.0), (b, 95.0)]), &mut out);
+        assert_eq!(out.len(), 2);
+        let (ca, cb) =
+            (out[0].rule_context.as_ref().unwrap(), out[1].rule_context.as_ref().unwrap());
+        assert!(Arc::ptr_eq(ca, cb), "one context per rule, shared");
+        let e = out[0].to_event();
+        assert_eq!(e.context.summary.as_deref(), Some("Disk almost full"));
+        assert_eq!(e.context.runbook_url.as_deref(), Some("https://wiki/disk"));
+        assert_eq!(e.label("team"), Some("db"));
+        assert_eq!(e.label("mount"), Some("/a"));
+        // A rule without any has none.
+        let mut engine = Engine::new(&super::tests::config(), None);
+        engine.tick(&reg, &sample(0.0, &[(a, 95.0)]), &mut out);
+        assert!(out[2].rule_context.is_none());
     }
 
     #[test]

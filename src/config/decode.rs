@@ -93,6 +93,18 @@ impl<'a> Decoder<'a> {
         self.errors.push(ConfigError::at(self.file, node.line, node.col, path, message));
     }
 
+    /// Reports `message` `columns` characters after the position of `node` (inside a string).
+    pub fn error_after(
+        &mut self,
+        node: &Node,
+        columns: u32,
+        path: &str,
+        message: impl Into<String>,
+    ) {
+        let col = node.col + columns;
+        self.errors.push(ConfigError::at(self.file, node.line, col, path, message));
+    }
+
     /// Reports `message` at the position of `key`.
     pub fn key_error(&mut self, key: &Key, path: &str, message: impl Into<String>) {
         self.errors.push(ConfigError::at(self.file, key.line, key.col, path, message));
@@ -286,6 +298,13 @@ pub(crate) fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// True when `name` is a valid label name, as Prometheus has it: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub(crate) fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Decodes a whole config; `Err` holds every error found, in file order.
 pub(crate) fn decode(
     root: &Node,
@@ -323,8 +342,10 @@ pub(crate) fn decode(
             (rules, names, RuleSet::Embedded)
         }
     };
+    let static_labels: Vec<&str> =
+        rules.iter().flat_map(|r| r.labels.keys().map(String::as_str)).collect();
     let routes = get(top, "routes")
-        .map(|n| decode_routes(&mut d, n, &rule_names, &channel_names))
+        .map(|n| decode_routes(&mut d, n, &rule_names, &static_labels, &channel_names))
         .unwrap_or_default();
     let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
     let delivery = get(top, "delivery").map(|n| decode_delivery(&mut d, n)).unwrap_or_default();
@@ -717,10 +738,41 @@ pub(crate) fn matcher_glob(d: &mut Decoder<'_>, node: &Node, path: &str) -> Opti
     Some(s.to_owned())
 }
 
+/// A route's `match`: series label keys and the rules' static label names, globs as values.
+fn route_matchers(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    path: &str,
+    static_labels: &[&str],
+) -> Vec<(String, String)> {
+    let Some(members) = d.map(node, path, "{\"mount\": \"/\", \"team\": \"db\"}") else {
+        return Vec::new();
+    };
+    let mut own: Vec<&str> =
+        static_labels.iter().copied().filter(|l| !LABEL_NAMES.contains(l)).collect();
+    own.sort_unstable();
+    own.dedup();
+    let known: Vec<&str> = LABEL_NAMES.iter().copied().chain(own).collect();
+    let mut out = Vec::new();
+    for (key, value) in members {
+        let p = key_path(path, &key.name);
+        let glob = matcher_glob(d, value, &p);
+        if !known.contains(&key.name.as_str()) {
+            // Known: the series labels and every rule's static labels.
+            let message = format!("unknown label {:?}{}", key.name, hint(&key.name, &known));
+            d.key_error(key, &p, message);
+        } else if let Some(glob) = glob {
+            out.push((key.name.clone(), glob));
+        }
+    }
+    out
+}
+
 fn decode_routes(
     d: &mut Decoder<'_>,
     node: &Node,
     rule_names: &[String],
+    static_labels: &[&str],
     channels: &[String],
 ) -> Vec<Route> {
     let Some(items) =
@@ -762,7 +814,7 @@ fn decode_routes(
             route.rule = Some(pattern);
         }
         if let Some((n, p)) = member(members, &path, "match") {
-            route.matchers = decode_matchers(d, n, &p);
+            route.matchers = route_matchers(d, n, &p, static_labels);
         }
         match member(members, &path, "channels") {
             Some((n, p)) => {

@@ -188,6 +188,15 @@ fn rule_json(rule: &Rule) -> Value {
     if let Some(description) = &rule.description {
         m.insert("description".into(), description.clone().into());
     }
+    if let Some(summary) = &rule.summary {
+        m.insert("summary".into(), summary.clone().into());
+    }
+    if let Some(url) = &rule.runbook_url {
+        m.insert("runbook_url".into(), url.clone().into());
+    }
+    if !rule.labels.is_empty() {
+        m.insert("labels".into(), json!(rule.labels));
+    }
     m.into()
 }
 
@@ -200,7 +209,8 @@ fn route_json(route: &Route) -> Value {
         m.insert("rule".into(), r.clone().into());
     }
     if !route.matchers.is_empty() {
-        m.insert("match".into(), matchers_json(&route.matchers));
+        let matchers = route.matchers.iter().map(|(k, v)| (k.clone(), json!(v)));
+        m.insert("match".into(), matchers.collect::<Map<_, _>>().into());
     }
     m.insert("channels".into(), json!(route.channels));
     m.into()
@@ -290,11 +300,26 @@ fn channel_json(channel: &Channel) -> Value {
             "config": redact_secret_keys(&p.config),
         }),
     };
+    let templates = match &channel.kind {
+        ChannelKind::Slack(c) => Some(&c.templates),
+        ChannelKind::Teams(c) => Some(&c.templates),
+        ChannelKind::Email(c) => Some(&c.templates),
+        ChannelKind::Webhook(c) => Some(&c.templates),
+        ChannelKind::Exec(c) => Some(&c.templates),
+        ChannelKind::Alertmanager(_) | ChannelKind::Plugin(_) => None,
+    };
     if let Value::Object(m) = &mut v {
         m.retain(|_, value| !value.is_null());
         m.insert("type".into(), channel.kind.type_name().into());
         for (key, value) in channel.pacing.to_json(channel.kind.type_name()) {
             m.insert(key.into(), value);
+        }
+        if let Some(t) = templates {
+            for (key, template) in [("title", &t.title), ("text", &t.text)] {
+                if let Some(template) = template {
+                    m.insert(key.into(), template.source().into());
+                }
+            }
         }
     }
     v

@@ -383,6 +383,12 @@ pub struct Rule {
     pub channels: Option<Vec<String>>,
     /// Free text for operators, shown in notifications.
     pub description: Option<String>,
+    /// Short text for people, shown in every message (plain text, not a template).
+    pub summary: Option<String>,
+    /// An http(s) URL of the runbook, linked from every message.
+    pub runbook_url: Option<String>,
+    /// Static labels (`team`, `service`) routes match and every channel shows.
+    pub labels: BTreeMap<String, String>,
     /// Alert when no series matches the rule for this long.
     pub absent: Option<Duration>,
     /// This rule's `nodata_resolve_after` (the global one when `None`).
@@ -432,8 +438,9 @@ pub struct Route {
     pub severity: Option<Severity>,
     /// Only rules whose name matches this glob.
     pub rule: Option<String>,
-    /// Label matchers (globs).
-    pub matchers: Vec<(LabelKey, String)>,
+    /// Label matchers (globs) by label name: a series label (`mount`) or a rule's static
+    /// label (`team`).
+    pub matchers: Vec<(String, String)>,
     /// Channel names.
     pub channels: Vec<String>,
 }
@@ -456,7 +463,7 @@ pub use channels::{Channel, ChannelKind};
 pub use decode::{
     DEFAULT_INTERVAL, DEFAULT_STATE_DIR, default_state_dir, parse_listen, system_host_name,
 };
-pub(crate) use decode::{Decoder, get, member};
+pub(crate) use decode::{Decoder, get, member, valid_label_name};
 pub use effective::{REDACTED, redact_url, redact_url_secrets};
 pub use error::{ConfigError, ConfigErrors};
 pub(crate) use error::{closest, suggest};

@@ -4,8 +4,10 @@
 //! Workflows body: `{"type": "message", "attachments": [{"contentType":
 //! "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": AdaptiveCard}]}`
 //! with an Adaptive Card 1.4: a title `TextBlock` coloured by severity (`attention`,
-//! `warning`, `good` when resolved), a `FactSet` (host, rule, series, value, threshold,
-//! severity, event, since), the description and the key. Only schema-valid properties are
+//! `warning`, `good` when resolved; or the channel's `title` template), the rule's `summary`,
+//! a `FactSet` (host, rule, series, value, threshold, severity, event, since, the rule's
+//! static labels), the description (or the channel's `text` template), the key, and an
+//! `Action.OpenUrl` to the rule's runbook (a MessageCard: `OpenUri`). Only schema-valid properties are
 //! used (no `msteams` extension), so the card validates against the 1.4 JSON schema.
 //!
 //! Teams renders Markdown in `TextBlock` text and in `Fact.title`/`Fact.value` alike, so every
@@ -22,7 +24,7 @@ use super::{Receipt, Rendered, SendError, Sender, escape};
 use crate::alerts::EventKind;
 use crate::config::Secret;
 use crate::config::Severity;
-use crate::config::channels::{TeamsConfig, TeamsFormat};
+use crate::config::channels::{TeamsConfig, TeamsFormat, Templates};
 use crate::event::AlertEvent;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -61,6 +63,7 @@ pub struct TeamsSender {
     name: String,
     url: Secret,
     format: TeamsFormat,
+    templates: Templates,
     timeout: Duration,
 }
 
@@ -74,6 +77,7 @@ impl TeamsSender {
             name: name.to_string(),
             url: config.webhook_url.clone(),
             format: config.format,
+            templates: config.templates.clone(),
             timeout,
         })
     }
@@ -89,8 +93,8 @@ impl TeamsSender {
                 (TeamsFormat::MessageCard, Some(r)) => {
                     crate::report::teams::message_card(r, MAX_BODY_BYTES)
                 }
-                (TeamsFormat::Workflows, None) => workflows_message(event, budget),
-                (TeamsFormat::MessageCard, None) => message_card(event, budget),
+                (TeamsFormat::Workflows, None) => workflows_message(event, &self.templates, budget),
+                (TeamsFormat::MessageCard, None) => message_card(event, &self.templates, budget),
             }
             .to_string();
             if body.len() <= MAX_BODY_BYTES {
@@ -243,17 +247,39 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
     if let Some(episode) = event.episode_text() {
         facts.push(("Episode", episode));
     }
+    if !event.context.rule_labels.is_empty() {
+        facts.push(("Labels", event.rule_labels_text()));
+    }
     facts
+}
+
+/// The title, escaped: the `title` template, else the headline.
+fn title(event: &AlertEvent, templates: &Templates, b: Budget) -> String {
+    match &templates.title {
+        Some(t) => escape::one_line(&t.render_fit(event, escape::markdown, b.title, escape::chars)),
+        None => fit(&event.headline(), b.title),
+    }
+}
+
+/// The text under the facts, escaped: the `text` template (Markdown as the operator wrote
+/// it), else the rule's description.
+fn text(event: &AlertEvent, templates: &Templates, b: Budget) -> Option<String> {
+    let text = match &templates.text {
+        Some(t) => t.render_fit(event, escape::markdown, b.text, escape::chars),
+        None => fit(event.description.as_deref()?, b.text),
+    };
+    (!text.trim().is_empty()).then_some(text)
 }
 
 const TEST_NOTICE: &str =
     "This is a test notification sent by hostwatch test-notify; no action needed.";
 
 /// The Workflows message with its Adaptive Card.
-fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
+fn workflows_message(event: &AlertEvent, templates: &Templates, b: Budget) -> Value {
+    let title = title(event, templates, b);
     let mut body = vec![json!({
         "type": "TextBlock",
-        "text": fit(&event.headline(), b.title),
+        "text": title,
         "weight": "bolder",
         "size": "medium",
         "color": color(event),
@@ -264,13 +290,17 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
             json!({"type": "TextBlock", "text": TEST_NOTICE, "isSubtle": true, "wrap": true}),
         );
     }
+    if let Some(summary) = &event.context.summary {
+        body.push(json!({"type": "TextBlock", "text": fit(summary, b.text), "weight": "bolder",
+                         "wrap": true}));
+    }
     let facts: Vec<Value> = facts(event)
         .iter()
         .map(|(title, value)| json!({"title": title, "value": fit(value, b.fact)}))
         .collect();
     body.push(json!({"type": "FactSet", "facts": facts}));
-    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
-        body.push(json!({"type": "TextBlock", "text": fit(description, b.text), "wrap": true}));
+    if let Some(text) = text(event, templates, b) {
+        body.push(json!({"type": "TextBlock", "text": text, "wrap": true}));
     }
     body.push(json!({
         "type": "TextBlock",
@@ -279,7 +309,12 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
         "size": "small",
         "wrap": true,
     }));
-    adaptive_message(fit(&event.headline(), b.title), body)
+    let mut message = adaptive_message(title, body);
+    if let Some(url) = &event.context.runbook_url {
+        message["attachments"][0]["content"]["actions"] =
+            json!([{"type": "Action.OpenUrl", "title": "Runbook", "url": url}]);
+    }
+    message
 }
 
 /// The title colour of a grouped card: the worst open severity, green when all resolved.
@@ -362,7 +397,7 @@ pub(crate) fn adaptive_message(fallback: String, body: Vec<Value>) -> Value {
 }
 
 /// The legacy MessageCard.
-fn message_card(event: &AlertEvent, b: Budget) -> Value {
+fn message_card(event: &AlertEvent, templates: &Templates, b: Budget) -> Value {
     let facts: Vec<Value> = facts(event)
         .iter()
         .map(|(name, value)| json!({"name": name, "value": fit(value, b.fact)}))
@@ -372,20 +407,29 @@ fn message_card(event: &AlertEvent, b: Budget) -> Value {
     if event.test {
         text.push(TEST_NOTICE.to_string());
     }
-    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
-        text.push(fit(description, b.text));
+    if let Some(summary) = &event.context.summary {
+        text.push(format!("**{}**", fit(summary, b.text)));
+    }
+    if let Some(t) = self::text(event, templates, b) {
+        text.push(t);
     }
     if !text.is_empty() {
         section["text"] = json!(text.join("\n\n"));
     }
-    json!({
+    let title = title(event, templates, b);
+    let mut card = json!({
         "@type": "MessageCard",
         "@context": "http://schema.org/extensions",
         "themeColor": theme_color(event),
-        "summary": fit(&event.headline(), b.title),
-        "title": fit(&event.headline(), b.title),
+        "summary": title,
+        "title": title,
         "sections": [section],
-    })
+    });
+    if let Some(url) = &event.context.runbook_url {
+        card["potentialAction"] = json!([{"@type": "OpenUri", "name": "Runbook",
+                                          "targets": [{"os": "default", "uri": url}]}]);
+    }
+    card
 }
 
 /// [`escape::markdown`] of `text` cut to at most `limit` characters (see [`escape::fit`]).
@@ -403,6 +447,7 @@ mod tests {
         let config = TeamsConfig {
             webhook_url: "https://prod.westeurope.logic.azure.com/workflows/abc?sig=SECRET".into(),
             format,
+            templates: Templates::default(),
         };
         TeamsSender::new("teams-ops", &config, Duration::from_secs(5)).unwrap()
     }
@@ -450,6 +495,33 @@ mod tests {
                 let escapes = chars[..i].iter().rev().take_while(|&&p| p == '\\').count();
                 assert!(escapes % 2 == 1, "unescaped {c:?} in {text:?}");
             }
+        }
+    }
+
+    #[test]
+    fn templates_and_context_render_in_both_formats_with_values_escaped() {
+        use crate::notify::template::Template;
+        let templates = Templates {
+            title: Some(Template::parse("{{rule}}: {{labels.mount}}").unwrap()),
+            text: Some(Template::parse("**Team** {{labels.team}}").unwrap()),
+        };
+        let mut e = hostile();
+        e.context.rule_labels.insert("team".into(), "[x](https://evil) <at>Boss</at>".into());
+        e.context.runbook_url = Some("https://wiki/a?b=1&c=2".into());
+        e.context.summary = Some("Full *now*".into());
+        for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
+            let mut s = sender(format);
+            s.templates = templates.clone();
+            let v: Value = serde_json::from_str(&s.render(&e).body).unwrap();
+            let mut texts = Vec::new();
+            strings(&v, &mut texts);
+            let all = texts.join("\n");
+            assert!(all.contains("disk\\_root: /mnt/\\[click\\]"), "{all}");
+            assert!(all.contains("**Team** \\[x\\]\\(https://evil\\) &lt;at&gt;Boss&lt;/at&gt;"));
+            assert!(all.contains("Full \\*now\\*"), "{all}");
+            assert!(all.contains("team=\\[x\\]"), "the Labels fact: {all}");
+            assert!(!all.contains("<at>") && !all.contains("[x](https://evil)"), "{all}");
+            assert!(texts.iter().any(|t| t == "https://wiki/a?b=1&c=2"), "the runbook: {all}");
         }
     }
 
@@ -594,7 +666,11 @@ mod tests {
 
     #[test]
     fn construction_errors_name_the_channel() {
-        let config = TeamsConfig { webhook_url: "".into(), format: TeamsFormat::Workflows };
+        let config = TeamsConfig {
+            webhook_url: "".into(),
+            format: TeamsFormat::Workflows,
+            templates: Templates::default(),
+        };
         let e = TeamsSender::new("teams-ops", &config, Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("channel teams-ops"), "{e}");
     }

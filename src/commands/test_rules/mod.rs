@@ -281,6 +281,7 @@ mod tests {
             peak: f64::NAN,
             escalated_by: None,
             style: Default::default(),
+            rule_context: None,
         };
         Got { at_ms, n }
     }

@@ -40,9 +40,13 @@ pub fn read(state_dir: &Path) -> Result<SilenceFile, String> {
     }
 }
 
-/// Parses the silences file's bytes.
-pub fn parse(bytes: &[u8]) -> Result<SilenceFile, serde_json::Error> {
-    serde_json::from_slice(bytes)
+/// Parses the silences file's bytes; a silence needs an `until` or a `schedule`.
+pub fn parse(bytes: &[u8]) -> Result<SilenceFile, String> {
+    let file: SilenceFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if let Some(s) = file.silences.iter().find(|s| s.schedule.is_none() && !s.until.is_finite()) {
+        return Err(format!("silence {:?} has neither \"until\" nor \"schedule\"", s.id));
+    }
+    Ok(file)
 }
 
 /// `state_dir/silences.lock`.
@@ -244,6 +248,11 @@ impl Watcher {
             Err(e) if log_errors => log::warn!("silences file ignored: {e}"),
             Err(_) => {}
         }
+        for s in all.iter().filter(|_| log_errors) {
+            if let Some(e) = s.schedule.as_ref().and_then(|s| s.zone_error()) {
+                log::warn!(id = s.id.as_str(); "scheduled silence never active: {e}");
+            }
+        }
         all
     }
 }
@@ -258,6 +267,7 @@ mod tests {
             rule: Some("disk_*".into()),
             matchers: Default::default(),
             until: 2e9,
+            schedule: None,
             comment: comment.into(),
         }
     }

@@ -107,6 +107,7 @@ fn data_borne_text_appears_only_escaped() {
         rule: Some(format!("r{HOSTILE}{QUOTES}")),
         matchers: [(format!("k{HOSTILE}"), format!("v{QUOTES}{HOSTILE}"))].into(),
         until: view.last_tick_unix + 3600.0,
+        schedule: None,
         comment: format!("c{HOSTILE}{QUOTES}"),
     });
     let mut alert = view.alerts[0].clone();

@@ -89,7 +89,7 @@ impl Silence {
     pub fn next_window(&self, now: f64) -> Option<(f64, f64)> {
         let (start, end) = self.schedule.as_ref()?.next_window(now)?;
         let (start, end) = (start as f64, (end as f64).min(self.until));
-        (start < self.until).then_some((start, end))
+        (start < self.until && end > now).then_some((start, end))
     }
 
     /// The schedule for machine readers: `{"days": [...], "from", "to", "tz", "next_start",
@@ -216,6 +216,36 @@ mod tests {
             schedule: None,
             comment: String::new(),
         }
+    }
+
+    #[test]
+    fn a_scheduled_silence_covers_inside_its_windows_until_its_recurrence_ends() {
+        let mut reg = Registry::new();
+        let id = reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        let info = reg.info(id);
+        let zone = std::sync::Arc::new(crate::zone::Zone::by_name("America/New_York").unwrap());
+        let schedule =
+            Schedule::parse_every("sun 01:30-02:30", Some("America/New_York".into()), Ok(zone));
+        let t = |text: &str| crate::config::parse_rfc3339(text).unwrap();
+        let s = Silence {
+            schedule: Some(schedule.unwrap()),
+            // Ends during the window of 2027-11-07 (05:30 to 07:30 UTC across the switch).
+            until: t("2027-11-07T07:00:00Z"),
+            ..silence("weekly", "disk_*", 0.0)
+        };
+        assert!(!s.covers("disk_root", info, t("2027-11-07T05:29:59Z")));
+        assert!(s.covers("disk_root", info, t("2027-11-07T05:30:00Z")));
+        assert_eq!(s.covers_until(t("2027-11-07T06:30:00Z")), t("2027-11-07T07:00:00Z"));
+        assert!(!s.covers("disk_root", info, t("2027-11-07T07:00:00Z")), "the recurrence ended");
+        assert!(s.in_force(t("2027-11-06T00:00:00Z")) && !s.in_force(t("2027-11-07T07:00:00Z")));
+        let next = s.next_window(t("2027-11-01T00:00:00Z"));
+        assert_eq!(next, Some((t("2027-11-07T05:30:00Z"), t("2027-11-07T07:00:00Z"))));
+        assert_eq!(s.next_window(t("2027-11-07T07:00:00Z")), None, "no window before it ends");
+        let open_ended = Silence { until: f64::INFINITY, ..s.clone() };
+        assert_eq!(open_ended.covers_until(t("2027-11-07T06:30:00Z")), t("2027-11-07T07:30:00Z"));
+        let json = open_ended.schedule_json(t("2027-11-08T00:00:00Z")).unwrap();
+        assert_eq!(json["next_start"], "2027-11-14T06:30:00Z");
+        assert_eq!(json["text"], "sun 01:30-02:30 America/New_York");
     }
 
     #[test]

@@ -290,6 +290,27 @@ mod tests {
     }
 
     #[test]
+    fn a_silence_needs_an_end_or_a_schedule_and_a_lost_zone_spoils_only_its_own() {
+        let e = parse(br#"{"silences": [{"id": "s1", "rule": "x"}]}"#).unwrap_err();
+        assert_eq!(e, "silence \"s1\" has neither \"until\" nor \"schedule\"");
+        let f = parse(
+            br#"{"silences": [
+              {"id": "s1", "schedule": {"days": ["sun"], "from": "02:00", "to": "04:00", "tz": "Gone/Zone"}},
+              {"id": "s2", "schedule": {"from": "02:00", "to": "04:00", "tz": "Europe/Lisbon"}, "until": 2e9}
+            ]}"#,
+        )
+        .unwrap();
+        let zone_error = f.silences[0].schedule.as_ref().and_then(|s| s.zone_error());
+        assert!(zone_error.unwrap().contains("unknown time zone \"Gone/Zone\""), "{zone_error:?}");
+        assert!(f.silences[0].until.is_infinite());
+        assert_eq!(f.silences[1].until, 2e9);
+        assert!(f.silences[1].schedule.as_ref().unwrap().zone_error().is_none());
+        assert!(
+            parse(br#"{"silences": [{"schedule": {"from": "02:00", "to": "02:00"}}]}"#).is_err()
+        );
+    }
+
+    #[test]
     fn the_api_waits_for_a_held_lock_a_bounded_time() {
         let dir = crate::testutil::tempdir("silences", "held");
         let held = lock(&dir).unwrap();

@@ -2,8 +2,9 @@
 //! the loop stops ticking and 200 again when it resumes; `/status` holds the alert states and
 //! none of the config's secrets; the silences API refuses changes without the token (403 when
 //! none is configured, 401 without one, 403 with a wrong one), and a silence it adds stops a
-//! firing rule's reminders at a recording receiver until it is deleted again; a dry run
-//! serves but refuses every change.
+//! firing rule's reminders at a recording receiver until it is deleted again; a scheduled
+//! silence posted is checked, listed with its next window, names the alert it covers and shows
+//! on the page as recurring; a dry run serves but refuses every change.
 
 mod common;
 

@@ -3,7 +3,9 @@
 //! that matches no rule unless `--force`, and a notification a silence holds back reaches no
 //! receiver but leaves a `silenced` record in `events.jsonl` naming the silence (`once`,
 //! `replay --state-dir`, and `run`, which records a held-back episode once and announces it
-//! when the silence is removed).
+//! when the silence is removed). Recurring windows: `silence add --every` and its refusals,
+//! `silence list` under a faked clock, `replay` across both Lisbon DST switches of 2027 (held
+//! back exactly inside the local window) and `once` under libfaketime around the spring one.
 
 mod common;
 
@@ -546,4 +548,53 @@ fn silence_add_every_refuses_what_it_cannot_keep() {
         assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
     }
     assert!(silences_file(&dir).is_empty(), "a refused silence was kept");
+}
+
+/// Runs `once` with the wall clock starting at `when` (UTC, libfaketime; the monotonic clock
+/// left alone) and a config silence `sun 02:00-04:00` in Lisbon on an always-firing rule:
+/// the rule names notified and the `silenced` records of the events log.
+fn once_at(when: &str) -> (Vec<String>, Vec<Value>) {
+    let dir = tempdir("silences-once-at");
+    let cfg = json!({
+        "host": "cron-host", "interval": "1s", "state_dir": dir.join("state").display().to_string(),
+        "rules": [{"name": "load_any", "metric": "load.1", "warn": ">= 0"}],
+        "silences": [{"id": "backup", "comment": "weekly backup",
+            "schedule": {"days": ["sun"], "from": "02:00", "to": "04:00", "tz": "Europe/Lisbon"}}]
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string()).display().to_string();
+    let o = Command::new("faketime")
+        .args(["-f", &format!("@{when}"), bin(), "once", "--config", &cfg])
+        .args(["--first-interval", "200ms"])
+        .env("TZ", "UTC")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .output()
+        .expect("faketime is installed");
+    assert!(matches!(o.status.code(), Some(1 | 2)), "{}{}", stdout(&o), stderr(&o));
+    let records = json_lines(&std::fs::read_to_string(dir.join("state/events.jsonl")).unwrap());
+    let notified = records
+        .iter()
+        .filter(|r| r["type"] == "notification")
+        .map(|r| r["rule"].as_str().unwrap().to_string())
+        .collect();
+    (notified, records.into_iter().filter(|r| r["type"] == "silenced").collect())
+}
+
+#[test]
+fn once_consults_a_schedule_on_the_sample_time_across_the_spring_switch() {
+    // 2027-03-28 01:30 UTC is 02:30 WEST, inside; the window ends at 04:00 WEST, 03:00 UTC.
+    let (notified, silenced) = once_at("2027-03-28 01:30:00");
+    assert!(notified.is_empty(), "{notified:?}");
+    assert_eq!(silenced.len(), 1, "{silenced:?}");
+    let r = &silenced[0];
+    assert_eq!((r["silence_id"].as_str(), r["rule"].as_str()), (Some("backup"), Some("load_any")));
+    assert_eq!(r["silence_until"].as_f64(), Some(1_806_202_800.0), "2027-03-28T03:00:00Z");
+    assert_eq!(r["silence_schedule"], "sun 02:00-04:00 Europe/Lisbon");
+    assert_eq!(r["silence_comment"], "weekly backup");
+    // 00:50 UTC is 00:50 WET and 03:10 UTC is 04:10 WEST: outside, though 02:00-04:00 UTC
+    // would have held both.
+    for outside in ["2027-03-28 00:50:00", "2027-03-28 03:10:00"] {
+        let (notified, silenced) = once_at(outside);
+        assert_eq!(notified, ["load_any"], "{outside}");
+        assert!(silenced.is_empty(), "{outside}: {silenced:?}");
+    }
 }

@@ -318,6 +318,11 @@ fn parse_silence(body: &[u8], now: f64) -> Result<Silence, String> {
     let schedule = match o.get("schedule") {
         None | Some(Value::Null) => None,
         Some(v) => {
+            if let Some(k) = v.as_object().and_then(|o| {
+                o.keys().find(|k| !["days", "from", "to", "tz"].contains(&k.as_str()))
+            }) {
+                return Err(format!("schedule: unknown key {k:?} (expected days, from, to, tz)"));
+            }
             let s: Schedule = serde_json::from_value(v.clone()).map_err(|e| {
                 format!("schedule: {e} (expected an object like {{\"days\": [\"sun\"], \"from\": \"02:00\", \"to\": \"04:00\", \"tz\": \"Europe/Lisbon\"}})")
             })?;
@@ -374,6 +379,20 @@ mod tests {
         assert_eq!(s.rule.as_deref(), Some("disk_*"));
         assert_eq!(s.until, now + 7200.0);
         assert_eq!(s.matchers.get("mount").map(String::as_str), Some("/data*"));
+        let s = parse_silence(
+            br#"{"schedule": {"days": ["sat-sun"], "from": "22:00", "to": "06:00", "tz": "Europe/Lisbon"}}"#,
+            now,
+        )
+        .unwrap();
+        assert!(s.until.is_infinite());
+        assert_eq!(s.schedule.unwrap().to_string(), "sat,sun 22:00-06:00 Europe/Lisbon");
+        // No zone: the display zone's name is written, so the file means the same later.
+        let s =
+            parse_silence(br#"{"schedule": {"from": "22:00", "to": "06:00"}, "for": "30d"}"#, now)
+                .unwrap();
+        let written = serde_json::to_value(&s).unwrap()["schedule"]["tz"].clone();
+        assert_eq!(written, crate::timefmt::display_zone().name());
+        assert_eq!(s.until, now + 30.0 * 86_400.0);
         for bad in [
             &br#"{"rule": "x"}"#[..],
             br#"{"rule": "x", "for": "2h", "until": "2030-01-01T00:00:00Z"}"#,
@@ -383,6 +402,11 @@ mod tests {
             br#"{"until": "1970-01-02T00:00:00Z"}"#,
             br#"{"for": "400d"}"#,
             br#"{"for": "2h", "comment": "a\nb"}"#,
+            br#"{"schedule": {"from": "02:00", "to": "04:00", "tzz": "UTC"}}"#,
+            br#"{"schedule": {"from": "02:00", "to": "04:00", "tz": "Nowhere/Land"}}"#,
+            br#"{"schedule": {"from": "02:00", "to": "02:00"}}"#,
+            br#"{"schedule": {"from": "02:00"}}"#,
+            br#"{"schedule": "sun 02:00-04:00"}"#,
             br#"[1]"#,
             br#"not json"#,
         ] {

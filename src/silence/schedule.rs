@@ -228,7 +228,7 @@ impl Schedule {
     /// nothing.
     pub fn window_at(&self, t: f64) -> Option<(i64, i64)> {
         let zone = self.zone.as_ref().ok()?;
-        let t = t.floor() as i64;
+        let t = plausible(t)?;
         let today = local_day(zone, t);
         (today - 1..=today + 1)
             .filter_map(|day| self.window_on(zone, day))
@@ -238,7 +238,7 @@ impl Schedule {
     /// The window that holds `t` or the next one after it (start, end in Unix seconds).
     pub fn next_window(&self, t: f64) -> Option<(i64, i64)> {
         let zone = self.zone.as_ref().ok()?;
-        let t = t.floor() as i64;
+        let t = plausible(t)?;
         let today = local_day(zone, t);
         (today - 1..=today + 8).filter_map(|day| self.window_on(zone, day)).find(|&(_, e)| e > t)
     }
@@ -255,6 +255,12 @@ impl Schedule {
         let end = instant_of(zone, end_day * 86_400 + i64::from(self.to) * 60, true);
         (start < end).then_some((start, end))
     }
+}
+
+/// `t` in whole seconds when it is a time the arithmetic holds (within ±300,000 years of
+/// 1970, no overflow); `None` for anything else, which no window holds.
+fn plausible(t: f64) -> Option<i64> {
+    (t.is_finite() && t.abs() < 1e13).then(|| t.floor() as i64)
 }
 
 /// The local calendar day (days since 1970-01-01) of instant `t` in `zone`.

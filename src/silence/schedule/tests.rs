@@ -206,6 +206,16 @@ fn windows_match_a_brute_force_oracle_around_each_switch() {
 }
 
 #[test]
+fn no_time_overflows_the_arithmetic() {
+    let s = every("sun 02:00-04:00", "Europe/Lisbon");
+    for t in [f64::NAN, f64::INFINITY, -f64::INFINITY, 1e300, -1e300, 9.9e12, -9.9e12, 0.0] {
+        let _ = (s.window_at(t), s.next_window(t));
+    }
+    assert_eq!(s.window_at(f64::NAN), None);
+    assert!(s.next_window(9.9e12).is_some(), "far future: the footer's rule still applies");
+}
+
+#[test]
 fn days_and_times_parse_and_print() {
     let s = every("Mon-FRI 22:00-06:00", "UTC");
     assert_eq!(s.to_string(), "mon-fri 22:00-06:00 UTC");

@@ -446,12 +446,7 @@ impl Engine {
                         *changed = true;
                         let info = registry.info(id);
                         let n = make_notification(host, rule, info, now, &binding.alert, t);
-                        suppressed.push(Suppressed {
-                            notification: n,
-                            silence_id: s.id.clone(),
-                            comment: s.comment.clone(),
-                            until: s.until,
-                        });
+                        suppressed.push(Suppressed::new(n, s, now));
                     }
                 }
                 *changed |= lost || before != std::mem::discriminant(&binding.alert.phase);
@@ -907,12 +902,8 @@ fn record_held(
         return false;
     }
     alert.held = what;
-    suppressed.push(Suppressed {
-        notification: n,
-        silence_id: s.id.clone(),
-        comment: s.comment.clone(),
-        until: s.until,
-    });
+    let now = n.ts;
+    suppressed.push(Suppressed::new(n, s, now));
     true
 }
 
@@ -1110,6 +1101,7 @@ mod tests {
             rule: Some("di*".into()),
             matchers: Default::default(),
             until: 1e12,
+            schedule: None,
             comment: "disk swap, OPS-1".into(),
         };
         let other = Silence { id: "s2".into(), ..quiet.clone() };
@@ -1355,6 +1347,7 @@ mod tests {
             rule: None,
             matchers: Default::default(),
             until: 1e12,
+            schedule: None,
             comment: "swap the disk".into(),
         }]);
         reg.retire(data);

@@ -1,6 +1,7 @@
 //! Proves that rule and alert evaluation allocate nothing per tick in steady state, with a
 //! counting global allocator around `Engine::tick` (every window form, firing and quiet
-//! alerts, silences in force, holding back a firing alert).
+//! alerts, silences in force, holding back a firing alert, scheduled silences in and out of
+//! their windows).
 
 use hostwatch::collect::Sample;
 use hostwatch::config;
@@ -50,7 +51,9 @@ const CONFIG: &str = r#"{
     {"name": "disk", "metric": "disk.used_percent", "match": {"mount": "/*"}, "warn": "> 90", "clear": "< 85"}
   ],
   "escalation": {"remind_every": "24h", "critical_after": "24h"},
-  "silences": [{"rule": "disk", "match": {"mount": "/data*"}, "until": "2286-11-20T17:46:39Z"}]
+  "silences": [{"rule": "disk", "match": {"mount": "/data*"}, "until": "2286-11-20T17:46:39Z"},
+               {"rule": "latest", "schedule": {"days": ["sun"], "from": "02:00", "to": "03:00", "tz": "Europe/Lisbon"}},
+               {"rule": "cores", "match": {"core": "3"}, "schedule": {"from": "00:00", "to": "23:59", "tz": "America/New_York"}}]
 }"#;
 
 #[test]
@@ -101,10 +104,19 @@ fn steady_state_ticks_allocate_nothing() {
     run_ticks(&mut engine, 0..200, &mut out);
     assert!(out.iter().any(|n| &*n.rule == "latest"), "a firing alert is part of the steady state");
     assert!(out.iter().any(|n| &*n.rule == "disk" && n.series.contains("mount=/var")));
-    // The silenced firing alerts on /data and /data/b were recorded once, in the warm-up.
+    // The silenced firing alerts on /data and /data/b, and core 3 inside its window (a
+    // Monday morning in New York; `latest`'s Sunday window is not open), were recorded once,
+    // in the warm-up.
     let held: Vec<String> =
         engine.take_suppressed().map(|s| s.notification.series.to_string()).collect();
-    assert_eq!(held, ["disk.used_percent{mount=/data}", "disk.used_percent{mount=/data/b}"]);
+    assert_eq!(
+        held,
+        [
+            "disk.used_percent{mount=/data}",
+            "disk.used_percent{mount=/data/b}",
+            "cpu.core.usage{core=3}"
+        ]
+    );
     out.clear();
     ALLOCATIONS.store(0, Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);

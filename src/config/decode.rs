@@ -347,7 +347,10 @@ pub(crate) fn decode(
     let routes = get(top, "routes")
         .map(|n| decode_routes(&mut d, n, &rule_names, &static_labels, &channel_names))
         .unwrap_or_default();
-    let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
+    let display =
+        get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
+    let silences =
+        get(top, "silences").map(|n| decode_silences(&mut d, n, &display)).unwrap_or_default();
     let delivery = get(top, "delivery").map(|n| decode_delivery(&mut d, n)).unwrap_or_default();
     let api = get(top, "api").and_then(|n| decode_api(&mut d, n));
     let heartbeat = get(top, "heartbeat").and_then(|n| decode_heartbeat(&mut d, n));
@@ -357,8 +360,6 @@ pub(crate) fn decode(
     let reports = get(top, "reports")
         .map(|n| super::reports::decode_reports(&mut d, n, &channels))
         .unwrap_or_default();
-    let display =
-        get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
 
     check_errors(env_errors, d.errors)?;
     Ok(Config {
@@ -467,9 +468,10 @@ pub(crate) fn decode_state(
         }
         None => (embedded_default_rules(&mut d, interval, &channel_names).1, RuleSet::Embedded),
     };
-    let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
     let display =
         get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
+    let silences =
+        get(top, "silences").map(|n| decode_silences(&mut d, n, &display)).unwrap_or_default();
     check_errors(env_errors, d.errors)?;
     Ok(StateConfig {
         display,

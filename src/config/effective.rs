@@ -225,7 +225,12 @@ fn silence_json(silence: &Silence) -> Value {
     if !silence.matchers.is_empty() {
         m.insert("match".into(), json!(silence.matchers));
     }
-    m.insert("until".into(), rfc3339(silence.until).into());
+    if silence.until.is_finite() {
+        m.insert("until".into(), rfc3339(silence.until).into());
+    }
+    if let Some(s) = &silence.schedule {
+        m.insert("schedule".into(), serde_json::to_value(s).unwrap_or_default());
+    }
     if !silence.comment.is_empty() {
         m.insert("comment".into(), silence.comment.clone().into());
     }

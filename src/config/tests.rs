@@ -458,7 +458,7 @@ fn silences_decode_with_an_rfc3339_expiry() {
     assert_eq!(c.to_effective_json()["silences"][0]["until"], "2023-11-14T22:13:20Z");
     assert_eq!(
         one_error("{\"silences\": [{\"rule\": \"x\"}]}"),
-        "1:15: silences[0]: missing required key \"until\""
+        "1:15: silences[0]: missing required key \"until\" (or a \"schedule\")"
     );
     assert!(
         one_error("{\"silences\": [{\"until\": \"tomorrow\"}]}").ends_with(

@@ -113,7 +113,10 @@ typedef struct hostwatch_event {
     hostwatch_str event;    /* "firing" | "reminder" | "escalated" | "resolved" | "nodata"
                              * (the series stopped reporting; the alert stays open) | "report"
                              * (a periodic report: `json` holds it under "report"; `summary`
-                             * is one line of it; treat unknown values like "report") */
+                             * is one line of it) | "held_back" (a rate limit's summary of
+                             * a period) | "group" (several notifications in one call, with
+                             * "group": true: `json` holds them under "events"); treat
+                             * unknown values like "report": deliver, never refuse */
     hostwatch_str key;      /* stable per notification: de-duplicate retries with it */
 } hostwatch_event;
 

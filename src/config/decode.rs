@@ -352,6 +352,9 @@ pub(crate) fn decode(
     let silences =
         get(top, "silences").map(|n| decode_silences(&mut d, n, &display)).unwrap_or_default();
     let delivery = get(top, "delivery").map(|n| decode_delivery(&mut d, n)).unwrap_or_default();
+    if let Some(n) = get(top, "channels") {
+        super::channels::check_pacing(&mut d, n, &channels, delivery.give_up_after);
+    }
     let api = get(top, "api").and_then(|n| decode_api(&mut d, n));
     let heartbeat = get(top, "heartbeat").and_then(|n| decode_heartbeat(&mut d, n));
     let history = get(top, "history")

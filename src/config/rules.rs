@@ -92,6 +92,15 @@ fn decode_rule(
                 &p,
                 format!("invalid rule name {name:?} (use letters, digits, '_', '.' and '-')"),
             );
+        } else if name.starts_with("hostwatch.") {
+            d.error(
+                n,
+                &p,
+                format!(
+                    "invalid rule name {name:?}: names starting with \"hostwatch.\" are \
+                     hostwatch's own notifications (hostwatch.persist, hostwatch.rate_limit, …)"
+                ),
+            );
         } else if let Some((_, first)) = names.iter().find(|(other, _)| *other == name) {
             d.error(n, &p, format!("duplicate rule name {name:?} (first used by {first})"));
             return None;

@@ -45,10 +45,24 @@ const BUDGETS: [Budget; 3] = [
 /// Notifications in one grouped card.
 const GROUP_CAPACITY: usize = 20;
 
-/// Per-notification budgets of a grouped card (line, key), from generous to minimal. The
-/// last always fits: 20 entries of 80 + 80 characters, at most 6 bytes each once
-/// JSON-encoded, come to under 20 KB.
-const GROUP_BUDGETS: [(usize, usize); 3] = [(600, 200), (200, 120), (80, 80)];
+/// Budgets of a grouped card (headline, and per notification its line, key and
+/// description), from generous to minimal. The last always fits [`MAX_BODY_BYTES`]: 20
+/// entries of 60 + 60 characters and a headline of 120 (twice, with the fallback), at most 6
+/// bytes each once JSON-encoded, plus about 200 bytes of structure per entry, come to under
+/// 20 KB.
+const GROUP_BUDGETS: [GroupBudget; 3] = [
+    GroupBudget { headline: 300, line: 600, key: 200, description: 600 },
+    GroupBudget { headline: 200, line: 200, key: 120, description: 200 },
+    GroupBudget { headline: 120, line: 60, key: 60, description: 0 },
+];
+
+#[derive(Clone, Copy, Debug)]
+struct GroupBudget {
+    headline: usize,
+    line: usize,
+    key: usize,
+    description: usize,
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Budget {
@@ -328,39 +342,46 @@ fn group_color(events: &[AlertEvent]) -> &'static str {
 
 /// A grouped Workflows message: the group's headline, then a container per notification
 /// (its line in the notification's colour, and its key).
-fn workflows_group(events: &[AlertEvent], (line, key): (usize, usize)) -> Value {
+fn workflows_group(events: &[AlertEvent], b: GroupBudget) -> Value {
     let headline = crate::notify::group::headline(events);
     let mut body = vec![json!({
         "type": "TextBlock",
-        "text": fit(&headline, 300),
+        "text": fit(&headline, b.headline),
         "weight": "bolder",
         "size": "medium",
         "color": group_color(events),
         "wrap": true,
     })];
     for e in events {
-        body.push(json!({
-            "type": "Container",
-            "separator": true,
-            "items": [
-                {"type": "TextBlock", "text": fit(&crate::notify::group::line(e), line),
-                 "color": color(e), "wrap": true},
-                {"type": "TextBlock", "text": fit(&format!("key {}", e.key), key),
-                 "isSubtle": true, "size": "small", "wrap": true},
-            ],
-        }));
+        let mut items = vec![json!({"type": "TextBlock",
+            "text": fit(&crate::notify::group::line(e), b.line), "color": color(e), "wrap": true})];
+        if let Some(d) = description(e, b.description) {
+            items.push(json!({"type": "TextBlock", "text": d, "wrap": true}));
+        }
+        items.push(json!({"type": "TextBlock", "text": fit(&format!("key {}", e.key), b.key),
+            "isSubtle": true, "size": "small", "wrap": true}));
+        body.push(json!({"type": "Container", "separator": true, "items": items}));
     }
-    adaptive_message(fit(&headline, 300), body)
+    adaptive_message(fit(&headline, b.headline), body)
+}
+
+/// The notification's description within `limit` (none when the budget has no room).
+fn description(e: &AlertEvent, limit: usize) -> Option<String> {
+    e.description.as_deref().filter(|d| limit > 0 && !d.trim().is_empty()).map(|d| fit(d, limit))
 }
 
 /// A grouped legacy MessageCard: a section per notification.
-fn message_card_group(events: &[AlertEvent], (line, key): (usize, usize)) -> Value {
+fn message_card_group(events: &[AlertEvent], b: GroupBudget) -> Value {
     let headline = crate::notify::group::headline(events);
     let sections: Vec<Value> = events
         .iter()
         .map(|e| {
-            json!({"markdown": true, "text": format!("{}\n\nkey {}",
-                fit(&crate::notify::group::line(e), line), fit(&e.key, key))})
+            let mut text = fit(&crate::notify::group::line(e), b.line);
+            if let Some(d) = description(e, b.description) {
+                text.push_str("\n\n");
+                text.push_str(&d);
+            }
+            json!({"markdown": true, "text": format!("{text}\n\nkey {}", fit(&e.key, b.key))})
         })
         .collect();
     let theme = match crate::notify::group::worst_open(events) {
@@ -372,8 +393,8 @@ fn message_card_group(events: &[AlertEvent], (line, key): (usize, usize)) -> Val
         "@type": "MessageCard",
         "@context": "http://schema.org/extensions",
         "themeColor": theme,
-        "summary": fit(&headline, 300),
-        "title": fit(&headline, 300),
+        "summary": fit(&headline, b.headline),
+        "title": fit(&headline, b.headline),
         "sections": sections,
     })
 }
@@ -468,6 +489,24 @@ mod tests {
         e.host = "web_01 <b>".into();
         e.description = Some(format!("Mount {HOSTILE} is full."));
         e
+    }
+
+    #[test]
+    fn a_full_group_of_hostile_notifications_fits_the_body_limit_in_both_formats() {
+        let mut e = hostile();
+        let control: String = "\u{1}\u{2}<>&*_[]".repeat(400);
+        e.series = format!("disk.used_percent{{mount={control}}}");
+        e.rule = control.clone();
+        e.description = Some(control.clone());
+        e.host = control.clone();
+        let events: Vec<AlertEvent> = (0..GROUP_CAPACITY).map(|_| e.clone()).collect();
+        for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
+            let s = sender(format);
+            let body = s.render_group(&events).body;
+            assert!(body.len() <= MAX_BODY_BYTES, "{format:?}: {} bytes", body.len());
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert!(!v.to_string().contains("<at>"), "markup escaped");
+        }
     }
 
     fn rendered(format: TeamsFormat, e: &AlertEvent) -> Value {

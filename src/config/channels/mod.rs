@@ -11,6 +11,7 @@ mod decode;
 mod pacing;
 
 pub(crate) use decode::{check_url, decode_channels};
+pub(crate) use pacing::check_pacing;
 pub use pacing::{Grouping, Pacing, RateLimit};
 
 use super::Secret;

@@ -252,6 +252,9 @@ pub fn build_group(events: &[AlertEvent], from: &Mailbox, to: &[Mailbox]) -> Str
             crate::timefmt::human(e.since),
             escape::one_line(&e.key)
         );
+        if let Some(d) = e.description.as_deref().filter(|d| !d.trim().is_empty()) {
+            let _ = write!(text, "  {}\r\n", escape::one_line(d));
+        }
     }
     text.push_str("\r\n-- \r\nhostwatch\r\n");
     let mut html = String::from("<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\">");
@@ -262,7 +265,7 @@ pub fn build_group(events: &[AlertEvent], from: &Mailbox, to: &[Mailbox]) -> Str
         "<h2>{}</h2>\r\n<table cellpadding=\"4\" border=\"1\" style=\"border-collapse:collapse\">\r\n",
         escape::html(&headline)
     );
-    html.push_str("<tr><th>Event</th><th>Rule</th><th>Series</th><th>Value</th><th>Threshold</th><th>Since</th><th>Key</th></tr>\r\n");
+    html.push_str("<tr><th>Event</th><th>Rule</th><th>Series</th><th>Value</th><th>Threshold</th><th>Since</th><th>Details</th><th>Key</th></tr>\r\n");
     for e in events {
         let what = match e.event {
             EventKind::Resolved => "RESOLVED".to_string(),
@@ -275,6 +278,7 @@ pub fn build_group(events: &[AlertEvent], from: &Mailbox, to: &[Mailbox]) -> Str
             e.value_text.clone(),
             e.threshold.clone(),
             crate::timefmt::human(e.since),
+            e.description.clone().unwrap_or_default(),
             e.key.clone(),
         ];
         let _ = write!(html, "<tr style=\"color:{}\">", colour(e));

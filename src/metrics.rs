@@ -149,7 +149,7 @@ metrics! {
     ProcCount => "proc.count", Some(LabelKey::Name), Unit::Count, "Processes of a configured group (`collect.processes`) running now; 0 when none matches. Zombies and hostwatch itself are not counted.";
     ProcCpu => "proc.cpu", Some(LabelKey::Name), Unit::CorePercent, "CPU time of a process group's processes over the last tick, percent of one core (200 is two cores busy).";
     ProcRss => "proc.rss", Some(LabelKey::Name), Unit::Bytes, "Resident memory of a process group's processes, bytes (summed: shared pages count once per process).";
-    ProcFds => "proc.fds", Some(LabelKey::Name), Unit::Count, "Open file descriptors of a process group's processes (only those hostwatch may list: another user's need root).";
+    ProcFds => "proc.fds", Some(LabelKey::Name), Unit::Count, "Open file descriptors of a process group's processes (before Linux 6.2, only of those hostwatch may list: another user's need root).";
 }
 
 impl Metric {

@@ -1,7 +1,7 @@
 //! Proves that rule and alert evaluation allocate nothing per tick in steady state, with a
 //! counting global allocator around `Engine::tick` (every window form, firing and quiet
 //! alerts, silences in force, holding back a firing alert, scheduled silences in and out of
-//! their windows).
+//! their windows, process-group series).
 
 use hostwatch::collect::Sample;
 use hostwatch::config;
@@ -48,7 +48,9 @@ const CONFIG: &str = r#"{
     {"name": "min", "metric": "load.5", "warn": "> 2", "min": "2m"},
     {"name": "occ", "metric": "tcp.established", "warn": "> 5000", "occurrences": "3/5"},
     {"name": "cores", "metric": "cpu.core.usage", "warn": "> 95", "crit": "> 99", "for": "30s"},
-    {"name": "disk", "metric": "disk.used_percent", "match": {"mount": "/*"}, "warn": "> 90", "clear": "< 85"}
+    {"name": "disk", "metric": "disk.used_percent", "match": {"mount": "/*"}, "warn": "> 90", "clear": "< 85"},
+    {"name": "nginx_down", "metric": "proc.count", "match": {"name": "nginx"}, "crit": "< 1"},
+    {"name": "proc_cpu", "metric": "proc.cpu", "warn": "> 150", "avg": "1m"}
   ],
   "escalation": {"remind_every": "24h", "critical_after": "24h"},
   "silences": [{"rule": "disk", "match": {"mount": "/data*"}, "until": "2286-11-20T17:46:39Z"},
@@ -73,6 +75,9 @@ fn steady_state_ticks_allocate_nothing() {
     for mount in ["/", "/data", "/data/b", "/var"] {
         ids.push(registry.intern(Metric::DiskUsedPercent, Some(mount)));
     }
+    // Process groups: quiet (a count of 95, 95 % of one core).
+    ids.push(registry.intern(Metric::ProcCount, Some("nginx")));
+    ids.push(registry.intern(Metric::ProcCpu, Some("nginx")));
     let mut engine = Engine::new(&config, None);
     let mut sample = Sample::default();
     sample.points.reserve(ids.len());

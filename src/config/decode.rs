@@ -67,10 +67,10 @@ const HEARTBEAT_KEYS: &[&str] = &["url", "every", "method", "timeout"];
 /// The heartbeat's default period.
 const DEFAULT_HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
 const DELIVERY_KEYS: &[&str] = &["timeout", "retry_base", "retry_max", "give_up_after", "queue"];
-const COLLECT_KEYS: &[&str] = &["backend", "include", "exclude"];
+const COLLECT_KEYS: &[&str] = &["backend", "include", "exclude", "processes"];
 const ESCALATION_KEYS: &[&str] = &["remind_every", "critical_after"];
 const ROUTE_KEYS: &[&str] = &["severity", "rule", "match", "channels"];
-const LABEL_NAMES: &[&str] = &["core", "mount", "device", "iface"];
+const LABEL_NAMES: &[&str] = &["core", "mount", "device", "iface", "name"];
 
 /// An object's members.
 pub(crate) type Members = [(Key, Node)];
@@ -660,11 +660,23 @@ fn decode_collect(d: &mut Decoder<'_>, node: &Node) -> CollectConfig {
         for (key, globs) in labels {
             let label_path = key_path(&path, &key.name);
             let label = label_key(d, key, &label_path);
+            if label == Some(LabelKey::Name) {
+                d.key_error(
+                    key,
+                    &label_path,
+                    "process groups are chosen by collect.processes, not filtered: remove the \
+                     group there instead",
+                );
+                continue;
+            }
             let globs = d.strings(globs, &label_path, "[\"/snap/*\"]", "\"/snap/*\"");
             if let (Some(label), Some(globs)) = (label, globs) {
                 target.insert(label, globs);
             }
         }
+    }
+    if let Some((n, path)) = member(members, "collect", "processes") {
+        out.processes = super::processes::decode_processes(d, n, &path, out.backend);
     }
     out
 }

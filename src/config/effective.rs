@@ -43,6 +43,7 @@ impl Config {
             },
             "include": label_globs(&self.collect.include),
             "exclude": label_globs(&self.collect.exclude),
+            "processes": self.collect.processes.iter().map(process_json).collect::<Vec<_>>(),
         });
         let mut escalation = Map::new();
         if let Some(d) = self.escalation.remind_every {
@@ -149,6 +150,17 @@ fn history_json(h: &super::HistoryConfig, interval: std::time::Duration) -> Valu
         out.insert("influxdb".into(), m.into());
     }
     out.into()
+}
+
+fn process_json(group: &super::ProcessGroup) -> Value {
+    use super::ProcessMatcher;
+    match &group.matcher {
+        ProcessMatcher::Comm(c) => json!({"name": group.name, "comm": c}),
+        ProcessMatcher::Cmdline(g) => json!({"name": group.name, "cmdline": g}),
+        ProcessMatcher::Pidfile(p) => {
+            json!({"name": group.name, "pidfile": p.display().to_string()})
+        }
+    }
 }
 
 fn label_globs(map: &BTreeMap<LabelKey, Vec<String>>) -> Value {

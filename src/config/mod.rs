@@ -280,6 +280,29 @@ pub struct CollectConfig {
     pub include: BTreeMap<LabelKey, Vec<String>>,
     /// Per label key: values matching one of these globs are never collected.
     pub exclude: BTreeMap<LabelKey, Vec<String>>,
+    /// Process groups to watch (`collect.processes`), in file order; empty: `/proc/[pid]` is
+    /// never scanned.
+    pub processes: Vec<ProcessGroup>,
+}
+
+/// One watched process group (`collect.processes[]`): its series are `proc.*{name=…}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessGroup {
+    /// The label of its series (`[A-Za-z0-9_.-]+`, unique among groups).
+    pub name: String,
+    /// Which processes belong to it.
+    pub matcher: ProcessMatcher,
+}
+
+/// How a process group finds its processes; exactly one per group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessMatcher {
+    /// The kernel's process name (`/proc/[pid]/comm`), compared exactly; at most 15 bytes.
+    Comm(String),
+    /// A glob over the arguments (`/proc/[pid]/cmdline`) joined by single spaces.
+    Cmdline(String),
+    /// The process whose pid a file holds (as daemons write it).
+    Pidfile(PathBuf),
 }
 
 /// Which collector implementation reads the system.
@@ -453,6 +476,8 @@ pub mod env;
 mod error;
 mod history;
 pub mod json;
+mod processes;
+pub(crate) use processes::MAX_GROUPS as MAX_PROCESS_GROUPS;
 mod reports;
 mod rules;
 mod secret;

@@ -1,6 +1,8 @@
-//! Tick cost, printed: a full default tick (collect + evaluate) on this machine, and rule
+//! Tick cost, printed: a full default tick (collect + evaluate) on this machine, rule
 //! evaluation alone for 10, 1,000 and 10,000 rules, with flap detection (the default) and
-//! without (`"flap": false`). CPU time of this thread, median of many ticks. Run with
+//! without (`"flap": false`), and the process scan of `collect.processes` (comm and pidfile
+//! groups; then with a cmdline group too) for this machine's processes and with 1,000 more
+//! sleepers spawned. CPU time of this thread (user and kernel), median of many ticks. Run with
 //! `cargo bench --bench tick`.
 
 use hostwatch::collect::{self, Sample};
@@ -144,10 +146,95 @@ fn evaluation_only(n: usize, flap: bool) {
     );
 }
 
+/// Median CPU time of one collect with `collect` as the config's collect section.
+fn collect_median(collect: serde_json::Value, ticks: usize) -> (f64, usize) {
+    let text = json!({"host": "bench", "state_dir": "/tmp/hostwatch-bench", "collect": collect, "rules": []}).to_string();
+    let config = config::load_str(&text, "bench.json", &|_| None).expect("bench config");
+    let mut backend = collect::backend(&config.collect);
+    let mut registry = Registry::new();
+    let mut sample = Sample::default();
+    backend.collect(&mut registry, &mut sample);
+    let mut ns = Vec::with_capacity(ticks);
+    for _ in 0..ticks {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let t0 = thread_cpu_ns();
+        backend.collect(&mut registry, &mut sample);
+        ns.push(thread_cpu_ns() - t0);
+    }
+    (median(ns) as f64 / 1e3, sample.points.len())
+}
+
+fn process_count() -> usize {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The process scan's cost: a collect with process groups against one without.
+fn process_scan(label: &str) {
+    let pidfile = std::env::temp_dir().join(format!("hostwatch-bench-{}.pid", std::process::id()));
+    let _ = std::fs::write(&pidfile, format!("{}\n", std::os::unix::process::parent_id()));
+    // The example groups: a name, a pidfile (of a running process), arguments.
+    let comm = json!([
+        {"name": "nginx", "comm": "nginx"},
+        {"name": "db", "pidfile": pidfile.display().to_string()},
+    ]);
+    let mut with_cmdline = comm.clone();
+    with_cmdline
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "api", "cmdline": "*gunicorn*app:api*"}));
+    // Every sleeper matching: `stat` and the descriptor count of each.
+    let every_sleeper = json!([{"name": "sleepers", "comm": "sleep"}]);
+    let ticks = 200;
+    let (base, _) = collect_median(json!({}), ticks);
+    let (comm_us, _) = collect_median(json!({"processes": comm}), ticks);
+    let (cmd_us, _) = collect_median(json!({"processes": with_cmdline}), ticks);
+    let (all_us, _) = collect_median(json!({"processes": every_sleeper}), ticks);
+    println!(
+        "process scan, {label} ({} processes): collect without groups {base:.1} µs; comm + pidfile groups {comm_us:.1} µs (+{:.1} µs); with a cmdline group too {cmd_us:.1} µs (+{:.1} µs); a group every sleeper matches {all_us:.1} µs (+{:.1} µs)",
+        process_count(),
+        comm_us - base,
+        cmd_us - base,
+        all_us - base,
+    );
+    let _ = std::fs::remove_file(&pidfile);
+}
+
+fn process_scans() {
+    process_scan("this machine");
+    let mut sleepers: Vec<std::process::Child> = (0..1000)
+        .filter_map(|_| {
+            std::process::Command::new("sleep")
+                .arg("1000")
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .ok()
+        })
+        .collect();
+    assert_eq!(sleepers.len(), 1000, "could not spawn 1,000 sleepers");
+    process_scan("1,000 sleepers spawned");
+    for s in &mut sleepers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+}
+
 fn main() {
     // `cargo test --all-targets` runs this binary without `--bench`: a smoke run only.
     if !std::env::args().any(|a| a == "--bench") {
         evaluation_only(10, true);
+        return;
+    }
+    if std::env::args().any(|a| a == "processes") {
+        // `cargo bench --bench tick -- processes`: the process scans only.
+        process_scans();
         return;
     }
     full_default_tick();
@@ -155,4 +242,5 @@ fn main() {
         evaluation_only(n, true);
         evaluation_only(n, false);
     }
+    process_scans();
 }

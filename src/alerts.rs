@@ -119,6 +119,7 @@ impl NoDataReason {
                 Some(LabelKey::Iface) => "interface removed",
                 Some(LabelKey::Device) => "device removed",
                 Some(LabelKey::Core) => "CPU went offline",
+                Some(LabelKey::Name) => "process group no longer configured",
                 None => "series disappeared",
             },
             NoDataReason::NoSamples => "no samples from the collector",

@@ -249,7 +249,7 @@ pub enum SilenceAction {
     Remove(SilenceRemove),
 }
 
-/// Silence notifications of matching alerts until an expiry.
+/// Silence notifications of matching alerts until an expiry, or in a recurring window.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "add")]
 pub struct SilenceAdd {
@@ -261,9 +261,17 @@ pub struct SilenceAdd {
     #[argh(option, long = "match")]
     pub matchers: Vec<String>,
 
-    /// how long, e.g. 2h
+    /// how long, e.g. 2h (with --every: how long it recurs; default: no end)
     #[argh(option, long = "for")]
-    pub duration: String,
+    pub duration: Option<String>,
+
+    /// a recurring window: [DAYS ]HH:MM-HH:MM, e.g. "sun 02:00-04:00", "mon-fri 22:00-06:00"
+    #[argh(option)]
+    pub every: Option<String>,
+
+    /// the time zone of --every (default: display.timezone), e.g. Europe/Lisbon
+    #[argh(option)]
+    pub tz: Option<String>,
 
     /// why, and who
     #[argh(option, default = "String::new()")]

@@ -456,12 +456,7 @@ impl Engine {
                         *changed = true;
                         let info = registry.info(id);
                         let n = make_notification(host, rule, info, now, &binding.alert, t);
-                        suppressed.push(Suppressed {
-                            notification: n,
-                            silence_id: s.id.clone(),
-                            comment: s.comment.clone(),
-                            until: s.until,
-                        });
+                        suppressed.push(Suppressed::new(n, s, now));
                     }
                 }
                 *changed |= lost || before != std::mem::discriminant(&binding.alert.phase);
@@ -714,6 +709,7 @@ impl Engine {
                     escalated_by: t.escalated_by,
                     style: crate::humanize::Style::Binary,
                     flap: None,
+                    rule_context: None,
                 });
                 continue;
             };
@@ -940,12 +936,8 @@ fn record_held(
         return false;
     }
     alert.held = what;
-    suppressed.push(Suppressed {
-        notification: n,
-        silence_id: s.id.clone(),
-        comment: s.comment.clone(),
-        until: s.until,
-    });
+    let now = n.ts;
+    suppressed.push(Suppressed::new(n, s, now));
     true
 }
 
@@ -1077,6 +1069,7 @@ fn make_notification(
         escalated_by: t.escalated_by,
         style: rule.style,
         flap,
+        rule_context: rule.context.clone(),
     }
 }
 
@@ -1128,6 +1121,34 @@ mod tests {
     }
 
     #[test]
+    fn notifications_share_their_rules_context_built_once() {
+        let text = r#"{"state_dir": "/tmp/hostwatch-engine-unit", "interval": "5s",
+            "rules": [{"name": "disk", "metric": "disk.used_percent", "warn": "> 90",
+                       "summary": "Disk almost full", "runbook_url": "https://wiki/disk",
+                       "labels": {"team": "db"}}]}"#;
+        let config = crate::config::load_str(text, "t.json", &|_| None).unwrap();
+        let mut reg = Registry::new();
+        let a = reg.intern(Metric::DiskUsedPercent, Some("/a"));
+        let b = reg.intern(Metric::DiskUsedPercent, Some("/b"));
+        let mut engine = Engine::new(&config, None);
+        let mut out = Vec::new();
+        engine.tick(&reg, &sample(0.0, &[(a, 95.0), (b, 95.0)]), &mut out);
+        assert_eq!(out.len(), 2);
+        let (ca, cb) =
+            (out[0].rule_context.as_ref().unwrap(), out[1].rule_context.as_ref().unwrap());
+        assert!(Arc::ptr_eq(ca, cb), "one context per rule, shared");
+        let e = out[0].to_event();
+        assert_eq!(e.context.summary.as_deref(), Some("Disk almost full"));
+        assert_eq!(e.context.runbook_url.as_deref(), Some("https://wiki/disk"));
+        assert_eq!(e.label("team"), Some("db"));
+        assert_eq!(e.label("mount"), Some("/a"));
+        // A rule without any has none.
+        let mut engine = Engine::new(&super::tests::config(), None);
+        engine.tick(&reg, &sample(0.0, &[(a, 95.0)]), &mut out);
+        assert!(out[2].rule_context.is_none());
+    }
+
+    #[test]
     fn a_silenced_notification_is_kept_once_with_its_silence_until_drained() {
         let mut reg = Registry::new();
         let data = reg.intern(Metric::DiskUsedPercent, Some("/data"));
@@ -1137,6 +1158,7 @@ mod tests {
             rule: Some("di*".into()),
             matchers: Default::default(),
             until: 1e12,
+            schedule: None,
             comment: "disk swap, OPS-1".into(),
         };
         let other = Silence { id: "s2".into(), ..quiet.clone() };
@@ -1382,6 +1404,7 @@ mod tests {
             rule: None,
             matchers: Default::default(),
             until: 1e12,
+            schedule: None,
             comment: "swap the disk".into(),
         }]);
         reg.retire(data);
@@ -1690,6 +1713,7 @@ mod tests {
             matchers: Default::default(),
             until: 1e12,
             comment: "flappy disk".into(),
+            schedule: None,
         }]);
         out = square_ticks(&mut engine, &reg, data, 9..14, 30);
         assert!(out.is_empty(), "{out:?}");

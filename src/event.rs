@@ -54,6 +54,9 @@ pub struct Notification {
     pub style: crate::humanize::Style,
     /// For `flapping` and `flap_end`: the share of state changes, and the state it ended in.
     pub flap: Option<FlapNote>,
+    /// The rule's `summary`, `runbook_url` and static `labels`, built once per rule (`None`
+    /// when it has none).
+    pub rule_context: Option<Arc<RuleContext>>,
 }
 
 /// What a `flapping` or `flap_end` notification says about the flap.
@@ -73,6 +76,25 @@ pub enum CurrentState {
     Ok,
     /// It fires (at the notification's severity): the episode goes on.
     Firing,
+}
+
+/// What a rule says about its alerts beyond the threshold: shared by every notification of
+/// the rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleContext {
+    /// Short text for people (`Disk almost full`).
+    pub summary: Option<String>,
+    /// Where the runbook is (an http(s) URL).
+    pub runbook_url: Option<String>,
+    /// Static labels (`team`, `service`), sorted by name.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl RuleContext {
+    /// True when the rule says nothing more.
+    pub fn is_empty(&self) -> bool {
+        self.summary.is_none() && self.runbook_url.is_none() && self.labels.is_empty()
+    }
 }
 
 impl Notification {
@@ -130,6 +152,13 @@ impl Notification {
                     .then(|| crate::humanize::styled(self.metric.unit(), self.peak, self.style)),
                 flap_percent: self.flap.map(|f| (f.percent * 10.0).round() / 10.0),
                 state: self.flap.and_then(|f| f.state),
+                summary: self.rule_context.as_ref().and_then(|c| c.summary.clone()),
+                runbook_url: self.rule_context.as_ref().and_then(|c| c.runbook_url.clone()),
+                rule_labels: self
+                    .rule_context
+                    .as_ref()
+                    .map(|c| c.labels.clone())
+                    .unwrap_or_default(),
             },
         }
     }
@@ -224,9 +253,31 @@ pub struct Context {
     /// `flap_end`: `ok` (the episode is over) or `firing` (it goes on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<CurrentState>,
+    /// The rule's `summary`: short text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The rule's `runbook_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
+    /// The rule's static `labels` (`team`, `service`): routes match them like the series'
+    /// `labels`, whose keys they never repeat.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rule_labels: BTreeMap<String, String>,
 }
 
 impl AlertEvent {
+    /// The value of label `key`: the series' own, else the rule's static one.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).or_else(|| self.context.rule_labels.get(key)).map(String::as_str)
+    }
+
+    /// The rule's static labels as `team=db, service=pg` (empty when none).
+    pub fn rule_labels_text(&self) -> String {
+        let pairs: Vec<String> =
+            self.context.rule_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join(", ")
+    }
+
     /// `CRITICAL firing disk_root on web-01: disk.used_percent{mount=/} = 96.1% (> 95)`;
     /// `WARNING nodata disk_data on web-01: no data for disk.used_percent{mount=/data} since
     /// 2026-12-01T12:01:00Z: mount disappeared (last value 91.2%, > 90)`; a reason, when there

@@ -5,7 +5,7 @@ use crate::metrics::Unit;
 /// Renders `value` for people, in the metric's unit.
 pub fn value(unit: Unit, value: f64) -> String {
     match unit {
-        Unit::Percent => format!("{value:.1}%"),
+        Unit::Percent | Unit::CorePercent => format!("{value:.1}%"),
         Unit::Bytes => bytes(value),
         Unit::BytesPerSec => format!("{}/s", bytes(value)),
         Unit::PerSec => format!("{}/s", trim(value)),

@@ -16,12 +16,14 @@ pub enum LabelKey {
     Device,
     /// A network interface name (`net.*`).
     Iface,
+    /// A process group's configured name (`proc.*`; never the process's own text).
+    Name,
 }
 
 impl LabelKey {
     /// Every label key, in documentation order.
-    pub const ALL: [LabelKey; 4] =
-        [LabelKey::Core, LabelKey::Mount, LabelKey::Device, LabelKey::Iface];
+    pub const ALL: [LabelKey; 5] =
+        [LabelKey::Core, LabelKey::Mount, LabelKey::Device, LabelKey::Iface, LabelKey::Name];
 
     /// The key as written in configs and series keys.
     pub fn as_str(self) -> &'static str {
@@ -30,6 +32,7 @@ impl LabelKey {
             LabelKey::Mount => "mount",
             LabelKey::Device => "device",
             LabelKey::Iface => "iface",
+            LabelKey::Name => "name",
         }
     }
 
@@ -50,6 +53,8 @@ impl fmt::Display for LabelKey {
 pub enum Unit {
     /// 0..=100.
     Percent,
+    /// Percent of one core: 0 to 100 × the number of cores (a process's CPU use).
+    CorePercent,
     /// A byte count.
     Bytes,
     /// Bytes per second.
@@ -67,6 +72,7 @@ impl Unit {
     pub fn as_str(self) -> &'static str {
         match self {
             Unit::Percent => "percent",
+            Unit::CorePercent => "percent of one core",
             Unit::Bytes => "bytes",
             Unit::BytesPerSec => "bytes/s",
             Unit::PerSec => "/s",
@@ -140,6 +146,10 @@ metrics! {
     NetRxErrors => "net.rx_errors", Some(LabelKey::Iface), Unit::PerSec, "Receive errors per second.";
     NetTxErrors => "net.tx_errors", Some(LabelKey::Iface), Unit::PerSec, "Transmit errors per second.";
     TcpEstablished => "tcp.established", None, Unit::Count, "TCP connections established (IPv4 and IPv6; the kernel's CurrEstab, which includes CLOSE-WAIT).";
+    ProcCount => "proc.count", Some(LabelKey::Name), Unit::Count, "Processes of a configured group (`collect.processes`) running now; 0 when none matches. Zombies and hostwatch itself are not counted.";
+    ProcCpu => "proc.cpu", Some(LabelKey::Name), Unit::CorePercent, "CPU time of a process group's processes over the last tick, percent of one core (200 is two cores busy).";
+    ProcRss => "proc.rss", Some(LabelKey::Name), Unit::Bytes, "Resident memory of a process group's processes, bytes (summed: shared pages count once per process).";
+    ProcFds => "proc.fds", Some(LabelKey::Name), Unit::Count, "Open file descriptors of a process group's processes (before Linux 6.2, only of those hostwatch may list: another user's need root).";
 }
 
 impl Metric {

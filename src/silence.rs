@@ -1,7 +1,10 @@
-//! Silences: a rule glob and label globs with an expiry; they suppress notifications, not state.
+//! Silences: a rule glob and label globs with an expiry, or a recurring [`Schedule`] (with an
+//! optional expiry ending it); they suppress notifications, not state.
 //!
 //! Silences come from the config (`silences`, for planned maintenance kept in configuration
-//! management) and from `hostwatch silence add` (kept in `state_dir/silences.json`).
+//! management) and from `hostwatch silence add` (kept in `state_dir/silences.json`). A
+//! scheduled silence covers only inside its windows, judged on the sample's timestamp (so
+//! `replay` sees recorded time); when its windows fall is `schedule`'s business.
 //!
 //! When several silences cover a notification, the first (config silences, then the file's,
 //! oldest first) is the one named: by [`covering`], by the API's `silenced_by` and by the
@@ -13,6 +16,11 @@ use crate::glob::glob_match;
 use crate::series::SeriesInfo;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+mod schedule;
+
+pub use schedule::Schedule;
+pub(crate) use schedule::{EVERY_DAY, parse_days, parse_time};
 
 /// One silence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,15 +34,29 @@ pub struct Silence {
     /// Globs on label values, by label key (`{"mount": "/data*"}`).
     #[serde(default, rename = "match", skip_serializing_if = "BTreeMap::is_empty")]
     pub matchers: BTreeMap<String, String>,
-    /// Unix seconds after which the silence no longer applies.
+    /// Unix seconds after which the silence no longer applies; infinite (not written) for a
+    /// schedule that recurs without end.
+    #[serde(default = "no_end", skip_serializing_if = "is_no_end")]
     pub until: f64,
+    /// When it recurs; `None`: at all times until `until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
     /// Why, and who.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub comment: String,
 }
 
+fn no_end() -> f64 {
+    f64::INFINITY
+}
+
+fn is_no_end(until: &f64) -> bool {
+    until.is_infinite()
+}
+
 impl Silence {
-    /// True when this silence covers a notification of `rule` on `series` at `now`.
+    /// True when this silence covers a notification of `rule` on `series` at `now`: in force,
+    /// matching, and inside a window of its schedule if it has one. Allocates nothing.
     pub fn covers(&self, rule: &str, series: &SeriesInfo, now: f64) -> bool {
         now < self.until
             && self.rule.as_deref().is_none_or(|g| glob_match(g, rule))
@@ -43,6 +65,49 @@ impl Silence {
                     .label_pair()
                     .is_some_and(|(k, v)| k.as_str() == key && glob_match(pattern, v))
             })
+            && self.schedule.as_ref().is_none_or(|s| s.window_at(now).is_some())
+    }
+
+    /// True while it may still cover something: before `until` (a scheduled silence is in
+    /// force between its windows too).
+    pub fn in_force(&self, now: f64) -> bool {
+        now < self.until
+    }
+
+    /// When what it covers at `now` is released: the end of the current window (or `until`,
+    /// if sooner), else `until`.
+    pub fn covers_until(&self, now: f64) -> f64 {
+        match self.schedule.as_ref().and_then(|s| s.window_at(now)) {
+            Some((_, end)) => (end as f64).min(self.until),
+            None => self.until,
+        }
+    }
+
+    /// The window in force at `now` or the next one (start, end in Unix seconds; the end
+    /// clipped to `until`); `None` without a schedule, or when no window starts before
+    /// `until`.
+    pub fn next_window(&self, now: f64) -> Option<(f64, f64)> {
+        let (start, end) = self.schedule.as_ref()?.next_window(now)?;
+        let (start, end) = (start as f64, (end as f64).min(self.until));
+        (start < self.until && end > now).then_some((start, end))
+    }
+
+    /// The schedule for machine readers: `{"days": [...], "from", "to", "tz", "next_start",
+    /// "next_end"}` (the next window's times RFC 3339 UTC, null when there is none).
+    pub fn schedule_json(&self, now: f64) -> Option<serde_json::Value> {
+        let s = self.schedule.as_ref()?;
+        let (from, to) = s.times();
+        let next = self.next_window(now);
+        let time = |t: Option<f64>| t.map(crate::timefmt::rfc3339);
+        Some(serde_json::json!({
+            "days": s.day_names().collect::<Vec<_>>(),
+            "from": from,
+            "to": to,
+            "tz": s.zone_name(),
+            "text": s.to_string(),
+            "next_start": time(next.map(|w| w.0)),
+            "next_end": time(next.map(|w| w.1)),
+        }))
     }
 }
 
@@ -72,21 +137,45 @@ pub struct Suppressed {
     pub silence_id: String,
     /// Its comment (why, and who); may be empty.
     pub comment: String,
-    /// When it ends (Unix seconds).
+    /// When what it held back is released (Unix seconds): the silence's end, or for a
+    /// scheduled silence the end of the window that held it.
     pub until: f64,
+    /// The schedule as text (`sun 02:00-04:00 Europe/Lisbon`), for a scheduled silence.
+    pub schedule: Option<String>,
+}
+
+impl Suppressed {
+    /// What `s` held back: `notification`, made at `now`.
+    pub fn new(notification: Notification, s: &Silence, now: f64) -> Suppressed {
+        Suppressed {
+            notification,
+            silence_id: s.id.clone(),
+            comment: s.comment.clone(),
+            until: s.covers_until(now),
+            schedule: s.schedule.as_ref().map(ToString::to_string),
+        }
+    }
 }
 
 impl Suppressed {
     /// The events-log record: the notification's JSON fields (rule, series, labels, event,
-    /// severity, ts, key…) with `"type": "silenced"`, `silence_id`, `silence_until` and, when
-    /// the silence has one, `silence_comment`.
+    /// severity, ts, key…) with `"type": "silenced"`, `silence_id`, `silence_until` (null for
+    /// a silence without end) and, when the silence has them, `silence_comment` and
+    /// `silence_schedule`.
     pub fn to_record(&self) -> serde_json::Value {
         let mut record = self.notification.to_json();
         record["type"] = "silenced".into();
         record["silence_id"] = self.silence_id.as_str().into();
-        record["silence_until"] = ((self.until * 1000.0).round() / 1000.0).into();
+        record["silence_until"] = if self.until.is_finite() {
+            ((self.until * 1000.0).round() / 1000.0).into()
+        } else {
+            serde_json::Value::Null
+        };
         if !self.comment.is_empty() {
             record["silence_comment"] = self.comment.as_str().into();
+        }
+        if let Some(s) = &self.schedule {
+            record["silence_schedule"] = s.as_str().into();
         }
         record
     }
@@ -108,6 +197,7 @@ mod tests {
             rule: Some("disk_*".into()),
             matchers: [("mount".to_string(), "/data*".to_string())].into(),
             until: 100.0,
+            schedule: None,
             comment: String::new(),
         };
         assert!(s.covers("disk_root", info, 50.0));
@@ -123,8 +213,39 @@ mod tests {
             rule: Some(rule.into()),
             matchers: BTreeMap::new(),
             until,
+            schedule: None,
             comment: String::new(),
         }
+    }
+
+    #[test]
+    fn a_scheduled_silence_covers_inside_its_windows_until_its_recurrence_ends() {
+        let mut reg = Registry::new();
+        let id = reg.intern(Metric::DiskUsedPercent, Some("/data"));
+        let info = reg.info(id);
+        let zone = std::sync::Arc::new(crate::zone::Zone::by_name("America/New_York").unwrap());
+        let schedule =
+            Schedule::parse_every("sun 01:30-02:30", Some("America/New_York".into()), Ok(zone));
+        let t = |text: &str| crate::config::parse_rfc3339(text).unwrap();
+        let s = Silence {
+            schedule: Some(schedule.unwrap()),
+            // Ends during the window of 2027-11-07 (05:30 to 07:30 UTC across the switch).
+            until: t("2027-11-07T07:00:00Z"),
+            ..silence("weekly", "disk_*", 0.0)
+        };
+        assert!(!s.covers("disk_root", info, t("2027-11-07T05:29:59Z")));
+        assert!(s.covers("disk_root", info, t("2027-11-07T05:30:00Z")));
+        assert_eq!(s.covers_until(t("2027-11-07T06:30:00Z")), t("2027-11-07T07:00:00Z"));
+        assert!(!s.covers("disk_root", info, t("2027-11-07T07:00:00Z")), "the recurrence ended");
+        assert!(s.in_force(t("2027-11-06T00:00:00Z")) && !s.in_force(t("2027-11-07T07:00:00Z")));
+        let next = s.next_window(t("2027-11-01T00:00:00Z"));
+        assert_eq!(next, Some((t("2027-11-07T05:30:00Z"), t("2027-11-07T07:00:00Z"))));
+        assert_eq!(s.next_window(t("2027-11-07T07:00:00Z")), None, "no window before it ends");
+        let open_ended = Silence { until: f64::INFINITY, ..s.clone() };
+        assert_eq!(open_ended.covers_until(t("2027-11-07T06:30:00Z")), t("2027-11-07T07:30:00Z"));
+        let json = open_ended.schedule_json(t("2027-11-08T00:00:00Z")).unwrap();
+        assert_eq!(json["next_start"], "2027-11-14T06:30:00Z");
+        assert_eq!(json["text"], "sun 01:30-02:30 America/New_York");
     }
 
     #[test]

@@ -40,9 +40,13 @@ pub fn read(state_dir: &Path) -> Result<SilenceFile, String> {
     }
 }
 
-/// Parses the silences file's bytes.
-pub fn parse(bytes: &[u8]) -> Result<SilenceFile, serde_json::Error> {
-    serde_json::from_slice(bytes)
+/// Parses the silences file's bytes; a silence needs an `until` or a `schedule`.
+pub fn parse(bytes: &[u8]) -> Result<SilenceFile, String> {
+    let file: SilenceFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if let Some(s) = file.silences.iter().find(|s| s.schedule.is_none() && !s.until.is_finite()) {
+        return Err(format!("silence {:?} has neither \"until\" nor \"schedule\"", s.id));
+    }
+    Ok(file)
 }
 
 /// `state_dir/silences.lock`.
@@ -244,6 +248,11 @@ impl Watcher {
             Err(e) if log_errors => log::warn!("silences file ignored: {e}"),
             Err(_) => {}
         }
+        for s in all.iter().filter(|_| log_errors) {
+            if let Some(e) = s.schedule.as_ref().and_then(|s| s.zone_error()) {
+                log::warn!(id = s.id.as_str(); "scheduled silence never active: {e}");
+            }
+        }
         all
     }
 }
@@ -258,6 +267,7 @@ mod tests {
             rule: Some("disk_*".into()),
             matchers: Default::default(),
             until: 2e9,
+            schedule: None,
             comment: comment.into(),
         }
     }
@@ -277,6 +287,27 @@ mod tests {
         assert!(e.contains("remove some silences"), "{e}");
         assert_eq!(read(&dir).unwrap().silences.len(), n, "the file must stay readable");
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_silence_needs_an_end_or_a_schedule_and_a_lost_zone_spoils_only_its_own() {
+        let e = parse(br#"{"silences": [{"id": "s1", "rule": "x"}]}"#).unwrap_err();
+        assert_eq!(e, "silence \"s1\" has neither \"until\" nor \"schedule\"");
+        let f = parse(
+            br#"{"silences": [
+              {"id": "s1", "schedule": {"days": ["sun"], "from": "02:00", "to": "04:00", "tz": "Gone/Zone"}},
+              {"id": "s2", "schedule": {"from": "02:00", "to": "04:00", "tz": "Europe/Lisbon"}, "until": 2e9}
+            ]}"#,
+        )
+        .unwrap();
+        let zone_error = f.silences[0].schedule.as_ref().and_then(|s| s.zone_error());
+        assert!(zone_error.unwrap().contains("unknown time zone \"Gone/Zone\""), "{zone_error:?}");
+        assert!(f.silences[0].until.is_infinite());
+        assert_eq!(f.silences[1].until, 2e9);
+        assert!(f.silences[1].schedule.as_ref().unwrap().zone_error().is_none());
+        assert!(
+            parse(br#"{"silences": [{"schedule": {"from": "02:00", "to": "02:00"}}]}"#).is_err()
+        );
     }
 
     #[test]

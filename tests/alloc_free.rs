@@ -1,6 +1,7 @@
 //! Proves that rule and alert evaluation allocate nothing per tick in steady state, with a
 //! counting global allocator around `Engine::tick` (every window form, firing and quiet
-//! alerts, silences in force, holding back a firing alert).
+//! alerts, silences in force, holding back a firing alert, scheduled silences in and out of
+//! their windows, process-group series).
 
 use hostwatch::collect::Sample;
 use hostwatch::config;
@@ -47,10 +48,14 @@ const CONFIG: &str = r#"{
     {"name": "min", "metric": "load.5", "warn": "> 2", "min": "2m"},
     {"name": "occ", "metric": "tcp.established", "warn": "> 5000", "occurrences": "3/5"},
     {"name": "cores", "metric": "cpu.core.usage", "warn": "> 95", "crit": "> 99", "for": "30s"},
-    {"name": "disk", "metric": "disk.used_percent", "match": {"mount": "/*"}, "warn": "> 90", "clear": "< 85"}
+    {"name": "disk", "metric": "disk.used_percent", "match": {"mount": "/*"}, "warn": "> 90", "clear": "< 85"},
+    {"name": "nginx_down", "metric": "proc.count", "match": {"name": "nginx"}, "crit": "< 1"},
+    {"name": "proc_cpu", "metric": "proc.cpu", "warn": "> 150", "avg": "1m"}
   ],
   "escalation": {"remind_every": "24h", "critical_after": "24h"},
-  "silences": [{"rule": "disk", "match": {"mount": "/data*"}, "until": "2286-11-20T17:46:39Z"}]
+  "silences": [{"rule": "disk", "match": {"mount": "/data*"}, "until": "2286-11-20T17:46:39Z"},
+               {"rule": "latest", "schedule": {"days": ["sun"], "from": "02:00", "to": "03:00", "tz": "Europe/Lisbon"}},
+               {"rule": "cores", "match": {"core": "3"}, "schedule": {"from": "00:00", "to": "23:59", "tz": "America/New_York"}}]
 }"#;
 
 #[test]
@@ -70,6 +75,9 @@ fn steady_state_ticks_allocate_nothing() {
     for mount in ["/", "/data", "/data/b", "/var"] {
         ids.push(registry.intern(Metric::DiskUsedPercent, Some(mount)));
     }
+    // Process groups: quiet (a count of 95, 95 % of one core).
+    ids.push(registry.intern(Metric::ProcCount, Some("nginx")));
+    ids.push(registry.intern(Metric::ProcCpu, Some("nginx")));
     let mut engine = Engine::new(&config, None);
     let mut sample = Sample::default();
     sample.points.reserve(ids.len());
@@ -101,10 +109,19 @@ fn steady_state_ticks_allocate_nothing() {
     run_ticks(&mut engine, 0..200, &mut out);
     assert!(out.iter().any(|n| &*n.rule == "latest"), "a firing alert is part of the steady state");
     assert!(out.iter().any(|n| &*n.rule == "disk" && n.series.contains("mount=/var")));
-    // The silenced firing alerts on /data and /data/b were recorded once, in the warm-up.
+    // The silenced firing alerts on /data and /data/b, and core 3 inside its window (a
+    // Monday morning in New York; `latest`'s Sunday window is not open), were recorded once,
+    // in the warm-up.
     let held: Vec<String> =
         engine.take_suppressed().map(|s| s.notification.series.to_string()).collect();
-    assert_eq!(held, ["disk.used_percent{mount=/data}", "disk.used_percent{mount=/data/b}"]);
+    assert_eq!(
+        held,
+        [
+            "disk.used_percent{mount=/data}",
+            "disk.used_percent{mount=/data/b}",
+            "cpu.core.usage{core=3}"
+        ]
+    );
     out.clear();
     ALLOCATIONS.store(0, Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);

@@ -2,8 +2,9 @@
 //! the loop stops ticking and 200 again when it resumes; `/status` holds the alert states and
 //! none of the config's secrets; the silences API refuses changes without the token (403 when
 //! none is configured, 401 without one, 403 with a wrong one), and a silence it adds stops a
-//! firing rule's reminders at a recording receiver until it is deleted again; a dry run
-//! serves but refuses every change.
+//! firing rule's reminders at a recording receiver until it is deleted again; a scheduled
+//! silence posted is checked, listed with its next window, names the alert it covers and shows
+//! on the page as recurring; a dry run serves but refuses every change.
 
 mod common;
 
@@ -326,4 +327,72 @@ fn a_port_that_cannot_be_bound_is_refused_at_start() {
     wait_json(other, "/health", Duration::from_secs(20), |s, _| s == 200);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn a_scheduled_silence_posted_through_the_api_is_listed_shown_and_holds_the_rule() {
+    let dir = tempdir("api-schedule");
+    let port = free_port();
+    let cfg = config(
+        &dir,
+        port,
+        json!({"listen": format!("127.0.0.1:{port}"), "token": TOKEN}),
+        json!({}),
+    );
+    let _d = Daemon::start(&cfg, false);
+    wait_json(port, "/status", Duration::from_secs(20), |_, v| v["ticks"].as_u64() > Some(0));
+    let bearer = format!("Bearer {TOKEN}");
+    let post = |body: &str| request("POST", port, "/silences", &[("Authorization", &bearer)], body);
+    for (bad, why) in [
+        (
+            r#"{"schedule": {"from": "02:00", "to": "04:00", "tz": "Mars/Base"}}"#,
+            "schedule.tz: unknown time zone \"Mars/Base\"",
+        ),
+        (r#"{"schedule": {"from": "02:00", "to": "02:00"}}"#, "from and to are both 02:00"),
+        (
+            r#"{"schedule": {"days": ["sundy"], "from": "02:00", "to": "04:00"}}"#,
+            "unknown day \"sundy\"",
+        ),
+    ] {
+        let (s, _, body) = post(bad).unwrap();
+        assert_eq!(s, 400, "{bad}: {body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "{bad}: {error}");
+    }
+    // A window of two hours around now, every day, in Lisbon's wall time.
+    let hhmm = |shift: &str| {
+        let o = std::process::Command::new("date")
+            .args(["-d", shift, "+%H:%M"])
+            .env("TZ", "Europe/Lisbon")
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    let schedule = json!({"from": hhmm("-1 hour"), "to": hhmm("+1 hour"), "tz": "Europe/Lisbon"});
+    let body = json!({"rule": "load_*", "schedule": schedule, "comment": "<i>window</i>"});
+    let (s, _, answer) = post(&body.to_string()).unwrap();
+    assert_eq!(s, 201, "{answer}");
+    let id = serde_json::from_str::<Value>(&answer).unwrap()["id"].as_str().unwrap().to_string();
+
+    let (_, listed) = get_json(port, "/silences");
+    let s = &listed["silences"][0];
+    assert_eq!((s["id"].as_str(), s["until"].clone()), (Some(id.as_str()), Value::Null));
+    assert_eq!(s["schedule"]["tz"], "Europe/Lisbon");
+    assert_eq!(s["schedule"]["days"].as_array().map(Vec::len), Some(7));
+    assert!(
+        s["schedule"]["next_start"].is_string() && s["schedule"]["next_end"].is_string(),
+        "{s}"
+    );
+    // In force now: the loop names it for the firing rule, and the page shows it as recurring.
+    wait_json(port, "/status", Duration::from_secs(10), |_, v| {
+        v["alerts"].as_array().is_some_and(|a| a.iter().any(|x| x["silenced_by"] == id.as_str()))
+    });
+    let (_, _, page) = request("GET", port, "/", &[], "").unwrap();
+    assert!(page.contains("recurring <code>every day "), "{page}");
+    assert!(
+        page.contains("Europe/Lisbon</code>") && page.contains("in force now, until "),
+        "{page}"
+    );
+    assert!(page.contains("&lt;i&gt;window&lt;/i&gt;") && !page.contains("<i>window"), "{page}");
 }

@@ -178,6 +178,25 @@ fn a_flapping_alert_is_active_saying_so_and_an_ok_flap_end_resolves_it() {
 }
 
 #[test]
+fn a_rules_summary_runbook_and_static_labels_reach_alertmanager() {
+    let am = Alertmanager::start("context");
+    let mut s = sender(&am.base(), Duration::from_secs(60));
+    let mut firing = event("disk_ctx", Severity::Warning, EventKind::Firing, now_unix() - 60.0);
+    firing.context.summary = Some("Data disk almost full".to_string());
+    firing.context.runbook_url = Some("https://wiki.example.com/runbooks/disk".to_string());
+    firing.context.rule_labels =
+        [("team".to_string(), "db".to_string()), ("host".to_string(), "clash".to_string())].into();
+    s.send(&firing).expect("firing accepted");
+    let alerts = am.wait_until("disk_ctx", "the alert with its context", |a| a.len() == 1);
+    assert_eq!(alerts[0]["annotations"]["summary"], "Data disk almost full");
+    assert_eq!(alerts[0]["annotations"]["runbook_url"], "https://wiki.example.com/runbooks/disk");
+    // A static label never replaces one hostwatch sets: it is prefixed.
+    let want = json!({"alertname": "disk_ctx", "host": "it-host", "mount": "/data",
+                      "severity": "warning", "team": "db", "label_host": "clash"});
+    assert_eq!(alerts[0]["labels"], want);
+}
+
+#[test]
 fn refresh_reposts_active_alerts_with_a_future_end() {
     let receiver = Receiver::start();
     let mut s = sender(&receiver.url("/am/"), Duration::from_secs(10));

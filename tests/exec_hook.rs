@@ -24,7 +24,13 @@ fn script(name: &str) -> String {
 fn hook(name: &str, args: &[&str], timeout: Duration) -> ExecSender {
     let mut command = vec!["/bin/sh".to_string(), script(name)];
     command.extend(args.iter().map(|a| a.to_string()));
-    let config = ExecConfig { command, timeout, env: BTreeMap::new(), cwd: None };
+    let config = ExecConfig {
+        command,
+        timeout,
+        env: BTreeMap::new(),
+        cwd: None,
+        templates: Default::default(),
+    };
     ExecSender::new("hook", &config).expect("build the exec sender")
 }
 
@@ -245,6 +251,7 @@ fn a_missing_program_is_refused_at_start_up() {
         timeout: Duration::from_secs(1),
         env: BTreeMap::new(),
         cwd: None,
+        templates: Default::default(),
     };
     let e = ExecSender::new("pager", &config).unwrap_err();
     assert!(e.starts_with("channel pager: exec hook: program /nonexistent/page"), "{e}");
@@ -276,6 +283,7 @@ fn a_hook_repeating_its_env_secrets_on_stderr_has_them_scrubbed_from_the_reason(
         ]
         .into(),
         cwd: None,
+        templates: Default::default(),
     };
     let mut sender = ExecSender::new("hook", &config).expect("build the exec sender");
     let event = AlertEvent::test_event("web-01", Severity::Warning, 1_700_000_000.0);

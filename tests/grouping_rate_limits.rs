@@ -156,9 +156,10 @@ fn a_rate_limit_of_three_sends_three_then_one_summary_of_seven_and_records_all_t
     );
     // Delivery runs on the channel's worker: the three arrive independently of the records.
     let _ = receiver.wait_for(3, Duration::from_secs(20));
-    let firing = bodies(&receiver);
+    // (On a slow machine the period's summary may be there already: it is checked below.)
+    let firing: Vec<Value> =
+        bodies(&receiver).into_iter().filter(|b| b["event"] == "firing").collect();
     assert_eq!(firing.len(), 3, "three within the budget: {firing:#?}");
-    assert!(firing.iter().all(|b| b["event"] == "firing"));
     assert_eq!(notification_keys(&dir).len(), 10, "all ten decided and recorded");
     let held: BTreeSet<String> =
         of_type(&dir, "rate_limited").iter().map(|r| r["key"].as_str().unwrap().into()).collect();
@@ -175,8 +176,9 @@ fn a_rate_limit_of_three_sends_three_then_one_summary_of_seven_and_records_all_t
     let (_, metrics) =
         common::http("GET", &format!("http://127.0.0.1:{port}/metrics"), "").unwrap();
     assert!(
-        metrics.contains("hostwatch_deliveries_total{host=\"burst-<!channel>-host\",channel=\"ops\",result=\"held_back\"} 7")
-            || metrics.contains("result=\"held_back\"} 7"),
+        metrics.lines().any(|l| l.starts_with("hostwatch_deliveries_total{")
+            && l.contains("channel=\"ops\"")
+            && l.ends_with("result=\"held_back\"} 7")),
         "{metrics}"
     );
     // At the period's end, one summary names the seven.
@@ -192,20 +194,30 @@ fn a_rate_limit_of_three_sends_three_then_one_summary_of_seven_and_records_all_t
     assert!(description.starts_with("7 more notifications to channel ops"), "{description}");
     assert!(description.contains("limit 3 per 6s"), "{description}");
 
-    // The alerts clear: the three announced resolutions pass, the seven others are held.
-    let cfg = config(&dir, hook, ten_rules("> 100"), api);
-    let _ = cfg;
+    // The limit is removed and the alerts clear: the three announced resolutions pass; the
+    // seven the channel never heard of stay quiet (recorded), limit or not.
+    let mut hook = hook;
+    hook.as_object_mut().unwrap().remove("rate_limit");
+    let _ = config(&dir, hook, ten_rules("> 100"), api);
     daemon.signal("-HUP");
     assert!(
         wait_until(Duration::from_secs(20), || of_type(&dir, "rate_limited").len() == 14),
         "{:#?}",
         events(&dir)
     );
-    let got = receiver.wait_for(8, Duration::from_secs(20));
+    let got = receiver.wait_for(7, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(2));
     daemon.signal("-TERM");
     let _ = daemon.child.wait();
     let all = bodies(&receiver);
-    assert_eq!(got.len(), 8, "{all:#?}");
+    assert_eq!(got.len(), 7, "{all:#?}");
+    assert_eq!(all.len(), 7, "no summary of quiet resolutions: {all:#?}");
+    let quiet = of_type(&dir, "rate_limited");
+    assert!(
+        quiet[7..].iter().all(|r| r["event"]["event"] == "resolved"
+            && r["reason"].as_str().unwrap().contains("firing was held back")),
+        "{quiet:#?}"
+    );
     let resolved: BTreeSet<String> = all
         .iter()
         .filter(|b| b["event"] == "resolved")
@@ -214,9 +226,6 @@ fn a_rate_limit_of_three_sends_three_then_one_summary_of_seven_and_records_all_t
     let announced: BTreeSet<String> =
         firing.iter().map(|b| b["episode_key"].as_str().unwrap().to_string()).collect();
     assert_eq!(resolved, announced, "exactly the announced alerts' resolutions were sent");
-    let last = &all[7];
-    assert_eq!(last["event"], "held_back");
-    assert!(last["description"].as_str().unwrap().contains("7 resolved"), "{last:#}");
 }
 
 #[test]
@@ -249,9 +258,14 @@ fn check_refuses_pacing_that_can_never_work() {
             json!({"type": "slack", "webhook_url": "https://hooks.slack.com/x", "max_per_hour": 0}),
             "from 1 to 100000",
         ),
+        (
+            json!({"type": "slack", "webhook_url": "https://hooks.slack.com/x", "group_wait": "1h"}),
+            "at most half of delivery.give_up_after",
+        ),
     ];
     for (channel, expected) in cases {
-        let cfg = config(&dir, channel.clone(), ten_rules(">= 0"), json!({}));
+        let extra = json!({"delivery": {"give_up_after": "1h"}});
+        let cfg = config(&dir, channel.clone(), ten_rules(">= 0"), extra);
         let out = common::run(&["check", "--config", cfg.to_str().unwrap()]);
         let err = common::stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{channel}: {err}");
@@ -352,6 +366,8 @@ print(json.dumps({"subject": str(m["Subject"]), "headers": [k for k in m.keys()]
 fn every_channel_type_carries_a_group_as_one_message_with_each_key_and_hostile_text_inert() {
     let dir = tempdir("group-all");
     let receiver = Receiver::start();
+    // A legacy connector accepts with a body of "1"; the others take any 2xx.
+    receiver.set_default(json!({"status": 200, "body": "1"}));
     let smtp = common::smtp::Smtp::start(&dir, &[]);
     let hook_dir = dir.join("hook");
     std::fs::create_dir_all(&hook_dir).unwrap();

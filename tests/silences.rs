@@ -3,7 +3,9 @@
 //! that matches no rule unless `--force`, and a notification a silence holds back reaches no
 //! receiver but leaves a `silenced` record in `events.jsonl` naming the silence (`once`,
 //! `replay --state-dir`, and `run`, which records a held-back episode once and announces it
-//! when the silence is removed).
+//! when the silence is removed). Recurring windows: `silence add --every` and its refusals,
+//! `silence list` under a faked clock, `replay` across both Lisbon DST switches of 2027 (held
+//! back exactly inside the local window) and `once` under libfaketime around the spring one.
 
 mod common;
 
@@ -316,4 +318,283 @@ fn the_daemon_records_a_held_back_episode_once_and_announces_it_when_the_silence
         receiver.requests().into_iter().filter(|r| r["json"]["rule"] == "load_any").collect();
     assert_eq!(firing[0]["json"]["event"], "firing");
     assert_eq!(firing[0]["json"]["episode_key"], held[0]["episode_key"]);
+}
+
+/// Replays cpu and memory at 90 and 10 in turn every 10 minutes over `[from, to)` (RFC 3339
+/// UTC) with `silences` in the config: the `(ts, event)` of each rule's notifications, and
+/// the `(ts, silence_id, silence_until)` of each `silenced` record.
+#[allow(clippy::type_complexity)]
+fn replay_square_wave(
+    name: &str,
+    silences: Value,
+    from: &str,
+    to: &str,
+) -> (Vec<(String, String)>, Vec<(String, String)>, Vec<(String, String, String)>) {
+    let dir = tempdir(name);
+    let cfg = json!({
+        "host": "test", "interval": "10m", "state_dir": dir.join("unused").display().to_string(),
+        "rules": [{"name": "cpu_hi", "metric": "cpu.usage", "warn": "> 80"},
+                  {"name": "mem_hi", "metric": "mem.used_percent", "warn": "> 80"}],
+        "silences": silences
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string()).display().to_string();
+    let unix = |t: &str| {
+        let o = Command::new("date").args(["-u", "-d", t, "+%s"]).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().parse::<i64>().unwrap()
+    };
+    let (start, end) = (unix(from), unix(to));
+    let mut samples = String::new();
+    for (i, ts) in (start..end).step_by(600).enumerate() {
+        let v = if i % 2 == 0 { 90.0 } else { 10.0 };
+        let metrics = json!({"cpu.usage": v, "mem.used_percent": v});
+        samples += &format!("{}\n", json!({"ts": ts, "host": "test", "metrics": metrics}));
+    }
+    let data = write(&dir, "samples.jsonl", &samples).display().to_string();
+    let state = dir.join("state").display().to_string();
+    let o = run(&["replay", &data, "--config", &cfg, "--state-dir", &state]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let utc = |ts: f64| {
+        let o =
+            Command::new("date").args(["-u", "-d", &format!("@{ts}"), "+%H:%M"]).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    let printed = json_lines(&stdout(&o));
+    let of = |rule: &str| -> Vec<(String, String)> {
+        printed
+            .iter()
+            .filter(|n| n["rule"] == rule)
+            .map(|n| (utc(n["ts"].as_f64().unwrap()), n["event"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let records = json_lines(&std::fs::read_to_string(dir.join("state/events.jsonl")).unwrap());
+    let silenced = records
+        .iter()
+        .filter(|r| r["type"] == "silenced")
+        .map(|r| {
+            assert_eq!(r["rule"], "cpu_hi", "{r}");
+            (
+                utc(r["ts"].as_f64().unwrap()),
+                r["silence_id"].as_str().unwrap().to_string(),
+                utc(r["silence_until"].as_f64().unwrap()),
+            )
+        })
+        .collect();
+    (of("cpu_hi"), of("mem_hi"), silenced)
+}
+
+/// `(HH:MM, event)` pairs.
+fn at(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(t, e)| (t.to_string(), e.to_string())).collect()
+}
+
+#[test]
+fn a_schedule_across_the_spring_switch_holds_back_exactly_inside_its_local_window() {
+    // Lisbon, 2027-03-28: 01:00 WET becomes 02:00 WEST at 01:00 UTC. The window 00:30 WET
+    // to 03:00 WEST is 00:30 to 02:00 UTC.
+    let silences = json!([{"id": "backup", "rule": "cpu_*", "comment": "weekly backup",
+        "schedule": {"days": ["sun"], "from": "00:30", "to": "03:00", "tz": "Europe/Lisbon"}}]);
+    let (cpu, mem, silenced) = replay_square_wave(
+        "silences-spring",
+        silences,
+        "2027-03-27T23:40:00Z",
+        "2027-03-28T02:30:00Z",
+    );
+    let pairs = |times: &[&str]| -> Vec<(String, String)> {
+        times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), if i % 2 == 0 { "firing" } else { "resolved" }.into()))
+            .collect()
+    };
+    // The unsilenced rule fires every 20 minutes and resolves 10 minutes later.
+    assert_eq!(
+        mem,
+        pairs(&[
+            "23:40", "23:50", "00:00", "00:10", "00:20", "00:30", "00:40", "00:50", "01:00",
+            "01:10", "01:20", "01:30", "01:40", "01:50", "02:00", "02:10", "02:20"
+        ])
+    );
+    // cpu_hi: no firing in [00:30, 02:00) UTC; the 00:20 episode, announced, still resolves
+    // (as under any silence), an episode never announced never does.
+    assert_eq!(
+        cpu,
+        at(&[
+            ("23:40", "firing"),
+            ("23:50", "resolved"),
+            ("00:00", "firing"),
+            ("00:10", "resolved"),
+            ("00:20", "firing"),
+            ("00:30", "resolved"),
+            ("02:00", "firing"),
+            ("02:10", "resolved"),
+            ("02:20", "firing")
+        ])
+    );
+    // Each episode held back is recorded once, naming the silence and the window's end.
+    let backup = |t: &str| (t.to_string(), "backup".to_string(), "02:00".to_string());
+    assert_eq!(silenced, [backup("00:40"), backup("01:00"), backup("01:20"), backup("01:40")]);
+}
+
+#[test]
+fn a_schedule_across_the_autumn_switch_covers_the_repeated_hour_without_a_hole() {
+    // Lisbon, 2027-10-31: 02:00 WEST becomes 01:00 WET at 01:00 UTC. The window 00:30 to
+    // 01:30 ends at the second 01:30 (WET): 23:30 to 01:30 UTC, two hours; a wall-clock test
+    // would have let 00:40 UTC (01:40 WEST) through.
+    let silences = json!([{"id": "nightly", "rule": "cpu_*",
+        "schedule": {"days": ["sun"], "from": "00:30", "to": "01:30", "tz": "Europe/Lisbon"}}]);
+    let (cpu, _, silenced) = replay_square_wave(
+        "silences-autumn",
+        silences,
+        "2027-10-30T23:00:00Z",
+        "2027-10-31T02:00:00Z",
+    );
+    assert_eq!(
+        cpu,
+        at(&[
+            ("23:00", "firing"),
+            ("23:10", "resolved"),
+            ("23:20", "firing"),
+            ("23:30", "resolved"),
+            ("01:40", "firing"),
+            ("01:50", "resolved")
+        ])
+    );
+    let nightly = |t: &str| (t.to_string(), "nightly".to_string(), "01:30".to_string());
+    assert_eq!(
+        silenced,
+        [
+            nightly("23:40"),
+            nightly("00:00"),
+            nightly("00:20"),
+            nightly("00:40"),
+            nightly("01:00"),
+            nightly("01:20")
+        ]
+    );
+}
+
+#[test]
+fn silence_add_every_keeps_a_recurring_window_and_list_shows_the_next_one() {
+    let dir = tempdir("silences-every");
+    let cfg = secret_config(&dir);
+    let add = |extra: &[&str]| {
+        let mut args = vec!["silence", "--config", &cfg, "add", "--rule", "disk_*"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = add(&["--every", "Sun 02:00-04:00", "--tz", "Europe/Lisbon", "--comment", "backup"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    // Without --tz: the display zone (UTC here), written into the file; --for ends it.
+    let o = add(&["--every", "mon-fri 22:00-06:00", "--for", "365d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kept = silences_file(&dir);
+    assert_eq!(
+        kept[0]["schedule"],
+        json!({"days": ["sun"], "from": "02:00", "to": "04:00", "tz": "Europe/Lisbon"})
+    );
+    assert!(kept[0].get("until").is_none(), "{}", kept[0]);
+    assert_eq!(kept[1]["schedule"]["tz"], "UTC");
+    assert_eq!(kept[1]["schedule"]["days"], json!(["mon", "tue", "wed", "thu", "fri"]));
+    assert!(kept[1]["until"].as_f64().is_some());
+
+    // The list shows the schedule and its next window in the zone and in UTC, under a clock
+    // set to Wednesday 2027-03-24 (faketime): the next Sunday is the spring switch.
+    let o = Command::new("faketime")
+        .args(["2027-03-24 12:00:00", bin(), "silence", "--config", &cfg, "list"])
+        .output()
+        .expect("faketime is installed");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("every sun 02:00-04:00 Europe/Lisbon, next 2027-03-28 02:00:00 WEST to 2027-03-28 04:00:00 WEST (2027-03-28T01:00:00Z to 2027-03-28T03:00:00Z)"),
+        "{text}"
+    );
+    assert!(text.contains(&id) && text.contains("no end"), "{text}");
+    let o = Command::new("faketime")
+        .args(["2027-03-24 12:00:00", bin(), "silence", "--config", &cfg])
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let s = &listed[0]["schedule"];
+    assert_eq!((s["days"].clone(), s["tz"].clone()), (json!(["sun"]), json!("Europe/Lisbon")));
+    assert_eq!(
+        (s["next_start"].as_str(), s["next_end"].as_str()),
+        (Some("2027-03-28T01:00:00Z"), Some("2027-03-28T03:00:00Z"))
+    );
+    assert_eq!(listed[1]["schedule"]["text"], "mon-fri 22:00-06:00 UTC");
+}
+
+#[test]
+fn silence_add_every_refuses_what_it_cannot_keep() {
+    let dir = tempdir("silences-every-bad");
+    let cfg = secret_config(&dir);
+    for (args, why) in [
+        (&["--every", "sun 02:00-02:00"][..], "--every: from and to are both 02:00"),
+        (&["--every", "sundy 02:00-04:00"], "--every: unknown day \"sundy\""),
+        (&["--every", "sun 2am-4am"], "--every: invalid time \"2am\""),
+        (
+            &["--every", "sun 02:00-04:00", "--tz", "Europe/Lisbn"],
+            "--tz: unknown time zone \"Europe/Lisbn\" (did you mean \"Europe/Lisbon\"?)",
+        ),
+        (&["--tz", "Europe/Lisbon", "--for", "1h"], "--tz needs --every"),
+        (&[], "give --for (like 2h) or --every"),
+    ] {
+        let mut all = vec!["silence", "--config", &cfg, "add", "--rule", "disk_*"];
+        all.extend_from_slice(args);
+        let o = run(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+    }
+    assert!(silences_file(&dir).is_empty(), "a refused silence was kept");
+}
+
+/// Runs `once` with the wall clock starting at `when` (UTC, libfaketime; the monotonic clock
+/// left alone) and a config silence `sun 02:00-04:00` in Lisbon on an always-firing rule:
+/// the rule names notified and the `silenced` records of the events log.
+fn once_at(when: &str) -> (Vec<String>, Vec<Value>) {
+    let dir = tempdir("silences-once-at");
+    let cfg = json!({
+        "host": "cron-host", "interval": "1s", "state_dir": dir.join("state").display().to_string(),
+        "rules": [{"name": "load_any", "metric": "load.1", "warn": ">= 0"}],
+        "silences": [{"id": "backup", "comment": "weekly backup",
+            "schedule": {"days": ["sun"], "from": "02:00", "to": "04:00", "tz": "Europe/Lisbon"}}]
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string()).display().to_string();
+    let o = Command::new("faketime")
+        .args(["-f", &format!("@{when}"), bin(), "once", "--config", &cfg])
+        .args(["--first-interval", "200ms"])
+        .env("TZ", "UTC")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .output()
+        .expect("faketime is installed");
+    assert!(matches!(o.status.code(), Some(1 | 2)), "{}{}", stdout(&o), stderr(&o));
+    let records = json_lines(&std::fs::read_to_string(dir.join("state/events.jsonl")).unwrap());
+    let notified = records
+        .iter()
+        .filter(|r| r["type"] == "notification")
+        .map(|r| r["rule"].as_str().unwrap().to_string())
+        .collect();
+    (notified, records.into_iter().filter(|r| r["type"] == "silenced").collect())
+}
+
+#[test]
+fn once_consults_a_schedule_on_the_sample_time_across_the_spring_switch() {
+    // 2027-03-28 01:30 UTC is 02:30 WEST, inside; the window ends at 04:00 WEST, 03:00 UTC.
+    let (notified, silenced) = once_at("2027-03-28 01:30:00");
+    assert!(notified.is_empty(), "{notified:?}");
+    assert_eq!(silenced.len(), 1, "{silenced:?}");
+    let r = &silenced[0];
+    assert_eq!((r["silence_id"].as_str(), r["rule"].as_str()), (Some("backup"), Some("load_any")));
+    assert_eq!(r["silence_until"].as_f64(), Some(1_806_202_800.0), "2027-03-28T03:00:00Z");
+    assert_eq!(r["silence_schedule"], "sun 02:00-04:00 Europe/Lisbon");
+    assert_eq!(r["silence_comment"], "weekly backup");
+    // 00:50 UTC is 00:50 WET and 03:10 UTC is 04:10 WEST: outside, though 02:00-04:00 UTC
+    // would have held both.
+    for outside in ["2027-03-28 00:50:00", "2027-03-28 03:10:00"] {
+        let (notified, silenced) = once_at(outside);
+        assert_eq!(notified, ["load_any"], "{outside}");
+        assert!(silenced.is_empty(), "{outside}: {silenced:?}");
+    }
 }

@@ -115,7 +115,10 @@ typedef struct hostwatch_event {
                              * "flapping" | "flap_end" (its state in `json`: "state" "ok"
                              * ends the episode, "firing" goes on) | "report"
                              * (a periodic report: `json` holds it under "report"; `summary`
-                             * is one line of it; treat unknown values like "report") */
+                             * is one line of it) | "held_back" (a rate limit's summary of
+                             * a period) | "group" (several notifications in one call, with
+                             * "group": true: `json` holds them under "events"); treat
+                             * unknown values like "report": deliver, never refuse */
     hostwatch_str key;      /* stable per notification: de-duplicate retries with it */
 } hostwatch_event;
 

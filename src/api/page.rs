@@ -289,12 +289,41 @@ fn silences(out: &mut String, view: &View, now_unix: f64) {
         for (k, v) in &s.matchers {
             let _ = write!(out, " · <code>{}={}</code>", Esc(k), Esc(v));
         }
-        let _ = write!(
-            out,
-            "</div><div class=\"meta\"><span>until {} ({})</span>",
-            Esc(&crate::timefmt::human(s.until)),
-            When { at: Some(s.until), now: now_unix },
-        );
+        out.push_str("</div><div class=\"meta\">");
+        if let Some(schedule) = &s.schedule {
+            let _ =
+                write!(out, "<span>recurring <code>{}</code></span>", Esc(&schedule.to_string()));
+            match (s.next_window(now_unix), schedule.zone()) {
+                (Some((start, end)), Some(zone)) if start <= now_unix => {
+                    let _ = write!(
+                        out,
+                        "<span>in force now, until {}</span>",
+                        Esc(&crate::timefmt::human_in(zone, end))
+                    );
+                }
+                (Some((start, _)), Some(zone)) => {
+                    let _ = write!(
+                        out,
+                        "<span>next {} ({})</span>",
+                        Esc(&crate::timefmt::human_in(zone, start)),
+                        When { at: Some(start), now: now_unix },
+                    );
+                }
+                (_, None) => {
+                    let e = schedule.zone_error().unwrap_or_default();
+                    let _ = write!(out, "<span class=\"err\">never active: {}</span>", Esc(e));
+                }
+                (None, Some(_)) => out.push_str("<span>no window before it ends</span>"),
+            }
+        }
+        if s.until.is_finite() {
+            let _ = write!(
+                out,
+                "<span>until {} ({})</span>",
+                Esc(&crate::timefmt::human(s.until)),
+                When { at: Some(s.until), now: now_unix },
+            );
+        }
         // Config silences carry ids too (`config-1` or their own), so the id is all it says.
         if !s.id.is_empty() {
             let _ = write!(out, "<span>id <code>{}</code></span>", Esc(&s.id));

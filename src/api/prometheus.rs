@@ -397,7 +397,7 @@ fn family_name(out: &mut String, metric: Metric) {
 /// The name suffix of a unit.
 pub(crate) fn unit_suffix(unit: Unit) -> &'static str {
     match unit {
-        Unit::Percent => "_percent",
+        Unit::Percent | Unit::CorePercent => "_percent",
         Unit::Bytes => "_bytes",
         Unit::BytesPerSec => "_bytes_per_second",
         Unit::PerSec => "_per_second",

@@ -9,7 +9,7 @@ use super::server::{Request, Response};
 use super::view::Board;
 use crate::config::Secret;
 use crate::metrics::LabelKey;
-use crate::silence::Silence;
+use crate::silence::{Schedule, Silence};
 use crate::silence_store;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -213,13 +213,13 @@ impl Routes {
         let view = self.board.current();
         let config = &view.silences[..view.config_silences.min(view.silences.len())];
         let mut all: Vec<Value> =
-            config.iter().map(|s| super::status::silence_json(s, true)).collect();
+            config.iter().map(|s| super::status::silence_json(s, true, now)).collect();
         match silence_store::read(&self.state_dir) {
             Ok(f) => all.extend(
                 f.silences
                     .iter()
-                    .filter(|s| s.until > now)
-                    .map(|s| super::status::silence_json(s, false)),
+                    .filter(|s| s.in_force(now))
+                    .map(|s| super::status::silence_json(s, false, now)),
             ),
             Err(e) => return error(500, &format!("cannot read the silences: {e}")),
         }
@@ -265,15 +265,19 @@ impl Routes {
 }
 
 /// Decodes `{"rule": glob, "match": {label: glob}, "for": "2h" | "until": RFC 3339,
-/// "comment": "..."}`.
+/// "schedule": {"days": [...], "from": "HH:MM", "to": "HH:MM", "tz": zone}, "comment": "..."}`
+/// (with a schedule, `for`/`until` end the recurrence and may be left out; its zone defaults
+/// to the display zone, written into the file).
 fn parse_silence(body: &[u8], now: f64) -> Result<Silence, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let Value::Object(o) = v else {
         return Err("expected an object like {\"rule\": \"disk_*\", \"for\": \"2h\"}".to_owned());
     };
     for k in o.keys() {
-        if !["rule", "match", "for", "until", "comment"].contains(&k.as_str()) {
-            return Err(format!("unknown key {k:?} (expected rule, match, for, until, comment)"));
+        if !["rule", "match", "for", "until", "schedule", "comment"].contains(&k.as_str()) {
+            return Err(format!(
+                "unknown key {k:?} (expected rule, match, for, until, schedule, comment)"
+            ));
         }
     }
     let text = |key: &str| -> Result<Option<String>, String> {
@@ -311,9 +315,31 @@ fn parse_silence(body: &[u8], now: f64) -> Result<Silence, String> {
         }
         Some(_) => return Err("match: expected an object like {\"mount\": \"/data*\"}".to_owned()),
     }
+    let schedule = match o.get("schedule") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            if let Some(k) = v.as_object().and_then(|o| {
+                o.keys().find(|k| !["days", "from", "to", "tz"].contains(&k.as_str()))
+            }) {
+                return Err(format!("schedule: unknown key {k:?} (expected days, from, to, tz)"));
+            }
+            let s: Schedule = serde_json::from_value(v.clone()).map_err(|e| {
+                format!("schedule: {e} (expected an object like {{\"days\": [\"sun\"], \"from\": \"02:00\", \"to\": \"04:00\", \"tz\": \"Europe/Lisbon\"}})")
+            })?;
+            if let Some(e) = s.zone_error() {
+                return Err(format!("schedule.tz: {e}"));
+            }
+            Some(s.pinned())
+        }
+    };
     let until = match (text("for")?, text("until")?) {
         (Some(_), Some(_)) => return Err("give either \"for\" or \"until\", not both".to_owned()),
-        (None, None) => return Err("give \"for\" (like \"2h\") or \"until\" (RFC 3339)".to_owned()),
+        (None, None) if schedule.is_some() => f64::INFINITY,
+        (None, None) => {
+            return Err(
+                "give \"for\" (like \"2h\"), \"until\" (RFC 3339) or a \"schedule\"".to_owned()
+            );
+        }
         (Some(d), None) => {
             now + crate::config::units::parse_duration(&d)
                 .map_err(|e| format!("for: {e}"))?
@@ -324,10 +350,10 @@ fn parse_silence(body: &[u8], now: f64) -> Result<Silence, String> {
     if until <= now {
         return Err("the silence would already be over".to_owned());
     }
-    if until - now > MAX_SILENCE_S {
+    if until.is_finite() && until - now > MAX_SILENCE_S {
         return Err("a silence may last at most 366 days".to_owned());
     }
-    Ok(Silence { id: String::new(), rule, matchers, until, comment })
+    Ok(Silence { id: String::new(), rule, matchers, until, schedule, comment })
 }
 
 #[cfg(test)]
@@ -353,6 +379,20 @@ mod tests {
         assert_eq!(s.rule.as_deref(), Some("disk_*"));
         assert_eq!(s.until, now + 7200.0);
         assert_eq!(s.matchers.get("mount").map(String::as_str), Some("/data*"));
+        let s = parse_silence(
+            br#"{"schedule": {"days": ["sat-sun"], "from": "22:00", "to": "06:00", "tz": "Europe/Lisbon"}}"#,
+            now,
+        )
+        .unwrap();
+        assert!(s.until.is_infinite());
+        assert_eq!(s.schedule.unwrap().to_string(), "sat,sun 22:00-06:00 Europe/Lisbon");
+        // No zone: the display zone's name is written, so the file means the same later.
+        let s =
+            parse_silence(br#"{"schedule": {"from": "22:00", "to": "06:00"}, "for": "30d"}"#, now)
+                .unwrap();
+        let written = serde_json::to_value(&s).unwrap()["schedule"]["tz"].clone();
+        assert_eq!(written, crate::timefmt::display_zone().name());
+        assert_eq!(s.until, now + 30.0 * 86_400.0);
         for bad in [
             &br#"{"rule": "x"}"#[..],
             br#"{"rule": "x", "for": "2h", "until": "2030-01-01T00:00:00Z"}"#,
@@ -362,6 +402,11 @@ mod tests {
             br#"{"until": "1970-01-02T00:00:00Z"}"#,
             br#"{"for": "400d"}"#,
             br#"{"for": "2h", "comment": "a\nb"}"#,
+            br#"{"schedule": {"from": "02:00", "to": "04:00", "tzz": "UTC"}}"#,
+            br#"{"schedule": {"from": "02:00", "to": "04:00", "tz": "Nowhere/Land"}}"#,
+            br#"{"schedule": {"from": "02:00", "to": "02:00"}}"#,
+            br#"{"schedule": {"from": "02:00"}}"#,
+            br#"{"schedule": "sun 02:00-04:00"}"#,
             br#"[1]"#,
             br#"not json"#,
         ] {

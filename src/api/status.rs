@@ -66,12 +66,13 @@ fn nodata_json(a: &AlertRow) -> Value {
 
 /// One silence; `source` tells whether it can be removed through the API (`store`: kept by
 /// `hostwatch silence` and the API) or only in the config file (`config`).
-pub(crate) fn silence_json(s: &Silence, from_config: bool) -> Value {
+pub(crate) fn silence_json(s: &Silence, from_config: bool, now: f64) -> Value {
     json!({
         "id": s.id,
         "rule": s.rule,
         "match": s.matchers,
         "until": time(s.until),
+        "schedule": s.schedule_json(now),
         "comment": s.comment,
         "source": if from_config { "config" } else { "store" },
     })
@@ -79,6 +80,7 @@ pub(crate) fn silence_json(s: &Silence, from_config: bool) -> Value {
 
 /// The whole `/status` document.
 pub(crate) fn render(view: &View, now: Instant) -> Value {
+    let wall_now = crate::timefmt::now_unix();
     let age = view.last_tick_age(now).as_secs_f64();
     let series: Vec<Value> = view
         .series
@@ -131,7 +133,7 @@ pub(crate) fn render(view: &View, now: Instant) -> Value {
             .silences
             .iter()
             .enumerate()
-            .map(|(i, s)| silence_json(s, i < view.config_silences))
+            .map(|(i, s)| silence_json(s, i < view.config_silences, wall_now))
             .collect::<Vec<_>>(),
         "channels": channels,
         "persist_failing": view.persist_failing,

@@ -367,7 +367,7 @@ impl View {
         // string).
         let silences = i.engine.silences();
         let (config, store) = silences.split_at(i.config_silences.min(silences.len()));
-        let in_force = |s: &&Silence| s.until > now;
+        let in_force = |s: &&Silence| s.in_force(now);
         let config_in_force = config.iter().filter(in_force).count();
         if config_in_force != self.config_silences
             || !self.silences.iter().eq(config.iter().chain(store).filter(in_force))

@@ -13,9 +13,9 @@ use crate::metrics::LabelKey;
 #[derive(Clone, Debug, Default)]
 pub struct LabelFilter {
     /// Per label key (indexed by [`key_index`]): only values matching one of these are kept.
-    include: [Vec<String>; 4],
+    include: [Vec<String>; 5],
     /// Per label key: values matching one of these are always dropped.
-    exclude: [Vec<String>; 4],
+    exclude: [Vec<String>; 5],
 }
 
 fn key_index(key: LabelKey) -> usize {
@@ -24,6 +24,7 @@ fn key_index(key: LabelKey) -> usize {
         LabelKey::Mount => 1,
         LabelKey::Device => 2,
         LabelKey::Iface => 3,
+        LabelKey::Name => 4,
     }
 }
 

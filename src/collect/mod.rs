@@ -89,11 +89,15 @@ pub fn backend(config: &CollectConfig) -> Box<dyn Backend> {
     let filter = LabelFilter::new(config);
     match config.backend {
         #[cfg(target_os = "linux")]
-        CollectBackend::Auto | CollectBackend::Proc => Box::new(linux::ProcBackend::new(filter)),
+        CollectBackend::Auto | CollectBackend::Proc => {
+            Box::new(linux::ProcBackend::new(filter, &config.processes))
+        }
         #[cfg(not(target_os = "linux"))]
         CollectBackend::Auto | CollectBackend::Proc => {
-            Box::new(portable::SysinfoBackend::new(filter))
+            Box::new(portable::SysinfoBackend::new(filter, !config.processes.is_empty()))
         }
-        CollectBackend::Sysinfo => Box::new(portable::SysinfoBackend::new(filter)),
+        CollectBackend::Sysinfo => {
+            Box::new(portable::SysinfoBackend::new(filter, !config.processes.is_empty()))
+        }
     }
 }

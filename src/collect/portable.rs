@@ -27,6 +27,9 @@ const NEVER: [Metric; 6] = [
     Metric::DiskWriteOps,
     Metric::TcpEstablished,
 ];
+/// Process checks read `/proc/[pid]` (the proc backend); sysinfo's process table would read
+/// a dozen files per process per tick.
+const PROC: [Metric; 4] = [Metric::ProcCount, Metric::ProcCpu, Metric::ProcRss, Metric::ProcFds];
 /// Inodes come from statvfs; without it (not Unix) there are none.
 const INODES: [Metric; 2] = [Metric::DiskInodesUsedPercent, Metric::DiskInodesFree];
 const CPU: [Metric; 2] = [Metric::CpuUsage, Metric::CpuCoreUsage];
@@ -158,6 +161,8 @@ pub struct SysinfoBackend {
     networks: Option<Networks>,
     /// Series of the unlabelled metrics, interned on first use.
     globals: Vec<(Metric, SeriesId)>,
+    /// Process groups are configured: `proc.*` is reported unsupported.
+    processes: bool,
     /// False until the first CPU refresh, which gives no usage yet.
     cpu_primed: bool,
     cores: Table<1>,
@@ -175,13 +180,16 @@ impl std::fmt::Debug for SysinfoBackend {
 impl SysinfoBackend {
     /// A collector keeping what `filter` allows; what sysinfo cannot set up on this platform
     /// is logged once and reported unsupported.
-    pub fn new(filter: LabelFilter) -> SysinfoBackend {
+    /// With `processes` (process groups configured, which `check` refuses for this backend
+    /// but `sample --backend sysinfo` can still ask for), `proc.*` is reported unsupported.
+    pub fn new(filter: LabelFilter, processes: bool) -> SysinfoBackend {
         fn ok<T>(what: &str, r: Result<T, sysinfo::Error>) -> Option<T> {
             r.map_err(|e| log::warn!("sysinfo cannot read {what} here: {e}; reported unsupported"))
                 .ok()
         }
         SysinfoBackend {
             filter,
+            processes,
             system: ok("CPU and memory", System::new()),
             disks: ok("disks", Disks::new()),
             networks: ok("network interfaces", Networks::new()),
@@ -405,6 +413,9 @@ impl Backend for SysinfoBackend {
         self.disks(registry, out);
         self.networks(registry, out);
         out.unsupported.extend_from_slice(&NEVER);
+        if self.processes {
+            out.unsupported.extend_from_slice(&PROC);
+        }
         if cfg!(not(unix)) {
             out.unsupported.extend_from_slice(&INODES);
         }
@@ -460,7 +471,7 @@ mod tests {
     #[test]
     fn collects_memory_and_marks_the_rest_unsupported() {
         let (mut reg, mut out) = (Registry::new(), Sample::default());
-        let mut b = SysinfoBackend::new(LabelFilter::new(&CollectConfig::default()));
+        let mut b = SysinfoBackend::new(LabelFilter::new(&CollectConfig::default()), false);
         b.collect(&mut reg, &mut out);
         let cpu = reg.find(Metric::CpuUsage, None);
         assert!(cpu.is_none_or(|id| !out.points.iter().any(|p| p.0 == id)), "no CPU on first read");

@@ -250,7 +250,7 @@ fn perfdata(a: &AlertView<'_>, all: &[AlertView<'_>]) -> String {
     }
     let label = label.replace('\'', "''").replace('=', "_");
     let (value, uom) = match a.series.metric.unit() {
-        Unit::Percent => (format!("{:.1}", a.state.value), "%"),
+        Unit::Percent | Unit::CorePercent => (format!("{:.1}", a.state.value), "%"),
         Unit::Bytes => (format!("{:.0}", a.state.value), "B"),
         _ => (format!("{}", humanize::round3(a.state.value)), ""),
     };

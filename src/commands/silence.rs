@@ -5,16 +5,19 @@
 //! names and the config's silences, no channel secret, so these commands work where the
 //! variables holding Slack or SMTP secrets are not set. `add --rule GLOB` is refused when the
 //! glob matches no configured rule (a typo would silence nothing), naming the closest rules,
-//! unless `--force`.
+//! unless `--force`. `add --every "mon-fri 22:00-06:00" [--tz ZONE]` adds a recurring
+//! window (zone default: `display.timezone`, written into the file), with `--for` as how long
+//! it recurs; `list` shows each schedule's current or next window in its zone and in UTC.
 
 use crate::cli::{SilenceAction, SilenceArgs};
 use crate::glob::glob_match;
 use crate::metrics::LabelKey;
-use crate::silence::Silence;
+use crate::silence::{Schedule, Silence};
 use crate::silence_store;
 use crate::timefmt;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Runs the command.
 pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
@@ -26,9 +29,36 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
     let now = timefmt::now_unix();
     match &args.action {
         SilenceAction::Add(add) => {
-            let duration = match super::parse_duration_flag("--for", &add.duration) {
-                Ok(d) => d,
-                Err(code) => return code,
+            let schedule = match (&add.every, &add.tz) {
+                (Some(every), tz) => {
+                    let (tz, zone) = match tz {
+                        Some(name) => {
+                            (name.clone(), crate::zone::Zone::by_name(name).map(Arc::new))
+                        }
+                        None => (config.display.timezone.clone(), Ok(config.display.zone.clone())),
+                    };
+                    if let Err(e) = &zone {
+                        return super::usage_error(&format!("--tz: {e}"));
+                    }
+                    match Schedule::parse_every(every, Some(tz), zone) {
+                        Ok(s) => Some(s),
+                        Err(e) => return super::usage_error(&format!("--every: {e}")),
+                    }
+                }
+                (None, Some(_)) => return super::usage_error("--tz needs --every"),
+                (None, None) => None,
+            };
+            let until = match (&add.duration, &schedule) {
+                (Some(text), _) => match super::parse_duration_flag("--for", text) {
+                    Ok(d) => now + d.as_secs_f64(),
+                    Err(code) => return code,
+                },
+                (None, Some(_)) => f64::INFINITY,
+                (None, None) => {
+                    return super::usage_error(
+                        "give --for (like 2h) or --every (like \"sun 02:00-04:00\")",
+                    );
+                }
             };
             if let Some(glob) = &add.rule
                 && let Err(e) = check_rule_glob(glob, &config.rule_names)
@@ -54,7 +84,8 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 id: String::new(),
                 rule: add.rule.clone(),
                 matchers,
-                until: now + duration.as_secs_f64(),
+                until,
+                schedule,
                 comment: add.comment.clone(),
             };
             match silence_store::add(dir, silence, now) {
@@ -73,10 +104,12 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 .silences
                 .iter()
                 .chain(file.silences.iter())
-                .filter(|s| s.until > now)
+                .filter(|s| s.in_force(now))
                 .collect();
             if list.json {
-                crate::outln!("{}", serde_json::to_string_pretty(&active).unwrap_or_default());
+                let items: Vec<serde_json::Value> =
+                    active.iter().map(|s| list_json(s, now)).collect();
+                crate::outln!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
             } else {
                 crate::outln!(
                     "{:<16} {:<20} {:<30} {:<24} COMMENT",
@@ -93,9 +126,12 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                         if s.id.is_empty() { "(config)" } else { &s.id },
                         s.rule.as_deref().unwrap_or("*"),
                         m.join(","),
-                        timefmt::human(s.until),
+                        if s.until.is_finite() { timefmt::human(s.until) } else { "no end".into() },
                         s.comment.escape_debug()
                     );
+                    if let Some(line) = schedule_line(s, now) {
+                        crate::outln!("{:<16} {line}", "");
+                    }
                 }
             }
         }
@@ -110,6 +146,39 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
         },
     }
     ExitCode::SUCCESS
+}
+
+/// A silence for `list --json`: as stored, with the schedule's next window.
+fn list_json(s: &Silence, now: f64) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    if let Some(schedule) = s.schedule_json(now) {
+        v["schedule"] = schedule;
+    }
+    v
+}
+
+/// The second line of a scheduled silence: `every sun 02:00-04:00 Europe/Lisbon, next
+/// 2026-12-06 02:00:00 WET to 04:00:00 WET (2026-12-06T02:00:00Z to 2026-12-06T04:00:00Z)`,
+/// or `now` instead of `next` inside a window.
+fn schedule_line(s: &Silence, now: f64) -> Option<String> {
+    let schedule = s.schedule.as_ref()?;
+    let Some(zone) = schedule.zone() else {
+        return Some(format!(
+            "every {schedule}: never active, {}",
+            schedule.zone_error().unwrap_or_default()
+        ));
+    };
+    Some(match s.next_window(now) {
+        Some((start, end)) => format!(
+            "every {schedule}, {} {} to {} ({} to {})",
+            if start <= now { "now" } else { "next" },
+            timefmt::human_in(zone, start),
+            timefmt::human_in(zone, end),
+            timefmt::rfc3339(start),
+            timefmt::rfc3339(end),
+        ),
+        None => format!("every {schedule}, no window before it ends"),
+    })
 }
 
 /// How many rule names a refused `--rule` offers.

@@ -252,11 +252,12 @@ fn from_state_file(config: &Config, api_error: &str) -> Result<Map<String, Value
     let silences: Vec<Value> = silences
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.until > now)
+        .filter(|(_, s)| s.in_force(now))
         .map(|(i, s)| {
             json!({
                 "id": s.id,
                 "rule": s.rule, "match": s.matchers, "until": time(s.until),
+                "schedule": s.schedule_json(now),
                 "comment": s.comment,
                 "source": if i < config.silences.len() { "config" } else { "store" },
             })

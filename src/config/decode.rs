@@ -68,10 +68,10 @@ const HEARTBEAT_KEYS: &[&str] = &["url", "every", "method", "timeout"];
 /// The heartbeat's default period.
 const DEFAULT_HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
 const DELIVERY_KEYS: &[&str] = &["timeout", "retry_base", "retry_max", "give_up_after", "queue"];
-const COLLECT_KEYS: &[&str] = &["backend", "include", "exclude"];
+const COLLECT_KEYS: &[&str] = &["backend", "include", "exclude", "processes"];
 const ESCALATION_KEYS: &[&str] = &["remind_every", "critical_after"];
 const ROUTE_KEYS: &[&str] = &["severity", "rule", "match", "channels"];
-const LABEL_NAMES: &[&str] = &["core", "mount", "device", "iface"];
+const LABEL_NAMES: &[&str] = &["core", "mount", "device", "iface", "name"];
 
 /// An object's members.
 pub(crate) type Members = [(Key, Node)];
@@ -92,6 +92,18 @@ impl<'a> Decoder<'a> {
     /// Reports `message` at the position of `node`.
     pub fn error(&mut self, node: &Node, path: &str, message: impl Into<String>) {
         self.errors.push(ConfigError::at(self.file, node.line, node.col, path, message));
+    }
+
+    /// Reports `message` `columns` characters after the position of `node` (inside a string).
+    pub fn error_after(
+        &mut self,
+        node: &Node,
+        columns: u32,
+        path: &str,
+        message: impl Into<String>,
+    ) {
+        let col = node.col + columns;
+        self.errors.push(ConfigError::at(self.file, node.line, col, path, message));
     }
 
     /// Reports `message` at the position of `key`.
@@ -287,6 +299,13 @@ pub(crate) fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// True when `name` is a valid label name, as Prometheus has it: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub(crate) fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Decodes a whole config; `Err` holds every error found, in file order.
 pub(crate) fn decode(
     root: &Node,
@@ -328,11 +347,19 @@ pub(crate) fn decode(
             (rules, names, RuleSet::Embedded)
         }
     };
+    let static_labels: Vec<&str> =
+        rules.iter().flat_map(|r| r.labels.keys().map(String::as_str)).collect();
     let routes = get(top, "routes")
-        .map(|n| decode_routes(&mut d, n, &rule_names, &channel_names))
+        .map(|n| decode_routes(&mut d, n, &rule_names, &static_labels, &channel_names))
         .unwrap_or_default();
-    let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
+    let display =
+        get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
+    let silences =
+        get(top, "silences").map(|n| decode_silences(&mut d, n, &display)).unwrap_or_default();
     let delivery = get(top, "delivery").map(|n| decode_delivery(&mut d, n)).unwrap_or_default();
+    if let Some(n) = get(top, "channels") {
+        super::channels::check_pacing(&mut d, n, &channels, delivery.give_up_after);
+    }
     let api = get(top, "api").and_then(|n| decode_api(&mut d, n));
     let heartbeat = get(top, "heartbeat").and_then(|n| decode_heartbeat(&mut d, n));
     let history = get(top, "history")
@@ -341,8 +368,6 @@ pub(crate) fn decode(
     let reports = get(top, "reports")
         .map(|n| super::reports::decode_reports(&mut d, n, &channels))
         .unwrap_or_default();
-    let display =
-        get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
 
     check_errors(env_errors, d.errors)?;
     Ok(Config {
@@ -452,9 +477,10 @@ pub(crate) fn decode_state(
         }
         None => (embedded_default_rules(&mut d, interval, &channel_names).1, RuleSet::Embedded),
     };
-    let silences = get(top, "silences").map(|n| decode_silences(&mut d, n)).unwrap_or_default();
     let display =
         get(top, "display").map(|n| super::display::decode_display(&mut d, n)).unwrap_or_default();
+    let silences =
+        get(top, "silences").map(|n| decode_silences(&mut d, n, &display)).unwrap_or_default();
     check_errors(env_errors, d.errors)?;
     Ok(StateConfig {
         display,
@@ -640,11 +666,23 @@ fn decode_collect(d: &mut Decoder<'_>, node: &Node) -> CollectConfig {
         for (key, globs) in labels {
             let label_path = key_path(&path, &key.name);
             let label = label_key(d, key, &label_path);
+            if label == Some(LabelKey::Name) {
+                d.key_error(
+                    key,
+                    &label_path,
+                    "process groups are chosen by collect.processes, not filtered: remove the \
+                     group there instead",
+                );
+                continue;
+            }
             let globs = d.strings(globs, &label_path, "[\"/snap/*\"]", "\"/snap/*\"");
             if let (Some(label), Some(globs)) = (label, globs) {
                 target.insert(label, globs);
             }
         }
+    }
+    if let Some((n, path)) = member(members, "collect", "processes") {
+        out.processes = super::processes::decode_processes(d, n, &path, out.backend);
     }
     out
 }
@@ -723,10 +761,41 @@ pub(crate) fn matcher_glob(d: &mut Decoder<'_>, node: &Node, path: &str) -> Opti
     Some(s.to_owned())
 }
 
+/// A route's `match`: series label keys and the rules' static label names, globs as values.
+fn route_matchers(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    path: &str,
+    static_labels: &[&str],
+) -> Vec<(String, String)> {
+    let Some(members) = d.map(node, path, "{\"mount\": \"/\", \"team\": \"db\"}") else {
+        return Vec::new();
+    };
+    let mut own: Vec<&str> =
+        static_labels.iter().copied().filter(|l| !LABEL_NAMES.contains(l)).collect();
+    own.sort_unstable();
+    own.dedup();
+    let known: Vec<&str> = LABEL_NAMES.iter().copied().chain(own).collect();
+    let mut out = Vec::new();
+    for (key, value) in members {
+        let p = key_path(path, &key.name);
+        let glob = matcher_glob(d, value, &p);
+        if !known.contains(&key.name.as_str()) {
+            // Known: the series labels and every rule's static labels.
+            let message = format!("unknown label {:?}{}", key.name, hint(&key.name, &known));
+            d.key_error(key, &p, message);
+        } else if let Some(glob) = glob {
+            out.push((key.name.clone(), glob));
+        }
+    }
+    out
+}
+
 fn decode_routes(
     d: &mut Decoder<'_>,
     node: &Node,
     rule_names: &[String],
+    static_labels: &[&str],
     channels: &[String],
 ) -> Vec<Route> {
     let Some(items) =
@@ -768,7 +837,7 @@ fn decode_routes(
             route.rule = Some(pattern);
         }
         if let Some((n, p)) = member(members, &path, "match") {
-            route.matchers = decode_matchers(d, n, &p);
+            route.matchers = route_matchers(d, n, &p, static_labels);
         }
         match member(members, &path, "channels") {
             Some((n, p)) => {

@@ -43,6 +43,7 @@ impl Config {
             },
             "include": label_globs(&self.collect.include),
             "exclude": label_globs(&self.collect.exclude),
+            "processes": self.collect.processes.iter().map(process_json).collect::<Vec<_>>(),
         });
         let mut escalation = Map::new();
         if let Some(d) = self.escalation.remind_every {
@@ -152,6 +153,17 @@ fn history_json(h: &super::HistoryConfig, interval: std::time::Duration) -> Valu
     out.into()
 }
 
+fn process_json(group: &super::ProcessGroup) -> Value {
+    use super::ProcessMatcher;
+    match &group.matcher {
+        ProcessMatcher::Comm(c) => json!({"name": group.name, "comm": c}),
+        ProcessMatcher::Cmdline(g) => json!({"name": group.name, "cmdline": g}),
+        ProcessMatcher::Pidfile(p) => {
+            json!({"name": group.name, "pidfile": p.display().to_string()})
+        }
+    }
+}
+
 fn label_globs(map: &BTreeMap<LabelKey, Vec<String>>) -> Value {
     map.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect::<Map<_, _>>().into()
 }
@@ -198,6 +210,15 @@ fn rule_json(rule: &Rule) -> Value {
             m.insert("flap".into(), flap_json(Some(l)));
         }
     }
+    if let Some(summary) = &rule.summary {
+        m.insert("summary".into(), summary.clone().into());
+    }
+    if let Some(url) = &rule.runbook_url {
+        m.insert("runbook_url".into(), url.clone().into());
+    }
+    if !rule.labels.is_empty() {
+        m.insert("labels".into(), json!(rule.labels));
+    }
     m.into()
 }
 
@@ -215,7 +236,8 @@ fn route_json(route: &Route) -> Value {
         m.insert("rule".into(), r.clone().into());
     }
     if !route.matchers.is_empty() {
-        m.insert("match".into(), matchers_json(&route.matchers));
+        let matchers = route.matchers.iter().map(|(k, v)| (k.clone(), json!(v)));
+        m.insert("match".into(), matchers.collect::<Map<_, _>>().into());
     }
     m.insert("channels".into(), json!(route.channels));
     m.into()
@@ -230,7 +252,12 @@ fn silence_json(silence: &Silence) -> Value {
     if !silence.matchers.is_empty() {
         m.insert("match".into(), json!(silence.matchers));
     }
-    m.insert("until".into(), rfc3339(silence.until).into());
+    if silence.until.is_finite() {
+        m.insert("until".into(), rfc3339(silence.until).into());
+    }
+    if let Some(s) = &silence.schedule {
+        m.insert("schedule".into(), serde_json::to_value(s).unwrap_or_default());
+    }
     if !silence.comment.is_empty() {
         m.insert("comment".into(), silence.comment.clone().into());
     }
@@ -305,11 +332,26 @@ fn channel_json(channel: &Channel) -> Value {
             "config": redact_secret_keys(&p.config),
         }),
     };
+    let templates = match &channel.kind {
+        ChannelKind::Slack(c) => Some(&c.templates),
+        ChannelKind::Teams(c) => Some(&c.templates),
+        ChannelKind::Email(c) => Some(&c.templates),
+        ChannelKind::Webhook(c) => Some(&c.templates),
+        ChannelKind::Exec(c) => Some(&c.templates),
+        ChannelKind::Alertmanager(_) | ChannelKind::Plugin(_) => None,
+    };
     if let Value::Object(m) = &mut v {
         m.retain(|_, value| !value.is_null());
         m.insert("type".into(), channel.kind.type_name().into());
         for (key, value) in channel.pacing.to_json(channel.kind.type_name()) {
             m.insert(key.into(), value);
+        }
+        if let Some(t) = templates {
+            for (key, template) in [("title", &t.title), ("text", &t.text)] {
+                if let Some(template) = template {
+                    m.insert(key.into(), template.source().into());
+                }
+            }
         }
     }
     v

@@ -282,6 +282,29 @@ pub struct CollectConfig {
     pub include: BTreeMap<LabelKey, Vec<String>>,
     /// Per label key: values matching one of these globs are never collected.
     pub exclude: BTreeMap<LabelKey, Vec<String>>,
+    /// Process groups to watch (`collect.processes`), in file order; empty: `/proc/[pid]` is
+    /// never scanned.
+    pub processes: Vec<ProcessGroup>,
+}
+
+/// One watched process group (`collect.processes[]`): its series are `proc.*{name=…}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessGroup {
+    /// The label of its series (`[A-Za-z0-9_.-]+`, unique among groups).
+    pub name: String,
+    /// Which processes belong to it.
+    pub matcher: ProcessMatcher,
+}
+
+/// How a process group finds its processes; exactly one per group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessMatcher {
+    /// The kernel's process name (`/proc/[pid]/comm`), compared exactly; at most 15 bytes.
+    Comm(String),
+    /// A glob over the arguments (`/proc/[pid]/cmdline`) joined by single spaces.
+    Cmdline(String),
+    /// The process whose pid a file holds (as daemons write it).
+    Pidfile(PathBuf),
 }
 
 /// Which collector implementation reads the system.
@@ -385,6 +408,12 @@ pub struct Rule {
     pub channels: Option<Vec<String>>,
     /// Free text for operators, shown in notifications.
     pub description: Option<String>,
+    /// Short text for people, shown in every message (plain text, not a template).
+    pub summary: Option<String>,
+    /// An http(s) URL of the runbook, linked from every message.
+    pub runbook_url: Option<String>,
+    /// Static labels (`team`, `service`) routes match and every channel shows.
+    pub labels: BTreeMap<String, String>,
     /// Alert when no series matches the rule for this long.
     pub absent: Option<Duration>,
     /// This rule's `nodata_resolve_after` (the global one when `None`).
@@ -469,8 +498,9 @@ pub struct Route {
     pub severity: Option<Severity>,
     /// Only rules whose name matches this glob.
     pub rule: Option<String>,
-    /// Label matchers (globs).
-    pub matchers: Vec<(LabelKey, String)>,
+    /// Label matchers (globs) by label name: a series label (`mount`) or a rule's static
+    /// label (`team`).
+    pub matchers: Vec<(String, String)>,
     /// Channel names.
     pub channels: Vec<String>,
 }
@@ -484,6 +514,8 @@ mod error;
 mod flap;
 mod history;
 pub mod json;
+mod processes;
+pub(crate) use processes::MAX_GROUPS as MAX_PROCESS_GROUPS;
 mod reports;
 mod rules;
 mod secret;
@@ -494,7 +526,7 @@ pub use channels::{Channel, ChannelKind};
 pub use decode::{
     DEFAULT_INTERVAL, DEFAULT_STATE_DIR, default_state_dir, parse_listen, system_host_name,
 };
-pub(crate) use decode::{Decoder, get, member};
+pub(crate) use decode::{Decoder, get, member, valid_label_name};
 pub use effective::{REDACTED, redact_url, redact_url_secrets};
 pub use error::{ConfigError, ConfigErrors};
 pub(crate) use error::{closest, suggest};

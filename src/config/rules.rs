@@ -5,12 +5,13 @@
 //! engine's job, not this module's.
 
 use super::Op;
-use super::decode::{Decoder, get, matcher_glob, member, valid_name};
+use super::decode::{Decoder, get, matcher_glob, member, valid_label_name, valid_name};
 use super::error::{hint, index_path, key_path};
 use super::json::{Key, Node};
 use super::units::{format_duration, parse_occurrences, parse_threshold};
 use super::{Rule, Threshold, Window};
 use crate::metrics::{LabelKey, Metric};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const RULE_KEYS: &[&str] = &[
@@ -27,10 +28,15 @@ const RULE_KEYS: &[&str] = &[
     "occurrences",
     "channels",
     "description",
+    "summary",
+    "runbook_url",
+    "labels",
     "absent",
     "nodata_resolve_after",
     "flap",
 ];
+/// Label names hostwatch gives every alert (Alertmanager's labels): no static label takes them.
+const RESERVED_LABELS: &[&str] = &["alertname", "host", "severity"];
 /// The most samples one window may span (a ring of that many `(f64, f64)` is 1.6 MB).
 pub const MAX_WINDOW_SAMPLES: u64 = 100_000;
 const WINDOW_KEYS: &[&str] = &["for", "avg", "max", "min", "occurrences"];
@@ -86,6 +92,15 @@ fn decode_rule(
                 n,
                 &p,
                 format!("invalid rule name {name:?} (use letters, digits, '_', '.' and '-')"),
+            );
+        } else if name.starts_with("hostwatch.") {
+            d.error(
+                n,
+                &p,
+                format!(
+                    "invalid rule name {name:?}: names starting with \"hostwatch.\" are \
+                     hostwatch's own notifications (hostwatch.persist, hostwatch.rate_limit, …)"
+                ),
             );
         } else if let Some((_, first)) = names.iter().find(|(other, _)| *other == name) {
             d.error(n, &p, format!("duplicate rule name {name:?} (first used by {first})"));
@@ -159,6 +174,19 @@ fn decode_rule(
         .unwrap_or_default();
     let description = member(members, path, "description")
         .and_then(|(n, p)| d.string(n, &p, "\"CPU busy for 2 minutes\"").map(str::to_owned));
+    let summary = member(members, path, "summary").and_then(|(n, p)| {
+        let text = d.non_empty(n, &p, "\"Root file system almost full\"")?;
+        if text.chars().any(char::is_control) {
+            d.error(n, &p, "a summary is one line of text (no line breaks or control characters)");
+            return None;
+        }
+        Some(text)
+    });
+    let runbook_url = member(members, path, "runbook_url").and_then(|(n, p)| runbook_url(d, n, &p));
+    let labels = match member(members, path, "labels") {
+        Some((n, p)) => static_labels(d, n, &p, metric),
+        None => BTreeMap::new(),
+    };
 
     Some(Rule {
         name: name?,
@@ -170,10 +198,81 @@ fn decode_rule(
         window: window?,
         channels: rule_channels,
         description,
+        summary,
+        runbook_url,
+        labels,
         absent,
         nodata_resolve_after,
         flap,
     })
+}
+
+/// `runbook_url`: an http(s) URL without characters that would need escaping inside a chat
+/// link or an HTML attribute (those are written percent-encoded).
+fn runbook_url(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<String> {
+    let url = d.string(node, path, "\"https://wiki.example.com/runbooks/disk\"")?;
+    if let Err(m) = super::channels::check_url(url) {
+        d.error(node, path, m);
+        return None;
+    }
+    if let Some(c) = url.chars().find(|c| "<>\"'|\\`{}^".contains(*c)) {
+        d.error(node, path, format!("write {c:?} percent-encoded in a URL"));
+        return None;
+    }
+    Some(url.to_owned())
+}
+
+/// A rule's static `labels`: names like Prometheus label names, never the series' own label
+/// key, values non-empty one-line strings.
+fn static_labels(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    path: &str,
+    metric: Option<Metric>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(members) = d.map(node, path, "{\"team\": \"db\"}") else { return out };
+    for (key, value) in members {
+        let p = key_path(path, &key.name);
+        if !valid_label_name(&key.name) {
+            d.key_error(
+                key,
+                &p,
+                format!(
+                    "invalid label name {:?} (letters, digits and '_', not starting with a digit)",
+                    key.name
+                ),
+            );
+            continue;
+        }
+        if let Some(own) = metric.and_then(Metric::label_key).filter(|k| k.as_str() == key.name) {
+            d.key_error(
+                key,
+                &p,
+                format!(
+                    "{:?} is the series' own label of {}; a static label needs another name",
+                    own.as_str(),
+                    metric.map_or("", Metric::name)
+                ),
+            );
+            continue;
+        }
+        if RESERVED_LABELS.contains(&key.name.as_str()) {
+            d.key_error(
+                key,
+                &p,
+                format!("{:?} is set by hostwatch on every alert; choose another name", key.name),
+            );
+            continue;
+        }
+        let Some(text) = d.non_empty(value, &p, "\"db\"") else { continue };
+        if text.chars().any(char::is_control) {
+            d.error(value, &p, "a label value is one line of text (no control characters)");
+            continue;
+        }
+        out.insert(key.name.clone(), text);
+    }
+    out
 }
 
 /// `match` of a rule: only the metric's own label key is allowed.

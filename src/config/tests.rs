@@ -411,7 +411,7 @@ fn routes_decode_and_check_their_rule_patterns() {
     assert_eq!((r.severity, r.rule.as_deref()), (Some(Severity::Critical), Some("disk_*")));
     assert_eq!(
         (r.matchers.clone(), r.channels.clone()),
-        (vec![(LabelKey::Mount, "/".to_owned())], vec!["a".to_owned()])
+        (vec![("mount".to_owned(), "/".to_owned())], vec!["a".to_owned()])
     );
     let e = errors(&format!(
         "{{{base}, \"routes\": [{{\"rule\": \"cpu_*\", \"channels\": [\"a\"]}}, {{\"rule\": \"disk_rot\", \"channels\": [\"a\"]}}]}}"
@@ -458,7 +458,7 @@ fn silences_decode_with_an_rfc3339_expiry() {
     assert_eq!(c.to_effective_json()["silences"][0]["until"], "2023-11-14T22:13:20Z");
     assert_eq!(
         one_error("{\"silences\": [{\"rule\": \"x\"}]}"),
-        "1:15: silences[0]: missing required key \"until\""
+        "1:15: silences[0]: missing required key \"until\" (or a \"schedule\")"
     );
     assert!(
         one_error("{\"silences\": [{\"until\": \"tomorrow\"}]}").ends_with(
@@ -663,5 +663,93 @@ fn the_state_load_resolves_no_secret_and_the_full_load_still_refuses_a_missing_o
     assert_eq!(
         embedded.rule_names,
         load_ok("{}").rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn rules_take_a_summary_a_runbook_and_static_labels() {
+    let c = load_ok(&rule(
+        r#"{"name": "disk_root", "metric": "disk.used_percent", "warn": "> 90",
+            "summary": "Root file system almost full",
+            "runbook_url": "https://wiki.example.com/runbooks/disk?x=1&y=2",
+            "labels": {"team": "db", "service_name": "pg"}}"#,
+    ));
+    let r = &c.rules[0];
+    assert_eq!(r.summary.as_deref(), Some("Root file system almost full"));
+    assert_eq!(r.runbook_url.as_deref(), Some("https://wiki.example.com/runbooks/disk?x=1&y=2"));
+    assert_eq!(r.labels["team"], "db");
+    let shown = c.to_effective_json();
+    assert_eq!(shown["rules"][0]["labels"]["service_name"], "pg");
+    assert_eq!(shown["rules"][0]["summary"], "Root file system almost full");
+    let text = r#"{"rules": [{"name": "d", "metric": "disk.used_percent", "warn": "> 90",
+  "runbook_url": "ftp://x", "summary": "a\nb",
+  "labels": {"mount": "/x", "1team": "a", "team": "", "ok": 3}}]}"#;
+    assert_eq!(
+        errors(text),
+        [
+            "2:18: rules[0].runbook_url: expected a URL starting with http:// or https://",
+            "2:40: rules[0].summary: a summary is one line of text (no line breaks or control characters)",
+            "3:14: rules[0].labels.mount: \"mount\" is the series' own label of disk.used_percent; a static label needs another name",
+            "3:29: rules[0].labels.1team: invalid label name \"1team\" (letters, digits and '_', not starting with a digit)",
+            "3:51: rules[0].labels.team: must not be empty (expected something like \"db\")",
+            "3:61: rules[0].labels.ok: expected a string like \"db\", found a number",
+        ]
+    );
+    assert!(
+        one_error(&rule(
+            r#"{"name": "d", "metric": "cpu.usage", "warn": "> 1", "runbook_url": "https://w/a|b"}"#
+        ))
+        .ends_with("rules[0].runbook_url: write '|' percent-encoded in a URL")
+    );
+    let e = one_error(&rule(
+        r#"{"name": "d", "metric": "cpu.usage", "warn": "> 1", "labels": {"severity": "x"}}"#,
+    ));
+    assert!(
+        e.ends_with("\"severity\" is set by hostwatch on every alert; choose another name"),
+        "{e}"
+    );
+}
+
+#[test]
+fn routes_match_static_labels_that_some_rule_declares() {
+    let base = r#""channels": {"a": {"type": "exec", "command": ["x"]}},
+  "rules": [{"name": "r", "metric": "cpu.usage", "warn": "> 1", "labels": {"team": "db"}}]"#;
+    let c = load_ok(&format!(
+        r#"{{{base}, "routes": [{{"match": {{"team": "db", "core": "1"}}, "channels": ["a"]}}]}}"#
+    ));
+    assert_eq!(
+        c.routes[0].matchers,
+        [("team".to_owned(), "db".to_owned()), ("core".to_owned(), "1".to_owned())]
+    );
+    assert_eq!(c.to_effective_json()["routes"][0]["match"]["team"], "db");
+    let e = one_error(&format!(
+        r#"{{{base}, "routes": [{{"match": {{"teem": "db"}}, "channels": ["a"]}}]}}"#
+    ));
+    assert!(
+        e.ends_with("routes[0].match.teem: unknown label \"teem\" (did you mean \"team\"?)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn channel_templates_compile_at_load_and_errors_point_into_the_string() {
+    let c = load_ok(
+        r#"{"channels": {"s": {"type": "slack", "webhook_url": "https://hooks.slack.com/x",
+  "title": "{{severity}} {{rule}}", "text": "{{summary|no summary}} {{labels.team}}"}}}"#,
+    );
+    let shown = c.to_effective_json();
+    assert_eq!(shown["channels"]["s"]["title"], "{{severity}} {{rule}}");
+    assert_eq!(shown["channels"]["s"]["text"], "{{summary|no summary}} {{labels.team}}");
+    let text = r#"{"channels": {
+  "e": {"type": "exec", "command": ["x"], "title": "ab {{rul}}",
+        "text": "{{host"},
+  "t": {"type": "teams", "webhook_url": "https://x.logic.azure.com/y", "title": "{{labels.a-b}}"}}}"#;
+    assert_eq!(
+        errors(text),
+        [
+            "2:58: channels.e.title: unknown field \"rul\" (did you mean \"rule\"?)",
+            "3:18: channels.e.text: unterminated \"{{\" (a field is written {{name}})",
+            "4:84: channels.t.title: invalid label name \"a-b\" in {{labels.a-b}} (a label name is letters, digits and '_', not starting with a digit)",
+        ]
     );
 }

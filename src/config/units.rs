@@ -175,6 +175,12 @@ pub fn parse_value(text: &str, unit: Unit) -> Result<f64, String> {
             }
             Ok(v)
         }
+        Unit::CorePercent => number_with_unit(
+            text,
+            &[("%", 1.0)],
+            Some(1.0),
+            "expected \"%\" (of one core) or no unit",
+        ),
         Unit::PerSec => {
             number_with_unit(text, &[("/s", 1.0)], Some(1.0), "expected \"/s\" or no unit")
         }

@@ -267,8 +267,8 @@ pub fn label_name(raw: &str) -> String {
     name
 }
 
-/// The labels identifying an event's alert: `alertname` (the rule), `host`, `severity` and
-/// the series' labels under valid names. A series label whose name clashes with one already
+/// The labels identifying an event's alert: `alertname` (the rule), `host`, `severity`, the
+/// series' labels under valid names and the rule's static labels. A series label whose name clashes with one already
 /// present gets a `label_` prefix; labels with empty values are left out (Alertmanager
 /// treats an empty value as absent).
 pub fn labels(event: &AlertEvent) -> LabelSet {
@@ -276,7 +276,7 @@ pub fn labels(event: &AlertEvent) -> LabelSet {
     set.insert("alertname".to_string(), event.rule.clone());
     set.insert("host".to_string(), event.host.clone());
     set.insert("severity".to_string(), event.severity.as_str().to_string());
-    for (raw, value) in &event.labels {
+    for (raw, value) in event.labels.iter().chain(&event.context.rule_labels) {
         let mut name = label_name(raw);
         while set.contains_key(&name) {
             name.insert_str(0, "label_");
@@ -287,16 +287,23 @@ pub fn labels(event: &AlertEvent) -> LabelSet {
     set
 }
 
-/// The annotations of an event's alert: `summary` (one line for people), `description` (the
-/// rule's, when it has one), `value` and `threshold`; `reason`, `nodata`, `escalated_by`,
-/// `peak` and `flapping` when they apply.
+/// The annotations of an event's alert: `summary` (one line for people: the rule's
+/// `summary` as written, else rule, host, series, value and threshold),
+/// `runbook_url` and `description` (the rule's, when it has them), `value` and `threshold`;
+/// `reason`, `nodata`, `escalated_by`, `peak` and `flapping` when they apply.
 pub fn annotations(event: &AlertEvent) -> LabelSet {
     let mut set = LabelSet::new();
-    let summary = format!(
-        "{} on {}: {} = {} ({})",
-        event.rule, event.host, event.series, event.value_text, event.threshold
-    );
+    let summary = match &event.context.summary {
+        Some(summary) => summary.clone(),
+        None => format!(
+            "{} on {}: {} = {} ({})",
+            event.rule, event.host, event.series, event.value_text, event.threshold
+        ),
+    };
     set.insert("summary".to_string(), summary);
+    if let Some(url) = &event.context.runbook_url {
+        set.insert("runbook_url".to_string(), url.clone());
+    }
     if let Some(d) = event.description.as_ref().filter(|d| !d.is_empty()) {
         set.insert("description".to_string(), d.clone());
     }

@@ -83,7 +83,8 @@ pub(crate) fn worst_open(events: &[AlertEvent]) -> Option<Severity> {
 }
 
 /// One notification on one line: `CRITICAL firing disk_root: disk.used_percent{mount=/} =
-/// 96.1% (> 95)` (raw text; the host is in the group's headline).
+/// 96.1% (> 95) — Root is filling up (runbook https://wiki/disk)` (raw text; the host is in
+/// the group's headline; the rule's summary and runbook when it has them).
 #[cfg_attr(not(any(feature = "slack", feature = "teams", feature = "email")), allow(dead_code))]
 pub(crate) fn line(event: &AlertEvent) -> String {
     let what = match event.event {
@@ -101,6 +102,15 @@ pub(crate) fn line(event: &AlertEvent) -> String {
     } else if let Some(reason) = &event.context.reason {
         text.push_str("; ");
         text.push_str(reason);
+    }
+    if let Some(summary) = &event.context.summary {
+        text.push_str(" \u{2014} ");
+        text.push_str(summary);
+    }
+    if let Some(url) = &event.context.runbook_url {
+        text.push_str(" (runbook ");
+        text.push_str(url);
+        text.push(')');
     }
     text
 }

@@ -23,6 +23,7 @@ pub(crate) mod route;
 pub(crate) mod slack;
 #[cfg(feature = "teams")]
 pub(crate) mod teams;
+pub mod template;
 pub(crate) mod tls;
 #[cfg(feature = "webhook")]
 pub(crate) mod webhook;

@@ -51,25 +51,24 @@ fn matches(route: &Route, event: &AlertEvent) -> bool {
         && route
             .matchers
             .iter()
-            .all(|(key, glob)| event.labels.get(key.as_str()).is_some_and(|v| glob_match(glob, v)))
+            .all(|(key, glob)| event.label(key).is_some_and(|v| glob_match(glob, v)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Severity;
-    use crate::metrics::LabelKey;
 
     fn route(
         severity: Option<Severity>,
         rule: Option<&str>,
-        m: &[(LabelKey, &str)],
+        m: &[(&str, &str)],
         ch: &[&str],
     ) -> Route {
         Route {
             severity,
             rule: rule.map(str::to_string),
-            matchers: m.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            matchers: m.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             channels: ch.iter().map(|c| c.to_string()).collect(),
         }
     }
@@ -79,7 +78,7 @@ mod tests {
         let router = Router {
             routes: vec![
                 route(Some(Severity::Critical), None, &[], &["pager", "ops"]),
-                route(None, Some("disk_*"), &[(LabelKey::Mount, "/data*")], &["storage"]),
+                route(None, Some("disk_*"), &[("mount", "/data*")], &["storage"]),
                 route(None, None, &[], &["ops"]),
             ],
             rule_channels: [("disk_root".to_string(), vec!["dba".to_string()])].into(),
@@ -91,5 +90,25 @@ mod tests {
         e.severity = Severity::Critical;
         e.labels.insert("mount".into(), "/".into());
         assert_eq!(router.channels_for(&e), vec!["pager", "ops", "dba"]);
+    }
+
+    #[test]
+    fn routes_match_a_rules_static_labels_as_series_labels() {
+        let router = Router {
+            routes: vec![
+                route(None, None, &[("team", "db")], &["dba"]),
+                route(None, None, &[("team", "db"), ("mount", "/data*")], &["storage"]),
+                route(None, None, &[("service", "*")], &["svc"]),
+            ],
+            rule_channels: BTreeMap::new(),
+        };
+        let mut e = crate::event::AlertEvent::test_event("h", Severity::Warning, 0.0);
+        assert!(router.channels_for(&e).is_empty());
+        e.context.rule_labels.insert("team".into(), "db".into());
+        assert_eq!(router.channels_for(&e), vec!["dba"]);
+        e.labels.insert("mount".into(), "/data/pg".into());
+        assert_eq!(router.channels_for(&e), vec!["dba", "storage"]);
+        e.context.rule_labels.insert("team".into(), "web".into());
+        assert!(router.channels_for(&e).is_empty());
     }
 }

@@ -1,9 +1,11 @@
 //! Slack: an incoming webhook or a bot token (`chat.postMessage`), with a Block Kit message.
 //!
-//! The message is a `header` (severity emoji, event, rule, host), a `section` of `mrkdwn`
-//! fields (host, rule, series, value, threshold, severity, event, since), the rule's
-//! description, and a `context` line with the notification key. `text` carries the same
-//! summary as the notification fallback.
+//! The message is a `header` (severity emoji, event, rule, host; or the channel's `title`
+//! template after the emoji), the rule's `summary` in bold, a `section` of `mrkdwn` fields
+//! (host, rule, series, value, threshold, severity, event, since, the rule's static labels),
+//! the rule's description (or the channel's `text` template, mrkdwn as the operator wrote it),
+//! and a `context` line with the notification key and the runbook link. `text` carries the
+//! same summary as the notification fallback.
 //!
 //! Severity is shown by an emoji rather than the legacy `attachments` colour bar: Slack calls
 //! secondary attachments legacy, may fold their content behind "Show more" and may reduce
@@ -24,7 +26,7 @@ use super::{Receipt, Rendered, SendError, Sender, escape};
 use crate::alerts::EventKind;
 use crate::config::Secret;
 use crate::config::Severity;
-use crate::config::channels::{SlackConfig, SlackTarget};
+use crate::config::channels::{SlackConfig, SlackTarget, Templates};
 use crate::event::AlertEvent;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -73,6 +75,7 @@ pub struct SlackSender {
     name: String,
     endpoint: Endpoint,
     username: Option<String>,
+    templates: Templates,
     timeout: Duration,
 }
 
@@ -109,6 +112,7 @@ impl SlackSender {
             name: name.to_string(),
             endpoint,
             username: config.username.clone(),
+            templates: config.templates.clone(),
             timeout,
         })
     }
@@ -119,7 +123,7 @@ impl SlackSender {
         // previews of whatever a label points at.
         let (text, blocks) = match &event.report {
             Some(r) => (crate::report::slack::text(r), crate::report::slack::blocks(r)),
-            None => (fallback_text(event), blocks(event)),
+            None => (fallback_text(event, &self.templates), blocks(event, &self.templates)),
         };
         self.message(text, blocks)
     }
@@ -353,20 +357,27 @@ fn headline(event: &AlertEvent) -> String {
     format!("{} {}", emoji(event), event.headline())
 }
 
-/// The notification text: the headline and the value, escaped and on one line.
-fn fallback_text(event: &AlertEvent) -> String {
-    let raw = format!(
-        "{}: {} = {} ({})",
-        headline(event),
-        event.series,
-        event.value_text,
-        event.threshold
-    );
-    fit(&raw, SECTION_LIMIT, line)
+/// The header's text, escaped: the `title` template (after the emoji), else the headline.
+fn title(event: &AlertEvent, templates: &Templates, limit: usize) -> String {
+    match &templates.title {
+        Some(t) => {
+            let prefix = format!("{} ", emoji(event));
+            let rendered = t.render_fit(event, line, limit - text_len(&prefix), text_len);
+            format!("{prefix}{}", escape::one_line(&rendered))
+        }
+        None => fit(&headline(event), limit, line),
+    }
+}
+
+/// The notification text: the title and the value, escaped and on one line.
+fn fallback_text(event: &AlertEvent, templates: &Templates) -> String {
+    let tail = format!(": {} = {} ({})", event.series, event.value_text, event.threshold);
+    let head = title(event, templates, SECTION_LIMIT / 2);
+    format!("{head}{}", fit(&tail, SECTION_LIMIT - text_len(&head), line))
 }
 
 /// The Block Kit blocks of `event`.
-fn blocks(event: &AlertEvent) -> Value {
+fn blocks(event: &AlertEvent, templates: &Templates) -> Value {
     let mut facts: Vec<(&str, String)> = vec![
         ("Host", event.host.clone()),
         ("Rule", event.rule.clone()),
@@ -380,6 +391,9 @@ fn blocks(event: &AlertEvent) -> Value {
     if let Some(episode) = event.episode_text() {
         facts.push(("Episode", episode));
     }
+    if !event.context.rule_labels.is_empty() {
+        facts.push(("Labels", event.rule_labels_text()));
+    }
     let fields: Vec<Value> = facts
         .iter()
         .map(|(label, value)| {
@@ -390,22 +404,41 @@ fn blocks(event: &AlertEvent) -> Value {
         .collect();
     let mut blocks = vec![json!({
         "type": "header",
-        "text": {"type": "plain_text", "text": fit(&headline(event), HEADER_LIMIT, line), "emoji": true},
+        "text": {"type": "plain_text", "text": title(event, templates, HEADER_LIMIT), "emoji": true},
     })];
+    if let Some(summary) = &event.context.summary {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "verbatim": true,
+            "text": format!("*{}*", fit(summary, SECTION_LIMIT - 2, line))}}));
+    }
     if event.test {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "verbatim": true,
             "text": "\u{1F9EA} *This is a test notification* sent by `hostwatch test-notify`; \
                      no action needed."}}));
     }
     blocks.push(json!({"type": "section", "fields": fields}));
-    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
+    // The `text` template (mrkdwn as the operator wrote it) stands in for the description.
+    let text = match &templates.text {
+        Some(t) => Some(t.render_fit(event, escape::slack, SECTION_LIMIT, text_len)),
+        None => event
+            .description
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| fit(d, SECTION_LIMIT, escape::slack)),
+    };
+    if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
         blocks.push(json!({"type": "section",
-            "text": {"type": "mrkdwn", "verbatim": true,
-                     "text": fit(description, SECTION_LIMIT, escape::slack)}}));
+            "text": {"type": "mrkdwn", "verbatim": true, "text": text}}));
     }
     let context = format!("hostwatch \u{00B7} key {}", event.key);
-    blocks.push(json!({"type": "context",
-        "elements": [{"type": "mrkdwn", "verbatim": true, "text": fit(&context, SECTION_LIMIT, line)}]}));
+    let mut elements = vec![
+        json!({"type": "mrkdwn", "verbatim": true, "text": fit(&context, SECTION_LIMIT, line)}),
+    ];
+    if let Some(url) = &event.context.runbook_url {
+        // `check` refused `<`, `>` and `|` in the URL; `&` is written as Slack asks.
+        let link = format!("\u{1F4D6} <{}|Runbook>", escape::slack(url));
+        elements.push(json!({"type": "mrkdwn", "verbatim": true, "text": link}));
+    }
+    blocks.push(json!({"type": "context", "elements": elements}));
     Value::Array(blocks)
 }
 
@@ -431,7 +464,11 @@ mod tests {
     const HOSTILE: &str = "/mnt/<!channel>\n\"quoted\" <https://evil|click> <@U123> <!here> & co";
 
     fn sender(target: SlackTarget, username: Option<&str>) -> SlackSender {
-        let config = SlackConfig { target, username: username.map(str::to_string) };
+        let config = SlackConfig {
+            target,
+            username: username.map(str::to_string),
+            templates: Templates::default(),
+        };
         SlackSender::new("ops", &config, Duration::from_secs(5)).unwrap()
     }
 
@@ -549,6 +586,48 @@ mod tests {
     }
 
     #[test]
+    fn templates_keep_the_operators_mrkdwn_and_escape_every_value() {
+        use crate::notify::template::Template;
+        let config = SlackConfig {
+            target: SlackTarget::Webhook { url: "https://hooks.slack.com/x".to_string().into() },
+            username: None,
+            templates: Templates {
+                title: Some(Template::parse("{{rule}} {{labels.mount}}").unwrap()),
+                text: Some(
+                    Template::parse("*Team* {{labels.team}}\n<{{runbook_url}}|runbook>").unwrap(),
+                ),
+            },
+        };
+        let s = SlackSender::new("ops", &config, Duration::from_secs(5)).unwrap();
+        let mut e = hostile();
+        e.context.rule_labels.insert("team".into(), "<!here> & co".into());
+        e.context.runbook_url = Some("https://wiki/a?b=1&c=2".into());
+        e.context.summary = Some("Full <@U1>".into());
+        let v = rendered(&s, &e);
+        let header = text(&v, "/blocks/0/text/text");
+        assert_eq!(
+            header,
+            "\u{1F534} disk_&lt;!everyone&gt; /mnt/&lt;!channel&gt; \"quoted\" \
+             &lt;https://evil|click&gt; &lt;@U123&gt; &lt;!here&gt; &amp; co"
+        );
+        assert_eq!(text(&v, "/blocks/1/text/text"), "*Full &lt;@U1&gt;*");
+        let fields = strings(&v["blocks"][2]["fields"]);
+        assert!(
+            fields.contains(&"*Labels*\nteam=&lt;!here&gt; &amp; co".to_string()),
+            "{fields:?}"
+        );
+        assert_eq!(
+            text(&v, "/blocks/3/text/text"),
+            "*Team* &lt;!here&gt; &amp; co\n<https://wiki/a?b=1&amp;c=2|runbook>"
+        );
+        assert_eq!(
+            text(&v, "/blocks/4/elements/1/text"),
+            "\u{1F4D6} <https://wiki/a?b=1&amp;c=2|Runbook>"
+        );
+        assert!(text(&v, "/text").starts_with(header), "the push text leads with the title");
+    }
+
+    #[test]
     fn long_text_is_cut_to_block_kit_limits_without_breaking_entities() {
         let mut e = hostile();
         e.host = "é&<".repeat(3000);
@@ -648,7 +727,7 @@ mod tests {
     #[test]
     fn construction_errors_name_the_channel() {
         let target = SlackTarget::Bot { token: " ".into(), channel: "#a".into() };
-        let config = SlackConfig { target, username: None };
+        let config = SlackConfig { target, username: None, templates: Templates::default() };
         let e = SlackSender::new("pager", &config, Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("channel pager"), "{e}");
     }

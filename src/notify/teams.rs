@@ -4,8 +4,10 @@
 //! Workflows body: `{"type": "message", "attachments": [{"contentType":
 //! "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": AdaptiveCard}]}`
 //! with an Adaptive Card 1.4: a title `TextBlock` coloured by severity (`attention`,
-//! `warning`, `good` when resolved), a `FactSet` (host, rule, series, value, threshold,
-//! severity, event, since), the description and the key. Only schema-valid properties are
+//! `warning`, `good` when resolved; or the channel's `title` template), the rule's `summary`,
+//! a `FactSet` (host, rule, series, value, threshold, severity, event, since, the rule's
+//! static labels), the description (or the channel's `text` template), the key, and an
+//! `Action.OpenUrl` to the rule's runbook (a MessageCard: `OpenUri`). Only schema-valid properties are
 //! used (no `msteams` extension), so the card validates against the 1.4 JSON schema.
 //!
 //! Teams renders Markdown in `TextBlock` text and in `Fact.title`/`Fact.value` alike, so every
@@ -21,7 +23,7 @@ use super::http::{self, HttpResponse};
 use super::{Receipt, Rendered, SendError, Sender, escape};
 use crate::config::Secret;
 use crate::config::Severity;
-use crate::config::channels::{TeamsConfig, TeamsFormat};
+use crate::config::channels::{TeamsConfig, TeamsFormat, Templates};
 use crate::event::AlertEvent;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -42,10 +44,24 @@ const BUDGETS: [Budget; 3] = [
 /// Notifications in one grouped card.
 const GROUP_CAPACITY: usize = 20;
 
-/// Per-notification budgets of a grouped card (line, key), from generous to minimal. The
-/// last always fits: 20 entries of 80 + 80 characters, at most 6 bytes each once
-/// JSON-encoded, come to under 20 KB.
-const GROUP_BUDGETS: [(usize, usize); 3] = [(600, 200), (200, 120), (80, 80)];
+/// Budgets of a grouped card (headline, and per notification its line, key and
+/// description), from generous to minimal. The last always fits [`MAX_BODY_BYTES`]: 20
+/// entries of 60 + 60 characters and a headline of 120 (twice, with the fallback), at most 6
+/// bytes each once JSON-encoded, plus about 200 bytes of structure per entry, come to under
+/// 20 KB.
+const GROUP_BUDGETS: [GroupBudget; 3] = [
+    GroupBudget { headline: 300, line: 600, key: 200, description: 600 },
+    GroupBudget { headline: 200, line: 200, key: 120, description: 200 },
+    GroupBudget { headline: 120, line: 60, key: 60, description: 0 },
+];
+
+#[derive(Clone, Copy, Debug)]
+struct GroupBudget {
+    headline: usize,
+    line: usize,
+    key: usize,
+    description: usize,
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Budget {
@@ -60,6 +76,7 @@ pub struct TeamsSender {
     name: String,
     url: Secret,
     format: TeamsFormat,
+    templates: Templates,
     timeout: Duration,
 }
 
@@ -73,6 +90,7 @@ impl TeamsSender {
             name: name.to_string(),
             url: config.webhook_url.clone(),
             format: config.format,
+            templates: config.templates.clone(),
             timeout,
         })
     }
@@ -88,8 +106,8 @@ impl TeamsSender {
                 (TeamsFormat::MessageCard, Some(r)) => {
                     crate::report::teams::message_card(r, MAX_BODY_BYTES)
                 }
-                (TeamsFormat::Workflows, None) => workflows_message(event, budget),
-                (TeamsFormat::MessageCard, None) => message_card(event, budget),
+                (TeamsFormat::Workflows, None) => workflows_message(event, &self.templates, budget),
+                (TeamsFormat::MessageCard, None) => message_card(event, &self.templates, budget),
             }
             .to_string();
             if body.len() <= MAX_BODY_BYTES {
@@ -242,17 +260,39 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
     if let Some(episode) = event.episode_text() {
         facts.push(("Episode", episode));
     }
+    if !event.context.rule_labels.is_empty() {
+        facts.push(("Labels", event.rule_labels_text()));
+    }
     facts
+}
+
+/// The title, escaped: the `title` template, else the headline.
+fn title(event: &AlertEvent, templates: &Templates, b: Budget) -> String {
+    match &templates.title {
+        Some(t) => escape::one_line(&t.render_fit(event, escape::markdown, b.title, escape::chars)),
+        None => fit(&event.headline(), b.title),
+    }
+}
+
+/// The text under the facts, escaped: the `text` template (Markdown as the operator wrote
+/// it), else the rule's description.
+fn text(event: &AlertEvent, templates: &Templates, b: Budget) -> Option<String> {
+    let text = match &templates.text {
+        Some(t) => t.render_fit(event, escape::markdown, b.text, escape::chars),
+        None => fit(event.description.as_deref()?, b.text),
+    };
+    (!text.trim().is_empty()).then_some(text)
 }
 
 const TEST_NOTICE: &str =
     "This is a test notification sent by hostwatch test-notify; no action needed.";
 
 /// The Workflows message with its Adaptive Card.
-fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
+fn workflows_message(event: &AlertEvent, templates: &Templates, b: Budget) -> Value {
+    let title = title(event, templates, b);
     let mut body = vec![json!({
         "type": "TextBlock",
-        "text": fit(&event.headline(), b.title),
+        "text": title,
         "weight": "bolder",
         "size": "medium",
         "color": color(event),
@@ -263,13 +303,17 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
             json!({"type": "TextBlock", "text": TEST_NOTICE, "isSubtle": true, "wrap": true}),
         );
     }
+    if let Some(summary) = &event.context.summary {
+        body.push(json!({"type": "TextBlock", "text": fit(summary, b.text), "weight": "bolder",
+                         "wrap": true}));
+    }
     let facts: Vec<Value> = facts(event)
         .iter()
         .map(|(title, value)| json!({"title": title, "value": fit(value, b.fact)}))
         .collect();
     body.push(json!({"type": "FactSet", "facts": facts}));
-    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
-        body.push(json!({"type": "TextBlock", "text": fit(description, b.text), "wrap": true}));
+    if let Some(text) = text(event, templates, b) {
+        body.push(json!({"type": "TextBlock", "text": text, "wrap": true}));
     }
     body.push(json!({
         "type": "TextBlock",
@@ -278,7 +322,12 @@ fn workflows_message(event: &AlertEvent, b: Budget) -> Value {
         "size": "small",
         "wrap": true,
     }));
-    adaptive_message(fit(&event.headline(), b.title), body)
+    let mut message = adaptive_message(title, body);
+    if let Some(url) = &event.context.runbook_url {
+        message["attachments"][0]["content"]["actions"] =
+            json!([{"type": "Action.OpenUrl", "title": "Runbook", "url": url}]);
+    }
+    message
 }
 
 /// The title colour of a grouped card: the worst open severity, green when all resolved.
@@ -292,39 +341,46 @@ fn group_color(events: &[AlertEvent]) -> &'static str {
 
 /// A grouped Workflows message: the group's headline, then a container per notification
 /// (its line in the notification's colour, and its key).
-fn workflows_group(events: &[AlertEvent], (line, key): (usize, usize)) -> Value {
+fn workflows_group(events: &[AlertEvent], b: GroupBudget) -> Value {
     let headline = crate::notify::group::headline(events);
     let mut body = vec![json!({
         "type": "TextBlock",
-        "text": fit(&headline, 300),
+        "text": fit(&headline, b.headline),
         "weight": "bolder",
         "size": "medium",
         "color": group_color(events),
         "wrap": true,
     })];
     for e in events {
-        body.push(json!({
-            "type": "Container",
-            "separator": true,
-            "items": [
-                {"type": "TextBlock", "text": fit(&crate::notify::group::line(e), line),
-                 "color": color(e), "wrap": true},
-                {"type": "TextBlock", "text": fit(&format!("key {}", e.key), key),
-                 "isSubtle": true, "size": "small", "wrap": true},
-            ],
-        }));
+        let mut items = vec![json!({"type": "TextBlock",
+            "text": fit(&crate::notify::group::line(e), b.line), "color": color(e), "wrap": true})];
+        if let Some(d) = description(e, b.description) {
+            items.push(json!({"type": "TextBlock", "text": d, "wrap": true}));
+        }
+        items.push(json!({"type": "TextBlock", "text": fit(&format!("key {}", e.key), b.key),
+            "isSubtle": true, "size": "small", "wrap": true}));
+        body.push(json!({"type": "Container", "separator": true, "items": items}));
     }
-    adaptive_message(fit(&headline, 300), body)
+    adaptive_message(fit(&headline, b.headline), body)
+}
+
+/// The notification's description within `limit` (none when the budget has no room).
+fn description(e: &AlertEvent, limit: usize) -> Option<String> {
+    e.description.as_deref().filter(|d| limit > 0 && !d.trim().is_empty()).map(|d| fit(d, limit))
 }
 
 /// A grouped legacy MessageCard: a section per notification.
-fn message_card_group(events: &[AlertEvent], (line, key): (usize, usize)) -> Value {
+fn message_card_group(events: &[AlertEvent], b: GroupBudget) -> Value {
     let headline = crate::notify::group::headline(events);
     let sections: Vec<Value> = events
         .iter()
         .map(|e| {
-            json!({"markdown": true, "text": format!("{}\n\nkey {}",
-                fit(&crate::notify::group::line(e), line), fit(&e.key, key))})
+            let mut text = fit(&crate::notify::group::line(e), b.line);
+            if let Some(d) = description(e, b.description) {
+                text.push_str("\n\n");
+                text.push_str(&d);
+            }
+            json!({"markdown": true, "text": format!("{text}\n\nkey {}", fit(&e.key, b.key))})
         })
         .collect();
     let theme = match crate::notify::group::worst_open(events) {
@@ -336,8 +392,8 @@ fn message_card_group(events: &[AlertEvent], (line, key): (usize, usize)) -> Val
         "@type": "MessageCard",
         "@context": "http://schema.org/extensions",
         "themeColor": theme,
-        "summary": fit(&headline, 300),
-        "title": fit(&headline, 300),
+        "summary": fit(&headline, b.headline),
+        "title": fit(&headline, b.headline),
         "sections": sections,
     })
 }
@@ -361,7 +417,7 @@ pub(crate) fn adaptive_message(fallback: String, body: Vec<Value>) -> Value {
 }
 
 /// The legacy MessageCard.
-fn message_card(event: &AlertEvent, b: Budget) -> Value {
+fn message_card(event: &AlertEvent, templates: &Templates, b: Budget) -> Value {
     let facts: Vec<Value> = facts(event)
         .iter()
         .map(|(name, value)| json!({"name": name, "value": fit(value, b.fact)}))
@@ -371,20 +427,29 @@ fn message_card(event: &AlertEvent, b: Budget) -> Value {
     if event.test {
         text.push(TEST_NOTICE.to_string());
     }
-    if let Some(description) = event.description.as_deref().filter(|d| !d.trim().is_empty()) {
-        text.push(fit(description, b.text));
+    if let Some(summary) = &event.context.summary {
+        text.push(format!("**{}**", fit(summary, b.text)));
+    }
+    if let Some(t) = self::text(event, templates, b) {
+        text.push(t);
     }
     if !text.is_empty() {
         section["text"] = json!(text.join("\n\n"));
     }
-    json!({
+    let title = title(event, templates, b);
+    let mut card = json!({
         "@type": "MessageCard",
         "@context": "http://schema.org/extensions",
         "themeColor": theme_color(event),
-        "summary": fit(&event.headline(), b.title),
-        "title": fit(&event.headline(), b.title),
+        "summary": title,
+        "title": title,
         "sections": [section],
-    })
+    });
+    if let Some(url) = &event.context.runbook_url {
+        card["potentialAction"] = json!([{"@type": "OpenUri", "name": "Runbook",
+                                          "targets": [{"os": "default", "uri": url}]}]);
+    }
+    card
 }
 
 /// [`escape::markdown`] of `text` cut to at most `limit` characters (see [`escape::fit`]).
@@ -403,6 +468,7 @@ mod tests {
         let config = TeamsConfig {
             webhook_url: "https://prod.westeurope.logic.azure.com/workflows/abc?sig=SECRET".into(),
             format,
+            templates: Templates::default(),
         };
         TeamsSender::new("teams-ops", &config, Duration::from_secs(5)).unwrap()
     }
@@ -423,6 +489,24 @@ mod tests {
         e.host = "web_01 <b>".into();
         e.description = Some(format!("Mount {HOSTILE} is full."));
         e
+    }
+
+    #[test]
+    fn a_full_group_of_hostile_notifications_fits_the_body_limit_in_both_formats() {
+        let mut e = hostile();
+        let control: String = "\u{1}\u{2}<>&*_[]".repeat(400);
+        e.series = format!("disk.used_percent{{mount={control}}}");
+        e.rule = control.clone();
+        e.description = Some(control.clone());
+        e.host = control.clone();
+        let events: Vec<AlertEvent> = (0..GROUP_CAPACITY).map(|_| e.clone()).collect();
+        for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
+            let s = sender(format);
+            let body = s.render_group(&events).body;
+            assert!(body.len() <= MAX_BODY_BYTES, "{format:?}: {} bytes", body.len());
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert!(!v.to_string().contains("<at>"), "markup escaped");
+        }
     }
 
     fn rendered(format: TeamsFormat, e: &AlertEvent) -> Value {
@@ -450,6 +534,33 @@ mod tests {
                 let escapes = chars[..i].iter().rev().take_while(|&&p| p == '\\').count();
                 assert!(escapes % 2 == 1, "unescaped {c:?} in {text:?}");
             }
+        }
+    }
+
+    #[test]
+    fn templates_and_context_render_in_both_formats_with_values_escaped() {
+        use crate::notify::template::Template;
+        let templates = Templates {
+            title: Some(Template::parse("{{rule}}: {{labels.mount}}").unwrap()),
+            text: Some(Template::parse("**Team** {{labels.team}}").unwrap()),
+        };
+        let mut e = hostile();
+        e.context.rule_labels.insert("team".into(), "[x](https://evil) <at>Boss</at>".into());
+        e.context.runbook_url = Some("https://wiki/a?b=1&c=2".into());
+        e.context.summary = Some("Full *now*".into());
+        for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
+            let mut s = sender(format);
+            s.templates = templates.clone();
+            let v: Value = serde_json::from_str(&s.render(&e).body).unwrap();
+            let mut texts = Vec::new();
+            strings(&v, &mut texts);
+            let all = texts.join("\n");
+            assert!(all.contains("disk\\_root: /mnt/\\[click\\]"), "{all}");
+            assert!(all.contains("**Team** \\[x\\]\\(https://evil\\) &lt;at&gt;Boss&lt;/at&gt;"));
+            assert!(all.contains("Full \\*now\\*"), "{all}");
+            assert!(all.contains("team=\\[x\\]"), "the Labels fact: {all}");
+            assert!(!all.contains("<at>") && !all.contains("[x](https://evil)"), "{all}");
+            assert!(texts.iter().any(|t| t == "https://wiki/a?b=1&c=2"), "the runbook: {all}");
         }
     }
 
@@ -594,7 +705,11 @@ mod tests {
 
     #[test]
     fn construction_errors_name_the_channel() {
-        let config = TeamsConfig { webhook_url: "".into(), format: TeamsFormat::Workflows };
+        let config = TeamsConfig {
+            webhook_url: "".into(),
+            format: TeamsFormat::Workflows,
+            templates: Templates::default(),
+        };
         let e = TeamsSender::new("teams-ops", &config, Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("channel teams-ops"), "{e}");
     }

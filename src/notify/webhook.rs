@@ -39,6 +39,7 @@ pub struct WebhookSender {
     /// Fixed headers: hostwatch's defaults, then the configured ones.
     headers: Vec<(String, String)>,
     format: WebhookFormat,
+    templates: crate::config::channels::Templates,
     timeout: Duration,
 }
 
@@ -71,6 +72,7 @@ impl WebhookSender {
             url,
             headers,
             format: config.format,
+            templates: config.templates.clone(),
             timeout: config.timeout.unwrap_or(timeout),
         })
     }
@@ -121,7 +123,10 @@ impl WebhookSender {
     /// Alertmanager's webhook body for one event: a group of one alert.
     fn alertmanager_message(&self, event: &AlertEvent) -> Value {
         let labels = labels(event);
-        let annotations = annotations(event);
+        let mut annotations = annotations(event);
+        for (key, text) in self.templates.plain(event) {
+            annotations.extend(text.filter(|t| !t.is_empty()).map(|t| (key.to_string(), t)));
+        }
         let (status, ends_at) = match event.ends_episode() {
             true => ("resolved", rfc3339(event.ts.max(event.since))),
             false => ("firing", NOT_ENDED.to_string()),
@@ -156,7 +161,7 @@ impl Sender for WebhookSender {
             // A report is hostwatch's JSON whatever the format (`reports` refuses this
             // channel in Alertmanager's format).
             _ if event.report.is_some() => serde_json::to_string(event),
-            WebhookFormat::Json => serde_json::to_string(event),
+            WebhookFormat::Json => serde_json::to_string(&self.templates.event_json(event)),
             WebhookFormat::AlertmanagerWebhook => {
                 serde_json::to_string(&self.alertmanager_message(event))
             }
@@ -213,6 +218,7 @@ mod tests {
             headers: vec![("Authorization".into(), "Bearer abc".into())],
             format,
             timeout: None,
+            templates: Default::default(),
         }
     }
 
@@ -236,6 +242,36 @@ mod tests {
             serde_json::from_str::<Value>(&r.body).unwrap(),
             serde_json::to_value(&e).unwrap()
         );
+    }
+
+    #[test]
+    fn templates_add_title_and_text_in_either_format() {
+        use crate::notify::template::Template;
+        let mut e = event(EventKind::Firing);
+        e.labels.insert("mount".into(), "</x>\"q\"".into());
+        e.context.summary = Some("Full".into());
+        for format in [WebhookFormat::Json, WebhookFormat::AlertmanagerWebhook] {
+            let mut c = config(format);
+            c.templates.title = Some(Template::parse("{{rule}} {{labels.mount}}").unwrap());
+            c.templates.text = Some(Template::parse("{{summary}}: {{runbook_url|none}}").unwrap());
+            let s = WebhookSender::new("hook", &c, Duration::from_secs(3)).unwrap();
+            let v: Value = serde_json::from_str(&s.render(&e).body).unwrap();
+            let (title, text) = match format {
+                WebhookFormat::Json => (&v["title"], &v["text"]),
+                WebhookFormat::AlertmanagerWebhook => (
+                    &v["alerts"][0]["annotations"]["title"],
+                    &v["alerts"][0]["annotations"]["text"],
+                ),
+            };
+            // JSON carries any text as it is: nothing to escape beyond JSON's own quoting.
+            assert_eq!((title, text), (&json!("hostwatch_test </x>\"q\""), &json!("Full: none")));
+        }
+        let plain =
+            WebhookSender::new("hook", &config(WebhookFormat::Json), Duration::from_secs(3))
+                .unwrap();
+        let v: Value = serde_json::from_str(&plain.render(&e).body).unwrap();
+        assert!(v.get("title").is_none() && v.get("text").is_none(), "{v}");
+        assert_eq!(v["summary"], "Full");
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct CompiledRule {
     pub rising: bool,
     /// How values are written, after the base threshold's unit family.
     pub style: crate::humanize::Style,
+    /// The rule's summary, runbook and static labels, shared with its notifications.
+    pub context: Option<Arc<crate::event::RuleContext>>,
 }
 
 impl CompiledRule {
@@ -107,6 +109,14 @@ impl CompiledRule {
                 (None, None) => String::new(),
             }),
             description: rule.description.as_deref().map(Arc::from),
+            context: {
+                let context = crate::event::RuleContext {
+                    summary: rule.summary.clone(),
+                    runbook_url: rule.runbook_url.clone(),
+                    labels: rule.labels.clone(),
+                };
+                (!context.is_empty()).then(|| Arc::new(context))
+            },
             rising: base.is_none_or(|p| p.op.is_rising()),
             style: base_threshold.map_or(crate::humanize::Style::Binary, |t| {
                 crate::humanize::Style::of_threshold(&t.text)

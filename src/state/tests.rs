@@ -392,3 +392,30 @@ fn save_errors_name_the_file() {
     assert!(e.contains("state.json"), "{e}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_old_outbox_item_without_rule_context_loads_and_a_new_one_keeps_it() {
+    let dir = tempdir("context");
+    // `valid_state_json`'s items were written before rules had summary, runbook or labels.
+    fs::write(state_path(&dir), valid_state_json().to_string()).unwrap();
+    let loaded = load_report(&dir);
+    assert_eq!(loaded.report, LoadReport::default());
+    let mut state = loaded.state;
+    let event = &mut state.delivery.outbox[0].event;
+    assert_eq!(event.context, crate::event::Context::default());
+    event.context.summary = Some("CPU busy".into());
+    event.context.runbook_url = Some("https://wiki.example.com/cpu".into());
+    event.context.rule_labels.insert("team".into(), "infra".into());
+    let written = event.clone();
+    save(&dir, &state).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&fs::read(state_path(&dir)).unwrap()).unwrap();
+    let item = &json["delivery"]["outbox"][0]["event"];
+    assert_eq!(
+        (&item["summary"], &item["runbook_url"], &item["rule_labels"]["team"]),
+        (&"CPU busy".into(), &"https://wiki.example.com/cpu".into(), &"infra".into())
+    );
+    assert!(json["delivery"]["outbox"][1]["event"].get("rule_labels").is_none());
+    assert_eq!(load(&dir).delivery.outbox[0].event, written);
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -32,6 +32,7 @@ pub(super) fn title(prefix: &str) -> &str {
         "disk" => "Disks",
         "net" => "Network",
         "tcp" => "TCP",
+        "proc" => "Processes",
         other => other,
     }
 }

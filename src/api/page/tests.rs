@@ -107,6 +107,7 @@ fn data_borne_text_appears_only_escaped() {
         rule: Some(format!("r{HOSTILE}{QUOTES}")),
         matchers: [(format!("k{HOSTILE}"), format!("v{QUOTES}{HOSTILE}"))].into(),
         until: view.last_tick_unix + 3600.0,
+        schedule: None,
         comment: format!("c{HOSTILE}{QUOTES}"),
     });
     let mut alert = view.alerts[0].clone();
@@ -573,4 +574,27 @@ fn a_thousand_mounts_render_in_linear_work() {
         assert_eq!(page.matches(&needle).count(), 1);
         last = at;
     }
+}
+
+#[test]
+fn scheduled_silences_show_as_recurring_with_their_next_window() {
+    // 1_800_000_000 is Friday 2027-01-15 08:00 UTC.
+    let config = r#"{"rules": [{"name": "a_cpu", "metric": "cpu.usage", "warn": "> 1"}],
+      "silences": [
+        {"id": "weekly", "schedule": {"days": ["sun"], "from": "02:00", "to": "04:00", "tz": "Europe/Lisbon"}},
+        {"id": "office", "rule": "a_*", "schedule": {"days": ["mon-fri"], "from": "07:00", "to": "19:00", "tz": "UTC"},
+         "until": "2027-06-01T00:00:00Z"}
+      ]}"#;
+    let view =
+        view_after(config, 3, |t, reg| vec![(reg.intern(Metric::CpuUsage, None), 10.0 + t as f64)]);
+    let page = render_now(&view);
+    assert!(
+        page.contains("recurring <code>sun 02:00-04:00 Europe/Lisbon</code></span><span>next 2027-01-17 02:00:00 WET"),
+        "{page}"
+    );
+    assert!(
+        page.contains("recurring <code>mon-fri 07:00-19:00 UTC</code></span><span>in force now, until 2027-01-15T19:00:00Z</span><span>until 2027-06-01T00:00:00Z"),
+        "{page}"
+    );
+    assert!(page.contains("silenced by office"), "{page}");
 }

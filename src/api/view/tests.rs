@@ -126,6 +126,7 @@ fn alerts_list_firing_first_with_their_threshold_and_silence() {
         rule: Some("disk".into()),
         matchers: [("mount".to_string(), "/data".to_string())].into(),
         until: 1e12,
+        schedule: None,
         comment: String::new(),
     }]);
     let pts = [
@@ -195,6 +196,7 @@ fn a_steady_state_publication_allocates_nothing() {
             rule: Some("disk".into()),
             matchers: [("mount".to_string(), "/data*".to_string())].into(),
             until: 1e10,
+            schedule: None,
             comment: "maintenance".into(),
         })
         .collect();

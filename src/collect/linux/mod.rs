@@ -9,6 +9,8 @@
 //! Rates are per second over the monotonic time between two reads of the same file. A file
 //! that cannot be read makes its metrics unsupported, never zero.
 //!
+//! Process groups (`collect.processes`) are scanned by `procs`, and only when configured.
+//!
 //! `save_counters` / `restore_counters` ([`Backend`]) carry the raw counters across processes
 //! so `hostwatch once` can give rates and CPU% over the whole time since the previous run.
 
@@ -19,10 +21,12 @@ mod mounts;
 mod net;
 mod parse;
 mod procfile;
+mod procs;
 mod saved;
 mod track;
 
 use super::{Backend, LabelFilter, Sample, global};
+use crate::config::ProcessGroup;
 use crate::metrics::{LabelKey, Metric};
 use crate::series::{Registry, SeriesId};
 use procfile::ProcFile;
@@ -64,15 +68,19 @@ pub struct ProcBackend {
     mounts: mounts::Mounts,
     disks: CounterTable<4>,
     ifaces: CounterTable<6>,
+    /// The process groups of `collect.processes` (nothing is scanned without any).
+    procs: procs::Procs,
     /// Wall-clock time of the last collect, and which counter files it read successfully
     /// (stat, vmstat, diskstats, net/dev): what `save_counters` saves.
     last: Option<(f64, [bool; 4])>,
 }
 
 impl ProcBackend {
-    /// A collector keeping what `filter` allows; nothing is read before the first collect.
-    pub fn new(filter: LabelFilter) -> ProcBackend {
+    /// A collector keeping what `filter` allows and watching the process `groups`; nothing is
+    /// read before the first collect.
+    pub fn new(filter: LabelFilter, groups: &[ProcessGroup]) -> ProcBackend {
         ProcBackend {
+            procs: procs::Procs::new(groups),
             filter,
             stat: ProcFile::new("/proc/stat"),
             meminfo: ProcFile::new("/proc/meminfo"),
@@ -206,6 +214,8 @@ impl Backend for ProcBackend {
             None => out.unsupported.push(Metric::TcpEstablished),
         }
 
+        self.procs.update(registry, out);
+
         self.last = Some((out.unix_ts, fresh));
     }
 
@@ -235,7 +245,7 @@ mod tests {
 
     #[test]
     fn first_collect_has_no_rates_the_second_has_every_metric() {
-        let mut b = ProcBackend::new(LabelFilter::new(&CollectConfig::default()));
+        let mut b = ProcBackend::new(LabelFilter::new(&CollectConfig::default()), &[]);
         let (mut reg, mut out) = (Registry::new(), Sample::default());
         b.collect(&mut reg, &mut out);
         assert!(out.at.is_some() && out.unix_ts > 0.0);
@@ -266,7 +276,7 @@ mod tests {
 
     #[test]
     fn unreadable_files_make_their_metrics_unsupported_never_zero() {
-        let mut b = ProcBackend::new(LabelFilter::new(&CollectConfig::default()));
+        let mut b = ProcBackend::new(LabelFilter::new(&CollectConfig::default()), &[]);
         b.snmp = ProcFile::new("/nonexistent/net/snmp");
         b.diskstats = ProcFile::new("/nonexistent/diskstats");
         b.vmstat = ProcFile::new("/nonexistent/vmstat");

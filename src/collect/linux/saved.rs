@@ -131,7 +131,7 @@ mod tests {
     use crate::series::Registry;
 
     fn backend() -> ProcBackend {
-        ProcBackend::new(LabelFilter::new(&CollectConfig::default()))
+        ProcBackend::new(LabelFilter::new(&CollectConfig::default()), &[])
     }
 
     #[test]

@@ -282,6 +282,7 @@ mod tests {
             escalated_by: None,
             style: Default::default(),
             flap: None,
+            rule_context: None,
         };
         Got { at_ms, n }
     }

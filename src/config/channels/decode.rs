@@ -6,7 +6,7 @@ use super::pacing::{self, Pacing};
 use super::{
     AlertmanagerConfig, CHANNEL_TYPES, Channel, ChannelKind, DEFAULT_EXEC_TIMEOUT,
     DEFAULT_RESEND_EVERY, EmailConfig, EmailTls, ExecConfig, PluginConfig, SlackConfig,
-    SlackTarget, TeamsConfig, TeamsFormat, WebhookConfig, WebhookFormat,
+    SlackTarget, TeamsConfig, TeamsFormat, Template, Templates, WebhookConfig, WebhookFormat,
 };
 use crate::config::Secret;
 use crate::config::decode::{Decoder, Members, get, member, valid_name};
@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const SLACK_KEYS: &[&str] = &["type", "webhook_url", "token", "channel", "username"];
-const TEAMS_KEYS: &[&str] = &["type", "webhook_url", "format"];
+const SLACK_KEYS: &[&str] =
+    &["type", "webhook_url", "token", "channel", "username", "title", "text"];
+const TEAMS_KEYS: &[&str] = &["type", "webhook_url", "format", "title", "text"];
 const EMAIL_KEYS: &[&str] = &[
     "type",
     "server",
@@ -30,10 +31,12 @@ const EMAIL_KEYS: &[&str] = &[
     "insecure_skip_verify",
     "allow_plaintext_auth",
     "timeout",
+    "title",
+    "text",
 ];
-const WEBHOOK_KEYS: &[&str] = &["type", "url", "headers", "format", "timeout"];
+const WEBHOOK_KEYS: &[&str] = &["type", "url", "headers", "format", "timeout", "title", "text"];
 const ALERTMANAGER_KEYS: &[&str] = &["type", "url", "timeout", "resend_every", "watchdog"];
-const EXEC_KEYS: &[&str] = &["type", "command", "timeout", "env", "cwd"];
+const EXEC_KEYS: &[&str] = &["type", "command", "timeout", "env", "cwd", "title", "text"];
 const PLUGIN_KEYS: &[&str] = &["type", "path", "config"];
 
 /// Decodes the `channels` object. Returns the valid channels and every name written, valid
@@ -163,6 +166,23 @@ impl<'n> Fields<'n> {
         Some(url.to_owned())
     }
 
+    /// `title` and `text`: each compiled, an error placed at the field in the string.
+    fn templates(&self, d: &mut Decoder<'_>) -> Templates {
+        let mut one = |key: &str, example: &str| {
+            let (n, p) = self.opt(key)?;
+            let text = d.string(n, &p, example)?;
+            // The string's text starts one column after its opening quote (a `\` escape
+            // before the problem, rare in a template, shifts it by one column).
+            Template::parse(text)
+                .map_err(|e| d.error_after(n, 1 + e.offset as u32, &p, e.message))
+                .ok()
+        };
+        Templates {
+            title: one("title", "\"{{severity}} {{rule}} on {{host}}\""),
+            text: one("text", "\"{{summary}} (runbook: {{runbook_url|none}})\""),
+        }
+    }
+
     fn timeout(&self, d: &mut Decoder<'_>, key: &str) -> Option<Duration> {
         let (n, p) = self.opt(key)?;
         d.duration(n, &p)
@@ -238,7 +258,7 @@ fn slack(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<SlackConfig> {
             return None;
         }
     };
-    Some(SlackConfig { target, username })
+    Some(SlackConfig { target, username, templates: c.templates(d) })
 }
 
 fn teams(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<TeamsConfig> {
@@ -258,7 +278,7 @@ fn teams(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<TeamsConfig> {
         );
         return None;
     }
-    Some(TeamsConfig { webhook_url: webhook_url.into(), format })
+    Some(TeamsConfig { webhook_url: webhook_url.into(), format, templates: c.templates(d) })
 }
 
 fn email(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<EmailConfig> {
@@ -318,6 +338,7 @@ fn email(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<EmailConfig> {
         insecure_skip_verify,
         allow_plaintext_auth,
         timeout,
+        templates: c.templates(d),
     })
 }
 
@@ -384,7 +405,8 @@ fn webhook(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<WebhookConfig> {
             }
         }
     }
-    Some(WebhookConfig { url: url?.into(), headers, format, timeout })
+    let templates = c.templates(d);
+    Some(WebhookConfig { url: url?.into(), headers, format, timeout, templates })
 }
 
 fn alertmanager(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<AlertmanagerConfig> {
@@ -444,7 +466,8 @@ fn exec(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<ExecConfig> {
         }
     }
     let cwd = c.string(d, "cwd", "\"/var/lib/hostwatch\"").map(PathBuf::from);
-    Some(ExecConfig { command: command?, timeout: timeout?, env, cwd })
+    let templates = c.templates(d);
+    Some(ExecConfig { command: command?, timeout: timeout?, env, cwd, templates })
 }
 
 fn plugin(d: &mut Decoder<'_>, c: &Fields<'_>) -> Option<PluginConfig> {

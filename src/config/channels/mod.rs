@@ -11,9 +11,11 @@ mod decode;
 mod pacing;
 
 pub(crate) use decode::{check_url, decode_channels};
+pub(crate) use pacing::check_pacing;
 pub use pacing::{Grouping, Pacing, RateLimit};
 
 use super::Secret;
+pub use crate::notify::template::Template;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +28,16 @@ pub const CHANNEL_TYPES: &[&str] =
 pub const DEFAULT_RESEND_EVERY: Duration = Duration::from_secs(60);
 /// Default time limit of an exec hook.
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A channel's message templates (`title`, `text`), compiled at load; `None`: the
+/// channel's own message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Templates {
+    /// The message's title (Slack header, Teams title, e-mail Subject, `title` in JSON).
+    pub title: Option<Template>,
+    /// The message's text, shown in place of the rule's description.
+    pub text: Option<Template>,
+}
 
 /// A named notification channel.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,6 +108,8 @@ pub struct SlackConfig {
     pub target: SlackTarget,
     /// Display name override.
     pub username: Option<String>,
+    /// `title` and `text` templates.
+    pub templates: Templates,
 }
 
 /// The body format of a Teams webhook.
@@ -115,6 +129,8 @@ pub struct TeamsConfig {
     pub webhook_url: Secret,
     /// Body format.
     pub format: TeamsFormat,
+    /// `title` and `text` templates.
+    pub templates: Templates,
 }
 
 /// How the SMTP connection is secured.
@@ -154,6 +170,8 @@ pub struct EmailConfig {
     pub allow_plaintext_auth: bool,
     /// Time limit of one delivery; `None` means the channel's default.
     pub timeout: Option<Duration>,
+    /// `title` and `text` templates.
+    pub templates: Templates,
 }
 
 impl EmailConfig {
@@ -188,6 +206,8 @@ pub struct WebhookConfig {
     pub format: WebhookFormat,
     /// Time limit of one delivery; `None` means the channel's default.
     pub timeout: Option<Duration>,
+    /// `title` and `text` templates.
+    pub templates: Templates,
 }
 
 /// `type: "alertmanager"`.
@@ -216,6 +236,8 @@ pub struct ExecConfig {
     pub env: BTreeMap<String, Secret>,
     /// Working directory.
     pub cwd: Option<PathBuf>,
+    /// `title` and `text` templates.
+    pub templates: Templates,
 }
 
 /// `type: "plugin"`.
@@ -272,14 +294,17 @@ mod tests {
                     url: "https://hooks.slack.com/T/B/hooks-s3cret".into(),
                 },
                 username: None,
+                templates: Templates::default(),
             }),
             ChannelKind::Slack(SlackConfig {
                 target: SlackTarget::Bot { token: "xoxb-s3cret".into(), channel: "#ops".into() },
                 username: Some("hostwatch".into()),
+                templates: Templates::default(),
             }),
             ChannelKind::Teams(TeamsConfig {
                 webhook_url: "https://x.logic.azure.com/wf?sig=sig-s3cret".into(),
                 format: TeamsFormat::Workflows,
+                templates: Templates::default(),
             }),
             ChannelKind::Email(EmailConfig {
                 host: "smtp.example.com".into(),
@@ -293,12 +318,14 @@ mod tests {
                 insecure_skip_verify: false,
                 allow_plaintext_auth: false,
                 timeout: None,
+                templates: Templates::default(),
             }),
             ChannelKind::Webhook(WebhookConfig {
                 url: "https://u:hooks-s3cret@h.example/x".into(),
                 headers: vec![("Authorization".into(), "Bearer bearer-s3cret".into())],
                 format: WebhookFormat::Json,
                 timeout: None,
+                templates: Templates::default(),
             }),
             ChannelKind::Alertmanager(AlertmanagerConfig {
                 url: "https://admin:am-s3cret@am.example:9093".into(),
@@ -311,6 +338,7 @@ mod tests {
                 timeout: DEFAULT_EXEC_TIMEOUT,
                 env: [("PAGER_TOKEN".to_string(), Secret::from("env-s3cret"))].into(),
                 cwd: None,
+                templates: Templates::default(),
             }),
             ChannelKind::Plugin(PluginConfig {
                 path: "/usr/lib/hostwatch/plugins/libx.so".into(),

@@ -219,6 +219,39 @@ fn count(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<u32> {
     }
 }
 
+/// Refuses a group window that `delivery.give_up_after` would cut short: a notification
+/// waiting for its group must never be given up before its first attempt.
+pub(crate) fn check_pacing(
+    d: &mut Decoder<'_>,
+    channels_node: &Node,
+    channels: &std::collections::BTreeMap<String, super::Channel>,
+    give_up_after: Duration,
+) {
+    let NodeValue::Object(members) = &channels_node.value else { return };
+    for (name, channel) in channels {
+        let Some(g) = &channel.pacing.group else { continue };
+        if g.interval.saturating_mul(2) <= give_up_after {
+            continue;
+        }
+        let Some((node, path)) = member(members, "channels", name) else { continue };
+        let NodeValue::Object(keys) = &node.value else { continue };
+        let at =
+            member(keys, &path, "group_interval").or_else(|| member(keys, &path, "group_wait"));
+        if let Some((n, p)) = at {
+            d.error(
+                n,
+                &p,
+                format!(
+                    "the group window ({}) must be at most half of delivery.give_up_after ({}): \
+                     a notification waiting for its group would be given up unsent",
+                    format_duration(g.interval),
+                    format_duration(give_up_after)
+                ),
+            );
+        }
+    }
+}
+
 impl Pacing {
     /// The keys as `check` prints them (nothing when the channel is not paced).
     pub(crate) fn to_json(&self, kind: &str) -> Vec<(&'static str, Value)> {

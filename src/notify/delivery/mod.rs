@@ -180,20 +180,18 @@ impl Dispatcher {
                 }
             }
         }
-        let mut held = Vec::new();
+        // (channel, why) of what is held back.
+        let mut held: Vec<(String, &str)> = Vec::new();
         channels.retain(|c| {
+            if resolution && held_on.contains(c) && !told.contains(c) {
+                // The channel never heard of this alert: its end stays quiet too, limit or not.
+                held.push((c.clone(), "its firing was held back by the rate limit"));
+                return false;
+            }
             let Some(limit) = self.limits.get(c).filter(|_| !own) else { return true };
-            let verdict = rate::admit(
-                &mut rate.periods,
-                c,
-                limit,
-                now,
-                &event,
-                told.contains(c),
-                held_on.contains(c),
-            );
+            let verdict = rate::admit(&mut rate.periods, c, limit, now, &event, told.contains(c));
             if verdict == rate::Verdict::Hold {
-                held.push(c.clone());
+                held.push((c.clone(), "over the channel's rate limit"));
             }
             verdict == rate::Verdict::Pass
         });
@@ -207,7 +205,7 @@ impl Dispatcher {
             // Held where it was never told; told now where it passes.
             let mut held_on = held_on;
             held_on.retain(|c| !channels.contains(c));
-            for c in &held {
+            for (c, _) in &held {
                 if !told.contains(c) && !held_on.contains(c) {
                     held_on.push(c.clone());
                 }
@@ -221,15 +219,15 @@ impl Dispatcher {
         for channel in channels {
             self.outbox.push(&channel, event.clone());
         }
-        for channel in held {
+        for (channel, why) in held {
             log::info!(
                 channel = channel.as_str(), key = event.key.as_str(), rule = event.rule.as_str();
-                "rate limit reached: notification held back (recorded in the events log)"
+                "notification held back, {why} (recorded in the events log)"
             );
             self.health.entry(channel.clone()).or_default().held_back += 1;
             self.pending_records.push(serde_json::json!({
                 "type": "rate_limited", "ts": now, "channel": channel, "key": event.key,
-                "event": event,
+                "reason": why, "event": event,
             }));
         }
     }
@@ -271,12 +269,13 @@ impl Dispatcher {
                 description,
             });
             log::warn!(channel = channel.as_str(), held_back = period.held; "{}", event.description.as_deref().unwrap_or(""));
+            // A channel removed since has nobody to tell: its held items have their records.
             if self.channels.contains_key(&channel) {
                 self.outbox.push(&channel, event.clone());
+                let mut record = serde_json::to_value(&event).unwrap_or_default();
+                record["type"] = serde_json::Value::from("notification");
+                self.pending_records.push(record);
             }
-            let mut record = serde_json::to_value(&event).unwrap_or_default();
-            record["type"] = serde_json::Value::from("notification");
-            self.pending_records.push(record);
         }
     }
 
@@ -589,8 +588,11 @@ impl Dispatcher {
         self.policy = config.delivery.clone();
         self.grace = grace(config);
         self.limits = limits(config);
+        self.prune_rate_state(config);
         for (name, w) in std::mem::take(&mut self.workers) {
-            if !policy_changed && config.channels.get(&name) == Some(&w.channel) {
+            if !policy_changed
+                && config.channels.get(&name).is_some_and(|c| same_worker(c, &w.channel))
+            {
                 self.workers.insert(name, w);
             } else {
                 log::info!(channel = name.as_str(); "channel changed; its worker stops after the attempt in progress");
@@ -601,6 +603,24 @@ impl Dispatcher {
         self.channels = config.channels.clone();
         self.start_missing_workers();
         self.hand_off();
+    }
+
+    /// Forgets held-back episodes of channels no longer configured (their periods close, with
+    /// no summary, at the next tick).
+    fn prune_rate_state(&mut self, config: &Config) {
+        let stale = self
+            .outbox
+            .rate()
+            .held
+            .values()
+            .any(|channels| channels.iter().any(|c| !config.channels.contains_key(c)));
+        if stale {
+            let (_, rate) = self.outbox.notified_and_rate_mut();
+            rate.held.retain(|_, channels| {
+                channels.retain(|c| config.channels.contains_key(c));
+                !channels.is_empty()
+            });
+        }
     }
 
     /// Per channel: outbox depth and delivery health since start.
@@ -697,6 +717,12 @@ impl Dispatcher {
     fn state(&self) -> DeliveryState {
         self.outbox.state()
     }
+}
+
+/// True when a worker built for `b` serves `a` as well: a changed rate limit is the
+/// dispatcher's business and does not restart the worker (its group timing carries on).
+fn same_worker(a: &Channel, b: &Channel) -> bool {
+    a.name == b.name && a.kind == b.kind && a.pacing.group == b.pacing.group
 }
 
 /// Per rate-limited channel of `config`, its limit.

@@ -7,8 +7,8 @@
 //! (`/status`, `/metrics`). When the period ends with something held, one `held_back`
 //! notification (`hostwatch.rate_limit`, outside the limit) tells the channel how many, of
 //! which rules and events. A resolution of an alert the channel was told about always passes
-//! (and counts); a resolution of one it was never told about (its firing was held) is held
-//! too. Periods are on the wall clock and persisted with the outbox, so a restart does not
+//! (and counts); a resolution of one it was never told about because its firing was held
+//! stays quiet too (recorded, not counted in a summary), even once the limit is gone. Periods are on the wall clock and persisted with the outbox, so a restart does not
 //! reset the budget; a clock stepped back restarts the open period at the new time.
 //!
 //! Not for: grouping (the worker) or routing (the router decides the channels first).
@@ -53,7 +53,8 @@ pub(crate) enum Verdict {
 }
 
 /// Decides for one notification to a limited channel at `now`. `announced`: the channel was
-/// told about this episode; `held_before`: its firing was held back on this channel.
+/// told about this episode. (A resolution of an episode whose firing was held back never
+/// gets here: the dispatcher keeps it quiet, limit or not, without counting it.)
 pub(crate) fn admit(
     periods: &mut BTreeMap<String, RatePeriod>,
     channel: &str,
@@ -61,7 +62,6 @@ pub(crate) fn admit(
     now: f64,
     event: &AlertEvent,
     announced: bool,
-    held_before: bool,
 ) -> Verdict {
     let period = periods
         .entry(channel.to_string())
@@ -76,7 +76,7 @@ pub(crate) fn admit(
         period.sent = period.sent.saturating_add(1);
         return Verdict::Pass;
     }
-    if !(resolution && held_before) && period.sent < limit.max {
+    if period.sent < limit.max {
         period.sent += 1;
         return Verdict::Pass;
     }
@@ -180,7 +180,7 @@ mod tests {
             .map(|i| {
                 let rule = if i % 2 == 0 { "disk" } else { "cpu" };
                 let e = event(rule, EventKind::Firing, Severity::Warning);
-                admit(&mut periods, "ops", &l, 100.0, &e, false, false)
+                admit(&mut periods, "ops", &l, 100.0, &e, false)
             })
             .collect();
         assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Pass).count(), 3);
@@ -197,23 +197,22 @@ mod tests {
         assert!(periods.is_empty());
         // The next notification opens a new period with a full budget.
         let e = event("disk", EventKind::Firing, Severity::Warning);
-        assert_eq!(admit(&mut periods, "ops", &l, 3800.0, &e, false, false), Verdict::Pass);
+        assert_eq!(admit(&mut periods, "ops", &l, 3800.0, &e, false), Verdict::Pass);
     }
 
     #[test]
-    fn announced_resolutions_always_pass_and_those_of_held_firings_are_held() {
+    fn announced_resolutions_always_pass_and_count() {
         let mut periods = BTreeMap::new();
         let l = RateLimit { max: 1, per: Duration::from_secs(60) };
         let fire = event("a", EventKind::Firing, Severity::Critical);
-        assert_eq!(admit(&mut periods, "c", &l, 0.0, &fire, false, false), Verdict::Pass);
-        assert_eq!(admit(&mut periods, "c", &l, 1.0, &fire, false, false), Verdict::Hold);
+        assert_eq!(admit(&mut periods, "c", &l, 0.0, &fire, false), Verdict::Pass);
+        assert_eq!(admit(&mut periods, "c", &l, 1.0, &fire, false), Verdict::Hold);
         let resolved = event("a", EventKind::Resolved, Severity::Critical);
-        assert_eq!(admit(&mut periods, "c", &l, 2.0, &resolved, true, false), Verdict::Pass);
-        // In a new period with budget left, the resolution of a held firing is still held.
+        assert_eq!(admit(&mut periods, "c", &l, 2.0, &resolved, true), Verdict::Pass);
+        assert_eq!(periods["c"].sent, 2);
         let limits = BTreeMap::from([("c".to_string(), l.clone())]);
         let closed = close_ended(&mut periods, &limits, 61.0);
         assert_eq!(closed[0].1.worst, Some(Severity::Critical));
-        assert_eq!(admit(&mut periods, "c", &l, 62.0, &resolved, false, true), Verdict::Hold);
     }
 
     #[test]
@@ -222,9 +221,9 @@ mod tests {
         let l = limit();
         let e = event("a", EventKind::Firing, Severity::Warning);
         for _ in 0..4 {
-            admit(&mut periods, "c", &l, 10_000.0, &e, false, false);
+            admit(&mut periods, "c", &l, 10_000.0, &e, false);
         }
-        admit(&mut periods, "c", &l, 5_000.0, &e, false, false);
+        admit(&mut periods, "c", &l, 5_000.0, &e, false);
         assert_eq!(periods["c"].start, 5_000.0);
         assert_eq!(periods["c"].held, 2);
         let closed = close_ended(&mut periods, &BTreeMap::new(), 5_001.0);

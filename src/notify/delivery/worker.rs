@@ -93,6 +93,12 @@ pub(crate) struct WorkerCore {
     capacity: usize,
     /// When the last grouped message left (monotonic seconds).
     last_group: f64,
+    /// After a group failed transiently: its size, so the retry carries exactly the same
+    /// items (and so the same group key); newcomers wait for the next message.
+    pinned: Option<usize>,
+    /// After a group failed permanently: how many front items go one by one, so one bad
+    /// notification cannot take the others down with it.
+    solo: usize,
 }
 
 impl WorkerCore {
@@ -111,6 +117,8 @@ impl WorkerCore {
             grouping: None,
             capacity: 1,
             last_group: f64::NEG_INFINITY,
+            pinned: None,
+            solo: 0,
         }
     }
 
@@ -126,7 +134,15 @@ impl WorkerCore {
 
     /// How many front items the next message carries: 1 without grouping, else the front
     /// run of items that may share a message, up to the channel's capacity.
+    /// An item that was in flight during a crash goes alone, so the crash-loop guard sets
+    /// aside only the item that crashes, never its companions.
     fn batch_len(&self) -> usize {
+        if self.solo > 0 {
+            return 1;
+        }
+        if let Some(n) = self.pinned {
+            return n.clamp(1, self.queue.len().max(1));
+        }
         if self.grouping.is_none() || self.capacity <= 1 {
             return 1;
         }
@@ -134,7 +150,7 @@ impl WorkerCore {
             .queue
             .iter()
             .take(self.capacity)
-            .take_while(|(item, _)| groupable(&item.event))
+            .take_while(|(item, _)| groupable(&item.event) && item.crashed == 0)
             .count();
         n.max(1)
     }
@@ -143,7 +159,9 @@ impl WorkerCore {
     fn group_ready_at(&self, n: usize) -> f64 {
         let Some(g) = &self.grouping else { return f64::NEG_INFINITY };
         let Some((front, born)) = self.queue.front() else { return f64::NEG_INFINITY };
-        if !groupable(&front.event) || self.capacity <= 1 {
+        // A retry, or a group taken apart, has waited already.
+        if !groupable(&front.event) || self.capacity <= 1 || self.pinned.is_some() || self.solo > 0
+        {
             return f64::NEG_INFINITY;
         }
         let urgent = g.bypass_critical && self.queue.iter().take(n).any(|(i, _)| urgent(&i.event));
@@ -241,7 +259,8 @@ impl WorkerCore {
     }
 
     /// The front `n` items (one message) were sent with this result; returns what to report,
-    /// one acknowledgement per item.
+    /// one acknowledgement per item. A group refused permanently is not dropped: its items
+    /// are sent again one by one, and only those refused alone are dropped.
     pub(crate) fn sent(
         &mut self,
         now: f64,
@@ -249,10 +268,16 @@ impl WorkerCore {
         result: &Result<Receipt, SendError>,
     ) -> Vec<Ack> {
         let n = n.min(self.queue.len());
+        if !matches!(result, Err(SendError::Transient { .. })) {
+            self.pinned = None;
+            self.solo = self.solo.saturating_sub(n);
+        }
         match result {
             Ok(receipt) => {
                 self.failures = 0;
-                if n > 1 || self.grouping.is_some() {
+                let grouped = self.grouping.is_some()
+                    && self.queue.front().is_some_and(|(item, _)| groupable(&item.event));
+                if n > 1 || grouped {
                     self.last_group = now;
                 }
                 self.queue
@@ -263,6 +288,10 @@ impl WorkerCore {
                         answer: receipt.answer.clone(),
                     })
                     .collect()
+            }
+            Err(SendError::Permanent { .. }) if n > 1 => {
+                self.solo = n;
+                Vec::new()
             }
             Err(SendError::Permanent { reason }) => self
                 .queue
@@ -278,6 +307,9 @@ impl WorkerCore {
                 for (item, _) in self.queue.iter_mut().take(n) {
                     item.crashed = 0;
                 }
+                if n > 1 {
+                    self.pinned = Some(n);
+                }
                 self.failed(now, *retry_after);
                 Vec::new()
             }
@@ -292,6 +324,8 @@ impl WorkerCore {
     /// The front item is given up.
     pub(crate) fn gave_up(&mut self, reason: String) -> Option<Ack> {
         let (item, _) = self.queue.pop_front()?;
+        self.pinned = self.pinned.and_then(|n| n.checked_sub(1)).filter(|n| *n > 0);
+        self.solo = self.solo.saturating_sub(1);
         Some(Ack::Dropped { id: item.id, channel: item.channel, reason, gave_up: true })
     }
 
@@ -576,6 +610,11 @@ fn work(
                         log::info!(channel = name, failures = core.failures(); "channel accepts notifications again");
                     }
                     Ok(_) => {}
+                    Err(SendError::Permanent { reason }) if ids.len() > 1 => log::warn!(
+                        channel = name, items = ids.len();
+                        "channel {name} refused a grouped message permanently; sending its {} notifications one by one: {reason}",
+                        ids.len()
+                    ),
                     Err(SendError::Permanent { reason }) => log::error!(
                         channel = name, key = event.key.as_str(), rule = event.rule.as_str();
                         "channel {name} refused a notification permanently, not retrying: {reason}"

@@ -4,12 +4,16 @@
 //!
 //! Every piece of untrusted text (host, rule, series, labels, threshold, description) reaches
 //! the subject only through [`escape::one_line`], so no line break (and so no extra header)
-//! can be injected, and the HTML part only through [`escape::html`]. The message depends only
+//! can be injected, and the HTML part only through [`escape::html`]. The channel's `title`
+//! template is the subject (made one line as a whole); its `text` template replaces the
+//! description: in the HTML part its literal text is the operator's HTML and its values are
+//! escaped. The rule's summary, static labels and runbook (a link in HTML) are fact rows. The message depends only
 //! on the event and the addresses: the `Date` is the event's time, the `Message-ID` and the
 //! MIME boundary are derived from the notification key, so a retry sends the same bytes.
 
 use crate::alerts::EventKind;
 use crate::config::Severity;
+use crate::config::channels::Templates;
 use crate::event::{AlertEvent, fnv1a64};
 use crate::notify::escape;
 use mail_send::mail_builder::MessageBuilder;
@@ -64,12 +68,20 @@ impl Mailbox {
 }
 
 /// The subject: `[CRITICAL] disk_root firing on web-01: / 96.1% > 95`, on one line.
+#[cfg(test)]
 pub fn subject(event: &AlertEvent) -> String {
+    subject_with(event, &Templates::default())
+}
+
+/// The subject, the `title` template's when there is one (the whole rendered text made one
+/// line: no line break, so no header, can be injected; `mail-builder` encodes non-ASCII).
+pub fn subject_with(event: &AlertEvent, templates: &Templates) -> String {
     let what =
         if event.labels.is_empty() { event.metric.clone() } else { label_values(event, ",") };
-    let mut text = match &event.report {
-        Some(r) => format!("[report] {}: {}", r.title(), r.period_text()),
-        None => format!(
+    let mut text = match (&event.report, &templates.title) {
+        (Some(r), _) => format!("[report] {}: {}", r.title(), r.period_text()),
+        (None, Some(t)) => t.render(event, str::to_string),
+        (None, None) => format!(
             "[{}] {} {} on {}: {} {} {}",
             event.severity.as_str().to_uppercase(),
             event.rule,
@@ -80,9 +92,11 @@ pub fn subject(event: &AlertEvent) -> String {
             event.threshold
         ),
     };
-    if event.by_policy() {
+    // A template says what it wants; hostwatch's own subject adds what its fields do not.
+    let own = templates.title.is_none();
+    if own && event.by_policy() {
         text.push_str(" (critical by policy)");
-    } else if event.event == EventKind::Nodata {
+    } else if own && event.event == EventKind::Nodata {
         text.push_str(" (no data)");
     } else if event.event == EventKind::Flapping {
         text.push_str(" (notifications paused)");
@@ -127,16 +141,32 @@ fn atom(text: &str, fallback: &str, limit: usize) -> String {
     if out.is_empty() { fallback.to_string() } else { out.to_string() }
 }
 
-/// The whole message as sent (CRLF line ends).
+/// The whole message as sent (CRLF line ends), without templates.
+#[cfg(test)]
 pub fn build(event: &AlertEvent, from: &Mailbox, to: &[Mailbox]) -> String {
+    build_with(event, from, to, &Templates::default())
+}
+
+/// The whole message as sent (CRLF line ends), with the channel's templates.
+pub fn build_with(
+    event: &AlertEvent,
+    from: &Mailbox,
+    to: &[Mailbox],
+    templates: &Templates,
+) -> String {
     let (text, html) = match &event.report {
         Some(r) => (crate::report::render::text(r, "\r\n"), crate::report::render::html(r, "\r\n")),
-        None => (text_body(event), html_body(event)),
+        None => (text_body(event, templates), html_body(event, templates)),
     };
     // Thread reminders, escalations and the resolution under the episode's first mail.
     let thread =
         (event.seq > 1).then(|| message_id(&format!("{}:1", event.episode_key), &event.host));
-    let head = Head { key: &event.key, host: &event.host, ts: event.ts, subject: subject(event) };
+    let head = Head {
+        key: &event.key,
+        host: &event.host,
+        ts: event.ts,
+        subject: subject_with(event, templates),
+    };
     assemble(&head, thread, from, to, text, html)
 }
 
@@ -226,6 +256,9 @@ pub fn build_group(events: &[AlertEvent], from: &Mailbox, to: &[Mailbox]) -> Str
             crate::timefmt::human(e.since),
             escape::one_line(&e.key)
         );
+        if let Some(d) = e.description.as_deref().filter(|d| !d.trim().is_empty()) {
+            let _ = write!(text, "  {}\r\n", escape::one_line(d));
+        }
     }
     text.push_str("\r\n-- \r\nhostwatch\r\n");
     let mut html = String::from("<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\">");
@@ -236,7 +269,7 @@ pub fn build_group(events: &[AlertEvent], from: &Mailbox, to: &[Mailbox]) -> Str
         "<h2>{}</h2>\r\n<table cellpadding=\"4\" border=\"1\" style=\"border-collapse:collapse\">\r\n",
         escape::html(&headline)
     );
-    html.push_str("<tr><th>Event</th><th>Rule</th><th>Series</th><th>Value</th><th>Threshold</th><th>Since</th><th>Key</th></tr>\r\n");
+    html.push_str("<tr><th>Event</th><th>Rule</th><th>Series</th><th>Value</th><th>Threshold</th><th>Since</th><th>Details</th><th>Key</th></tr>\r\n");
     for e in events {
         let what = match e.event {
             EventKind::Resolved => "RESOLVED".to_string(),
@@ -250,6 +283,7 @@ pub fn build_group(events: &[AlertEvent], from: &Mailbox, to: &[Mailbox]) -> Str
             e.value_text.clone(),
             e.threshold.clone(),
             crate::timefmt::human(e.since),
+            e.description.clone().unwrap_or_default(),
             e.key.clone(),
         ];
         let _ = write!(html, "<tr style=\"color:{}\">", colour(e));
@@ -270,8 +304,10 @@ fn label_values(event: &AlertEvent, sep: &str) -> String {
     event.labels.values().map(String::as_str).collect::<Vec<_>>().join(sep)
 }
 
+/// The series' labels, then the rule's static ones: `mount=/, team=db`.
 fn labels(event: &AlertEvent) -> String {
-    event.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    let all = event.labels.iter().chain(&event.context.rule_labels);
+    all.map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
 }
 
 fn headline(event: &AlertEvent) -> String {
@@ -286,14 +322,18 @@ fn headline(event: &AlertEvent) -> String {
 
 /// (label, value) rows shared by both parts; values are raw (untrusted) text.
 fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
-    let mut rows = vec![
+    let mut rows = Vec::new();
+    if let Some(summary) = &event.context.summary {
+        rows.push(("Summary", summary.clone()));
+    }
+    rows.extend([
         ("Host", event.host.clone()),
         ("Rule", event.rule.clone()),
         ("Series", event.series.clone()),
         ("Value", event.value_text.clone()),
         (event.threshold_label(), event.threshold.clone()),
-    ];
-    if !event.labels.is_empty() {
+    ]);
+    if !event.labels.is_empty() || !event.context.rule_labels.is_empty() {
         rows.push(("Labels", labels(event)));
     }
     rows.push(("Since", crate::timefmt::human(event.since)));
@@ -307,22 +347,44 @@ fn facts(event: &AlertEvent) -> Vec<(&'static str, String)> {
     if let Some(seen) = event.context.last_seen {
         rows.push(("Last seen", crate::timefmt::human(seen)));
     }
+    if let Some(url) = &event.context.runbook_url {
+        rows.push((RUNBOOK, url.clone()));
+    }
     rows.push(("Notification", format!("{} #{}", event.event.as_str(), event.seq)));
     rows.push(("Key", event.key.clone()));
     rows
 }
 
-fn text_body(event: &AlertEvent) -> String {
+/// The fact row whose value is a link in the HTML part.
+const RUNBOOK: &str = "Runbook";
+
+fn text_body(event: &AlertEvent, templates: &Templates) -> String {
     let mut out = escape::one_line(&headline(event));
     out.push_str("\r\n\r\n");
     for (label, value) in facts(event) {
         let _ = write!(out, "{:<19}{}\r\n", format!("{label}:"), escape::one_line(&value));
     }
-    if let Some(d) = &event.description {
-        let _ = write!(out, "\r\n{}\r\n", escape::one_line(d));
+    match &templates.text {
+        // Plain text: the template's lines as written, values on one line each.
+        Some(t) => {
+            out.push_str("\r\n");
+            for line in t.render(event, escape::one_line).lines() {
+                let _ = write!(out, "{}\r\n", escape::one_line(line).trim_end());
+            }
+        }
+        None => {
+            if let Some(d) = &event.description {
+                let _ = write!(out, "\r\n{}\r\n", escape::one_line(d));
+            }
+        }
     }
     out.push_str("\r\n-- \r\nhostwatch\r\n");
     out
+}
+
+/// A value in the HTML part: escaped, on one line.
+fn html_line(text: &str) -> String {
+    escape::html(&escape::one_line(text))
 }
 
 fn colour(event: &AlertEvent) -> &'static str {
@@ -333,9 +395,10 @@ fn colour(event: &AlertEvent) -> &'static str {
     }
 }
 
-fn html_body(event: &AlertEvent) -> String {
+fn html_body(event: &AlertEvent, templates: &Templates) -> String {
     let mut out = String::from("<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\">");
-    let _ = write!(out, "<title>{}</title></head>\r\n", escape::html(&subject(event)));
+    let _ =
+        write!(out, "<title>{}</title></head>\r\n", escape::html(&subject_with(event, templates)));
     out.push_str("<body style=\"font-family:sans-serif\">\r\n");
     let _ = write!(
         out,
@@ -344,15 +407,27 @@ fn html_body(event: &AlertEvent) -> String {
         escape::html(&headline(event))
     );
     for (label, value) in facts(event) {
-        let _ = write!(
-            out,
-            "<tr><th align=\"left\">{label}</th><td>{}</td></tr>\r\n",
-            escape::html(&escape::one_line(&value))
-        );
+        let value = escape::html(&escape::one_line(&value));
+        let value = if label == RUNBOOK {
+            // `check` allows only an http(s) URL without quotes or angle brackets.
+            format!("<a href=\"{value}\">{value}</a>")
+        } else {
+            value
+        };
+        let _ = write!(out, "<tr><th align=\"left\">{label}</th><td>{value}</td></tr>\r\n");
     }
     out.push_str("</table>\r\n");
-    if let Some(d) = &event.description {
-        let _ = write!(out, "<p>{}</p>\r\n", escape::html(&escape::one_line(d)));
+    match &templates.text {
+        // The template's literal text is HTML as the operator wrote it; values are escaped.
+        Some(t) => {
+            let html = t.render(event, html_line).replace("\r\n", "\n").replace('\n', "\r\n");
+            let _ = write!(out, "<div>{html}</div>\r\n");
+        }
+        None => {
+            if let Some(d) = &event.description {
+                let _ = write!(out, "<p>{}</p>\r\n", escape::html(&escape::one_line(d)));
+            }
+        }
     }
     out.push_str("<p style=\"color:#777;font-size:small\">hostwatch</p>\r\n</body></html>\r\n");
     out
@@ -537,6 +612,46 @@ mod tests {
     }
 
     #[test]
+    fn templates_set_the_subject_and_text_with_values_escaped_per_part() {
+        use crate::notify::template::Template;
+        let templates = Templates {
+            title: Some(Template::parse("{{rule}} on {{labels.mount}}").unwrap()),
+            text: Some(
+                Template::parse(
+                    "<b>Team</b> {{labels.team}}\n<a href=\"{{runbook_url}}\">runbook</a>",
+                )
+                .unwrap(),
+            ),
+        };
+        let mut e = event();
+        e.labels.insert("mount".into(), "/x\r\nBcc: evil@example.com".into());
+        e.context.rule_labels.insert("team".into(), "</td><script>x</script>".into());
+        e.context.runbook_url = Some("https://wiki/a?b=1&c=2".into());
+        e.context.summary = Some("Nearly full".into());
+        assert_eq!(subject_with(&e, &templates), "disk_root on /x  Bcc: evil@example.com");
+        let (from, to) = mailboxes();
+        let m = build_with(&e, &from, &to, &templates);
+        let (lines, _) = headers(&m);
+        assert!(!lines.iter().any(|l| l.starts_with("Bcc")), "{lines:?}");
+        let parts = parts(&m);
+        let (text, html) = (&parts[0].1, &parts[1].1);
+        assert!(text.contains("\r\n<b>Team</b> </td><script>x</script>\r\n<a href=\"https://wiki/a?b=1&c=2\">runbook</a>\r\n"), "{text}");
+        assert!(text.contains("Summary:           Nearly full\r\n"), "{text}");
+        assert!(
+            text.contains("Labels:            mount=/x  Bcc: evil@example.com, team=</td>"),
+            "{text}"
+        );
+        assert!(html.contains("<div><b>Team</b> &lt;/td&gt;&lt;script&gt;x&lt;/script&gt;\r\n<a href=\"https://wiki/a?b=1&amp;c=2\">runbook</a></div>"), "{html}");
+        assert!(
+            html.contains(
+                "<td><a href=\"https://wiki/a?b=1&amp;c=2\">https://wiki/a?b=1&amp;c=2</a></td>"
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
+    }
+
+    #[test]
     fn hostile_labels_cannot_inject_headers_or_markup() {
         let mut e = event();
         e.host = "web-01\r\nBcc: evil@x".into();
@@ -605,7 +720,7 @@ mod tests {
         e.context.reason = Some("warning for 2m, escalated to critical by policy".into());
         assert!(subject(&e).ends_with("/ 59.4% > 50 (critical by policy)"), "{}", subject(&e));
         let m = build(&e, &from, &to);
-        let text = text_body(&e);
+        let text = text_body(&e, &Templates::default());
         assert!(text.contains("Warning threshold: > 50"), "{text}");
         assert!(
             text.contains("Reason:            warning for 2m, escalated to critical by policy"),
@@ -618,7 +733,7 @@ mod tests {
         r.threshold = "<= 80".into();
         r.context.episode_duration_s = Some(725.0);
         r.context.peak_text = Some("96.1%".into());
-        let text = text_body(&r);
+        let text = text_body(&r, &Templates::default());
         assert!(text.contains("Clear condition:   <= 80"), "{text}");
         assert!(text.contains("Episode:           lasted 12m5s, peak 96.1%"), "{text}");
     }
@@ -654,7 +769,7 @@ mod tests {
             subject(&flapping),
             "[CRITICAL] disk_root flapping on web-01: / 96.1% > 95 (notifications paused)"
         );
-        let text = text_body(&flapping);
+        let text = text_body(&flapping, &Templates::default());
         assert!(
             text.contains("Reason:            flapping: 62.5% of the last 21 evaluations"),
             "{text}"
@@ -664,7 +779,7 @@ mod tests {
         assert!(m.contains("#2e7d32"), "green, as a resolution: {m}");
         let m = build(&firing, &from, &to);
         assert!(subject(&firing).ends_with("flap_end on web-01: / 96.1% > 95 (still firing)"));
-        let text = text_body(&firing);
+        let text = text_body(&firing, &Templates::default());
         assert!(text.contains("changed state); still firing\r\n"), "{text}");
         assert!(m.contains("#d00000"), "{m}");
     }

@@ -46,6 +46,7 @@ pub struct EmailSender {
     from: Mailbox,
     to: Vec<Mailbox>,
     envelope_to: Vec<String>,
+    templates: crate::config::channels::Templates,
     timeout: Duration,
     /// Always `Some` until dropped (taken in `Drop` to shut down without waiting).
     runtime: Option<tokio::runtime::Runtime>,
@@ -131,6 +132,7 @@ impl EmailSender {
             envelope_to: to.iter().map(|m| m.addr.clone()).collect(),
             from,
             to,
+            templates: config.templates.clone(),
             timeout: config.timeout.unwrap_or(timeout).max(MIN_TIMEOUT),
             runtime: Some(runtime),
         })
@@ -179,12 +181,12 @@ impl Sender for EmailSender {
     fn render(&self, event: &AlertEvent) -> Rendered {
         Rendered {
             content_type: "message/rfc822".to_string(),
-            body: message::build(event, &self.from, &self.to),
+            body: message::build_with(event, &self.from, &self.to, &self.templates),
         }
     }
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
-        let body = message::build(event, &self.from, &self.to);
+        let body = message::build_with(event, &self.from, &self.to, &self.templates);
         self.deliver(&body)
     }
 
@@ -278,6 +280,7 @@ mod tests {
             insecure_skip_verify: false,
             allow_plaintext_auth: false,
             timeout: None,
+            templates: Default::default(),
         }
     }
 

@@ -51,6 +51,7 @@ mod tests {
             insecure_skip_verify: false,
             allow_plaintext_auth: false,
             timeout: None,
+            templates: Default::default(),
         };
         assert!(connector(&config).is_ok());
         config.insecure_skip_verify = true;

@@ -48,6 +48,7 @@ pub struct ExecSender {
     timeout: Duration,
     env: BTreeMap<String, Secret>,
     cwd: Option<PathBuf>,
+    templates: crate::config::channels::Templates,
 }
 
 impl ExecSender {
@@ -64,6 +65,7 @@ impl ExecSender {
             timeout: config.timeout,
             env: config.env.clone(),
             cwd,
+            templates: config.templates.clone(),
         })
     }
 
@@ -73,7 +75,7 @@ impl ExecSender {
     }
 
     fn command(&self, event: &AlertEvent) -> Command {
-        self.command_with(alert_env(&self.channel, event))
+        self.command_with(self.alert_env(event))
     }
 
     /// The hook's command with these alert variables.
@@ -95,6 +97,17 @@ impl ExecSender {
         cmd.envs(self.env.iter().map(|(k, v)| (k, v.expose())));
         cmd.envs(vars);
         cmd
+    }
+
+    /// [`alert_env`] with `HOSTWATCH_TITLE` and `HOSTWATCH_TEXT`: the channel's templates
+    /// rendered (empty without one).
+    fn alert_env(&self, event: &AlertEvent) -> Vec<(String, String)> {
+        let mut vars = alert_env(&self.channel, event);
+        for (key, text) in self.templates.plain(event) {
+            let value = text.unwrap_or_default().replace('\0', "");
+            vars.push((format!("HOSTWATCH_{}", key.to_ascii_uppercase()), value));
+        }
+        vars
     }
 
     /// The failure's reason, with the hook's stderr scrubbed of the channel's `env` values
@@ -258,8 +271,10 @@ fn is_executable(p: &Path) -> bool {
 /// of the series' last value for `nodata`, else empty), `ESCALATED_BY` (`threshold`, `time`
 /// or empty), `EPISODE_DURATION_S`, `PEAK`, `PEAK_TEXT` (empty when not known),
 /// `FLAP_PERCENT` (`flapping`, `flap_end`: the share of state changes, else empty), `STATE`
-/// (`flap_end`: `ok` or `firing`, else empty), `TEST` (`1` for `test-notify`, else `0`), and
-/// `HOSTWATCH_LABEL_<NAME>` per label, the name upper-cased with every character other than
+/// (`flap_end`: `ok` or `firing`, else empty), `TEST` (`1` for `test-notify`, else `0`),
+/// `RULE_SUMMARY` and `RUNBOOK_URL` (the rule's, empty when none), and
+/// `HOSTWATCH_LABEL_<NAME>` per label (the series', then the rule's static ones), the name
+/// upper-cased with every character other than
 /// `A-Z0-9` turned into `_` (`mount` → `HOSTWATCH_LABEL_MOUNT`). Values are passed verbatim,
 /// except NUL bytes, which an environment cannot carry and which are dropped (the JSON on
 /// stdin has them).
@@ -308,9 +323,16 @@ pub fn alert_env(channel: &str, event: &AlertEvent) -> Vec<(String, String)> {
             .to_string(),
         ),
         ("TEST".into(), if event.test { "1" } else { "0" }.to_string()),
+        ("RULE_SUMMARY".into(), event.context.summary.clone().unwrap_or_default()),
+        ("RUNBOOK_URL".into(), event.context.runbook_url.clone().unwrap_or_default()),
     ];
-    for (name, value) in &event.labels {
-        vars.push((format!("LABEL_{}", env_name(name)), value.clone()));
+    // The series' labels, then the rule's static ones (whose names never repeat a series
+    // label's; one that only differs in case keeps the series label's variable).
+    for (name, value) in event.labels.iter().chain(&event.context.rule_labels) {
+        let var = format!("LABEL_{}", env_name(name));
+        if !vars.iter().any(|(k, _)| *k == var) {
+            vars.push((var, value.clone()));
+        }
     }
     vars.into_iter().map(|(k, v)| (format!("HOSTWATCH_{k}"), v.replace('\0', ""))).collect()
 }
@@ -345,9 +367,10 @@ fn env_name(label: &str) -> String {
         .collect()
 }
 
-/// The event as the hook reads it on stdin: its JSON and a newline.
-fn stdin_payload(event: &AlertEvent) -> String {
-    let mut s = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_string());
+/// The event as the hook reads it on stdin: its JSON (with the channel's rendered `title`
+/// and `text`) and a newline.
+fn stdin_payload(event: &AlertEvent, templates: &crate::config::channels::Templates) -> String {
+    let mut s = templates.event_json(event).to_string();
     s.push('\n');
     s
 }
@@ -386,7 +409,7 @@ impl Sender for ExecSender {
         for key in self.env.keys() {
             env.insert(key.clone(), REDACTED.into());
         }
-        for (key, value) in alert_env(&self.channel, event) {
+        for (key, value) in self.alert_env(event) {
             env.insert(key, value.into());
         }
         let body = serde_json::json!({
@@ -394,7 +417,7 @@ impl Sender for ExecSender {
             "cwd": self.cwd.as_ref().map(|d| d.display().to_string()),
             "timeout": format_duration(self.timeout),
             "env": env,
-            "stdin": serde_json::to_value(event).unwrap_or_default(),
+            "stdin": self.templates.event_json(event),
         });
         Rendered {
             content_type: "application/json".to_string(),
@@ -403,7 +426,7 @@ impl Sender for ExecSender {
     }
 
     fn send(&mut self, event: &AlertEvent) -> Result<Receipt, SendError> {
-        self.execute(self.command(event), stdin_payload(event).into_bytes())
+        self.execute(self.command(event), stdin_payload(event, &self.templates).into_bytes())
     }
 
     fn group_capacity(&self) -> usize {
@@ -495,6 +518,40 @@ mod tests {
         e.labels.insert("mount".into(), "$(touch /tmp/x); rm -rf / `id`\n\"'".into());
         e.labels.insert("weird key!".into(), "a\0b".into());
         e
+    }
+
+    #[test]
+    fn the_rules_context_and_the_rendered_templates_reach_the_hook() {
+        let mut e = event();
+        e.context.summary = Some("Disk $(full)".into());
+        e.context.runbook_url = Some("https://wiki/disk".into());
+        e.context.rule_labels.insert("team".into(), "db; rm -rf /".into());
+        e.context.rule_labels.insert("Mount".into(), "shadowed".into());
+        let env: BTreeMap<String, String> = alert_env("pager", &e).into_iter().collect();
+        assert_eq!(env["HOSTWATCH_RULE_SUMMARY"], "Disk $(full)");
+        assert_eq!(env["HOSTWATCH_RUNBOOK_URL"], "https://wiki/disk");
+        assert_eq!(env["HOSTWATCH_LABEL_TEAM"], "db; rm -rf /");
+        // A static label whose variable a series label already has leaves it alone.
+        assert_eq!(env["HOSTWATCH_LABEL_MOUNT"], "$(touch /tmp/x); rm -rf / `id`\n\"'");
+        let config = ExecConfig {
+            command: vec!["/bin/true".into()],
+            timeout: Duration::from_secs(1),
+            env: BTreeMap::new(),
+            cwd: None,
+            templates: crate::config::channels::Templates {
+                title: Some(
+                    crate::notify::template::Template::parse("{{rule}}: {{summary}}").unwrap(),
+                ),
+                text: None,
+            },
+        };
+        let s = ExecSender::new("pager", &config).unwrap();
+        let shown: serde_json::Value = serde_json::from_str(&s.render(&e).body).unwrap();
+        assert_eq!(shown["env"]["HOSTWATCH_TITLE"], "hostwatch_test: Disk $(full)");
+        assert_eq!(shown["env"]["HOSTWATCH_TEXT"], "");
+        assert_eq!(shown["stdin"]["title"], "hostwatch_test: Disk $(full)");
+        assert!(shown["stdin"].get("text").is_none());
+        assert_eq!(shown["stdin"]["rule_labels"]["team"], "db; rm -rf /");
     }
 
     #[test]

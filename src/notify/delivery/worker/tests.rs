@@ -113,10 +113,60 @@ fn a_failed_group_is_retried_whole_with_what_joined_it_and_acks_every_item() {
     assert!(core.sent(1.0, 2, &Err(SendError::transient("down"))).is_empty());
     core.push(alert(3, Severity::Warning), 1.5);
     assert!(matches!(core.next(1.5), Step::Wait(_)));
-    assert_eq!(core.next(10.0), Step::Send(3));
-    let acks = core.sent(10.0, 3, &Err(SendError::permanent("refused")));
-    assert_eq!(ids(&acks), [1, 2, 3]);
-    assert!(acks.iter().all(|a| matches!(a, Ack::Dropped { gave_up: false, .. })));
+    // The retry carries the same two (the same group key); the newcomer waits.
+    assert_eq!(core.next(10.0), Step::Send(2));
+    assert_eq!(ids(&core.sent(10.0, 2, &receipt())), [1, 2]);
+    assert!(matches!(core.next(10.0), Step::Wait(_)), "3 waits for its own group");
+    assert_eq!(core.next(11.0), Step::Send(1));
+}
+
+#[test]
+fn a_group_refused_permanently_is_sent_again_one_by_one_and_only_the_bad_one_drops() {
+    let mut core = grouped(1, 1, false, 40);
+    for id in 1..=3 {
+        core.push(alert(id, Severity::Warning), 0.0);
+    }
+    assert_eq!(core.next(1.0), Step::Send(3));
+    assert!(core.sent(1.0, 3, &Err(SendError::permanent("invalid_blocks"))).is_empty());
+    assert_eq!(core.next(1.0), Step::Send(1), "no backoff: one by one at once");
+    assert_eq!(ids(&core.sent(1.0, 1, &receipt())), [1]);
+    assert_eq!(core.next(1.0), Step::Send(1));
+    let acks = core.sent(1.0, 1, &Err(SendError::permanent("bad payload")));
+    assert!(matches!(acks.as_slice(), [Ack::Dropped { id: 2, gave_up: false, .. }]));
+    assert_eq!(core.next(1.0), Step::Send(1));
+    assert_eq!(ids(&core.sent(1.0, 1, &receipt())), [3]);
+    // Then grouping resumes.
+    core.push(alert(4, Severity::Warning), 1.0);
+    core.push(alert(5, Severity::Warning), 1.0);
+    assert_eq!(core.next(2.0), Step::Send(2));
+}
+
+#[test]
+fn an_item_in_flight_during_a_crash_goes_alone_so_the_guard_sets_aside_only_it() {
+    let mut core = grouped(1, 1, false, 40);
+    let mut crashed = alert(1, Severity::Warning);
+    crashed.crashed = 2;
+    core.push(alert(9, Severity::Warning), 0.0);
+    core.push(crashed, 0.0);
+    core.push(alert(2, Severity::Warning), 0.0);
+    assert_eq!(core.next(1.0), Step::Send(1), "the group stops before the crashed item");
+    core.sent(1.0, 1, &receipt());
+    assert_eq!(core.next(2.0), Step::Send(1), "the crashed item alone");
+    core.sent(2.0, 1, &receipt());
+    assert_eq!(core.next(3.0), Step::Send(1));
+}
+
+#[test]
+fn giving_up_the_front_of_a_pinned_group_keeps_the_rest_together() {
+    let mut core = grouped(1, 1, false, 40);
+    core.push(alert(1, Severity::Warning), -98.5);
+    core.push(alert(2, Severity::Warning), 0.0);
+    core.push(alert(3, Severity::Warning), 0.0);
+    assert_eq!(core.next(1.0), Step::Send(3));
+    core.sent(1.0, 3, &Err(SendError::transient("down")));
+    let Step::GiveUp(_) = core.next(5.0) else { panic!("the oldest is given up") };
+    assert!(matches!(core.gave_up("old".into()), Some(Ack::Dropped { id: 1, gave_up: true, .. })));
+    assert_eq!(core.next(10.0), Step::Send(2));
 }
 
 #[test]

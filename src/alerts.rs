@@ -631,6 +631,19 @@ impl AlertState {
         }
         let without_data_s = n.elapsed_s;
         self.phase = Phase::Ok;
+        if let Some(f) = self.flap.flapping.take() {
+            // The flap period's episode is the one receivers know: it ends, without data.
+            return f.announced.then_some(Transition {
+                event: EventKind::Resolved,
+                severity: f.severity,
+                episode: f.since,
+                seq: f.seq.saturating_add(1),
+                cause: Some(Cause::NoDataTimeout { after_s: resolve_after }),
+                firing_s: f.elapsed_s + without_data_s,
+                peak,
+                escalated_by: None,
+            });
+        }
         announced.then_some(Transition {
             event: EventKind::Resolved,
             severity,
@@ -642,6 +655,15 @@ impl AlertState {
             peak,
             escalated_by,
         })
+    }
+
+    /// An ok alert whose series went away while it flapped: the flap period ends with it
+    /// (`resolved` in the flap's episode, if `flapping` was told); `None` for any other.
+    pub fn end_flap_with_series(&mut self) -> Option<Transition> {
+        if self.phase != Phase::Ok || self.flap.flapping.is_none() {
+            return None;
+        }
+        self.vanish()
     }
 
     /// Ends the episode at once (its rule is gone); returns `resolved` if it was announced
@@ -740,7 +762,16 @@ impl AlertState {
                     _ => (now, 1, 0.0),
                 };
                 let severity = self.flap.worst().severity();
-                let f = Flapping { since, seq, severity, announced: !silenced, elapsed_s };
+                // An episode announced before the flap is known to receivers: its end is told
+                // even if a silence holds `flapping` back now.
+                let told_before = matches!(before, Phase::Firing { announced: true, .. });
+                let f = Flapping {
+                    since,
+                    seq,
+                    severity,
+                    announced: !silenced || told_before,
+                    elapsed_s,
+                };
                 self.flap.flapping = Some(f);
                 (!silenced).then(|| self.flapping_transition(f))
             }
@@ -814,8 +845,14 @@ impl AlertState {
                 *seq = f.seq;
                 *firing_s = f.elapsed_s;
                 *told = f.severity;
-                if !f.announced || silenced {
+                if !f.announced {
                     *announced = false;
+                    return None;
+                }
+                if silenced {
+                    // `flapping` told receivers of this episode: its end must reach them,
+                    // even though this `flap_end` is held back.
+                    *announced = true;
                     return None;
                 }
                 *seq = f.seq.saturating_add(1);
@@ -1149,6 +1186,40 @@ mod tests {
         );
         assert_eq!(held.map(|t| t.event), Some(Flapping));
         assert_eq!(d, before);
+    }
+
+    #[test]
+    fn a_flap_that_ends_firing_under_a_silence_still_resolves_loudly_later() {
+        use EventKind::*;
+        // Flapping told at k = 9; silenced from k = 35 on; the wave settles hot, so the flap
+        // ends firing (its flap_end held back); the resolution after the silence is told.
+        let mut a = AlertState::default();
+        let mut hot = square(30);
+        hot.extend([true; 20]);
+        hot.extend([false; 3]);
+        let told = wave(&mut a, 0, &hot, |k| (35..50).contains(&k));
+        let tail: Vec<_> = told.iter().filter(|t| t.0 >= 9).map(|t| t.1).collect();
+        assert_eq!(tail, [Flapping, Resolved], "{told:?}");
+        // A firing told before the flap, flapping held back by a silence from then on,
+        // ending ok under the silence: the episode is still closed.
+        let mut b = AlertState::default();
+        let hot: Vec<bool> = (0..12).map(|k| k % 2 == 0).collect();
+        let mut all = hot.clone();
+        all.extend([false; 40]);
+        let told = wave(&mut b, 0, &all, |k| k >= 9);
+        assert_eq!(told.last().map(|t| t.1), Some(FlapEnd), "{told:?}");
+    }
+
+    #[test]
+    fn a_flapping_series_that_goes_away_ends_its_flap_period() {
+        let mut a = AlertState::default();
+        let mut hot = square(30);
+        hot.extend([false; 4]);
+        wave(&mut a, 0, &hot, |_| false);
+        assert!(a.flap.is_flapping() && a.phase == Phase::Ok);
+        let t = a.end_flap_with_series().expect("flapping was told: its end is told");
+        assert_eq!((t.event, t.episode, t.seq), (EventKind::Resolved, 9.0, 2));
+        assert!(a.end_flap_with_series().is_none(), "once");
     }
 
     #[test]

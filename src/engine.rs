@@ -285,6 +285,18 @@ impl Engine {
                     for b in old.bindings {
                         let Some(mut binding) = self.bindings[b as usize].take() else { continue };
                         if binding.alert.phase == Phase::Ok {
+                            if let Some(t) = binding.alert.end_flap_with_series() {
+                                self.changed = true;
+                                let rule = &self.rules[binding.rule as usize];
+                                out.push(make_notification(
+                                    &self.host,
+                                    rule,
+                                    info,
+                                    now,
+                                    &binding.alert,
+                                    t,
+                                ));
+                            }
                             continue;
                         }
                         self.changed = true;
@@ -715,6 +727,10 @@ impl Engine {
             };
             let rule = &self.rules[r];
             let resolve_after = self.resolve_after_s[r];
+            if let Some(t) = state.end_flap_with_series() {
+                out.push(make_notification(&self.host, rule, &info, now, &state, t));
+                continue;
+            }
             if let Some(n) = state.nodata() {
                 // Already without data in the previous process: the count goes on from when
                 // it was last advanced (clamped, as any wall difference is).

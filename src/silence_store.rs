@@ -40,13 +40,36 @@ pub fn read(state_dir: &Path) -> Result<SilenceFile, String> {
     }
 }
 
-/// Parses the silences file's bytes; a silence needs an `until` or a `schedule`.
+/// Parses the silences file's bytes. A file that is not JSON of the right shape is an error;
+/// one silence that cannot be read (a broken schedule, neither `until` nor `schedule`) is
+/// left out with a warning that quotes it, so the others stay in force.
 pub fn parse(bytes: &[u8]) -> Result<SilenceFile, String> {
-    let file: SilenceFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if let Some(s) = file.silences.iter().find(|s| s.schedule.is_none() && !s.until.is_finite()) {
-        return Err(format!("silence {:?} has neither \"until\" nor \"schedule\"", s.id));
+    #[derive(Deserialize)]
+    struct Raw {
+        #[serde(default)]
+        silences: Vec<serde_json::Value>,
     }
-    Ok(file)
+    let raw: Raw = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut silences = Vec::with_capacity(raw.silences.len());
+    for (i, item) in raw.silences.into_iter().enumerate() {
+        let read = serde_json::from_value::<Silence>(item.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                if s.schedule.is_none() && !s.until.is_finite() {
+                    Err("it has neither \"until\" nor \"schedule\"".to_string())
+                } else {
+                    Ok(s)
+                }
+            });
+        match read {
+            Ok(s) => silences.push(s),
+            Err(e) => {
+                let text: String = item.to_string().chars().take(300).collect();
+                log::warn!(index = i; "silences.json: silence {} cannot be read and is left out ({e}): {text}", i + 1);
+            }
+        }
+    }
+    Ok(SilenceFile { silences })
 }
 
 /// `state_dir/silences.lock`.
@@ -291,8 +314,14 @@ mod tests {
 
     #[test]
     fn a_silence_needs_an_end_or_a_schedule_and_a_lost_zone_spoils_only_its_own() {
-        let e = parse(br#"{"silences": [{"id": "s1", "rule": "x"}]}"#).unwrap_err();
-        assert_eq!(e, "silence \"s1\" has neither \"until\" nor \"schedule\"");
+        // One silence that cannot be read is left out; the others stay in force.
+        let f = parse(
+            br#"{"silences": [{"id": "s1", "rule": "x"},
+            {"id": "s0", "rule": "y", "until": 2e9}]}"#,
+        )
+        .unwrap();
+        assert_eq!(f.silences.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["s0"]);
+        assert!(parse(br#"{"silences": 3}"#).is_err(), "a file of the wrong shape is an error");
         let f = parse(
             br#"{"silences": [
               {"id": "s1", "schedule": {"days": ["sun"], "from": "02:00", "to": "04:00", "tz": "Gone/Zone"}},
@@ -305,9 +334,8 @@ mod tests {
         assert!(f.silences[0].until.is_infinite());
         assert_eq!(f.silences[1].until, 2e9);
         assert!(f.silences[1].schedule.as_ref().unwrap().zone_error().is_none());
-        assert!(
-            parse(br#"{"silences": [{"schedule": {"from": "02:00", "to": "02:00"}}]}"#).is_err()
-        );
+        let bad = br#"{"silences": [{"schedule": {"from": "02:00", "to": "02:00"}}]}"#;
+        assert!(parse(bad).unwrap().silences.is_empty(), "a broken schedule is left out");
     }
 
     #[test]

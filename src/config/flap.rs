@@ -11,7 +11,8 @@ use super::{FlapLimits, RuleFlap};
 const FLAP_KEYS: &[&str] = &["high", "low"];
 const EXAMPLE: &str = "{\"high\": 50, \"low\": 25} or false";
 
-/// The (and Nagios's usual) defaults: flapping above 50 %, over below 25 %.
+/// hostwatch's defaults: flapping above 50 %, over below 25 % (Nagios ships 20/5 for services,
+/// Icinga 2 30/25; a host monitor's evaluations are more frequent than their checks).
 pub const DEFAULT_FLAP: FlapLimits = FlapLimits { high: 50.0, low: 25.0 };
 
 /// Decodes the top-level `flap`: `None` when it is `false`.

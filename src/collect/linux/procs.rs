@@ -629,15 +629,19 @@ fn pread_all(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// [`pread_all`] into `buf` (kept across calls), made larger while a read fills it (long
-/// argument lists), up to 1 MiB.
+/// The most of a process's arguments read: a `cmdline` glob sees this prefix only, so a
+/// process with huge arguments cannot make every tick copy megabytes.
+const CMDLINE_MAX: usize = 16 * 1024;
+
+/// Reads with [`pread_all`] into `buf` (kept across calls), grown while a read fills it, up
+/// to [`CMDLINE_MAX`].
 fn pread_grow(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     if buf.is_empty() {
         buf.resize(4096, 0);
     }
     loop {
         let len = pread_all(fd, buf)?;
-        if len < buf.len() || buf.len() >= 1 << 20 {
+        if len < buf.len() || buf.len() >= CMDLINE_MAX {
             return Ok(len);
         }
         let bigger = buf.len() * 2;
@@ -794,26 +798,53 @@ mod tests {
 
     #[test]
     fn a_busy_process_shows_its_cpu_and_hostwatch_never_counts_itself() {
-        let me = std::fs::read_to_string("/proc/self/comm").unwrap();
+        // Its own pid in a pidfile: a comm group would race with sibling tests' children,
+        // which carry this binary's comm between fork and exec.
+        let pidfile = std::env::temp_dir().join(format!("hw-self-{}.pid", std::process::id()));
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
         let groups = [
             group("busy", ProcessMatcher::Cmdline("sh -c while :; do :; done # hw-busy".into())),
-            group("self", ProcessMatcher::Comm(me.trim_end().into())),
+            group("self", ProcessMatcher::Pidfile(pidfile.clone())),
         ];
         let mut child = Command::new("sh")
             .args(["-c", "while :; do :; done # hw-busy"])
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
+        // What the kernel says the loop used, read around the two scans: on a loaded machine
+        // the loop gets less than a core, and the scanner must say what it really got.
+        let used_s = |pid: u32| -> f64 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let f: Vec<f64> = after.split(' ').map(|x| x.parse().unwrap_or(0.0)).collect();
+            // utime and stime are fields 14 and 15 of stat, 12 and 13 after the comm.
+            // SAFETY: sysconf has no preconditions.
+            (f[11] + f[12]) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+        };
         let (mut reg, mut out) = (Registry::new(), Sample::default());
         let mut p = Procs::new(&groups);
+        // Until it has exec'd, the child carries the test binary's arguments.
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !std::fs::read(&cmdline).unwrap_or_default().ends_with(b"# hw-busy\0")
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (before, started) = (used_s(child.id()), std::time::Instant::now());
         scan(&mut p, &mut reg, &mut out);
         std::thread::sleep(Duration::from_millis(500));
         scan(&mut p, &mut reg, &mut out);
+        let (after, elapsed) = (used_s(child.id()), started.elapsed().as_secs_f64());
         child.kill().unwrap();
         child.wait().unwrap();
         let cpu = value(&reg, &out, "proc.cpu{name=busy}").unwrap();
-        assert!(cpu > 40.0 && cpu < 110.0, "a busy loop uses about one core: {cpu}");
-        // Test threads share the test binary's comm; the scanner skips its own pid.
+        let kernel = (after - before) / elapsed * 100.0;
+        assert!(cpu > 0.0 && cpu <= 100.0 * 1.05, "one busy loop, at most one core: {cpu}");
+        // Tick granularity (10 ms of 500) and the reads around the scans: 10 points.
+        assert!((cpu - kernel).abs() <= 10.0, "scanner {cpu:.1}% vs kernel {kernel:.1}%");
+        // The scanner never counts hostwatch itself.
         assert_eq!(value(&reg, &out, "proc.count{name=self}"), Some(0.0));
+        let _ = std::fs::remove_file(&pidfile);
     }
 }

@@ -98,9 +98,9 @@ pub fn subject_with(event: &AlertEvent, templates: &Templates) -> String {
         text.push_str(" (critical by policy)");
     } else if own && event.event == EventKind::Nodata {
         text.push_str(" (no data)");
-    } else if event.event == EventKind::Flapping {
+    } else if own && event.event == EventKind::Flapping {
         text.push_str(" (notifications paused)");
-    } else if event.event == EventKind::FlapEnd {
+    } else if own && event.event == EventKind::FlapEnd {
         text.push_str(if event.ends_episode() { " (ok)" } else { " (still firing)" });
     }
     if event.test {

@@ -207,9 +207,21 @@ fn process_scan(label: &str) {
     let _ = std::fs::remove_file(&pidfile);
 }
 
+/// Spawned processes, killed and reaped however the bench ends (a panic included).
+struct Sleepers(Vec<std::process::Child>);
+
+impl Drop for Sleepers {
+    fn drop(&mut self) {
+        for s in &mut self.0 {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
 fn process_scans() {
     process_scan("this machine");
-    let mut sleepers: Vec<std::process::Child> = (0..1000)
+    let sleepers: Vec<std::process::Child> = (0..1000)
         .filter_map(|_| {
             std::process::Command::new("sleep")
                 .arg("1000")
@@ -218,12 +230,10 @@ fn process_scans() {
                 .ok()
         })
         .collect();
-    assert_eq!(sleepers.len(), 1000, "could not spawn 1,000 sleepers");
+    let sleepers = Sleepers(sleepers);
+    assert_eq!(sleepers.0.len(), 1000, "could not spawn 1,000 sleepers");
     process_scan("1,000 sleepers spawned");
-    for s in &mut sleepers {
-        let _ = s.kill();
-        let _ = s.wait();
-    }
+    drop(sleepers);
 }
 
 fn main() {

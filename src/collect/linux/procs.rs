@@ -522,27 +522,39 @@ fn count_fds(dir: RawFd, pid: u32, dents: &mut Vec<u8>) -> u64 {
 }
 
 /// The pid a pidfile holds: decimal digits, surrounding whitespace allowed, above 0. Only a
-/// regular file is read (opened non-blocking: a FIFO never stalls the loop).
+/// regular file is read: the path is first opened with `O_PATH` (which opens nothing: a
+/// pidfile a service user pointed at `/dev/watchdog` or a tape never reaches its driver) and
+/// checked, then that same file is opened for reading through `/proc/self/fd`, non-blocking.
 fn read_pidfile(path: &std::ffi::CStr) -> Result<u32, PidfileProblem> {
     let bytes = path.to_bytes_with_nul();
     if bytes.len() < 2 {
         return Err(PidfileProblem::Unreadable);
     }
-    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
     // SAFETY: `bytes` is NUL-terminated and outlives the call.
-    let fd = unsafe { libc::open(bytes.as_ptr().cast(), flags) };
+    let fd = unsafe { libc::open(bytes.as_ptr().cast(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(PidfileProblem::Unreadable);
+    }
+    // SAFETY: open returned a new descriptor that nothing else owns.
+    let handle = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: fstat writes into the struct we own (an O_PATH descriptor may be fstat'ed).
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(handle.as_raw_fd(), &mut st) } != 0
+        || st.st_mode & libc::S_IFMT != libc::S_IFREG
+    {
+        return Err(PidfileProblem::Unreadable);
+    }
+    let mut through = [0u8; 48];
+    let mut w = std::io::Cursor::new(&mut through[..]);
+    let _ = std::io::Write::write_fmt(&mut w, format_args!("/proc/self/fd/{fd}\0"));
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
+    // SAFETY: `through` holds a NUL-terminated path (48 bytes fit any descriptor number).
+    let fd = unsafe { libc::open(through.as_ptr().cast(), flags) };
     if fd < 0 {
         return Err(PidfileProblem::Unreadable);
     }
     // SAFETY: open returned a new descriptor that nothing else owns.
     let file = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: fstat writes into the struct we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0
-        || st.st_mode & libc::S_IFMT != libc::S_IFREG
-    {
-        return Err(PidfileProblem::Unreadable);
-    }
     // A pidfile is a line; 64 bytes or more is not one.
     let mut chunk = [0u8; 64];
     let len = pread_all(file.as_raw_fd(), &mut chunk).map_err(|_| PidfileProblem::Unreadable)?;
@@ -754,6 +766,16 @@ mod tests {
         // SAFETY: mkfifo with a NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(cfifo.as_ptr(), 0o600) }, 0);
         assert_eq!(read_pidfile(&cfifo), Err(PidfileProblem::Unreadable), "a FIFO never blocks");
+        // A symlink to a device is refused without opening the device.
+        let link = dir.join("dev");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let clink = std::ffi::CString::new(link.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(read_pidfile(&clink), Err(PidfileProblem::Unreadable));
+        // A symlink to a regular pidfile is followed, as daemons' pidfiles sometimes are.
+        let good = dir.join("good");
+        std::os::unix::fs::symlink(dir.join("ok"), &good).unwrap();
+        let cgood = std::ffi::CString::new(good.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(read_pidfile(&cgood), Ok(1234));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -149,6 +149,11 @@ pub struct TestNotifyArgs {
     #[argh(switch)]
     pub dry_run: bool,
 
+    /// send N test notifications as one grouped message, as the channel's group_wait would
+    /// (2 to the channel's limit per message)
+    #[argh(option)]
+    pub group: Option<usize>,
+
     /// config file (overrides the global --config)
     #[argh(option, short = 'c')]
     pub config: Option<PathBuf>,

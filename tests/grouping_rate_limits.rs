@@ -479,3 +479,38 @@ fn every_channel_type_carries_a_group_as_one_message_with_each_key_and_hostile_t
     assert!(env.split('\0').any(|v| v == "HOSTWATCH_EVENT=group"), "{env}");
     assert!(outbox_keys(&dir).is_empty(), "every item acknowledged");
 }
+
+#[test]
+fn test_notify_group_sends_and_previews_a_grouped_message() {
+    let dir = tempdir("group-test-notify");
+    let receiver = Receiver::start();
+    let cfg = json!({
+        "host": "web-01", "state_dir": dir.join("state").display().to_string(),
+        "channels": {
+            "ops": {"type": "slack", "webhook_url": receiver.url("/slack"), "group_wait": "30s"},
+            "mail": {"type": "email", "server": "127.0.0.1:1", "tls": "none",
+                     "from": "hw@example.com", "to": ["ops@example.com"]},
+            "am": {"type": "alertmanager", "url": "http://127.0.0.1:1"}
+        }
+    });
+    let cfg = write(&dir, "config.json", &cfg.to_string());
+    let cfg = cfg.to_str().unwrap();
+    let out = common::run(&["test-notify", "ops", "--group", "3", "--config", cfg]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let got = bodies(&receiver);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let blocks = got[0]["blocks"].as_array().unwrap();
+    assert_eq!(blocks.iter().filter(|b| b["type"] == "section").count(), 3);
+    let header = blocks[0]["text"]["text"].as_str().unwrap();
+    assert!(header.contains("TEST: 3 notifications on web-01"), "{header}");
+    // A preview of the e-mail: one message, a row per notification, nothing sent.
+    let out = common::run(&["test-notify", "mail", "--group", "3", "--dry-run", "--config", cfg]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = common::stdout(&out);
+    assert_eq!(text.matches("<tr style=").count(), 3, "{text}");
+    // What can never be grouped says so.
+    for (channel, n) in [("am", "2"), ("ops", "1"), ("ops", "46")] {
+        let out = common::run(&["test-notify", channel, "--group", n, "--config", cfg]);
+        assert_eq!(out.status.code(), Some(2), "{channel} {n}: {}", common::stderr(&out));
+    }
+}

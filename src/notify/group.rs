@@ -45,7 +45,8 @@ pub(crate) fn headline(events: &[AlertEvent]) -> String {
         [one] => (*one).to_string(),
         many => format!("{} hosts", many.len()),
     };
-    format!("{} notifications on {on}: {}", events.len(), counts(events))
+    let test = if !events.is_empty() && events.iter().all(|e| e.test) { "TEST: " } else { "" };
+    format!("{test}{} notifications on {on}: {}", events.len(), counts(events))
 }
 
 /// `7 firing, 1 escalated, 3 resolved`: how many of each event, in a fixed order.

@@ -317,6 +317,24 @@ pub struct Transition {
     pub escalated_by: Option<EscalatedBy>,
 }
 
+impl Flapping {
+    /// The notification `event` that ends flap period `self` in its episode (the next
+    /// sequence number, its worst severity, the time it flapped; peak unknown), if
+    /// `flapping` was told: a period never announced ends without a word.
+    fn ending(&self, event: EventKind, cause: Option<Cause>) -> Option<Transition> {
+        self.announced.then_some(Transition {
+            event,
+            severity: self.severity,
+            episode: self.since,
+            seq: self.seq.saturating_add(1),
+            cause,
+            firing_s: self.elapsed_s,
+            peak: f64::NAN,
+            escalated_by: None,
+        })
+    }
+}
+
 impl AlertState {
     /// The severity, when firing.
     pub fn firing_severity(&self) -> Option<Severity> {
@@ -633,15 +651,11 @@ impl AlertState {
         self.phase = Phase::Ok;
         if let Some(f) = self.flap.flapping.take() {
             // The flap period's episode is the one receivers know: it ends, without data.
-            return f.announced.then_some(Transition {
-                event: EventKind::Resolved,
-                severity: f.severity,
-                episode: f.since,
-                seq: f.seq.saturating_add(1),
-                cause: Some(Cause::NoDataTimeout { after_s: resolve_after }),
+            let cause = Some(Cause::NoDataTimeout { after_s: resolve_after });
+            return f.ending(EventKind::Resolved, cause).map(|t| Transition {
                 firing_s: f.elapsed_s + without_data_s,
                 peak,
-                escalated_by: None,
+                ..t
             });
         }
         announced.then_some(Transition {
@@ -671,16 +685,7 @@ impl AlertState {
     pub fn vanish(&mut self) -> Option<Transition> {
         let old = std::mem::take(self);
         if let Some(f) = old.flap.flapping {
-            return f.announced.then_some(Transition {
-                event: EventKind::Resolved,
-                severity: f.severity,
-                episode: f.since,
-                seq: f.seq.saturating_add(1),
-                cause: None,
-                firing_s: f.elapsed_s,
-                peak: f64::NAN,
-                escalated_by: None,
-            });
+            return f.ending(EventKind::Resolved, None);
         }
         match old.phase {
             Phase::Firing {
@@ -871,16 +876,7 @@ impl AlertState {
                     escalated_by,
                 })
             }
-            Phase::Ok | Phase::Pending { .. } => f.announced.then_some(Transition {
-                event: EventKind::FlapEnd,
-                severity: f.severity,
-                episode: f.since,
-                seq: f.seq.saturating_add(1),
-                cause: None,
-                firing_s: f.elapsed_s,
-                peak: f64::NAN,
-                escalated_by: None,
-            }),
+            Phase::Ok | Phase::Pending { .. } => f.ending(EventKind::FlapEnd, None),
         }
     }
 }

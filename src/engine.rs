@@ -284,36 +284,27 @@ impl Engine {
                     let old = slot.take().expect("checked is_some");
                     for b in old.bindings {
                         let Some(mut binding) = self.bindings[b as usize].take() else { continue };
-                        if binding.alert.phase == Phase::Ok {
-                            if let Some(t) = binding.alert.end_flap_with_series() {
-                                self.changed = true;
-                                let rule = &self.rules[binding.rule as usize];
-                                out.push(make_notification(
-                                    &self.host,
-                                    rule,
-                                    info,
-                                    now,
-                                    &binding.alert,
-                                    t,
-                                ));
-                            }
-                            continue;
-                        }
-                        self.changed = true;
                         let rule = &self.rules[binding.rule as usize];
-                        let hold = Hold {
-                            host: &self.host,
-                            silences: &self.silences,
-                            suppressed: &mut self.suppressed,
+                        let t = if binding.alert.phase == Phase::Ok {
+                            // Only a flap period the series took with it has anything to say.
+                            let Some(t) = binding.alert.end_flap_with_series() else { continue };
+                            Some(t)
+                        } else {
+                            let hold = Hold {
+                                host: &self.host,
+                                silences: &self.silences,
+                                suppressed: &mut self.suppressed,
+                            };
+                            lose_data(
+                                hold,
+                                (rule, info),
+                                &mut binding.alert,
+                                now,
+                                old.last_ts,
+                                NoDataReason::SeriesGone,
+                            )
                         };
-                        let t = lose_data(
-                            hold,
-                            (rule, info),
-                            &mut binding.alert,
-                            now,
-                            old.last_ts,
-                            NoDataReason::SeriesGone,
-                        );
+                        self.changed = true;
                         if let Some(t) = t {
                             out.push(make_notification(
                                 &self.host,

@@ -1,5 +1,5 @@
 //! Helpers the unit tests share (compiled for tests only): a fresh temporary directory per
-//! test, and [`allocations`], which counts the heap allocations of a closure on the calling
+//! test, the flap notifications channels render ([`flap_events`]), and [`allocations`], which counts the heap allocations of a closure on the calling
 //! thread (the unit-test binary's global allocator counts, per thread, only inside it, so
 //! tests running in parallel do not disturb each other). Not for integration tests, which
 //! have `tests/common` (and `tests/alloc_free.rs` its own allocator).
@@ -58,4 +58,25 @@ pub(crate) fn allocations(f: impl FnOnce()) -> usize {
     f();
     COUNTING.with(|on| on.set(false));
     COUNT.with(|n| n.get())
+}
+
+/// A `flapping`, and the `flap_end`s that say ok and firing, as the engine makes them.
+#[cfg(any(feature = "slack", feature = "teams", feature = "email"))]
+pub(crate) fn flap_events(base: crate::event::AlertEvent) -> [crate::event::AlertEvent; 3] {
+    let mut flapping = base.clone();
+    flapping.event = crate::alerts::EventKind::Flapping;
+    flapping.context.flap_percent = Some(62.5);
+    flapping.context.reason = Some("flapping: 62.5% of the last 21 evaluations changed state; no firing or resolved until it settles".into());
+    let mut ok = base.clone();
+    ok.event = crate::alerts::EventKind::FlapEnd;
+    ok.context.flap_percent = Some(21.1);
+    ok.context.state = Some(crate::event::CurrentState::Ok);
+    ok.context.reason =
+        Some("no longer flapping (21.1% of the last 21 evaluations changed state); ok".into());
+    let mut firing = ok.clone();
+    firing.context.state = Some(crate::event::CurrentState::Firing);
+    firing.context.reason = Some(
+        "no longer flapping (21.1% of the last 21 evaluations changed state); still firing".into(),
+    );
+    [flapping, ok, firing]
 }

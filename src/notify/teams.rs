@@ -737,30 +737,9 @@ mod tests {
         }
     }
 
-    /// A `flapping`, and the `flap_end`s that say ok and firing, as the engine makes them.
-    fn flap_events(base: AlertEvent) -> [AlertEvent; 3] {
-        let mut flapping = base.clone();
-        flapping.event = EventKind::Flapping;
-        flapping.context.flap_percent = Some(62.5);
-        flapping.context.reason = Some("flapping: 62.5% of the last 21 evaluations changed state; no firing or resolved until it settles".into());
-        let mut ok = base.clone();
-        ok.event = EventKind::FlapEnd;
-        ok.context.flap_percent = Some(21.1);
-        ok.context.state = Some(crate::event::CurrentState::Ok);
-        ok.context.reason =
-            Some("no longer flapping (21.1% of the last 21 evaluations changed state); ok".into());
-        let mut firing = ok.clone();
-        firing.context.state = Some(crate::event::CurrentState::Firing);
-        firing.context.reason = Some(
-            "no longer flapping (21.1% of the last 21 evaluations changed state); still firing"
-                .into(),
-        );
-        [flapping, ok, firing]
-    }
-
     #[test]
     fn flapping_and_flap_end_say_so_and_an_ok_flap_end_looks_resolved() {
-        let [flapping, ok, firing] = flap_events(event());
+        let [flapping, ok, firing] = crate::testutil::flap_events(event());
         for format in [TeamsFormat::Workflows, TeamsFormat::MessageCard] {
             let mut all = Vec::new();
             strings(&rendered(format, &flapping), &mut all);

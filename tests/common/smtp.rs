@@ -64,3 +64,40 @@ impl Drop for Smtp {
         let _ = self.child.wait();
     }
 }
+
+/// Parses a raw message with Python's `email` package: every header (name, decoded value)
+/// in order, the subject, the top content type, the leaf parts (content type, decoded text)
+/// and the defects Python found.
+pub fn parse_mail(raw: &str) -> Value {
+    let script = r#"
+import email, email.policy, json, sys
+m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
+parts = [{"type": p.get_content_type(), "text": p.get_content()}
+         for p in m.walk() if not p.is_multipart()]
+print(json.dumps({"headers": [[k, str(v)] for k, v in m.items()], "subject": str(m["Subject"]),
+                  "type": m.get_content_type(), "parts": parts,
+                  "defects": [str(d) for d in m.defects]}))
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(raw.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python could not parse the message");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The values of header `name` (case-insensitive) in what [`parse_mail`] returned.
+pub fn header<'a>(parsed: &'a Value, name: &str) -> Vec<&'a str> {
+    parsed["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
+        .map(|h| h[1].as_str().unwrap())
+        .collect()
+}

@@ -686,6 +686,10 @@ fn the_state_load_resolves_no_secret_and_the_full_load_still_refuses_a_missing_o
     // What it does read is still checked, and the overrides still apply.
     let e = load_state_str(text, "t.json", &no_env).unwrap_err().to_string();
     assert_eq!(e, "t.json:2:16: state_dir: environment variable STATE is not set");
+    // JSON is YAML too: read as YAML, the same values at the same positions.
+    assert_eq!(load_state_str(text, "t.yaml", &env).unwrap().state_dir, Path::new("/srv/hw"));
+    let e = load_state_str(text, "t.yaml", &no_env).unwrap_err().to_string();
+    assert_eq!(e, "t.yaml:2:16: state_dir: environment variable STATE is not set");
     let env = |name: &str| match name {
         "STATE" => Some("/srv".to_owned()),
         "HOSTWATCH_STATE_DIR" => Some("/elsewhere".to_owned()),
@@ -793,4 +797,29 @@ fn channel_templates_compile_at_load_and_errors_point_into_the_string() {
             "4:84: channels.t.title: invalid label name \"a-b\" in {{labels.a-b}} (a label name is letters, digits and '_', not starting with a digit)",
         ]
     );
+}
+
+#[test]
+fn json_fixtures_read_as_yaml_give_the_same_errors_at_the_same_positions() {
+    // JSON is YAML 1.2 (flow style): both front-ends must put every value at one place.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");
+    let mut compared = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        // JSON syntax errors are not YAML's: YAML takes a trailing comma, and finds a missing
+        // one later (the twins in `*.yaml` cover them).
+        if path.extension().is_none_or(|e| e != "json")
+            || name.starts_with("syntax_")
+            || name == "trailing_comma"
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let as_json = load_str(&text, "f.json", &no_env).expect_err(&name).to_string();
+        let as_yaml = load_str(&text, "f.yaml", &no_env).expect_err(&name).to_string();
+        assert_eq!(as_yaml.replace("f.yaml:", "f.json:"), as_json, "{name}");
+        compared += 1;
+    }
+    assert!(compared >= 17, "only {compared} fixtures");
 }

@@ -55,10 +55,15 @@ struct Builder<'a> {
 
 type Result<T, E = SyntaxError> = std::result::Result<T, E>;
 
-/// The parser's 0-based column made 1-based.
-fn pos(span: &Span) -> (u32, u32) {
+/// A parser position (1-based line, 0-based column in characters) as `json` counts: both
+/// 1-based.
+fn one_based(m: &saphyr_parser::Marker) -> (u32, u32) {
     let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    (clamp(span.start.line()), clamp(span.start.col()).saturating_add(1))
+    (clamp(m.line()).max(1), clamp(m.col()).saturating_add(1))
+}
+
+fn pos(span: &Span) -> (u32, u32) {
+    one_based(&span.start)
 }
 
 fn error((line, col): (u32, u32), message: impl Into<String>) -> SyntaxError {
@@ -66,14 +71,12 @@ fn error((line, col): (u32, u32), message: impl Into<String>) -> SyntaxError {
 }
 
 fn scan_error(e: &ScanError) -> SyntaxError {
-    let m = e.marker();
-    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let mut message = e.info().to_owned();
     if message.starts_with("while scanning a block scalar") {
         // `warn: > 85` starts a folded block scalar.
         message.push_str(" (a value starting with > or | must be quoted, like warn: \"> 85\")");
     }
-    error((clamp(m.line()), clamp(m.col()).saturating_add(1)), message)
+    error(one_based(e.marker()), message)
 }
 
 impl<'a> Builder<'a> {

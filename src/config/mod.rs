@@ -514,7 +514,7 @@ mod effective;
 pub mod env;
 mod error;
 mod flap;
-pub mod format;
+pub(crate) mod format;
 mod history;
 pub mod json;
 mod processes;
@@ -663,7 +663,7 @@ fn read_text(path: Option<&Path>) -> Result<(String, String), ConfigErrors> {
 }
 
 /// Loads a config from text; `source` names it in errors and chooses its syntax (YAML for a
-/// `.yaml` or `.yml` name, else JSON: [`format::Format::of`]), `env` looks up environment
+/// `.yaml` or `.yml` name, else JSON: `format::Format::of`), `env` looks up environment
 /// variables (for `${NAME}` and the `HOSTWATCH_*` overrides).
 pub fn load_str(
     text: &str,

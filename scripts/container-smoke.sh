@@ -6,9 +6,10 @@
 # namespace, with /proc mounted and the host's / bind-mounted read-only at /host, as the README
 # tells a container to run. `podman run` itself does not work on the CI machine (cgroup mode).
 # Checks: the image holds the binary and the CA bundle only; without `collect.root` mounts read
-# as the container sees them (/host...); with "root": "/host" they read as the host names them,
-# with the host's figures; `once` runs on the embedded default config and keeps its state in
-# /var/lib/hostwatch (the image's VOLUME). Needs root, podman, unshare, python3.
+# as the container sees them (its own /, its volume, /host...); with "root": "/host" they read
+# as the host names them, with the host's figures, and the container's own are left out; `once` runs on the embedded default config from a read-only image
+# (docker run --read-only) and keeps its state in /var/lib/hostwatch (the image's VOLUME, a
+# writable mount here). Needs root, podman, unshare, python3.
 # Usage: scripts/container-smoke.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,8 +54,11 @@ printf '{"collect": {"root": "/host"}}\n' >"$root/etc/hostwatch/host.json"
 unshare --mount --propagation private -- bash -s "$root" "$data" "$work" <<'INNER'
 set -euo pipefail
 root=$1 data=$2 work=$3
-mkdir -p "$root/proc" "$root/host"
-trap 'umount -R "$root/host" 2>/dev/null; umount "$root/proc" 2>/dev/null; umount "$data" 2>/dev/null' EXIT
+mkdir -p "$root/proc" "$root/host" "$root/var/lib/hostwatch" "$work/state"
+trap 'umount -R "$root" 2>/dev/null; umount "$data" 2>/dev/null' EXIT
+mount --bind "$root" "$root"          # the image read-only (docker run --read-only),
+mount -o remount,bind,ro "$root"
+mount --bind "$work/state" "$root/var/lib/hostwatch" # but for its VOLUME
 mount --bind "$data" "$data"
 mount --bind / "$root/host"          # what -v /:/host:ro,rslave gives: the host's /,
 mount -o remount,bind,ro "$root/host"
@@ -80,7 +84,8 @@ def mounts(name):
     prefix = "disk.used_percent{mount="
     return {k[len(prefix):-1]: v for k, v in metrics.items() if k.startswith(prefix)}
 plain = mounts("sample-plain.json")
-assert "/host" in plain and "/" not in plain, "without collect.root: %s" % sorted(plain)
+# Without collect.root: the container's own mounts (its / and its VOLUME), the host's under /host.
+assert {"/", "/host", "/var/lib/hostwatch"} <= set(plain), "without collect.root: %s" % sorted(plain)
 rooted = mounts("sample-root.json")
 assert sorted(rooted) == sorted(["/", data]), "with collect.root /host: %s" % sorted(rooted)
 blocks, bfree, bavail = json.load(open(work + "/statvfs.json"))
@@ -95,7 +100,7 @@ for name in ("once", "once-root"):
 print("container-smoke: / used %.2f%% in the image, %.2f%% on the host; mounts %s; once exited %s"
       % (rooted["/"], host, sorted(rooted), codes), file=sys.stderr)
 PY
-[ -n "$(ls -A "$root/var/lib/hostwatch" 2>/dev/null)" ] \
+[ -n "$(ls -A "$work/state" 2>/dev/null)" ] \
   || fail "once left no state in /var/lib/hostwatch (the image's VOLUME)"
 done_at=$(date +%s.%N)
 awk -v a="$started" -v b="$built" -v c="$done_at" 'BEGIN {

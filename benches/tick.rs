@@ -2,8 +2,9 @@
 //! evaluation alone for 10, 1,000 and 10,000 rules, with flap detection (the default) and
 //! without (`"flap": false`), and the process scan of `collect.processes` (comm and pidfile
 //! groups; then with a cmdline group too) for this machine's processes and with 1,000 more
-//! sleepers spawned, with no process started between ticks (the scan skips the `/proc`
-//! listing) and with one started before every tick (it lists). CPU time of this thread (user and kernel), median of many ticks. Run with
+//! sleepers spawned: as the machine runs (mostly no process started between two collects: no
+//! `/proc` listing), with one process started before every collect (its pid looked up alone),
+//! and with 65 threads started before every collect (a burst: `/proc` listed every time). CPU time of this thread (user and kernel), median of many ticks. Run with
 //! `cargo bench --bench tick`.
 
 use hostwatch::collect::{self, Sample};
@@ -155,8 +156,9 @@ fn last_pid() -> Option<u64> {
 
 /// Median CPU time of one collect with `collect` as the config's collect section, and the
 /// share of collects before which some pid was handed out (the process scan lists `/proc`
-/// then); with `spawn`, a short-lived process is started (and reaped) before each one.
-fn collect_median(collect: serde_json::Value, ticks: usize, spawn: bool) -> (f64, f64) {
+/// then); with `births` 1, a short-lived process is started (and reaped) before each one, with
+/// more, that many short-lived threads.
+fn collect_median(collect: serde_json::Value, ticks: usize, births: usize) -> (f64, f64) {
     let text = json!({"host": "bench", "state_dir": "/tmp/hostwatch-bench", "collect": collect, "rules": []}).to_string();
     let config = config::load_str(&text, "bench.json", &|_| None).expect("bench config");
     let mut backend = collect::backend(&config.collect);
@@ -166,8 +168,16 @@ fn collect_median(collect: serde_json::Value, ticks: usize, spawn: bool) -> (f64
     let mut ns = Vec::with_capacity(ticks);
     let (mut pid, mut moved) = (last_pid(), 0usize);
     for _ in 0..ticks {
-        if spawn {
-            let _ = std::process::Command::new("true").status();
+        match births {
+            0 => {}
+            1 => {
+                let _ = std::process::Command::new("true").status();
+            }
+            n => {
+                for _ in 0..n {
+                    let _ = std::thread::spawn(|| {}).join();
+                }
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
         let now = last_pid();
@@ -209,20 +219,20 @@ fn process_scan(label: &str) {
     // Every sleeper matching: `stat` and the descriptor count of each.
     let every_sleeper = json!([{"name": "sleepers", "comm": "sleep"}]);
     let ticks = 200;
-    for spawn in [false, true] {
-        let (base, _) = collect_median(json!({}), ticks, spawn);
-        let (comm_us, started) = collect_median(json!({"processes": comm}), ticks, spawn);
-        let (cmd_us, _) = collect_median(json!({"processes": with_cmdline}), ticks, spawn);
-        let (all_us, _) = collect_median(json!({"processes": every_sleeper}), ticks, spawn);
+    for births in [0, 1, 65] {
+        let (base, _) = collect_median(json!({}), ticks, births);
+        let (comm_us, started) = collect_median(json!({"processes": comm}), ticks, births);
+        let (cmd_us, _) = collect_median(json!({"processes": with_cmdline}), ticks, births);
+        let (all_us, _) = collect_median(json!({"processes": every_sleeper}), ticks, births);
         println!(
             "process scan, {label} ({} processes), {}: collect without groups {base:.1} µs; comm + pidfile groups {comm_us:.1} µs (+{:.1} µs); with a cmdline group too {cmd_us:.1} µs (+{:.1} µs); a group every sleeper matches {all_us:.1} µs (+{:.1} µs)",
             process_count(),
-            if spawn {
-                "a process started before every tick".to_string()
-            } else {
-                format!(
+            match births {
+                0 => format!(
                     "the machine as it is (a pid handed out before {started:.0} % of the ticks)"
-                )
+                ),
+                1 => "a process started before every tick".to_string(),
+                n => format!("{n} threads started before every tick (a burst: /proc listed)"),
             },
             comm_us - base,
             cmd_us - base,

@@ -2,10 +2,11 @@
 //! per configured group, from one scan of `/proc` per tick.
 //!
 //! What is read: the `/proc` listing (`getdents64` into a kept buffer) only when a group
-//! matches by `comm` or `cmdline`, and then only at a scan when some pid was handed out since
-//! the last listing (the last field of `/proc/loadavg` moved: a process, or a thread, started)
-//! or one scan in [`RECHECK_TICKS`] at least — listing a thousand pids costs the kernel about
-//! half a millisecond, most of a scan; then a process's `comm`, its `cmdline` only when some
+//! matches by `comm` or `cmdline`, and then only when the pids handed out since the last scan
+//! are not known (the last field of `/proc/loadavg` says which: none, or up to [`PROBE_MAX`]
+//! new ones, each looked up by itself — `stat` of `/proc/<pid>`, `status` for its `Tgid`, so a
+//! thread is not taken for a process), and one scan in [`RELIST_TICKS`] at least: listing a
+//! thousand pids costs the kernel 0.5 to 1.5 ms here, most of a scan; then a process's `comm`, its `cmdline` only when some
 //! group matches arguments, and `stat` (state, CPU ticks, start time, resident pages) and the
 //! `fd` directory of the processes that match. Name and arguments are read at each of a
 //! process's first [`YOUNG_TICKS`] ticks (a fork `exec`s soon), at every tick while it matches
@@ -30,7 +31,7 @@
 //! spikes. The process's text (name, arguments) is only compared, never becomes a label or a
 //! message. Not the place for per-thread data or for deciding what a group is (`config`).
 
-use super::parse::{fields, parse_u64};
+use super::parse::{fields, lines, parse_u64};
 use crate::collect::Sample;
 use crate::config::{ProcessGroup, ProcessMatcher};
 use crate::glob::glob_match_bytes;
@@ -53,6 +54,13 @@ const YOUNG_TICKS: u8 = 3;
 /// Afterwards, a process that matched no group at its last read is read again once every this
 /// many ticks (staggered by pid): the bound on how late a later `exec` or rename is seen.
 const RECHECK_TICKS: u64 = 4;
+/// At most this many pids handed out since the last scan are looked up one by one; more, and
+/// `/proc` is listed (a listing of a thousand processes costs about as much as 150 lookups).
+const PROBE_MAX: u64 = 64;
+/// `/proc` is listed at least once in this many scans, whatever `loadavg` says: the bound for a
+/// `/proc` whose pids `loadavg` does not follow (another pid namespace's), and when the table
+/// sheds the entries of processes that exited unmatched.
+const RELIST_TICKS: u64 = 12;
 
 /// How one group matches.
 #[derive(Debug)]
@@ -166,8 +174,8 @@ pub(super) struct Procs {
     scans: u64,
     /// `/proc/loadavg`, whose last field is the last pid the kernel handed out.
     loadavg: Option<OwnedFd>,
-    /// That pid, read just before the last listing (`None`: unknown, list at the next scan).
-    listed_last_pid: Option<u64>,
+    /// That pid at the last scan (`None`: unknown, list at the next scan).
+    seen_last_pid: Option<u64>,
     /// Scans since the last listing.
     unlisted: u64,
     /// True while the failure to list `/proc` has been logged.
@@ -226,7 +234,7 @@ impl Procs {
             last_at: None,
             scans: 0,
             loadavg: None,
-            listed_last_pid: None,
+            seen_last_pid: None,
             unlisted: 0,
             warned: false,
         }
@@ -249,25 +257,31 @@ impl Procs {
             return;
         }
         if self.list {
-            let (due, last_pid) = self.listing_due();
-            if due {
-                self.listed_last_pid = None;
-                if let Err(e) = self.list_pids() {
-                    if !self.warned {
-                        self.warned = true;
-                        log::warn!("cannot list /proc: {e}; proc.* reported unsupported");
+            let last_pid = self.last_pid();
+            match self.news(last_pid) {
+                News::None => self.unlisted += 1,
+                News::Pids(from, to) => {
+                    self.probe(from, to);
+                    self.unlisted += 1;
+                }
+                News::Unknown => {
+                    self.seen_last_pid = None;
+                    if let Err(e) = self.list_pids() {
+                        if !self.warned {
+                            self.warned = true;
+                            log::warn!("cannot list /proc: {e}; proc.* reported unsupported");
+                        }
+                        out.unsupported.extend_from_slice(&METRICS);
+                        return;
                     }
-                    out.unsupported.extend_from_slice(&METRICS);
-                    return;
+                    if std::mem::take(&mut self.warned) {
+                        log::info!("/proc can be listed again");
+                    }
+                    self.merge();
+                    self.unlisted = 0;
                 }
-                if std::mem::take(&mut self.warned) {
-                    log::info!("/proc can be listed again");
-                }
-                self.merge();
-                (self.listed_last_pid, self.unlisted) = (last_pid, 0);
-            } else {
-                self.unlisted += 1;
             }
+            self.seen_last_pid = last_pid;
             self.match_listed();
         }
         self.pidfiles();
@@ -285,36 +299,65 @@ impl Procs {
         }
     }
 
-    /// Whether this scan lists `/proc`, and the last pid handed out (read before the listing).
-    /// No pid handed out since the last listing means no process started since: the table
-    /// holds every process there is (some may have exited; a read finds that out). Listed
-    /// anyway one scan in [`RECHECK_TICKS`], so a `/proc` whose pids `loadavg` does not follow
-    /// (another pid namespace's) is seen at that bound.
-    fn listing_due(&mut self) -> (bool, Option<u64>) {
+    /// The last pid the kernel handed out: the last field of `/proc/loadavg`.
+    fn last_pid(&mut self) -> Option<u64> {
         let dir = self.dir();
         let mut text = [0u8; 128];
-        let mut read = None;
         for _ in 0..2 {
             if self.loadavg.is_none() {
                 self.loadavg = open_at(dir, b"loadavg\0", false).ok();
             }
-            let Some(fd) = &self.loadavg else { break };
+            let fd = self.loadavg.as_ref()?;
             match pread_all(fd.as_raw_fd(), &mut text) {
                 Ok(len) => {
-                    read = Some(len);
-                    break;
+                    let text = trim_newline(&text[..len]);
+                    return parse_u64(text.rsplit(|&b| b == b' ').next()?);
                 }
                 Err(_) => self.loadavg = None,
             }
         }
-        let last_pid = read.and_then(|len| {
-            let text = trim_newline(&text[..len]);
-            parse_u64(text.rsplit(|&b| b == b' ').next()?)
-        });
-        let due = last_pid.is_none()
-            || last_pid != self.listed_last_pid
-            || self.unlisted + 1 >= RECHECK_TICKS;
-        (due, last_pid)
+        None
+    }
+
+    /// What started since the last scan, from the last pid handed out then and now. Pids are
+    /// handed out in increasing order until they wrap at `pid_max`: the same pid means no
+    /// process (or thread) started, a few more mean those pids are the only new ones, anything
+    /// else (a wrap, a burst, nothing known, [`RELIST_TICKS`] scans without a listing) asks
+    /// for a listing.
+    fn news(&self, now: Option<u64>) -> News {
+        match (self.seen_last_pid, now) {
+            _ if self.unlisted + 1 >= RELIST_TICKS => News::Unknown,
+            (Some(then), Some(now)) if now == then => News::None,
+            (Some(then), Some(now)) if now > then && now - then <= PROBE_MAX => {
+                News::Pids(then + 1, now)
+            }
+            _ => News::Unknown,
+        }
+    }
+
+    /// Looks up the pids `from..=to` (handed out since the last scan): each one that is a
+    /// process (not a thread: its `Tgid` is itself) enters the table as a young process, in
+    /// pid order; an entry already there with the same `/proc` inode is kept (a listing
+    /// found it), one with another inode was a process that exited and is replaced.
+    fn probe(&mut self, from: u64, to: u64) {
+        let dir = self.dir();
+        for pid in from..=to {
+            let Ok(pid) = u32::try_from(pid) else { break };
+            let at = self.table.partition_point(|p| p.pid < pid);
+            let Some(ino) = process_inode(dir, pid, &mut self.buf) else {
+                continue;
+            };
+            let fresh =
+                Proc { pid, ino, age: 0, matched: false, comm: None, cmdline: None, prev: None };
+            match self.table.get_mut(at) {
+                Some(p) if p.pid == pid && p.ino == ino => {}
+                Some(p) if p.pid == pid => {
+                    self.kept -= p.kept();
+                    *p = fresh;
+                }
+                _ => self.table.insert(at, fresh),
+            }
+        }
     }
 
     fn open_proc(&mut self) -> io::Result<()> {
@@ -496,6 +539,36 @@ impl Procs {
             }
         }
     }
+}
+
+/// What [`Procs::news`] found.
+enum News {
+    /// No pid handed out since the last scan.
+    None,
+    /// These pids (inclusive) were handed out since.
+    Pids(u64, u64),
+    /// Not known: list `/proc`.
+    Unknown,
+}
+
+/// The inode number of `/proc/<pid>` when `pid` is a process (a thread's id also resolves
+/// there, but its `status` names another `Tgid`); `None` for a thread or a pid that is gone.
+fn process_inode(dir: RawFd, pid: u32, buf: &mut Vec<u8>) -> Option<u64> {
+    let mut path = [0u8; 48];
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    let entry = pid_path(&mut path, pid, b"")?;
+    // SAFETY: fstatat writes into the struct we own; `entry` is NUL-terminated.
+    if unsafe { libc::fstatat(dir, entry.as_ptr().cast(), st.as_mut_ptr(), 0) } != 0 {
+        return None;
+    }
+    // SAFETY: fstatat succeeded, so it filled the struct.
+    let ino = unsafe { st.assume_init() }.st_ino;
+    let mut path = [0u8; 48];
+    let status = open_at(dir, pid_path(&mut path, pid, b"status")?, false).ok()?;
+    let len = pread_grow(status.as_raw_fd(), buf).ok()?;
+    let tgid = lines(&buf[..len]).find_map(|l| l.strip_prefix(b"Tgid:"))?;
+    let tgid = parse_u64(tgid.trim_ascii())?;
+    (tgid == u64::from(pid)).then_some(ino)
 }
 
 /// The CPU ticks a process used since `prev`, when `prev` is the same process (start time).
@@ -952,6 +1025,59 @@ mod tests {
         // Once matched it is read every tick: its exit is seen at the next scan.
         scan(&mut p, &mut reg, &mut out);
         assert_eq!(value(&reg, &out, "proc.count{name=late}"), Some(0.0));
+    }
+
+    #[test]
+    fn new_pids_are_looked_up_one_by_one_and_threads_are_left_out() {
+        let groups = [group("none", ProcessMatcher::Comm("no-such-procxx".into()))];
+        let (mut reg, mut out) = (Registry::new(), Sample::default());
+        let mut p = Procs::new(&groups);
+        scan(&mut p, &mut reg, &mut out);
+        let mut child = Command::new("sleep").arg("30").stdin(Stdio::null()).spawn().unwrap();
+        let pid = child.id();
+        // SAFETY: gettid has no preconditions.
+        let tid = std::thread::spawn(|| unsafe { libc::gettid() } as u32).join().unwrap();
+        let (_parked, tid_alive) = {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+            let h = std::thread::spawn(move || {
+                // SAFETY: as above.
+                tx.send(unsafe { libc::gettid() } as u32).unwrap();
+                let _ = stop_rx.recv();
+            });
+            (stop_tx, (rx.recv().unwrap(), h))
+        };
+        let (live_tid, handle) = tid_alive;
+        p.table.retain(|e| e.pid != pid);
+        p.probe(u64::from(pid), u64::from(pid));
+        let entry = p.table.iter().find(|e| e.pid == pid).expect("the new process is in the table");
+        assert_eq!(entry.age, 0, "a new process is young");
+        assert!(p.table.windows(2).all(|w| w[0].pid < w[1].pid), "the table stays in pid order");
+        p.probe(u64::from(live_tid), u64::from(live_tid));
+        p.probe(u64::from(tid), u64::from(tid));
+        assert!(p.table.iter().all(|e| e.pid != live_tid), "a thread is not a process");
+        // A listing and a look-up agree on the identity: probing again keeps the entry.
+        let before = p.table.len();
+        p.probe(u64::from(pid), u64::from(pid));
+        assert_eq!(p.table.len(), before);
+        drop(_parked);
+        handle.join().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn what_started_since_the_last_scan() {
+        let mut p = Procs::new(&[group("x", ProcessMatcher::Comm("x".into()))]);
+        assert!(matches!(p.news(Some(100)), News::Unknown), "nothing known yet");
+        p.seen_last_pid = Some(100);
+        assert!(matches!(p.news(Some(100)), News::None));
+        assert!(matches!(p.news(Some(103)), News::Pids(101, 103)));
+        assert!(matches!(p.news(Some(100 + PROBE_MAX + 1)), News::Unknown), "a burst");
+        assert!(matches!(p.news(Some(7)), News::Unknown), "pids wrapped");
+        assert!(matches!(p.news(None), News::Unknown));
+        p.unlisted = RELIST_TICKS - 1;
+        assert!(matches!(p.news(Some(100)), News::Unknown), "listed at least every RELIST_TICKS");
     }
 
     #[test]

@@ -13,7 +13,7 @@ esac
 # TLS is rustls (ring): nothing but glibc's static archives is linked.
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
   cargo build --release --locked --target "$target" --no-default-features \
-  --features slack,teams,email,webhook,api "$@" >&2
+  --features slack,teams,email,webhook,api,redis "$@" >&2
 bin="target/$target/release/hostwatch"
 if readelf -d "$bin" 2>/dev/null | grep -q NEEDED; then
   echo "build-static: $bin still needs shared libraries:" >&2

@@ -19,6 +19,7 @@ have chromium || apt_needed+=(chromium)
 have influxd || apt_needed+=(influxdb)
 have victoria-metrics || apt_needed+=(victoria-metrics)
 have sqlite3 || apt_needed+=(sqlite3)
+have redis-server || apt_needed+=(redis-server)
 # The time zone tests read Europe/Berlin, America/New_York, Asia/Kolkata and more from tzdata.
 [ -e /usr/share/zoneinfo/Europe/Berlin ] || apt_needed+=(tzdata)
 if [ ${#apt_needed[@]} -gt 0 ]; then

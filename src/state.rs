@@ -234,11 +234,29 @@ pub(crate) fn validate(state: &mut State) -> usize {
 
 /// Writes the state atomically; an error names the file.
 pub fn save(dir: &Path, state: &State) -> io::Result<()> {
+    write_atomic(&state_path(dir), &encode(state)?)
+}
+
+/// The bytes of a state file for `state`, stamped with this layout's version and the time
+/// now (`saved_at`: which of two copies is newer).
+pub(crate) fn encode(state: &State) -> io::Result<Vec<u8>> {
     let mut state = state.clone();
     state.version = STATE_VERSION;
     state.saved_at = crate::timefmt::now_unix();
-    let bytes = serde_json::to_vec(&state).map_err(io::Error::other)?;
-    write_atomic(&state_path(dir), &bytes)
+    serde_json::to_vec(&state).map_err(io::Error::other)
+}
+
+/// A state file's bytes from elsewhere (the Redis copy), checked as the local file is:
+/// the right layout version, implausible alerts and ring entries dropped. Writes nothing.
+pub(crate) fn decode(bytes: &[u8]) -> Result<State, String> {
+    match serde_json::from_slice::<State>(bytes) {
+        Ok(mut s) if s.version == STATE_VERSION => {
+            validate(&mut s);
+            Ok(s)
+        }
+        Ok(s) => Err(format!("has layout version {} (expected {STATE_VERSION})", s.version)),
+        Err(e) => Err(format!("is not valid: {e}")),
+    }
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new file whole. The

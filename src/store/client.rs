@@ -43,7 +43,8 @@ impl Conn {
     }
 
     fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, String> {
-        cmd.query(&mut self.inner).map_err(|e| scrub(&format!("Redis: {e}"), &self.url))
+        cmd.query(&mut self.inner)
+            .map_err(|e| scrub(&format!("a Redis command failed: {e}"), &self.url))
     }
 
     /// `GET key`.

@@ -67,6 +67,12 @@ impl SharedSilences {
         (g.0, g.1.clone())
     }
 
+    /// Hands a set over as the thread does (tests).
+    #[cfg(test)]
+    pub(crate) fn publish_for_tests(&self, silences: Vec<Silence>) {
+        self.publish(silences);
+    }
+
     fn publish(&self, silences: Vec<Silence>) {
         let mut g = lock(&self.0);
         g.0 += 1;
@@ -99,6 +105,7 @@ impl Mirror {
             backoff: BACKOFF_MIN,
             retry_at: None,
             seen: None,
+            last: None,
         };
         let spawned = std::thread::Builder::new().name("hostwatch-redis".into()).spawn(move || {
             worker.run();
@@ -149,6 +156,9 @@ struct Worker {
     retry_at: Option<Instant>,
     /// The silences as last read (raw), to publish changes only.
     seen: Option<super::Raw>,
+    /// The state last written: written again when Redis comes back (it may have come back
+    /// empty) and no newer one waits.
+    last: Option<Vec<u8>>,
 }
 
 impl Worker {
@@ -209,6 +219,7 @@ impl Worker {
                 }
                 self.retry_at = None;
                 self.backoff = BACKOFF_MIN;
+                self.last = Some(bytes);
             }
             Err(e) => {
                 self.fail(&e);
@@ -241,10 +252,14 @@ impl Worker {
         match read {
             Ok(raw) => {
                 if self.down {
-                    // Back: a state still waiting is written at once.
+                    // Back, perhaps empty: the newest state is written at once (the one
+                    // waiting, else the last one written).
                     self.retry_at = None;
-                    let waiting = lock(&self.shared.slot).pending.is_some();
-                    if !waiting {
+                    let mut slot = lock(&self.shared.slot);
+                    if slot.pending.is_none() {
+                        slot.pending = self.last.take();
+                    }
+                    if slot.pending.is_none() {
                         log::info!("Redis is reachable again");
                         self.down = false;
                     }

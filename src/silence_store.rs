@@ -395,6 +395,34 @@ mod tests {
     }
 
     #[test]
+    fn the_watcher_keeps_only_silences_whose_host_glob_matches_and_sees_shared_changes() {
+        let dir = crate::testutil::tempdir("silences", "host");
+        let file = SilenceFile {
+            silences: vec![
+                Silence { id: "s1".into(), host: Some("web-*".into()), ..silence("web") },
+                Silence { id: "s2".into(), host: Some("db-*".into()), ..silence("db") },
+                Silence { id: "s3".into(), ..silence("every host") },
+            ],
+        };
+        write(&dir, &file).unwrap();
+        let text = format!(r#"{{"host": "web-1", "state_dir": {:?}}}"#, dir.display().to_string());
+        let config = crate::config::load_str(&text, "c.json", &|_| None).unwrap();
+        let shared = crate::store::mirror::SharedSilences::default();
+        let mut w = Watcher::new(&dir).with_shared(shared.clone());
+        let ids = |v: Vec<Silence>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(ids(w.merged(&config, false)), ["s1", "s3"]);
+        assert!(!w.changed());
+        shared.publish_for_tests(vec![
+            Silence { id: "r1".into(), host: Some("web-?".into()), ..silence("shared") },
+            Silence { id: "r2".into(), host: Some("db-1".into()), ..silence("shared") },
+        ]);
+        assert!(w.changed(), "a new shared set is a change");
+        assert_eq!(ids(w.merged(&config, false)), ["s1", "s3", "r1"]);
+        assert!(!w.changed());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_watcher_sees_a_same_length_rewrite_in_the_same_tick() {
         let dir = crate::testutil::tempdir("silences", "inode");
         fs::write(path(&dir), br#"{"silences": []}"#).unwrap();

@@ -119,12 +119,9 @@ pub(crate) fn add_silence(
 ) -> Result<String, String> {
     let mut conn = Conn::open(&store.url)?;
     let key = silences_key(store);
-    let raw = read_raw_silences(&mut conn, store)?;
-    let expired: Vec<&str> = parse_silences(&raw, false)
-        .iter()
-        .filter(|s| s.until <= now)
-        .filter_map(|s| raw.keys().find(|k| **k == s.id).map(String::as_str))
-        .collect();
+    let stored = parse_silences(&read_raw_silences(&mut conn, store)?, false);
+    let expired: Vec<&str> =
+        stored.iter().filter(|s| s.until <= now).map(|s| s.id.as_str()).collect();
     conn.hdel(&key, &expired)?;
     let mut n = (now * 1000.0) as u64;
     loop {

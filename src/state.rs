@@ -31,6 +31,10 @@ pub struct State {
     pub version: u32,
     /// When it was written (Unix seconds).
     pub saved_at: f64,
+    /// Saves by `run` since the state began, counted across restarts: of two copies (the
+    /// local file, Redis) the higher is newer, whatever the wall clock did.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
     /// Alert states that are not ok.
     #[serde(default)]
     pub alerts: Vec<SavedAlert>,
@@ -40,6 +44,20 @@ pub struct State {
     /// Notifications not yet accepted by their channel, and where episodes were announced.
     #[serde(default)]
     pub delivery: DeliveryState,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// True when `other` is a newer copy of the state than `this`: by `generation` when both
+/// have one, else by `saved_at` (a missing file is the default state: anything is newer).
+pub(crate) fn is_newer(other: &State, this: &State) -> bool {
+    if other.generation > 0 && this.generation > 0 {
+        other.generation > this.generation
+    } else {
+        other.saved_at > this.saved_at
+    }
 }
 
 /// What `hostwatch once` keeps between cron runs.

@@ -38,8 +38,9 @@ pub(crate) fn fetch_state(store: &StoreConfig, host: &str) -> Result<Option<Vec<
     Conn::open(&store.url)?.get(&state_key(store, host))
 }
 
-/// At start-up: replaces `local` (what the local state file held, `saved_at` 0 when there
-/// was none) with the Redis copy when that is newer, and says so. Redis unreachable, or a
+/// At start-up: replaces `local` (what the local state file held; the default state when
+/// there was none) with the Redis copy when that is newer (`state::is_newer`: by
+/// generation, else by `saved_at`), and says so. Redis unreachable, or a
 /// copy that cannot be read, is logged and the local state kept.
 pub(crate) fn recover(
     store: &StoreConfig,
@@ -51,7 +52,7 @@ pub(crate) fn recover(
     match fetch_state(store, host) {
         Ok(None) => {}
         Ok(Some(bytes)) => match crate::state::decode(&bytes) {
-            Ok(remote) if remote.saved_at > local.saved_at => {
+            Ok(remote) if crate::state::is_newer(&remote, local) => {
                 log::info!(key = key.as_str(), alerts = remote.alerts.len(),
                     outbox = remote.delivery.outbox.len();
                     "state restored from Redis: its copy is newer than {} in {}",

@@ -331,6 +331,7 @@ impl Outbox {
             };
             // The local file first, as always; the mirror gets the same bytes even when the
             // disk refused them (never waiting: a latest-value slot).
+            state.generation = state.generation.saturating_add(1);
             let saved = state::encode(state).and_then(|bytes| {
                 let written = state::write_atomic(&state::state_path(&self.dir), &bytes);
                 if let Some(m) = &self.mirror {

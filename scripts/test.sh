@@ -23,6 +23,7 @@ have sqlite3 || apt_needed+=(sqlite3)
 # needed); verify wants ExecReload's /bin/kill to exist.
 have systemd-analyze || apt_needed+=(systemd)
 [ -x /bin/kill ] || apt_needed+=(procps)
+have redis-server || apt_needed+=(redis-server)
 # The time zone tests read Europe/Berlin, America/New_York, Asia/Kolkata and more from tzdata.
 [ -e /usr/share/zoneinfo/Europe/Berlin ] || apt_needed+=(tzdata)
 if [ ${#apt_needed[@]} -gt 0 ]; then

@@ -283,6 +283,11 @@ pub struct SilenceAdd {
     #[argh(option, default = "String::new()")]
     pub comment: String,
 
+    /// host name glob of the agents it applies to, e.g. 'web-*' (with state.store: shared
+    /// in Redis, default this host; without: kept locally, applied when this host matches)
+    #[argh(option)]
+    pub host: Option<String>,
+
     /// add it even when --rule matches no configured rule (with a warning)
     #[argh(switch)]
     pub force: bool,

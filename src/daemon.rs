@@ -84,6 +84,8 @@ pub struct Daemon {
     reports: crate::report::Scheduler,
     /// systemd's notification socket (nothing unless `run` was given one).
     sd: SdNotify,
+    /// The Redis thread (`state.store`); never in a dry run.
+    store: Option<crate::store::Mirror>,
 }
 
 impl Daemon {
@@ -102,12 +104,27 @@ impl Daemon {
         };
         let mut persisted =
             if dry_run { state::peek(&config.state_dir) } else { state::load(&config.state_dir) };
+        if let Some(store) = &config.store {
+            crate::store::recover(store, &config.host, &config.state_dir, &mut persisted);
+        }
         let mut engine = Engine::new(&config, None);
         engine.restore_alerts(std::mem::take(&mut persisted.alerts));
+        let store = match (&config.store, dry_run) {
+            (Some(s), false) => Some(crate::store::Mirror::start(s, &config.host, config.interval)),
+            _ => None,
+        };
         let mut silences = silence_store::Watcher::new(&config.state_dir);
+        if let Some(m) = &store {
+            silences = silences.with_shared(m.silences());
+        }
         engine.set_silences(silences.merged(&config, true));
-        let dispatcher =
-            (!dry_run).then(|| Dispatcher::start(&config, std::mem::take(&mut persisted.delivery)));
+        let dispatcher = (!dry_run).then(|| {
+            let mut d = Dispatcher::start(&config, std::mem::take(&mut persisted.delivery));
+            if let Some(m) = &store {
+                d.mirror_to(m.sink());
+            }
+            d
+        });
         let mut reports = crate::report::Scheduler::new(&config, crate::timefmt::now_unix());
         if !dry_run {
             reports.save();
@@ -135,6 +152,7 @@ impl Daemon {
             history: None,
             reports,
             sd: SdNotify::default(),
+            store,
         };
         daemon.start_api()?;
         if !dry_run {
@@ -400,6 +418,10 @@ impl Daemon {
             let deadline = Instant::now() + d.grace();
             d.shutdown(&mut self.persisted, deadline);
         }
+        // After the last save: Redis gets it, or the local file alone has it.
+        if let Some(m) = self.store.take() {
+            m.stop(Instant::now() + STORE_STOP_GRACE);
+        }
     }
 
     /// The poll loop: ticks aligned to the interval (missed ticks are skipped, never burst),
@@ -497,6 +519,10 @@ impl Daemon {
     }
 }
 
+/// The longest a stop waits for the Redis thread to write the last state (a connect and
+/// one write, each within its timeout).
+const STORE_STOP_GRACE: Duration = Duration::from_secs(3);
+
 /// The longest a stop or reload waits for the history sinks to write what they hold.
 const HISTORY_STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -535,6 +561,12 @@ fn load_for_reload(path: Option<&Path>, current: &Config) -> Option<Config> {
         return None;
     }
     log::info!(config = c.source.as_str(), rules = c.rules.len(); "config reloaded");
+    let c = if c.store != current.store {
+        log::warn!("state.store changes take effect at the next restart; keeping the running one");
+        Config { store: current.store.clone(), ..c }
+    } else {
+        c
+    };
     if c.state_dir != current.state_dir {
         log::warn!(
             "state_dir changes take effect at the next restart; keeping {}",

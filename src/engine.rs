@@ -1161,6 +1161,7 @@ mod tests {
         let data = reg.intern(Metric::DiskUsedPercent, Some("/data"));
         let mut engine = Engine::new(&config(), None);
         let quiet = Silence {
+            host: None,
             id: "s1".into(),
             rule: Some("di*".into()),
             matchers: Default::default(),
@@ -1407,6 +1408,7 @@ mod tests {
         assert_eq!(out.len(), 1, "firing, before any silence");
         out.clear();
         engine.set_silences(vec![Silence {
+            host: None,
             id: "s1".into(),
             rule: None,
             matchers: Default::default(),
@@ -1715,6 +1717,7 @@ mod tests {
         let mut out = square_ticks(&mut engine, &reg, data, 0..9, 30);
         assert_eq!(out.len(), 8, "firing and resolved until the ninth change");
         engine.set_silences(vec![Silence {
+            host: None,
             id: "s1".into(),
             rule: Some("disk".into()),
             matchers: Default::default(),

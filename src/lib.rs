@@ -29,6 +29,7 @@ pub(crate) mod signals;
 pub(crate) mod silence;
 pub(crate) mod silence_store;
 pub(crate) mod state;
+pub(crate) mod store;
 #[cfg(test)]
 mod testutil;
 pub mod timefmt;

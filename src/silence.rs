@@ -44,6 +44,10 @@ pub struct Silence {
     /// Why, and who.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub comment: String,
+    /// Glob on the host name (`web-*`): an agent applies the silence only when its `host`
+    /// matches; every host when absent. Shared silences (`state.store`) carry one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 fn no_end() -> f64 {
@@ -66,6 +70,11 @@ impl Silence {
                     .is_some_and(|(k, v)| k.as_str() == key && glob_match(pattern, v))
             })
             && self.schedule.as_ref().is_none_or(|s| s.window_at(now).is_some())
+    }
+
+    /// True when it applies to the agent whose `host` is `host` (no glob: every host).
+    pub fn applies_to_host(&self, host: &str) -> bool {
+        self.host.as_deref().is_none_or(|g| glob_match(g, host))
     }
 
     /// True while it may still cover something: before `until` (a scheduled silence is in
@@ -193,6 +202,7 @@ mod tests {
         let id = reg.intern(Metric::DiskUsedPercent, Some("/data/a"));
         let info = reg.info(id);
         let s = Silence {
+            host: None,
             id: "s1".into(),
             rule: Some("disk_*".into()),
             matchers: [("mount".to_string(), "/data*".to_string())].into(),
@@ -209,6 +219,7 @@ mod tests {
 
     fn silence(id: &str, rule: &str, until: f64) -> Silence {
         Silence {
+            host: None,
             id: id.into(),
             rule: Some(rule.into()),
             matchers: BTreeMap::new(),
@@ -228,6 +239,7 @@ mod tests {
             Schedule::parse_every("sun 01:30-02:30", Some("America/New_York".into()), Ok(zone));
         let t = |text: &str| crate::config::parse_rfc3339(text).unwrap();
         let s = Silence {
+            host: None,
             schedule: Some(schedule.unwrap()),
             // Ends during the window of 2027-11-07 (05:30 to 07:30 UTC across the switch).
             until: t("2027-11-07T07:00:00Z"),
@@ -241,7 +253,7 @@ mod tests {
         let next = s.next_window(t("2027-11-01T00:00:00Z"));
         assert_eq!(next, Some((t("2027-11-07T05:30:00Z"), t("2027-11-07T07:00:00Z"))));
         assert_eq!(s.next_window(t("2027-11-07T07:00:00Z")), None, "no window before it ends");
-        let open_ended = Silence { until: f64::INFINITY, ..s.clone() };
+        let open_ended = Silence { host: None, until: f64::INFINITY, ..s.clone() };
         assert_eq!(open_ended.covers_until(t("2027-11-07T06:30:00Z")), t("2027-11-07T07:30:00Z"));
         let json = open_ended.schedule_json(t("2027-11-08T00:00:00Z")).unwrap();
         assert_eq!(json["next_start"], "2027-11-14T06:30:00Z");

@@ -238,17 +238,25 @@ fn remove_locked(_lock: &SilencesLock, state_dir: &Path, id: &str) -> Result<boo
 /// length within one timestamp tick still has a new inode).
 type Stamp = (SystemTime, u64, u64, u64);
 
-/// Watches the silences file for changes (one `stat` per tick).
-#[derive(Debug)]
+/// Watches the silences file for changes (one `stat` per tick), and the shared silences
+/// the Redis thread read (a generation compared under a mutex held for that only).
 pub struct Watcher {
     state_dir: PathBuf,
     seen: Option<Stamp>,
+    shared: Option<crate::store::mirror::SharedSilences>,
+    seen_shared: u64,
 }
 
 impl Watcher {
     /// Watches `state_dir/silences.json`.
     pub fn new(state_dir: &Path) -> Watcher {
-        Watcher { state_dir: state_dir.to_path_buf(), seen: None }
+        Watcher { state_dir: state_dir.to_path_buf(), seen: None, shared: None, seen_shared: 0 }
+    }
+
+    /// Also merges the shared silences (`state.store`) the Redis thread hands over.
+    pub(crate) fn with_shared(mut self, shared: crate::store::mirror::SharedSilences) -> Watcher {
+        self.shared = Some(shared);
+        self
     }
 
     fn stamp(&self) -> Option<Stamp> {
@@ -257,12 +265,14 @@ impl Watcher {
         Some((m.modified().ok()?, m.len(), m.dev(), m.ino()))
     }
 
-    /// True when the file changed since the last [`Watcher::merged`].
+    /// True when the file or the shared set changed since the last [`Watcher::merged`].
     pub fn changed(&self) -> bool {
         self.stamp() != self.seen
+            || self.shared.as_ref().is_some_and(|s| s.latest().0 != self.seen_shared)
     }
 
-    /// The config's silences plus the file's (a broken file is logged and ignored).
+    /// The config's silences, the file's (a broken file is logged and ignored) and the
+    /// shared ones, those whose `host` glob does not match this agent's `host` left out.
     pub fn merged(&mut self, config: &Config, log_errors: bool) -> Vec<Silence> {
         self.seen = self.stamp();
         let mut all = config.silences.clone();
@@ -271,6 +281,12 @@ impl Watcher {
             Err(e) if log_errors => log::warn!("silences file ignored: {e}"),
             Err(_) => {}
         }
+        if let Some(shared) = &self.shared {
+            let (generation, silences) = shared.latest();
+            self.seen_shared = generation;
+            all.extend(silences.iter().cloned());
+        }
+        all.retain(|s| s.applies_to_host(&config.host));
         for s in all.iter().filter(|_| log_errors) {
             if let Some(e) = s.schedule.as_ref().and_then(|s| s.zone_error()) {
                 log::warn!(id = s.id.as_str(); "scheduled silence never active: {e}");
@@ -286,6 +302,7 @@ mod tests {
 
     fn silence(comment: &str) -> Silence {
         Silence {
+            host: None,
             id: String::new(),
             rule: Some("disk_*".into()),
             matchers: Default::default(),
@@ -374,6 +391,34 @@ mod tests {
         drop(third);
         rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
         waiter.join().unwrap();
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_watcher_keeps_only_silences_whose_host_glob_matches_and_sees_shared_changes() {
+        let dir = crate::testutil::tempdir("silences", "host");
+        let file = SilenceFile {
+            silences: vec![
+                Silence { id: "s1".into(), host: Some("web-*".into()), ..silence("web") },
+                Silence { id: "s2".into(), host: Some("db-*".into()), ..silence("db") },
+                Silence { id: "s3".into(), ..silence("every host") },
+            ],
+        };
+        write(&dir, &file).unwrap();
+        let text = format!(r#"{{"host": "web-1", "state_dir": {:?}}}"#, dir.display().to_string());
+        let config = crate::config::load_str(&text, "c.json", &|_| None).unwrap();
+        let shared = crate::store::mirror::SharedSilences::default();
+        let mut w = Watcher::new(&dir).with_shared(shared.clone());
+        let ids = |v: Vec<Silence>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(ids(w.merged(&config, false)), ["s1", "s3"]);
+        assert!(!w.changed());
+        shared.publish_for_tests(vec![
+            Silence { id: "r1".into(), host: Some("web-?".into()), ..silence("shared") },
+            Silence { id: "r2".into(), host: Some("db-1".into()), ..silence("shared") },
+        ]);
+        assert!(w.changed(), "a new shared set is a change");
+        assert_eq!(ids(w.merged(&config, false)), ["s1", "s3", "r1"]);
+        assert!(!w.changed());
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -31,6 +31,10 @@ pub struct State {
     pub version: u32,
     /// When it was written (Unix seconds).
     pub saved_at: f64,
+    /// Saves by `run` since the state began, counted across restarts: of two copies (the
+    /// local file, Redis) the higher is newer, whatever the wall clock did.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
     /// Alert states that are not ok.
     #[serde(default)]
     pub alerts: Vec<SavedAlert>,
@@ -40,6 +44,20 @@ pub struct State {
     /// Notifications not yet accepted by their channel, and where episodes were announced.
     #[serde(default)]
     pub delivery: DeliveryState,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// True when `other` is a newer copy of the state than `this`: by `generation` when both
+/// have one, else by `saved_at` (a missing file is the default state: anything is newer).
+pub(crate) fn is_newer(other: &State, this: &State) -> bool {
+    if other.generation > 0 && this.generation > 0 {
+        other.generation > this.generation
+    } else {
+        other.saved_at > this.saved_at
+    }
 }
 
 /// What `hostwatch once` keeps between cron runs.
@@ -234,11 +252,29 @@ pub(crate) fn validate(state: &mut State) -> usize {
 
 /// Writes the state atomically; an error names the file.
 pub fn save(dir: &Path, state: &State) -> io::Result<()> {
+    write_atomic(&state_path(dir), &encode(state)?)
+}
+
+/// The bytes of a state file for `state`, stamped with this layout's version and the time
+/// now (`saved_at`: which of two copies is newer).
+pub(crate) fn encode(state: &State) -> io::Result<Vec<u8>> {
     let mut state = state.clone();
     state.version = STATE_VERSION;
     state.saved_at = crate::timefmt::now_unix();
-    let bytes = serde_json::to_vec(&state).map_err(io::Error::other)?;
-    write_atomic(&state_path(dir), &bytes)
+    serde_json::to_vec(&state).map_err(io::Error::other)
+}
+
+/// A state file's bytes from elsewhere (the Redis copy), checked as the local file is:
+/// the right layout version, implausible alerts and ring entries dropped. Writes nothing.
+pub(crate) fn decode(bytes: &[u8]) -> Result<State, String> {
+    match serde_json::from_slice::<State>(bytes) {
+        Ok(mut s) if s.version == STATE_VERSION => {
+            validate(&mut s);
+            Ok(s)
+        }
+        Ok(s) => Err(format!("has layout version {} (expected {STATE_VERSION})", s.version)),
+        Err(e) => Err(format!("is not valid: {e}")),
+    }
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new file whole. The

@@ -353,7 +353,7 @@ fn parse_silence(body: &[u8], now: f64) -> Result<Silence, String> {
     if until.is_finite() && until - now > MAX_SILENCE_S {
         return Err("a silence may last at most 366 days".to_owned());
     }
-    Ok(Silence { id: String::new(), rule, matchers, until, schedule, comment })
+    Ok(Silence { host: None, id: String::new(), rule, matchers, until, schedule, comment })
 }
 
 #[cfg(test)]

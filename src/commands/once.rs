@@ -66,6 +66,9 @@ pub fn run(args: &OnceArgs, global_config: Option<&Path>) -> ExitCode {
             Err(e) => return unknown(&format!("state_dir: {e}")),
         }
     };
+    if config.store.is_some() {
+        log::warn!("state.store is used by `run` only: `once` keeps its state in the local file");
+    }
     let mut persisted =
         if args.dry_run { state::peek(&config.state_dir) } else { state::load(&config.state_dir) };
     let previous = persisted.once.take().unwrap_or_default();

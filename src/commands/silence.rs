@@ -1,5 +1,8 @@
 //! `hostwatch silence add|list|remove`: manage the silences in `state_dir/silences.json`,
-//! which a running daemon picks up at its next tick.
+//! or with `state.store` the shared ones in Redis, which running daemons pick up at their
+//! next tick. `add --host GLOB` names the agents a silence applies to (with a store, a
+//! silence without it covers this host alone); `list` says where each silence lives
+//! (`config`, `file`, `redis`); `remove` finds the id in the file, then in Redis.
 //!
 //! The config is read with [`super::load_state_config`]: the state directory, the rules'
 //! names and the config's silences, no channel secret, so these commands work where the
@@ -80,7 +83,18 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 }
                 matchers.insert(k.to_string(), v.to_string());
             }
+            if add.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+                return super::usage_error("--host: empty glob (use '*' for every host)");
+            }
+            // A shared silence names its hosts; one without --host covers this host alone,
+            // as a local silence does.
+            let host = match (&config.store, &add.host) {
+                (_, Some(glob)) => Some(glob.clone()),
+                (Some(_), None) => Some(config.host.clone()),
+                (None, None) => None,
+            };
             let silence = Silence {
+                host,
                 id: String::new(),
                 rule: add.rule.clone(),
                 matchers,
@@ -88,7 +102,11 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 schedule,
                 comment: add.comment.clone(),
             };
-            match silence_store::add(dir, silence, now) {
+            let added = match &config.store {
+                Some(store) => crate::store::add_silence(store, silence, now),
+                None => silence_store::add(dir, silence, now),
+            };
+            match added {
                 Ok(id) => {
                     crate::outln!("{id}");
                 }
@@ -100,30 +118,43 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 Ok(f) => f,
                 Err(e) => return super::runtime_error(&e),
             };
-            let active: Vec<&Silence> = config
+            let shared = match &config.store {
+                Some(store) => match crate::store::read_silences(store) {
+                    Ok(s) => s,
+                    Err(e) => return super::runtime_error(&e),
+                },
+                None => Vec::new(),
+            };
+            let active: Vec<(&str, &Silence)> = config
                 .silences
                 .iter()
-                .chain(file.silences.iter())
-                .filter(|s| s.in_force(now))
+                .map(|s| ("config", s))
+                .chain(file.silences.iter().map(|s| ("file", s)))
+                .chain(shared.iter().map(|s| ("redis", s)))
+                .filter(|(_, s)| s.in_force(now))
                 .collect();
             if list.json {
                 let items: Vec<serde_json::Value> =
-                    active.iter().map(|s| list_json(s, now)).collect();
+                    active.iter().map(|(from, s)| list_json(s, from, now)).collect();
                 crate::outln!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
             } else {
                 crate::outln!(
-                    "{:<16} {:<20} {:<30} {:<24} COMMENT",
+                    "{:<16} {:<7} {:<12} {:<20} {:<30} {:<24} COMMENT",
                     "ID",
+                    "WHERE",
+                    "HOST",
                     "RULE",
                     "MATCH",
                     "UNTIL"
                 );
-                for s in active {
+                for (from, s) in active {
                     let m: Vec<String> =
                         s.matchers.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     crate::outln!(
-                        "{:<16} {:<20} {:<30} {:<24} {}",
+                        "{:<16} {:<7} {:<12} {:<20} {:<30} {:<24} {}",
                         if s.id.is_empty() { "(config)" } else { &s.id },
+                        from,
+                        s.host.as_deref().unwrap_or("*"),
                         s.rule.as_deref().unwrap_or("*"),
                         m.join(","),
                         if s.until.is_finite() { timefmt::human(s.until) } else { "no end".into() },
@@ -135,7 +166,7 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 }
             }
         }
-        SilenceAction::Remove(remove) => match silence_store::remove(dir, &remove.id) {
+        SilenceAction::Remove(remove) => match remove_anywhere(&config, &remove.id) {
             Ok(true) => {
                 crate::outln!("removed {}", remove.id);
             }
@@ -148,9 +179,22 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A silence for `list --json`: as stored, with the schedule's next window.
-fn list_json(s: &Silence, now: f64) -> serde_json::Value {
+/// Removes the silence `id` from the local file, else from Redis (`state.store`).
+fn remove_anywhere(config: &crate::config::StateConfig, id: &str) -> Result<bool, String> {
+    if silence_store::remove(&config.state_dir, id)? {
+        return Ok(true);
+    }
+    match &config.store {
+        Some(store) => crate::store::remove_silence(store, id),
+        None => Ok(false),
+    }
+}
+
+/// A silence for `list --json`: as stored, with where it lives (`config`, `file`, `redis`)
+/// and the schedule's next window.
+fn list_json(s: &Silence, from: &str, now: f64) -> serde_json::Value {
     let mut v = serde_json::to_value(s).unwrap_or_default();
+    v["where"] = from.into();
     if let Some(schedule) = s.schedule_json(now) {
         v["schedule"] = schedule;
     }

@@ -48,6 +48,7 @@ const TOP_KEYS: &[&str] = &[
     "host",
     "interval",
     "state_dir",
+    "state",
     "collect",
     "rules",
     "escalation",
@@ -319,6 +320,7 @@ pub(crate) fn decode(
     };
 
     let TopLevel { host, interval, state_dir, env_errors } = top_level(&mut d, top, overrides);
+    let store = get(top, "state").and_then(|n| super::store::decode_state_section(&mut d, n));
     let collect = get(top, "collect").map(|n| decode_collect(&mut d, n)).unwrap_or_default();
     let escalation =
         get(top, "escalation").map(|n| decode_escalation(&mut d, n)).unwrap_or_default();
@@ -375,6 +377,7 @@ pub(crate) fn decode(
         host: host.unwrap_or_else(system_host_name),
         interval: interval.unwrap_or(DEFAULT_INTERVAL),
         state_dir: state_dir.map(PathBuf::from).unwrap_or_else(default_state_dir),
+        store,
         collect,
         rules,
         rule_set,
@@ -465,7 +468,8 @@ pub(crate) fn decode_state(
     let Some(top) = d.object(root, "", TOP_KEYS, example) else {
         return Err(d.errors);
     };
-    let TopLevel { interval, state_dir, env_errors, .. } = top_level(&mut d, top, overrides);
+    let TopLevel { host, interval, state_dir, env_errors } = top_level(&mut d, top, overrides);
+    let store = get(top, "state").and_then(|n| super::store::decode_state_section(&mut d, n));
     let channel_names: Vec<String> = match get(top, "channels").map(|n| &n.value) {
         Some(NodeValue::Object(members)) => members.iter().map(|(k, _)| k.name.clone()).collect(),
         _ => Vec::new(),
@@ -486,6 +490,8 @@ pub(crate) fn decode_state(
         display,
         source: file.to_owned(),
         state_dir: state_dir.map(PathBuf::from).unwrap_or_else(default_state_dir),
+        host: host.unwrap_or_else(system_host_name),
+        store,
         rule_names,
         rule_set,
         silences,

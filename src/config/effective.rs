@@ -74,6 +74,10 @@ impl Config {
             "host": self.host,
             "interval": format_duration(self.interval),
             "state_dir": self.state_dir.display().to_string(),
+            "state": self.store.as_ref().map(|s| json!({
+                "store": redact_url_secrets(s.url.expose()),
+                "key_prefix": s.key_prefix,
+            })),
             "collect": collect,
             "rules": self.rules.iter().map(rule_json).collect::<Vec<_>>(),
             "escalation": escalation,
@@ -252,6 +256,9 @@ fn silence_json(silence: &Silence) -> Value {
     }
     if !silence.matchers.is_empty() {
         m.insert("match".into(), json!(silence.matchers));
+    }
+    if let Some(h) = &silence.host {
+        m.insert("host".into(), h.clone().into());
     }
     if silence.until.is_finite() {
         m.insert("until".into(), rfc3339(silence.until).into());

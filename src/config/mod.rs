@@ -25,6 +25,9 @@ pub struct Config {
     pub interval: Duration,
     /// Where state (alerts, silences, outbox) and history live.
     pub state_dir: PathBuf,
+    /// A Redis server the state and the outbox are mirrored to, and shared silences read
+    /// from (`state.store`); `None`: the local files only.
+    pub store: Option<StoreConfig>,
     /// What the collector reads and leaves out.
     pub collect: CollectConfig,
     /// The rules, in file order.
@@ -526,6 +529,7 @@ mod reports;
 mod rules;
 mod secret;
 mod silences;
+mod store;
 pub mod units;
 pub mod yaml;
 
@@ -540,6 +544,7 @@ pub(crate) use error::{closest, suggest};
 pub(crate) use error::{hint, index_path, key_path};
 pub use secret::Secret;
 pub use silences::parse_rfc3339;
+pub use store::{DEFAULT_KEY_PREFIX, NO_REDIS_SUPPORT, StoreConfig};
 
 use std::path::Path;
 
@@ -572,6 +577,10 @@ pub struct StateConfig {
     pub source: String,
     /// Where state (alerts, silences, outbox) lives.
     pub state_dir: PathBuf,
+    /// This agent's host name (a silence added without `--host` covers it alone).
+    pub host: String,
+    /// The Redis store shared silences live in (`state.store`).
+    pub store: Option<StoreConfig>,
     /// The rules' names, in file order (the embedded default rules' without a `rules` key).
     pub rule_names: Vec<String>,
     /// Where the rules came from.
@@ -585,7 +594,8 @@ pub struct StateConfig {
 /// Top-level keys [`load_state`] reads; every other section (channels, `api`, `heartbeat`,
 /// `history`: where secrets live) is dropped before `${NAME}` substitution, except for the
 /// channels' names, which rules refer to.
-const STATE_KEYS: &[&str] = &["state_dir", "interval", "rules", "silences", "channels", "display"];
+const STATE_KEYS: &[&str] =
+    &["host", "state_dir", "state", "interval", "rules", "silences", "channels", "display"];
 
 /// Like [`load`], but reads only what [`StateConfig`] holds: no channel, API, heartbeat or
 /// history setting is decoded and no `${NAME}` outside `state_dir`, `interval`, `rules` and

@@ -14,7 +14,7 @@ use super::json::{Node, NodeValue};
 use crate::silence::{EVERY_DAY, Schedule, Silence, parse_days, parse_time};
 use std::sync::Arc;
 
-const SILENCE_KEYS: &[&str] = &["id", "rule", "match", "until", "schedule", "comment"];
+const SILENCE_KEYS: &[&str] = &["id", "rule", "match", "until", "schedule", "comment", "host"];
 const SCHEDULE_KEYS: &[&str] = &["days", "from", "to", "tz"];
 const SCHEDULE_EXAMPLE: &str =
     "{\"days\": [\"sun\"], \"from\": \"02:00\", \"to\": \"04:00\", \"tz\": \"Europe/Lisbon\"}";
@@ -64,6 +64,7 @@ pub(crate) fn decode_silences(
                 None
             }
         };
+        let host = member(members, &path, "host").and_then(|(n, p)| matcher_glob(d, n, &p));
         let comment = member(members, &path, "comment")
             .and_then(|(n, p)| d.string(n, &p, "\"disk swap, ticket OPS-123\"").map(str::to_owned))
             .unwrap_or_default();
@@ -71,7 +72,15 @@ pub(crate) fn decode_silences(
             && d.errors.len() == before
         {
             ids.push(id.clone());
-            out.push(Silence { id, rule, matchers, until, schedule: schedule.flatten(), comment });
+            out.push(Silence {
+                host,
+                id,
+                rule,
+                matchers,
+                until,
+                schedule: schedule.flatten(),
+                comment,
+            });
         }
     }
     out

@@ -286,7 +286,7 @@ fn unknown_keys_are_reported_at_every_level() {
     );
     assert_eq!(
         one_error("{\"zzz\": 1}"),
-        "1:2: zzz: unknown key (expected one of host, interval, state_dir, collect, rules, escalation, nodata_resolve_after, flap, channels, routes, silences, delivery, api, heartbeat, history, reports, display)"
+        "1:2: zzz: unknown key (expected one of host, interval, state_dir, state, collect, rules, escalation, nodata_resolve_after, flap, channels, routes, silences, delivery, api, heartbeat, history, reports, display)"
     );
 }
 

@@ -419,3 +419,27 @@ fn an_old_outbox_item_without_rule_context_loads_and_a_new_one_keeps_it() {
     assert_eq!(load(&dir).delivery.outbox[0].event, written);
     let _ = fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_newer_copy_is_chosen_by_generation_whatever_the_clock_did() {
+    let at = |generation, saved_at| State { generation, saved_at, ..State::default() };
+    // The clock stepped back between the two saves: the generation still tells.
+    assert!(is_newer(&at(8, 100.0), &at(7, 200.0)));
+    assert!(!is_newer(&at(7, 200.0), &at(8, 100.0)));
+    assert!(!is_newer(&at(7, 100.0), &at(7, 100.0)), "the same copy is not newer");
+    // A missing local file (the default state) loses to any saved copy.
+    assert!(is_newer(&at(1, 100.0), &State::default()));
+    // A copy from before generations: by time.
+    assert!(is_newer(&at(0, 200.0), &at(5, 100.0)));
+    assert!(!is_newer(&at(0, 50.0), &at(5, 100.0)));
+}
+
+#[test]
+fn a_state_without_a_generation_reads_as_before_and_decode_checks_the_version() {
+    let old = br#"{"version": 1, "saved_at": 5.0, "alerts": [], "delivery": {}}"#;
+    assert_eq!(decode(old).unwrap().generation, 0);
+    let bytes = encode(&State { generation: 3, ..State::default() }).unwrap();
+    assert_eq!(decode(&bytes).unwrap().generation, 3);
+    let e = decode(br#"{"version": 9, "saved_at": 5.0}"#).unwrap_err();
+    assert!(e.contains("layout version 9"), "{e}");
+}

@@ -6,6 +6,7 @@ pub mod alertmanager;
 pub mod daemon;
 pub mod influx;
 pub mod receiver;
+pub mod redis;
 pub mod smtp;
 pub mod tmpfs;
 

@@ -103,6 +103,7 @@ fn data_borne_text_appears_only_escaped() {
     };
     view.channels.insert(format!("ops{HOSTILE}{QUOTES}"), channel);
     view.silences.push(Silence {
+        host: None,
         id: format!("id{HOSTILE}"),
         rule: Some(format!("r{HOSTILE}{QUOTES}")),
         matchers: [(format!("k{HOSTILE}"), format!("v{QUOTES}{HOSTILE}"))].into(),

@@ -122,6 +122,7 @@ type Row<'a> = (&'a str, &'a str, bool, Severity, &'a str, Option<&'a str>);
 fn alerts_list_firing_first_with_their_threshold_and_silence() {
     let mut w = World::new();
     w.engine.set_silences(vec![crate::silence::Silence {
+        host: None,
         id: "s1".into(),
         rule: Some("disk".into()),
         matchers: [("mount".to_string(), "/data".to_string())].into(),
@@ -192,6 +193,7 @@ fn a_steady_state_publication_allocates_nothing() {
     let mut w = World::new();
     let silences: Vec<Silence> = (0..3)
         .map(|i| Silence {
+            host: None,
             id: format!("s{i}"),
             rule: Some("disk".into()),
             matchers: [("mount".to_string(), "/data*".to_string())].into(),

@@ -307,6 +307,11 @@ impl Dispatcher {
         }
     }
 
+    /// Hands every state saved from now on to `sink` too (`state.store`).
+    pub(crate) fn mirror_to(&mut self, sink: crate::store::mirror::StateSink) {
+        self.outbox.mirror_to(sink);
+    }
+
     /// True when [`Dispatcher::commit`] has something to save.
     pub fn needs_commit(&self) -> bool {
         self.outbox.needs_commit()

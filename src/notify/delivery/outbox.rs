@@ -134,6 +134,8 @@ pub(crate) struct Outbox {
     failing: bool,
     /// When the state file was last written (monotonic).
     last_commit: f64,
+    /// Where each saved state is also handed (the Redis thread), after the local file.
+    mirror: Option<crate::store::mirror::StateSink>,
 }
 
 impl Outbox {
@@ -183,8 +185,14 @@ impl Outbox {
             changed: replayed.records > 0 || !set_aside.is_empty(),
             failing: false,
             last_commit: now,
+            mirror: None,
         };
         (outbox, set_aside)
+    }
+
+    /// Hands every state saved from now on to `sink` too, after the local file.
+    pub(crate) fn mirror_to(&mut self, sink: crate::store::mirror::StateSink) {
+        self.mirror = Some(sink);
     }
 
     /// The journal, shared with the workers (they mark attempts in it).
@@ -321,7 +329,16 @@ impl Outbox {
                 notified: self.notified.clone(),
                 rate: self.rate.clone(),
             };
-            let saved = state::save(&self.dir, state);
+            // The local file first, as always; the mirror gets the same bytes even when the
+            // disk refused them (never waiting: a latest-value slot).
+            state.generation = state.generation.saturating_add(1);
+            let saved = state::encode(state).and_then(|bytes| {
+                let written = state::write_atomic(&state::state_path(&self.dir), &bytes);
+                if let Some(m) = &self.mirror {
+                    m.offer(bytes);
+                }
+                written
+            });
             // The state file is not kept in memory: only the caller's alert states matter.
             state.delivery = DeliveryState::default();
             saved

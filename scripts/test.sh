@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs the real peers the tests talk to when they are missing
-# (stress-ng, Prometheus, Alertmanager, Chromium, sqlite3, libfaketime, tzdata, groff, man-db, zsh and fish from Debian, SMTP and HTTP helpers from PyPI), then
+# (stress-ng, Prometheus, Alertmanager, Chromium, sqlite3, libfaketime, tzdata, systemd, groff, man-db, zsh and fish from Debian, SMTP and HTTP helpers from PyPI), then
 # runs every unit and integration test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,10 @@ have groff || apt_needed+=(groff-base)
 have man || apt_needed+=(man-db)
 have zsh || apt_needed+=(zsh)
 have fish || apt_needed+=(fish)
+# tests/systemd_units.rs: systemd-analyze verify and security --offline (no systemd as PID 1
+# needed); verify wants ExecReload's /bin/kill to exist.
+have systemd-analyze || apt_needed+=(systemd)
+[ -x /bin/kill ] || apt_needed+=(procps)
 # The time zone tests read Europe/Berlin, America/New_York, Asia/Kolkata and more from tzdata.
 [ -e /usr/share/zoneinfo/Europe/Berlin ] || apt_needed+=(tzdata)
 if [ ${#apt_needed[@]} -gt 0 ]; then

@@ -7,7 +7,10 @@
 //! then append the decisions to the events log — so the log never names a notification that
 //! is not in the outbox. A failed save does not stop the hand-off (see `notify::delivery`).
 //! [`Daemon::snapshot`] tells what the daemon looked like after its last tick. A tick that
-//! returns beats the dead-man's switch (`notify::heartbeat`, never blocking).
+//! returns beats the dead-man's switch (`notify::heartbeat`, never blocking). Under systemd the
+//! loop itself (never another thread, so a stuck loop goes quiet) tells `sdnotify` when it is
+//! ready, reloading and stopping, and pings the watchdog after each tick and, when the
+//! watchdog's half period is shorter than the interval, between ticks.
 //!
 //! Not for: argument parsing (`commands::run`) or anything that may block on the network:
 //! the loop only ever waits on its own timer and the signal pipe.
@@ -20,6 +23,7 @@ use crate::history::Recorder;
 use crate::notify::delivery::{ChannelHealth, Dispatcher, DryRunRenderer};
 use crate::notify::heartbeat::Heartbeat;
 use crate::notify::{Fanout, LogNotifier, Notify};
+use crate::sdnotify::{SdNotify, Summary};
 use crate::series::Registry;
 use crate::signals::{Signals, Wake};
 use crate::silence_store;
@@ -78,6 +82,8 @@ pub struct Daemon {
     history: Option<Recorder>,
     /// Periodic reports (`reports`): when each is due.
     reports: crate::report::Scheduler,
+    /// systemd's notification socket (nothing unless `run` was given one).
+    sd: SdNotify,
 }
 
 impl Daemon {
@@ -128,6 +134,7 @@ impl Daemon {
             heartbeat: None,
             history: None,
             reports,
+            sd: SdNotify::default(),
         };
         daemon.start_api()?;
         if !dry_run {
@@ -366,6 +373,7 @@ impl Daemon {
 
     /// Stops the workers (waiting at most for the longest attempt in progress) and saves.
     pub fn stop(mut self) {
+        self.sd.stopping();
         let s = self.snapshot();
         let waiting: usize = s.channels.values().map(|c| c.pending).sum();
         log::info!(
@@ -392,27 +400,39 @@ impl Daemon {
 
     /// The poll loop: ticks aligned to the interval (missed ticks are skipped, never burst),
     /// SIGHUP reloads, SIGTERM/SIGINT stop. An error: the state directory is no longer ours.
-    pub fn run(mut self, signals: &Signals) -> Result<(), String> {
+    /// `sd` is systemd's notification socket (`SdNotify::default()` for none): told ready
+    /// after the first tick, pinged by this loop only.
+    pub fn run(mut self, signals: &Signals, sd: SdNotify) -> Result<(), String> {
+        self.sd = sd;
+        self.log_watchdog_plan();
         let mut start = Instant::now();
         let mut k: u32 = 0;
         loop {
             k += 1;
             let deadline = start + self.config.interval * k;
             // A wake-up before the deadline that is no signal (a burst of signals leaves
-            // bytes in the pipe) goes back to waiting: ticks happen on the deadline.
+            // bytes in the pipe, or a watchdog ping was due) goes back to waiting: ticks
+            // happen on the deadline.
             let wake = loop {
-                let w = signals.wait(deadline.saturating_duration_since(Instant::now()));
-                if w != Wake::Timeout || Instant::now() >= deadline {
+                let until = self.sd.next_ping().map_or(deadline, |p| p.min(deadline));
+                let w = signals.wait(until.saturating_duration_since(Instant::now()));
+                let now = Instant::now();
+                if w != Wake::Timeout || now >= deadline {
                     break w;
                 }
+                self.sd.ping_if_due(now);
             };
             match wake {
                 Wake::Stop => break,
                 Wake::Reload => {
                     let interval = self.config.interval;
-                    if self.reload() && self.config.interval != interval {
+                    self.sd.reloading();
+                    let reloaded = self.reload();
+                    self.sd.reloaded(reloaded);
+                    if reloaded && self.config.interval != interval {
                         start = Instant::now();
                         k = 0;
+                        self.log_watchdog_plan();
                     }
                     k = k.saturating_sub(1);
                     continue;
@@ -431,9 +451,44 @@ impl Daemon {
                 self.stop();
                 return Err(e);
             }
+            if self.sd.is_active() {
+                let summary = self.summary();
+                self.sd.tick_done(summary);
+            }
         }
         self.stop();
         Ok(())
+    }
+
+    /// The numbers of the status line systemd shows (`systemctl status`); counted without
+    /// allocating.
+    fn summary(&self) -> Summary {
+        let mut s = Summary {
+            series: self.registry.iter().filter(|(_, i)| i.live).count(),
+            ..Summary::default()
+        };
+        for a in self.engine.alerts(&self.registry) {
+            match a.state.phase {
+                crate::alerts::Phase::Firing { .. } => s.firing += 1,
+                crate::alerts::Phase::Pending { .. } => s.pending += 1,
+                crate::alerts::Phase::Ok => {}
+            }
+        }
+        s
+    }
+
+    /// Says at start (and when the interval changes) that the loop wakes between ticks to
+    /// ping systemd's watchdog, when its half period is shorter than the interval.
+    fn log_watchdog_plan(&self) {
+        let Some(every) = self.sd.ping_every() else { return };
+        if every < self.config.interval {
+            log::info!(
+                ping_every = format!("{every:?}"), interval = format!("{:?}", self.config.interval);
+                "systemd watchdog: half of WATCHDOG_USEC is shorter than the interval, so the \
+                 loop also wakes between ticks to ping it");
+        } else {
+            log::info!(ping_every = format!("{every:?}"); "systemd watchdog: pinged after every tick");
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod output;
 pub mod report;
 pub(crate) mod ring;
 pub(crate) mod rules;
+pub(crate) mod sdnotify;
 pub mod series;
 pub(crate) mod signals;
 pub(crate) mod silence;

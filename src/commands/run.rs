@@ -34,7 +34,7 @@ pub fn run(args: &RunArgs, global_config: Option<&Path>) -> ExitCode {
         Err(e) => return super::runtime_error(&format!("cannot install signal handlers: {e}")),
     };
     match Daemon::start(config, config_path, args.dry_run) {
-        Ok(daemon) => match daemon.run(&signals) {
+        Ok(daemon) => match daemon.run(&signals, crate::sdnotify::SdNotify::from_env()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => super::runtime_error(&e),
         },

@@ -25,11 +25,22 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with global arguments before `run` (`--log-format json`).
     pub fn start_with(config: &Path, dry_run: bool, global: &[&str]) -> Daemon {
+        Daemon::start_env(config, dry_run, global, &[])
+    }
+
+    /// Like [`Daemon::start_with`], with extra environment variables (`NOTIFY_SOCKET`).
+    pub fn start_env(
+        config: &Path,
+        dry_run: bool,
+        global: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Daemon {
         let mut cmd = Command::new(super::bin());
         cmd.args(global).args(["run", "--config", config.to_str().unwrap()]);
         if dry_run {
             cmd.arg("--dry-run");
         }
+        cmd.envs(env.iter().copied());
         let mut child =
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start hostwatch run");
         let stdout = lines(child.stdout.take().unwrap());
@@ -64,6 +75,18 @@ impl Daemon {
                 Ok(_) => {}
                 Err(_) => return None,
             }
+        }
+        None
+    }
+
+    /// Waits (bounded) for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         None
     }

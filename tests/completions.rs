@@ -1,5 +1,7 @@
-//! `hostwatch completions bash|zsh|fish`: each script parses in its shell, and bash and fish
-//! really complete with it (bash: the function called with COMP_WORDS/COMP_CWORD set, its
+//! `hostwatch completions bash|zsh|fish`: the committed scripts in `packaging/completions/`
+//! (the .deb and `scripts/install.sh` ship them) are what the binary prints (regenerate with
+//! `HOSTWATCH_BLESS=1 cargo test --test completions`), each parses in its shell, and bash and
+//! fish really complete with it (bash: the function called with COMP_WORDS/COMP_CWORD set, its
 //! COMPREPLY read; fish: `complete -C`). zsh is checked for syntax only (its completion
 //! system needs a terminal).
 
@@ -12,6 +14,25 @@ fn script(shell: &str) -> String {
         .unwrap();
     assert!(out.status.success(), "completions {shell}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_committed_scripts_are_what_the_binary_prints() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/completions");
+    for (shell, file) in
+        [("bash", "hostwatch.bash"), ("zsh", "_hostwatch"), ("fish", "hostwatch.fish")]
+    {
+        let fresh = script(shell);
+        if std::env::var_os("HOSTWATCH_BLESS").is_some() {
+            std::fs::write(dir.join(file), &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "packaging/completions/{file} differs from `hostwatch completions {shell}`; regenerate \
+             with: HOSTWATCH_BLESS=1 cargo test --test completions"
+        );
+    }
 }
 
 fn script_file(shell: &str) -> (tempfile_dir::Dir, std::path::PathBuf) {

@@ -71,6 +71,11 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "TZ, TZDIR",
         "The local time zone and the zone database's directory (default /usr/share/zoneinfo).",
     ),
+    (
+        "NOTIFY_SOCKET, WATCHDOG_USEC",
+        "Set by systemd for a Type=notify service: run reports readiness, reloads, stopping and \
+         a status line there, and pings the watchdog after each tick.",
+    ),
 ];
 
 const SEE_ALSO: &str = "systemctl(1), systemd.service(5), systemd.timer(5), crontab(5)";

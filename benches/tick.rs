@@ -2,7 +2,8 @@
 //! evaluation alone for 10, 1,000 and 10,000 rules, with flap detection (the default) and
 //! without (`"flap": false`), and the process scan of `collect.processes` (comm and pidfile
 //! groups; then with a cmdline group too) for this machine's processes and with 1,000 more
-//! sleepers spawned. CPU time of this thread (user and kernel), median of many ticks. Run with
+//! sleepers spawned, with no process started between ticks (the scan skips the `/proc`
+//! listing) and with one started before every tick (it lists). CPU time of this thread (user and kernel), median of many ticks. Run with
 //! `cargo bench --bench tick`.
 
 use hostwatch::collect::{self, Sample};
@@ -146,8 +147,16 @@ fn evaluation_only(n: usize, flap: bool) {
     );
 }
 
-/// Median CPU time of one collect with `collect` as the config's collect section.
-fn collect_median(collect: serde_json::Value, ticks: usize) -> (f64, usize) {
+/// The last pid the kernel handed out (`/proc/loadavg`'s last field).
+fn last_pid() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().last()?.parse().ok()
+}
+
+/// Median CPU time of one collect with `collect` as the config's collect section, and the
+/// share of collects before which some pid was handed out (the process scan lists `/proc`
+/// then); with `spawn`, a short-lived process is started (and reaped) before each one.
+fn collect_median(collect: serde_json::Value, ticks: usize, spawn: bool) -> (f64, f64) {
     let text = json!({"host": "bench", "state_dir": "/tmp/hostwatch-bench", "collect": collect, "rules": []}).to_string();
     let config = config::load_str(&text, "bench.json", &|_| None).expect("bench config");
     let mut backend = collect::backend(&config.collect);
@@ -155,13 +164,20 @@ fn collect_median(collect: serde_json::Value, ticks: usize) -> (f64, usize) {
     let mut sample = Sample::default();
     backend.collect(&mut registry, &mut sample);
     let mut ns = Vec::with_capacity(ticks);
+    let (mut pid, mut moved) = (last_pid(), 0usize);
     for _ in 0..ticks {
+        if spawn {
+            let _ = std::process::Command::new("true").status();
+        }
         std::thread::sleep(std::time::Duration::from_millis(2));
+        let now = last_pid();
+        moved += usize::from(now != pid);
+        pid = now;
         let t0 = thread_cpu_ns();
         backend.collect(&mut registry, &mut sample);
         ns.push(thread_cpu_ns() - t0);
     }
-    (median(ns) as f64 / 1e3, sample.points.len())
+    (median(ns) as f64 / 1e3, moved as f64 / ticks as f64 * 100.0)
 }
 
 fn process_count() -> usize {
@@ -193,17 +209,26 @@ fn process_scan(label: &str) {
     // Every sleeper matching: `stat` and the descriptor count of each.
     let every_sleeper = json!([{"name": "sleepers", "comm": "sleep"}]);
     let ticks = 200;
-    let (base, _) = collect_median(json!({}), ticks);
-    let (comm_us, _) = collect_median(json!({"processes": comm}), ticks);
-    let (cmd_us, _) = collect_median(json!({"processes": with_cmdline}), ticks);
-    let (all_us, _) = collect_median(json!({"processes": every_sleeper}), ticks);
-    println!(
-        "process scan, {label} ({} processes): collect without groups {base:.1} µs; comm + pidfile groups {comm_us:.1} µs (+{:.1} µs); with a cmdline group too {cmd_us:.1} µs (+{:.1} µs); a group every sleeper matches {all_us:.1} µs (+{:.1} µs)",
-        process_count(),
-        comm_us - base,
-        cmd_us - base,
-        all_us - base,
-    );
+    for spawn in [false, true] {
+        let (base, _) = collect_median(json!({}), ticks, spawn);
+        let (comm_us, started) = collect_median(json!({"processes": comm}), ticks, spawn);
+        let (cmd_us, _) = collect_median(json!({"processes": with_cmdline}), ticks, spawn);
+        let (all_us, _) = collect_median(json!({"processes": every_sleeper}), ticks, spawn);
+        println!(
+            "process scan, {label} ({} processes), {}: collect without groups {base:.1} µs; comm + pidfile groups {comm_us:.1} µs (+{:.1} µs); with a cmdline group too {cmd_us:.1} µs (+{:.1} µs); a group every sleeper matches {all_us:.1} µs (+{:.1} µs)",
+            process_count(),
+            if spawn {
+                "a process started before every tick".to_string()
+            } else {
+                format!(
+                    "the machine as it is (a pid handed out before {started:.0} % of the ticks)"
+                )
+            },
+            comm_us - base,
+            cmd_us - base,
+            all_us - base,
+        );
+    }
     let _ = std::fs::remove_file(&pidfile);
 }
 

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 /// hostwatch watches CPU, memory, disk and network, evaluates rules and notifies.
 #[derive(FromArgs, ArgsInfo, Debug)]
 pub struct Cli {
-    /// config file (default: /etc/hostwatch/config.json if present, else the embedded default)
+    /// config file, JSON or (.yaml, .yml) YAML (default: /etc/hostwatch/config.json, else
+    /// /etc/hostwatch/config.yaml, else the embedded default)
     #[argh(option, short = 'c')]
     pub config: Option<PathBuf>,
 
@@ -385,4 +386,7 @@ pub struct CheckArgs {
     /// for another host)
     #[argh(switch)]
     pub syntax_only: bool,
+    /// how the effective config is printed: json or yaml (default: json)
+    #[argh(option, default = "String::from(\"json\")")]
+    pub format: String,
 }

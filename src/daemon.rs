@@ -373,7 +373,11 @@ impl Daemon {
 
     /// Stops the workers (waiting at most for the longest attempt in progress) and saves.
     pub fn stop(mut self) {
-        self.sd.stopping();
+        // What the stop may take: the longest attempt in progress, the history's last slot.
+        let grace = self.dispatcher.as_ref().map_or(Duration::ZERO, Dispatcher::grace)
+            + HISTORY_STOP_GRACE
+            + STOP_MARGIN;
+        self.sd.stopping(grace);
         let s = self.snapshot();
         let waiting: usize = s.channels.values().map(|c| c.pending).sum();
         log::info!(
@@ -404,6 +408,7 @@ impl Daemon {
     /// after the first tick, pinged by this loop only.
     pub fn run(mut self, signals: &Signals, sd: SdNotify) -> Result<(), String> {
         self.sd = sd;
+        self.sd.starting(self.config.interval, START_MARGIN);
         self.log_watchdog_plan();
         let mut start = Instant::now();
         let mut k: u32 = 0;
@@ -494,6 +499,12 @@ impl Daemon {
 
 /// The longest a stop or reload waits for the history sinks to write what they hold.
 const HISTORY_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Beyond the first interval, how long systemd waits for the first tick to complete.
+const START_MARGIN: Duration = Duration::from_secs(30);
+
+/// Beyond the delivery and history grace, how long systemd gives a stop (the last save).
+const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 /// Test builds only: while the file named by `HOSTWATCH_TEST_STALL_FILE` exists, the tick
 /// does not return (a loop stuck on a hung disk, for the `/health` test).

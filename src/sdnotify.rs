@@ -3,7 +3,9 @@
 //! `NOTIFY_SOCKET` (a path, or `@name` for an abstract socket). The daemon's poll loop says
 //! `READY=1` after its first completed tick, `WATCHDOG=1` after every tick (and in between
 //! when the watchdog's half period is shorter than the interval), `RELOADING=1`/`READY=1`
-//! around a reload, `STOPPING=1`, and a one-line `STATUS=`.
+//! around a reload, `STOPPING=1`, and a one-line `STATUS=`; `EXTEND_TIMEOUT_USEC=` at start
+//! (the first tick is one interval away, which may be longer than `TimeoutStartSec=`) and at
+//! stop (deliveries in progress get their grace, which may be longer than `TimeoutStopSec=`).
 //!
 //! Sending never blocks (a non-blocking socket; a full queue drops the message), never fails
 //! the caller, and a failure is logged once. Without `NOTIFY_SOCKET` every call returns at
@@ -132,6 +134,20 @@ impl SdNotify {
         }
     }
 
+    /// At start: the first tick is `first_tick_in` away; systemd is asked to wait that long
+    /// and `margin` more before it gives up on `READY=1`.
+    pub fn starting(&mut self, first_tick_in: Duration, margin: Duration) {
+        let Some(i) = self.inner.as_mut() else { return };
+        i.msg.clear();
+        let _ = write!(
+            i.msg,
+            "EXTEND_TIMEOUT_USEC={}\nSTATUS=started; the first tick is due in {:?}",
+            (first_tick_in + margin).as_micros(),
+            first_tick_in
+        );
+        i.send();
+    }
+
     /// After a completed tick: `READY=1` the first time, `WATCHDOG=1` when the watchdog is
     /// on, and the status line when it changed.
     pub fn tick_done(&mut self, summary: Summary) {
@@ -186,11 +202,16 @@ impl SdNotify {
         i.send();
     }
 
-    /// When stopping: `STOPPING=1`.
-    pub fn stopping(&mut self) {
+    /// When stopping: `STOPPING=1`, and time for the stop to take (`grace`: deliveries in
+    /// progress and the last save), should that be longer than `TimeoutStopSec=`.
+    pub fn stopping(&mut self, grace: Duration) {
         let Some(i) = self.inner.as_mut() else { return };
         i.msg.clear();
-        i.msg.push_str("STOPPING=1\nSTATUS=stopping: saving the state");
+        let _ = write!(
+            i.msg,
+            "STOPPING=1\nEXTEND_TIMEOUT_USEC={}\nSTATUS=stopping: saving the state",
+            grace.as_micros()
+        );
         i.send();
     }
 }

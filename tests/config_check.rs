@@ -1,6 +1,8 @@
 //! `hostwatch check --config FILE` on real files: the documented `config.json` passes with its
-//! secrets redacted, and every broken fixture in `tests/fixtures/config/` fails with exit 2
-//! and exactly the errors in its `.expected` file (one line each, on stderr).
+//! secrets redacted, `config.yaml` gives the same effective config, `--format yaml` prints
+//! one that reads back to the JSON output, and every broken fixture in
+//! `tests/fixtures/config/` (JSON and its YAML twin) fails with exit 2 and exactly the errors
+//! in its `.expected` (`.yaml.expected`) file (one line each, on stderr).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -45,8 +47,13 @@ const FIXTURES: &[(&str, &str)] = &[
 ];
 
 fn check(config: &str) -> Output {
+    check_args(&["--config", config])
+}
+
+/// `hostwatch check ARGS…` in the repository, without the variables of [`ENV_VARS`].
+fn check_args(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostwatch"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(["check", "--config", config]);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).arg("check").args(args);
     for var in ENV_VARS {
         cmd.env_remove(var);
     }
@@ -102,10 +109,16 @@ fn every_broken_fixture_fails_with_its_exact_errors() {
     assert_eq!(on_disk, listed, "every fixture is listed in FIXTURES, and only those");
 
     let mut failures = Vec::new();
-    for (name, proves) in FIXTURES {
-        let config = format!("tests/fixtures/config/{name}.json");
-        let expected = std::fs::read_to_string(dir.join(format!("{name}.expected")))
-            .unwrap_or_else(|e| panic!("{name}.expected: {e}"));
+    let twins = FIXTURES.iter().flat_map(|(name, proves)| {
+        [
+            (format!("{name}.json"), format!("{name}.expected"), *proves),
+            (format!("{name}.yaml"), format!("{name}.yaml.expected"), *proves),
+        ]
+    });
+    for (name, expected, proves) in twins {
+        let config = format!("tests/fixtures/config/{name}");
+        let expected = std::fs::read_to_string(dir.join(&expected))
+            .unwrap_or_else(|e| panic!("{expected}: {e}"));
         let out = check(&config);
         let stderr = String::from_utf8_lossy(&out.stderr);
         // Every expected line, in order, and no other line about this file.
@@ -134,5 +147,42 @@ fn a_missing_config_file_is_named_with_the_os_error() {
             "tests/fixtures/config/does-not-exist.json: cannot read the config file: No such file or directory"
         )),
         "{stderr}"
+    );
+}
+
+#[test]
+fn the_yaml_example_gives_the_json_examples_effective_config() {
+    let json = check_syntax_only("config.json");
+    let yaml = check_syntax_only("config.yaml");
+    assert_eq!((json.status.code(), yaml.status.code()), (Some(0), Some(0)));
+    let (json, yaml) =
+        (String::from_utf8_lossy(&json.stdout), String::from_utf8_lossy(&yaml.stdout));
+    assert!(json.len() > 1000, "{json}");
+    assert_eq!(yaml, json);
+}
+
+#[test]
+fn check_format_yaml_prints_the_effective_config_that_reads_back_the_same() {
+    for config in ["config.json", "config.yaml"] {
+        let json = check_args(&["--syntax-only", "--config", config]);
+        let yaml = check_args(&["--syntax-only", "--format", "yaml", "--config", config]);
+        assert_eq!(yaml.status.code(), Some(0), "{}", String::from_utf8_lossy(&yaml.stderr));
+        let (json, yaml) =
+            (String::from_utf8(json.stdout).unwrap(), String::from_utf8(yaml.stdout).unwrap());
+        assert!(yaml.contains("\nrules:\n  - crit: \"> 95\"\n"), "{yaml}");
+        for secret in ["/services/T000/B000/XXXX", "xoxb-", "sig=XXXX", "change-me", "Bearer"] {
+            assert!(!yaml.contains(secret), "{secret:?} leaked into:\n{yaml}");
+        }
+        let from_yaml = hostwatch::config::yaml::parse(&yaml).expect("the YAML output parses");
+        let from_json = hostwatch::config::json::parse(&json).expect("the JSON output parses");
+        assert_eq!(from_yaml.to_value(), from_json.to_value(), "{config}");
+    }
+    let out = check_args(&["--format", "toml", "--config", "config.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--format: unknown format \"toml\" (expected json or yaml)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

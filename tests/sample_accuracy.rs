@@ -266,12 +266,14 @@ fn disk_space_matches_psutil_for_every_mount() {
             "{mount}: disk.free {ours} vs psutil {free} (±1 % of {total})"
         );
     }
-    // Every physical filesystem psutil knows is reported (except read-only images, always full).
+    // Every physical filesystem psutil knows is reported (except read-only images, always full,
+    // and bind mounts of a subtree of a filesystem also mounted whole, which psutil lists too).
     let pseudo = ["squashfs", "iso9660", "overlay", "tmpfs"];
+    let binds = subtree_duplicates();
     for part in p["partitions"].as_array().expect("partitions") {
         let (mount, fstype) =
             (part["mountpoint"].as_str().unwrap_or(""), part["fstype"].as_str().unwrap_or(""));
-        if pseudo.contains(&fstype) {
+        if pseudo.contains(&fstype) || binds.iter().any(|b| b == mount) {
             continue;
         }
         assert!(
@@ -279,6 +281,20 @@ fn disk_space_matches_psutil_for_every_mount() {
             "psutil lists {mount} ({fstype}) but hostwatch does not: {mounts:?}"
         );
     }
+}
+
+/// Mount points whose mountinfo root is a subtree of a filesystem (`major:minor`) that is
+/// also mounted whole: hostwatch leaves those out by default.
+fn subtree_duplicates() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+    let fields: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    let whole: Vec<&str> =
+        fields.iter().filter(|f| f.len() > 4 && f[3] == "/").map(|f| f[2]).collect();
+    fields
+        .iter()
+        .filter(|f| f.len() > 4 && f[3] != "/" && whole.contains(&f[2]))
+        .map(|f| f[4].to_string())
+        .collect()
 }
 
 #[test]

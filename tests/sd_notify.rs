@@ -134,7 +134,14 @@ fn ready_after_the_first_tick_a_ping_per_tick_reload_and_stop() {
         &["--log-format", "json"],
         &[("NOTIFY_SOCKET", sock.as_os_str()), ("WATCHDOG_USEC", OsStr::new("10000000"))],
     );
-    let (at, ready) = listener.next(Duration::from_secs(20)).expect("a first message");
+    // The start asks for time for the first tick (interval 1 s + 30 s), and is not ready yet.
+    let (_, first) = listener.next(Duration::from_secs(20)).expect("a first message");
+    assert_eq!(
+        first.lines().next(),
+        Some("EXTEND_TIMEOUT_USEC=31000000"),
+        "the start's message: {first:?}"
+    );
+    let (at, ready) = listener.next(Duration::from_secs(20)).expect("a second message");
     let after = at - started;
     println!("READY=1 {:.0} ms after start: {ready:?}", after.as_secs_f64() * 1000.0);
     assert!(ready.lines().any(|l| l == "READY=1"), "the first message says ready: {ready:?}");
@@ -171,7 +178,9 @@ fn ready_after_the_first_tick_a_ping_per_tick_reload_and_stop() {
     assert!(status(&back).is_some_and(|s| s.contains("reload failed")), "{back:?}");
 
     daemon.signal("-TERM");
-    listener.until(Duration::from_secs(10), "STOPPING=1").expect("STOPPING=1 on SIGTERM");
+    let (_, stopping) =
+        listener.until(Duration::from_secs(10), "STOPPING=1").expect("STOPPING=1 on SIGTERM");
+    assert!(stopping.contains("\nEXTEND_TIMEOUT_USEC="), "time for the stop: {stopping:?}");
     let exit = daemon.wait_exit(Duration::from_secs(20)).expect("exits after SIGTERM");
     assert!(exit.success(), "{exit:?}");
 }

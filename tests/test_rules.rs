@@ -243,3 +243,27 @@ fn a_production_config_tests_without_its_secrets_and_huge_series_are_refused() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_test_file_may_name_a_yaml_config() {
+    let dir = tempdir("test-rules-yaml");
+    let config = "interval: 10s\nrules:\n  - name: root_full\n    metric: disk.used_percent\n    match: {mount: /}\n    warn: \"> 90\"\n";
+    write(&dir, "config.yaml", config);
+    let text = r#"{"config": "config.yaml", "tests": [
+    {"series": {"disk.used_percent{mount=/}": "50 95"},
+     "expect": [{"at": "10s", "rule": "root_full", "event": "firing", "severity": "warning"}]}]}"#;
+    let file = write(&dir, "t.json", text);
+    let o = test_rules(&[&file]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // Its errors are the YAML file's, at their YAML positions.
+    write(&dir, "config.yaml", &config.replace("\"> 90\"", "90"));
+    let o = test_rules(&[&file]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "config.yaml:6:11: rules[0].warn: expected a string like \"> 85\", found a number"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -7,7 +7,7 @@ _hostwatch() {
         word=${COMP_WORDS[i]}
         if ((skip)); then skip=0; continue; fi
         case "$path/$word" in
-            /--config|/-c|/--log-level|/--log-format|sample/--format|sample/--every|sample/--count|sample/--over|sample/--backend|sample/--config|sample/-c|check/--config|check/-c|run/--config|run/-c|run/--listen|once/--format|once/--max-gap|once/--first-interval|once/--config|once/-c|replay/--config|replay/-c|replay/--state-dir|silence/--config|silence/-c|silence/add/--rule|silence/add/--match|silence/add/--for|silence/add/--every|silence/add/--tz|silence/add/--comment|test-notify/--severity|test-notify/--group|test-notify/--config|test-notify/-c|status/--format|status/--config|status/-c|status/--url|history/--since|history/--until|history/--format|history/--file|history/--config|history/-c|report/--since|report/--until|report/--format|report/--state-dir|report/--config|report/-c) skip=1; opt=$word ;;
+            /--config|/-c|/--log-level|/--log-format|sample/--format|sample/--every|sample/--count|sample/--over|sample/--backend|sample/--config|sample/-c|check/--config|check/-c|check/--format|run/--config|run/-c|run/--listen|once/--format|once/--max-gap|once/--first-interval|once/--config|once/-c|replay/--config|replay/-c|replay/--state-dir|silence/--config|silence/-c|silence/add/--rule|silence/add/--match|silence/add/--for|silence/add/--every|silence/add/--tz|silence/add/--comment|test-notify/--severity|test-notify/--group|test-notify/--config|test-notify/-c|status/--format|status/--config|status/-c|status/--url|history/--since|history/--until|history/--format|history/--file|history/--config|history/-c|report/--since|report/--until|report/--format|report/--state-dir|report/--config|report/-c) skip=1; opt=$word ;;
             /sample) path=sample ;;
             /check) path=check ;;
             /run) path=run ;;
@@ -31,6 +31,7 @@ _hostwatch() {
             /--log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")) ;;
             sample/--format) COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")) ;;
             sample/--backend) COMPREPLY=($(compgen -W "auto proc sysinfo" -- "$cur")) ;;
+            check/--format) COMPREPLY=($(compgen -W "json yaml" -- "$cur")) ;;
             once/--format) COMPREPLY=($(compgen -W "text json nagios" -- "$cur")) ;;
             test-notify/--severity) COMPREPLY=($(compgen -W "warning critical" -- "$cur")) ;;
             status/--format) COMPREPLY=($(compgen -W "text json" -- "$cur")) ;;
@@ -42,7 +43,7 @@ _hostwatch() {
     case "$path" in
         "") flags="--help --config -c --log-level --log-format --version -V" cmds="sample check run once replay silence test-notify test-rules status history report completions" args="" ;;
         sample) flags="--help --format --every --count --over --backend --config -c" cmds="" args="" ;;
-        check) flags="--help --config -c --syntax-only" cmds="" args="" ;;
+        check) flags="--help --config -c --syntax-only --format" cmds="" args="" ;;
         run) flags="--help --dry-run --config -c --listen" cmds="" args="" ;;
         once) flags="--help --format --dry-run --max-gap --first-interval --config -c" cmds="" args="" ;;
         replay) flags="--help --config -c --state-dir" cmds="" args="" ;;

@@ -9,7 +9,7 @@ function __hostwatch_path
             continue
         end
         switch "$path/$word"
-            case '/--config' '/-c' '/--log-level' '/--log-format' 'sample/--format' 'sample/--every' 'sample/--count' 'sample/--over' 'sample/--backend' 'sample/--config' 'sample/-c' 'check/--config' 'check/-c' 'run/--config' 'run/-c' 'run/--listen' 'once/--format' 'once/--max-gap' 'once/--first-interval' 'once/--config' 'once/-c' 'replay/--config' 'replay/-c' 'replay/--state-dir' 'silence/--config' 'silence/-c' 'silence/add/--rule' 'silence/add/--match' 'silence/add/--for' 'silence/add/--every' 'silence/add/--tz' 'silence/add/--comment' 'test-notify/--severity' 'test-notify/--group' 'test-notify/--config' 'test-notify/-c' 'status/--format' 'status/--config' 'status/-c' 'status/--url' 'history/--since' 'history/--until' 'history/--format' 'history/--file' 'history/--config' 'history/-c' 'report/--since' 'report/--until' 'report/--format' 'report/--state-dir' 'report/--config' 'report/-c'
+            case '/--config' '/-c' '/--log-level' '/--log-format' 'sample/--format' 'sample/--every' 'sample/--count' 'sample/--over' 'sample/--backend' 'sample/--config' 'sample/-c' 'check/--config' 'check/-c' 'check/--format' 'run/--config' 'run/-c' 'run/--listen' 'once/--format' 'once/--max-gap' 'once/--first-interval' 'once/--config' 'once/-c' 'replay/--config' 'replay/-c' 'replay/--state-dir' 'silence/--config' 'silence/-c' 'silence/add/--rule' 'silence/add/--match' 'silence/add/--for' 'silence/add/--every' 'silence/add/--tz' 'silence/add/--comment' 'test-notify/--severity' 'test-notify/--group' 'test-notify/--config' 'test-notify/-c' 'status/--format' 'status/--config' 'status/-c' 'status/--url' 'history/--since' 'history/--until' 'history/--format' 'history/--file' 'history/--config' 'history/-c' 'report/--since' 'report/--until' 'report/--format' 'report/--state-dir' 'report/--config' 'report/-c'
                 set skip 1
             case '/sample'
                 set path sample
@@ -65,7 +65,7 @@ complete -c hostwatch -n '__hostwatch_at ""' -a history -d 'Print the recorded h
 complete -c hostwatch -n '__hostwatch_at ""' -a report -d 'Print the report of a period (metrics from the history file, alerts and delivery failures from the events log; times in UTC).'
 complete -c hostwatch -n '__hostwatch_at ""' -a completions -d 'Print a completion script for a shell (as the packages install it: bash in /usr/share/bash-completion/completions/hostwatch, zsh as _hostwatch in a $fpath directory, fish in vendor_completions.d/hostwatch.fish).'
 complete -c hostwatch -n '__hostwatch_at ""' -l help -d 'display usage information'
-complete -c hostwatch -n '__hostwatch_at ""' -l config -s c -r -F -d 'config file (default: /etc/hostwatch/config.json if present, else the embedded default)'
+complete -c hostwatch -n '__hostwatch_at ""' -l config -s c -r -F -d 'config file, JSON or (.yaml, .yml) YAML (default: /etc/hostwatch/config.json, else /etc/hostwatch/config.yaml, else the embedded default)'
 complete -c hostwatch -n '__hostwatch_at ""' -l log-level -x -a 'off error warn info debug trace' -d 'log level: off, error, warn, info, debug or trace (default: info)'
 complete -c hostwatch -n '__hostwatch_at ""' -l log-format -x -a 'text json' -d 'log format: text or json (default: text)'
 complete -c hostwatch -n '__hostwatch_at ""' -l version -s V -d 'print the version, git revision, linkage and enabled features, then exit'
@@ -79,6 +79,7 @@ complete -c hostwatch -n '__hostwatch_at "sample"' -l config -s c -r -F -d 'conf
 complete -c hostwatch -n '__hostwatch_at "check"' -l help -d 'display usage information'
 complete -c hostwatch -n '__hostwatch_at "check"' -l config -s c -r -F -d 'config file (overrides the global --config)'
 complete -c hostwatch -n '__hostwatch_at "check"' -l syntax-only -d 'check the file only, not its plugin files and exec programs (for a config written for another host)'
+complete -c hostwatch -n '__hostwatch_at "check"' -l format -x -a 'json yaml' -d 'how the effective config is printed: json or yaml (default: json)'
 complete -c hostwatch -n '__hostwatch_at "run"' -l help -d 'display usage information'
 complete -c hostwatch -n '__hostwatch_at "run"' -l dry-run -d 'print each notification as it would be sent and send nothing (the state file is read, never written)'
 complete -c hostwatch -n '__hostwatch_at "run"' -l config -s c -r -F -d 'config file (overrides the global --config)'

@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// The deepest nesting accepted; a config needs a handful of levels.
-const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 const LONE_HIGH_SURROGATE: &str =
     "invalid \\u escape: a high surrogate must be followed by a \\u low surrogate";

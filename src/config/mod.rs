@@ -1,6 +1,8 @@
-//! Configuration: the typed, validated shape of `config.json` and how it is loaded.
+//! Configuration: the typed, validated shape of `config.json` (or `config.yaml`) and how it
+//! is loaded.
 //!
-//! Loading goes text → spanned JSON tree (`json`) → `${VAR}` substitution (`env`) →
+//! Loading goes text → spanned tree (`json`, or `yaml` for a `.yaml`/`.yml` file: `format`)
+//! → `${VAR}` substitution (`env`) →
 //! typed decoding with units and validation (`decode`, `units`); every error carries the file,
 //! line, column and key path. `effective` renders the result back, secrets redacted, for
 //! `hostwatch check`. The file is read only when it is a regular file of at most 4 MiB.
@@ -512,6 +514,7 @@ mod effective;
 pub mod env;
 mod error;
 mod flap;
+pub(crate) mod format;
 mod history;
 pub mod json;
 mod processes;
@@ -521,6 +524,7 @@ mod rules;
 mod secret;
 mod silences;
 pub mod units;
+pub mod yaml;
 
 pub use channels::{Channel, ChannelKind};
 pub use decode::{
@@ -539,14 +543,17 @@ use std::path::Path;
 /// Where `load(None)` looks first.
 pub const DEFAULT_PATH: &str = "/etc/hostwatch/config.json";
 
+/// Where `load(None)` looks when [`DEFAULT_PATH`] does not exist.
+pub const DEFAULT_YAML_PATH: &str = "/etc/hostwatch/config.yaml";
+
 /// The `source` of the embedded default config.
 pub const EMBEDDED_SOURCE: &str = "<embedded default>";
 
 /// The embedded default config: the seed thresholds, no channels, no routes.
 pub const DEFAULT_JSON: &str = include_str!("default.json");
 
-/// Loads the config from `path`; with `None`, from [`DEFAULT_PATH`] if that file exists,
-/// else the embedded default. The process environment supplies `${NAME}` values and the
+/// Loads the config from `path`; with `None`, from [`DEFAULT_PATH`] or else
+/// [`DEFAULT_YAML_PATH`] if one exists, else the embedded default. The process environment supplies `${NAME}` values and the
 /// `HOSTWATCH_*` overrides.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
     let env = |name: &str| std::env::var(name).ok();
@@ -593,8 +600,7 @@ pub fn load_state_str(
     source: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<StateConfig, ConfigErrors> {
-    let mut root =
-        json::parse(text).map_err(|e| ConfigError::at(source, e.line, e.col, "", e.message))?;
+    let mut root = format::parse(text, source)?;
     if let json::NodeValue::Object(members) = &mut root.value {
         members.retain(|(key, _)| STATE_KEYS.contains(&key.name.as_str()));
         for (key, node) in members.iter_mut() {
@@ -612,14 +618,34 @@ pub fn load_state_str(
     merge_errors(env_errors, decode::decode_state(&root, source, &overrides))
 }
 
-/// The config file's text and its name in errors; the embedded default when `path` is `None`
-/// and [`DEFAULT_PATH`] does not exist.
+/// The first of `candidates` that exists, and the later ones that exist too (which it
+/// shadows).
+fn first_existing<'p>(candidates: &[&'p Path]) -> Option<(&'p Path, Vec<&'p Path>)> {
+    let mut found = candidates.iter().copied().filter(|p| p.exists());
+    let first = found.next()?;
+    Some((first, found.collect()))
+}
+
+/// The config file's text and its name in errors; without `path`, [`DEFAULT_PATH`], else
+/// [`DEFAULT_YAML_PATH`] (a warning says when both exist: the JSON file is read), else the
+/// embedded default.
 fn read_text(path: Option<&Path>) -> Result<(String, String), ConfigErrors> {
-    let default = Path::new(DEFAULT_PATH);
     let path = match path {
         Some(p) => p,
-        None if default.exists() => default,
-        None => return Ok((DEFAULT_JSON.to_owned(), EMBEDDED_SOURCE.to_owned())),
+        None => match first_existing(&[Path::new(DEFAULT_PATH), Path::new(DEFAULT_YAML_PATH)]) {
+            Some((first, shadowed)) => {
+                for other in shadowed {
+                    log::warn!(
+                        read = first.display().to_string().as_str(),
+                        ignored = other.display().to_string().as_str();
+                        "both {} and {} exist: reading {} only (remove one, or name it with --config)",
+                        first.display(), other.display(), first.display()
+                    );
+                }
+                first
+            }
+            None => return Ok((DEFAULT_JSON.to_owned(), EMBEDDED_SOURCE.to_owned())),
+        },
     };
     let source = path.display().to_string();
     let text = crate::localfile::read_regular_string(path, crate::localfile::CONFIG_MAX_BYTES)
@@ -636,15 +662,15 @@ fn read_text(path: Option<&Path>) -> Result<(String, String), ConfigErrors> {
     Ok((text, source))
 }
 
-/// Loads a config from text; `source` names it in errors, `env` looks up environment
+/// Loads a config from text; `source` names it in errors and chooses its syntax (YAML for a
+/// `.yaml` or `.yml` name, else JSON: `format::Format::of`), `env` looks up environment
 /// variables (for `${NAME}` and the `HOSTWATCH_*` overrides).
 pub fn load_str(
     text: &str,
     source: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    let root =
-        json::parse(text).map_err(|e| ConfigError::at(source, e.line, e.col, "", e.message))?;
+    let root = format::parse(text, source)?;
     load_tree(root, source, env)
 }
 

@@ -119,22 +119,63 @@ fn the_example_takes_secrets_from_the_environment() {
 #[test]
 fn broken_fixtures_fail_with_their_expected_errors() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");
-    let mut seen = 0;
+    let (mut json, mut yaml) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // `x.json` expects `x.expected`; its YAML twin `x.yaml` expects `x.yaml.expected`.
+        let expected = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => path.with_extension("expected"),
+            Some("yaml") => dir.join(format!("{name}.expected")),
+            _ => continue,
+        };
         let source = format!("tests/fixtures/config/{name}");
         let text = std::fs::read_to_string(&path).unwrap();
-        let expected = std::fs::read_to_string(path.with_extension("expected"))
-            .unwrap_or_else(|e| panic!("{name} has no .expected file: {e}"));
+        let expected = std::fs::read_to_string(&expected)
+            .unwrap_or_else(|e| panic!("{name} has no expected errors file: {e}"));
         let got = load_str(&text, &source, &no_env).expect_err(&name).to_string();
         assert_eq!(got, expected.trim_end(), "{name}");
-        seen += 1;
+        let stem = name.rsplit_once('.').unwrap().0.to_owned();
+        if name.ends_with(".json") { json.push(stem) } else { yaml.push(stem) }
     }
-    assert!(seen >= 12, "only {seen} fixtures");
+    json.sort();
+    yaml.sort();
+    assert!(json.len() >= 12, "only {} fixtures", json.len());
+    assert_eq!(json, yaml, "every JSON fixture has a YAML twin, and only those");
+}
+
+#[test]
+fn the_yaml_example_is_the_json_example() {
+    let env = |name: &str| (name == "SMTP_PASSWORD").then(|| "hunter2".to_owned());
+    let json = load_str(include_str!("../../config.json"), "config.json", &env).unwrap();
+    let yaml = load_str(include_str!("../../config.yaml"), "config.yaml", &env).unwrap();
+    assert_eq!(yaml.to_effective_json(), json.to_effective_json());
+    assert_eq!(format!("{:?}", yaml.rules), format!("{:?}", json.rules));
+}
+
+#[test]
+fn yaml_substitutes_variables_like_json_at_yaml_positions() {
+    let env = |name: &str| match name {
+        "HOOK" => Some("https://hooks.example.com/x".to_owned()),
+        "HOSTWATCH_HOST" => Some("from-env".to_owned()),
+        _ => None,
+    };
+    let text = "host: h\nchannels:\n  a: {type: webhook, url: \"${HOOK}\"}\n  b:\n    type: slack\n    webhook_url: ${NOPE}\n";
+    let e = load_str(text, "t.yaml", &env).unwrap_err().to_string();
+    assert_eq!(e, "t.yaml:6:18: channels.b.webhook_url: environment variable NOPE is not set");
+    let ok = load_str("host: h\nstate_dir: ${DIR:-/tmp/x}$$\n", "t.yml", &env).unwrap();
+    assert_eq!((ok.host.as_str(), ok.state_dir.to_str()), ("from-env", Some("/tmp/x$")));
+}
+
+#[test]
+fn the_default_search_reads_json_first_then_yaml() {
+    let dir = crate::testutil::tempdir("config", "default-search");
+    let (json, yaml) = (dir.join("config.json"), dir.join("config.yaml"));
+    assert!(first_existing(&[&json, &yaml]).is_none());
+    std::fs::write(&yaml, "{}").unwrap();
+    assert_eq!(first_existing(&[&json, &yaml]), Some((yaml.as_path(), vec![])));
+    std::fs::write(&json, "{}").unwrap();
+    assert_eq!(first_existing(&[&json, &yaml]), Some((json.as_path(), vec![yaml.as_path()])));
 }
 
 #[test]
@@ -645,6 +686,10 @@ fn the_state_load_resolves_no_secret_and_the_full_load_still_refuses_a_missing_o
     // What it does read is still checked, and the overrides still apply.
     let e = load_state_str(text, "t.json", &no_env).unwrap_err().to_string();
     assert_eq!(e, "t.json:2:16: state_dir: environment variable STATE is not set");
+    // JSON is YAML too: read as YAML, the same values at the same positions.
+    assert_eq!(load_state_str(text, "t.yaml", &env).unwrap().state_dir, Path::new("/srv/hw"));
+    let e = load_state_str(text, "t.yaml", &no_env).unwrap_err().to_string();
+    assert_eq!(e, "t.yaml:2:16: state_dir: environment variable STATE is not set");
     let env = |name: &str| match name {
         "STATE" => Some("/srv".to_owned()),
         "HOSTWATCH_STATE_DIR" => Some("/elsewhere".to_owned()),
@@ -752,4 +797,29 @@ fn channel_templates_compile_at_load_and_errors_point_into_the_string() {
             "4:84: channels.t.title: invalid label name \"a-b\" in {{labels.a-b}} (a label name is letters, digits and '_', not starting with a digit)",
         ]
     );
+}
+
+#[test]
+fn json_fixtures_read_as_yaml_give_the_same_errors_at_the_same_positions() {
+    // JSON is YAML 1.2 (flow style): both front-ends must put every value at one place.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");
+    let mut compared = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        // JSON syntax errors are not YAML's: YAML takes a trailing comma, and finds a missing
+        // one later (the twins in `*.yaml` cover them).
+        if path.extension().is_none_or(|e| e != "json")
+            || name.starts_with("syntax_")
+            || name == "trailing_comma"
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let as_json = load_str(&text, "f.json", &no_env).expect_err(&name).to_string();
+        let as_yaml = load_str(&text, "f.yaml", &no_env).expect_err(&name).to_string();
+        assert_eq!(as_yaml.replace("f.yaml:", "f.json:"), as_json, "{name}");
+        compared += 1;
+    }
+    assert!(compared >= 17, "only {compared} fixtures");
 }

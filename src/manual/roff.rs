@@ -17,13 +17,17 @@ plugins) from an outbox kept in the state directory, so a crash or an outage los
 It runs as a daemon (run, as the hostwatch.service unit does), as a cron or timer check with \
 Nagios exit codes (once), or offline over recorded samples (replay, test-rules).
 .PP
-Without --config, hostwatch reads /etc/hostwatch/config.json, or else its embedded default \
-rules. The config is strict JSON; hostwatch check validates it and prints it as in effect, \
+Without --config, hostwatch reads /etc/hostwatch/config.json, else \
+/etc/hostwatch/config.yaml, else its embedded default rules. The config is strict JSON (or \
+YAML, by the file's extension); hostwatch check validates it and prints it as in effect, \
 secrets redacted. The README (/usr/share/doc/hostwatch/README.md) documents every key.";
 
 /// (path, what it is) for FILES.
 const FILES: &[(&str, &str)] = &[
-    ("/etc/hostwatch/config.json", "The config read when --config is not given."),
+    (
+        "/etc/hostwatch/config.json",
+        "The config read when --config is not given (if it is missing: /etc/hostwatch/config.yaml).",
+    ),
     (
         "/var/lib/hostwatch/",
         "The state directory: state_dir in the installed config, and the default as root \

@@ -37,7 +37,7 @@ fn without_notify_socket_nothing_is_set_up() {
     assert!(sd.inner.is_none());
     assert_eq!(sd.next_ping(), None);
     sd.tick_done(SUMMARY);
-    sd.stopping();
+    sd.stopping(Duration::from_secs(1));
     assert!(SdNotify::from_vars(Some(""), None, None, 1).inner.is_none());
 }
 
@@ -65,6 +65,11 @@ fn the_daemon_lifecycle_reaches_a_path_socket() {
     let (path, listener) = temp_socket("path");
     let mut sd = SdNotify::from_vars(path.to_str(), Some("2000000"), None, std::process::id());
     assert_eq!(sd.ping_every(), Some(Duration::from_secs(1)));
+    sd.starting(Duration::from_secs(5), Duration::from_secs(30));
+    assert_eq!(
+        recv(&listener),
+        "EXTEND_TIMEOUT_USEC=35000000\nSTATUS=started; the first tick is due in 5s"
+    );
     sd.tick_done(SUMMARY);
     assert_eq!(recv(&listener), "READY=1\nWATCHDOG=1\nSTATUS=2 firing, 1 pending, 47 series");
     // The same numbers: only the ping.
@@ -89,8 +94,11 @@ fn the_daemon_lifecycle_reaches_a_path_socket() {
     );
     sd.reloaded(true);
     assert_eq!(recv(&listener), "READY=1\nWATCHDOG=1\nSTATUS=0 firing, 1 pending, 47 series");
-    sd.stopping();
-    assert_eq!(recv(&listener), "STOPPING=1\nSTATUS=stopping: saving the state");
+    sd.stopping(Duration::from_millis(12_500));
+    assert_eq!(
+        recv(&listener),
+        "STOPPING=1\nEXTEND_TIMEOUT_USEC=12500000\nSTATUS=stopping: saving the state"
+    );
     assert!(nothing_waiting(&listener));
 }
 

@@ -4,8 +4,11 @@
 //! The mount table is re-read only when it changed: the file stays open and is polled with a
 //! zero timeout each tick (the kernel flags POLLPRI|POLLERR after a mount or unmount). Each
 //! tick then costs one `statvfs` per collected mount. Pseudo filesystems are left out by
-//! default; a mount point listed twice keeps its last entry (the one on top). Not the place
-//! for I/O rates (`disk`).
+//! default, and so is a bind mount of a subtree of a filesystem that is mounted whole too
+//! (systemd's `StateDirectory=` and `PrivateTmp=` add such mounts of `/` inside a
+//! sandboxed service: reporting them would alert three more times when `/` fills); `include`
+//! brings either back. A mount point listed twice keeps its last entry (the one on top).
+//! Not the place for I/O rates (`disk`).
 
 use super::parse::{label_from_bytes, lines, unescape_octal};
 use super::procfile::ProcFile;
@@ -16,18 +19,31 @@ use crate::series::{Registry, SeriesId};
 use std::ffi::CString;
 use std::mem::MaybeUninit;
 
-/// Calls `f(mount_point, fstype)` for every line of `/proc/self/mountinfo`; the mount point
-/// is still escaped (`\040` for a space).
-pub(super) fn parse_mountinfo(text: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
+/// One line of `/proc/self/mountinfo`, its fields still escaped (`\040` for a space).
+#[derive(Debug, PartialEq)]
+pub(super) struct MountLine<'a> {
+    /// `major:minor` of the filesystem.
+    pub dev: &'a [u8],
+    /// The directory of the filesystem mounted here: `/` for a whole filesystem, a subtree for
+    /// a bind mount (or a btrfs subvolume).
+    pub root: &'a [u8],
+    pub mount_point: &'a [u8],
+    pub fstype: &'a [u8],
+}
+
+/// Calls `f` for every line of `/proc/self/mountinfo`.
+pub(super) fn parse_mountinfo(text: &[u8], mut f: impl FnMut(MountLine<'_>)) {
     for line in lines(text) {
         // id parent major:minor root mount-point options [optional...] - fstype source super
         let mut it = line.split(|&b| b == b' ');
-        let Some(mount_point) = it.nth(4) else { continue };
+        let (Some(dev), Some(root), Some(mount_point)) = (it.nth(2), it.next(), it.next()) else {
+            continue;
+        };
         if !it.by_ref().any(|field| field == b"-") {
             continue;
         }
         if let Some(fstype) = it.next() {
-            f(mount_point, fstype);
+            f(MountLine { dev, root, mount_point, fstype });
         }
     }
 }
@@ -96,6 +112,11 @@ struct Mount {
     path: Vec<u8>,
     cpath: CString,
     fstype: Box<[u8]>,
+    /// `major:minor`, and whether this is a subtree (mountinfo's root is not `/`).
+    dev: Box<[u8]>,
+    subtree: bool,
+    /// A subtree of a filesystem that is also mounted whole: excluded by default.
+    duplicate: bool,
     status: Status,
     seen: bool,
     /// A statvfs failure was logged (cleared when it works again).
@@ -207,14 +228,17 @@ fn reload(entries: &mut Vec<Mount>, text: &[u8], registry: &mut Registry, filter
     for m in entries.iter_mut() {
         m.seen = false;
     }
-    parse_mountinfo(text, |escaped, fstype| {
-        let path = unescape_octal(escaped);
+    parse_mountinfo(text, |line| {
+        let path = unescape_octal(line.mount_point);
+        let subtree = line.root != b"/";
         match entries.iter_mut().find(|m| m.path == path) {
             Some(m) => {
-                if &*m.fstype != fstype {
+                if &*m.fstype != line.fstype || &*m.dev != line.dev || m.subtree != subtree {
                     // Mounted over with another filesystem: decide again.
                     m.retire(registry);
-                    m.fstype = fstype.into();
+                    m.fstype = line.fstype.into();
+                    m.dev = line.dev.into();
+                    m.subtree = subtree;
                     m.status = Status::Pending;
                 }
                 m.seen = true;
@@ -224,7 +248,10 @@ fn reload(entries: &mut Vec<Mount>, text: &[u8], registry: &mut Registry, filter
                 entries.push(Mount {
                     path,
                     cpath,
-                    fstype: fstype.into(),
+                    fstype: line.fstype.into(),
+                    dev: line.dev.into(),
+                    subtree,
+                    duplicate: false,
                     status: Status::Pending,
                     seen: true,
                     logged: false,
@@ -238,9 +265,21 @@ fn reload(entries: &mut Vec<Mount>, text: &[u8], registry: &mut Registry, filter
         }
         m.seen
     });
+    // Only when the mount table changed: a list per change is fine.
+    let whole: Vec<Box<[u8]>> =
+        entries.iter().filter(|m| !m.subtree).map(|m| m.dev.clone()).collect();
+    for m in entries.iter_mut() {
+        let duplicate = m.subtree && whole.contains(&m.dev);
+        if duplicate != m.duplicate {
+            m.retire(registry);
+            m.duplicate = duplicate;
+            m.status = Status::Pending;
+        }
+    }
     for m in entries.iter_mut().filter(|m| m.status == Status::Pending) {
         let label = label_from_bytes(&m.path);
-        m.status = if filter.allows(LabelKey::Mount, &label, is_pseudo_fs(&m.fstype)) {
+        let by_default = is_pseudo_fs(&m.fstype) || m.duplicate;
+        m.status = if filter.allows(LabelKey::Mount, &label, by_default) {
             Status::Allowed(None, None)
         } else {
             Status::Excluded
@@ -264,7 +303,9 @@ broken line without separator
     #[test]
     fn mountinfo_fields_and_escapes() {
         let mut got: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        parse_mountinfo(MOUNTINFO, |p, t| got.push((unescape_octal(p), t.to_vec())));
+        parse_mountinfo(MOUNTINFO, |l| {
+            got.push((unescape_octal(l.mount_point), l.fstype.to_vec()))
+        });
         assert_eq!(got.len(), 5);
         assert_eq!(got[0], (b"/proc".to_vec(), b"proc".to_vec()));
         assert_eq!(got[2], (b"/mnt/a b".to_vec(), b"ext4".to_vec()), "optional fields skipped");
@@ -281,6 +322,58 @@ broken line without separator
         assert_eq!(status(b"/"), Some(&Status::Allowed(None, None)));
         assert_eq!(status(b"/proc"), Some(&Status::Excluded));
         assert_eq!(status(b"/mnt/a b"), Some(&Status::Excluded), "the tmpfs on top wins");
+    }
+
+    /// What a service under systemd's sandbox sees: `/` whole, its `StateDirectory=` and
+    /// `PrivateTmp=` directories bound from `/`, and a btrfs with two subvolumes (neither
+    /// mounted whole).
+    const SANDBOXED: &[u8] = br"27 1 254:0 / / ro,relatime - ext4 /dev/vda rw
+40 27 254:0 /var/lib/hostwatch /var/lib/hostwatch rw,relatime - ext4 /dev/vda rw
+41 27 254:0 /tmp/systemd-private-ab12-hostwatch.service-Xy/tmp /tmp rw - ext4 /dev/vda rw
+42 27 0:40 /@data /data rw - btrfs /dev/vdb rw
+43 27 0:40 /@logs /srv/logs rw - btrfs /dev/vdb rw
+44 27 254:16 / /home ro - ext4 /dev/vdc rw
+";
+
+    #[test]
+    fn subtrees_of_a_filesystem_mounted_whole_are_excluded_unless_included() {
+        let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
+        let mut entries = Vec::new();
+        reload(&mut entries, SANDBOXED, &mut reg, &filter);
+        let allowed: Vec<String> = entries
+            .iter()
+            .filter(|m| m.status != Status::Excluded)
+            .map(|m| label_from_bytes(&m.path))
+            .collect();
+        assert_eq!(allowed, ["/", "/data", "/srv/logs", "/home"]);
+
+        let config: CollectConfig = CollectConfig {
+            include: [(LabelKey::Mount, vec!["/var/lib/*".to_string(), "/".to_string()])]
+                .into_iter()
+                .collect(),
+            ..CollectConfig::default()
+        };
+        let (mut reg, filter) = (Registry::new(), LabelFilter::new(&config));
+        let mut entries = Vec::new();
+        reload(&mut entries, SANDBOXED, &mut reg, &filter);
+        let allowed: Vec<&[u8]> = entries
+            .iter()
+            .filter(|m| m.status != Status::Excluded)
+            .map(|m| m.path.as_slice())
+            .collect();
+        assert_eq!(allowed, [b"/".as_slice(), b"/var/lib/hostwatch"], "include brings it back");
+    }
+
+    #[test]
+    fn a_subtree_is_decided_again_when_its_filesystem_is_unmounted_whole() {
+        let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
+        let mut entries = Vec::new();
+        reload(&mut entries, SANDBOXED, &mut reg, &filter);
+        let without_root: Vec<u8> =
+            SANDBOXED.split_inclusive(|&b| b == b'\n').skip(1).flatten().copied().collect();
+        reload(&mut entries, &without_root, &mut reg, &filter);
+        let state = entries.iter().find(|m| m.path == b"/var/lib/hostwatch").unwrap();
+        assert_eq!(state.status, Status::Allowed(None, None), "no longer a duplicate");
     }
 
     #[test]

@@ -2,9 +2,19 @@
 //! per configured group, from one scan of `/proc` per tick.
 //!
 //! What is read: the `/proc` listing (`getdents64` into a kept buffer) only when a group
-//! matches by `comm` or `cmdline`; then each process's `comm`, its `cmdline` only when some
+//! matches by `comm` or `cmdline`, and then only at a scan when some pid was handed out since
+//! the last listing (the last field of `/proc/loadavg` moved: a process, or a thread, started)
+//! or one scan in [`RECHECK_TICKS`] at least — listing a thousand pids costs the kernel about
+//! half a millisecond, most of a scan; then a process's `comm`, its `cmdline` only when some
 //! group matches arguments, and `stat` (state, CPU ticks, start time, resident pages) and the
-//! `fd` directory of the processes that match. A pidfile group reads its file and that one
+//! `fd` directory of the processes that match. Name and arguments are read at each of a
+//! process's first [`YOUNG_TICKS`] ticks (a fork `exec`s soon), at every tick while it matches
+//! a group (so it stops counting as soon as it stops matching), and otherwise one tick in
+//! [`RECHECK_TICKS`], staggered by pid: the bound on how late a process that `exec`s or renames
+//! itself into a group later in life is counted. A process is its pid and the inode number of
+//! its `/proc/<pid>` entry (procfs gives each process's entry its own), so a reused pid is a
+//! new, young process; an entry renumbered after dentry eviction is read again, which is only
+//! a cost. A pidfile group reads its file and that one
 //! pid's `stat`. The `comm` and `cmdline` files of listed processes stay open and are re-read
 //! with `pread` (0.5 µs against 3 µs for open + read + close, measured here), up to a budget of
 //! descriptors (a quarter of `RLIMIT_NOFILE`, at most 4096); past it they are opened each tick.
@@ -37,6 +47,12 @@ const METRICS: [Metric; 4] = [Metric::ProcCount, Metric::ProcCpu, Metric::ProcRs
 const MAX_GROUPS: usize = crate::config::MAX_PROCESS_GROUPS;
 /// Most descriptors kept open for `comm` and `cmdline` files.
 const MAX_KEPT: usize = 4096;
+/// A new process's name and arguments are read at each of its first this many ticks (a fork
+/// that `exec`s soon after is seen under its new name).
+const YOUNG_TICKS: u8 = 3;
+/// Afterwards, a process that matched no group at its last read is read again once every this
+/// many ticks (staggered by pid): the bound on how late a later `exec` or rename is seen.
+const RECHECK_TICKS: u64 = 4;
 
 /// How one group matches.
 #[derive(Debug)]
@@ -90,10 +106,18 @@ impl Group {
     }
 }
 
-/// A listed process: its kept descriptors and its CPU ticks at the last matching sighting.
+/// A listed process: its kept descriptors, what its last read found, and its CPU ticks at the
+/// last matching sighting.
 #[derive(Debug)]
 struct Proc {
     pid: u32,
+    /// The inode of its `/proc/<pid>` entry: another number for the same pid is another
+    /// process (procfs numbers the entry of each process anew).
+    ino: u64,
+    /// Ticks it has been listed, up to [`YOUNG_TICKS`].
+    age: u8,
+    /// It matched some group at its last read (then it is read every tick).
+    matched: bool,
     comm: Option<OwnedFd>,
     cmdline: Option<OwnedFd>,
     /// Start time and utime + stime when it last matched a group (cleared when it does not).
@@ -126,7 +150,8 @@ pub(super) struct Procs {
     cmdline: bool,
     proc_dir: Option<OwnedFd>,
     dents: Vec<u8>,
-    pids: Vec<u32>,
+    /// This tick's listing: pid and the inode of its entry, in pid order.
+    pids: Vec<(u32, u64)>,
     table: Vec<Proc>,
     next: Vec<Proc>,
     /// `cmdline` and `stat` text.
@@ -137,6 +162,14 @@ pub(super) struct Procs {
     clk_tck: f64,
     page: u64,
     last_at: Option<Instant>,
+    /// Scans so far: staggers the re-reads of [`RECHECK_TICKS`].
+    scans: u64,
+    /// `/proc/loadavg`, whose last field is the last pid the kernel handed out.
+    loadavg: Option<OwnedFd>,
+    /// That pid, read just before the last listing (`None`: unknown, list at the next scan).
+    listed_last_pid: Option<u64>,
+    /// Scans since the last listing.
+    unlisted: u64,
     /// True while the failure to list `/proc` has been logged.
     warned: bool,
 }
@@ -191,6 +224,10 @@ impl Procs {
                 _ => 4096,
             },
             last_at: None,
+            scans: 0,
+            loadavg: None,
+            listed_last_pid: None,
+            unlisted: 0,
             warned: false,
         }
     }
@@ -212,18 +249,25 @@ impl Procs {
             return;
         }
         if self.list {
-            if let Err(e) = self.list_pids() {
-                if !self.warned {
-                    self.warned = true;
-                    log::warn!("cannot list /proc: {e}; proc.* reported unsupported");
+            let (due, last_pid) = self.listing_due();
+            if due {
+                self.listed_last_pid = None;
+                if let Err(e) = self.list_pids() {
+                    if !self.warned {
+                        self.warned = true;
+                        log::warn!("cannot list /proc: {e}; proc.* reported unsupported");
+                    }
+                    out.unsupported.extend_from_slice(&METRICS);
+                    return;
                 }
-                out.unsupported.extend_from_slice(&METRICS);
-                return;
+                if std::mem::take(&mut self.warned) {
+                    log::info!("/proc can be listed again");
+                }
+                self.merge();
+                (self.listed_last_pid, self.unlisted) = (last_pid, 0);
+            } else {
+                self.unlisted += 1;
             }
-            if std::mem::take(&mut self.warned) {
-                log::info!("/proc can be listed again");
-            }
-            self.merge();
             self.match_listed();
         }
         self.pidfiles();
@@ -239,6 +283,38 @@ impl Procs {
             out.points.push((rss, g.rss as f64));
             out.points.push((fds, g.fds as f64));
         }
+    }
+
+    /// Whether this scan lists `/proc`, and the last pid handed out (read before the listing).
+    /// No pid handed out since the last listing means no process started since: the table
+    /// holds every process there is (some may have exited; a read finds that out). Listed
+    /// anyway one scan in [`RECHECK_TICKS`], so a `/proc` whose pids `loadavg` does not follow
+    /// (another pid namespace's) is seen at that bound.
+    fn listing_due(&mut self) -> (bool, Option<u64>) {
+        let dir = self.dir();
+        let mut text = [0u8; 128];
+        let mut read = None;
+        for _ in 0..2 {
+            if self.loadavg.is_none() {
+                self.loadavg = open_at(dir, b"loadavg\0", false).ok();
+            }
+            let Some(fd) = &self.loadavg else { break };
+            match pread_all(fd.as_raw_fd(), &mut text) {
+                Ok(len) => {
+                    read = Some(len);
+                    break;
+                }
+                Err(_) => self.loadavg = None,
+            }
+        }
+        let last_pid = read.and_then(|len| {
+            let text = trim_newline(&text[..len]);
+            parse_u64(text.rsplit(|&b| b == b' ').next()?)
+        });
+        let due = last_pid.is_none()
+            || last_pid != self.listed_last_pid
+            || self.unlisted + 1 >= RECHECK_TICKS;
+        (due, last_pid)
     }
 
     fn open_proc(&mut self) -> io::Result<()> {
@@ -262,9 +338,9 @@ impl Procs {
             return Err(io::Error::last_os_error());
         }
         let pids = &mut self.pids;
-        let result = each_dirent(fd, &mut self.dents, |name| {
+        let result = each_dirent(fd, &mut self.dents, |name, ino| {
             if let Some(pid) = parse_u64(name).and_then(|p| u32::try_from(p).ok()) {
-                pids.push(pid);
+                pids.push((pid, ino));
             }
         });
         if result.is_err() {
@@ -277,20 +353,26 @@ impl Procs {
         result.map(|_| ())
     }
 
-    /// Rebuilds the table in listing order: known pids keep their entry (and descriptors),
-    /// new ones get an empty entry, gone ones are dropped (closing their descriptors). Both
-    /// tables keep their capacity (drained, then swapped).
+    /// Rebuilds the table in listing order: known processes (same pid, same entry inode) keep
+    /// their entry (and descriptors), new ones get an empty entry, gone ones are dropped
+    /// (closing their descriptors). Both tables keep their capacity (drained, then swapped).
     fn merge(&mut self) {
         let (kept, next) = (&mut self.kept, &mut self.next);
         next.clear();
         let mut old = self.table.drain(..).peekable();
-        for &pid in &self.pids {
+        for &(pid, ino) in &self.pids {
             while let Some(gone) = old.next_if(|p| p.pid < pid) {
                 *kept -= gone.kept();
             }
             match old.next_if(|p| p.pid == pid) {
-                Some(p) => next.push(p),
-                None => next.push(Proc { pid, comm: None, cmdline: None, prev: None }),
+                Some(p) if p.ino == ino => next.push(p),
+                reused => {
+                    if let Some(gone) = reused {
+                        *kept -= gone.kept();
+                    }
+                    let (comm, cmdline, prev) = (None, None, None);
+                    next.push(Proc { pid, ino, age: 0, matched: false, comm, cmdline, prev });
+                }
             }
         }
         for gone in old {
@@ -299,15 +381,24 @@ impl Procs {
         std::mem::swap(&mut self.table, &mut self.next);
     }
 
-    /// Matches every listed process against the comm and cmdline groups.
+    /// Matches the listed processes against the comm and cmdline groups: each one while it is
+    /// young, each one that matched at its last read, and the others in turn, one tick in
+    /// [`RECHECK_TICKS`]; a process not read this tick matched nothing at its last read.
     fn match_listed(&mut self) {
         let dir = self.dir();
         let mut comm = [0u8; 64];
+        self.scans = self.scans.wrapping_add(1);
         for i in 0..self.table.len() {
-            let pid = self.table[i].pid;
-            if pid == self.self_pid {
+            let entry = &mut self.table[i];
+            let pid = entry.pid;
+            let due = entry.age < YOUNG_TICKS
+                || entry.matched
+                || (self.scans.wrapping_add(u64::from(pid))) % RECHECK_TICKS == 0;
+            entry.age = entry.age.saturating_add(1).min(YOUNG_TICKS);
+            if pid == self.self_pid || !due {
                 continue;
             }
+            entry.matched = false;
             let Some(comm_len) = read_kept(
                 dir,
                 pid,
@@ -352,6 +443,7 @@ impl Procs {
                 self.table[i].prev = None;
                 continue;
             }
+            self.table[i].matched = true;
             let Some(r) = read_process(dir, pid, &mut self.buf, &mut self.dents, self.page) else {
                 self.table[i].prev = None;
                 continue;
@@ -513,7 +605,7 @@ fn count_fds(dir: RawFd, pid: u32, dents: &mut Vec<u8>) -> u64 {
     }
     let Ok(fd) = open_at(dir, path, true) else { return 0 };
     let mut n = 0u64;
-    let _ = each_dirent(fd.as_raw_fd(), dents, |name| {
+    let _ = each_dirent(fd.as_raw_fd(), dents, |name, _| {
         if name.first() != Some(&b'.') {
             n += 1;
         }
@@ -661,9 +753,9 @@ fn pread_grow(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     }
 }
 
-/// Calls `f` with the name of every entry of the directory `fd` (from its current offset),
-/// reading with `getdents64` into `buf`.
-fn each_dirent(fd: RawFd, buf: &mut Vec<u8>, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+/// Calls `f` with the name and inode number of every entry of the directory `fd` (from its
+/// current offset), reading with `getdents64` into `buf`.
+fn each_dirent(fd: RawFd, buf: &mut Vec<u8>, mut f: impl FnMut(&[u8], u64)) -> io::Result<()> {
     if buf.is_empty() {
         buf.resize(64 * 1024, 0);
     }
@@ -688,9 +780,10 @@ fn each_dirent(fd: RawFd, buf: &mut Vec<u8>, mut f: impl FnMut(&[u8])) -> io::Re
             if reclen == 0 || at + reclen > records.len() {
                 break;
             }
+            let ino = u64::from_ne_bytes(records[at..at + 8].try_into().unwrap_or_default());
             let name = &records[at + 19..at + reclen];
             let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-            f(name);
+            f(name, ino);
             at += reclen;
         }
     }
@@ -816,6 +909,49 @@ mod tests {
         scan(&mut p, &mut reg, &mut out);
         assert_eq!(value(&reg, &out, "proc.count{name=sleeper}"), Some(0.0));
         assert_eq!(value(&reg, &out, "proc.fds{name=sleeper}"), Some(0.0));
+    }
+
+    #[test]
+    fn a_process_that_execs_late_is_counted_within_the_recheck_bound() {
+        use std::io::Write;
+        let arg = format!("{}.{}", 4000 + std::process::id() % 1000, 314);
+        let groups = [group("late", ProcessMatcher::Cmdline(format!("sleep {arg}")))];
+        let (mut reg, mut out) = (Registry::new(), Sample::default());
+        let mut p = Procs::new(&groups);
+        let mut child = Command::new("sh")
+            .args(["-c", &format!("read line; exec sleep {arg}")])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        // Past its young ticks, as a shell that waits before it `exec`s.
+        for _ in 0..=YOUNG_TICKS {
+            scan(&mut p, &mut reg, &mut out);
+            assert_eq!(value(&reg, &out, "proc.count{name=late}"), Some(0.0));
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !std::fs::read(&cmdline).unwrap_or_default().starts_with(b"sleep\0")
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut seen_at = None;
+        for n in 1..=RECHECK_TICKS {
+            scan(&mut p, &mut reg, &mut out);
+            if value(&reg, &out, "proc.count{name=late}") == Some(1.0) {
+                seen_at = Some(n);
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(seen_at.is_some(), "not counted within {RECHECK_TICKS} scans of its exec");
+        // Once matched it is read every tick: its exit is seen at the next scan.
+        scan(&mut p, &mut reg, &mut out);
+        assert_eq!(value(&reg, &out, "proc.count{name=late}"), Some(0.0));
     }
 
     #[test]

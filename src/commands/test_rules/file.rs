@@ -172,8 +172,7 @@ fn load_config(
                     format!("cannot read the config file {config_source}: {why}"),
                 )
             })?;
-            let tree = json::parse(&text)
-                .map_err(|e| ConfigError::at(&config_source, e.line, e.col, "", e.message))?;
+            let tree = config::format::parse(&text, &config_source)?;
             (tree, config_source)
         }
         // Inline rules: the errors in them are the test file's, at their place in it.

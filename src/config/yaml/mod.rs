@@ -1,0 +1,262 @@
+//! The YAML front-end: one YAML 1.2 document (saphyr's event parser) built into the same
+//! spanned [`Node`] tree as `json`, so substitution, decoding and every error after parsing
+//! are shared.
+//!
+//! Scalars follow the core schema (`scalar`); positions are 1-based lines and columns in
+//! characters, as `json` counts them (the parser's columns are 0-based). Anchors and aliases
+//! are expanded, and the nodes they copy are counted: past [`MAX_COPIED_NODES`] the file is
+//! refused at the alias (a "billion laughs" file stops there, long before memory runs out).
+//! An alias's own node takes the alias's position; what it copies keeps the positions where
+//! its text is written. Refused: a second document, keys that are not scalars (or are
+//! aliases, or empty), duplicate keys, tags other than the core ones, nesting deeper than
+//! `json` allows. YAML 1.1 merge keys (`<<`) are ordinary keys. `emit` writes YAML back.
+//! Not the place for any meaning of the keys: that is `decode`.
+
+pub(crate) mod emit;
+mod scalar;
+
+use super::json::{Key, MAX_DEPTH, Node, NodeValue, SyntaxError};
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
+use std::collections::HashMap;
+
+/// How many nodes anchors and aliases may copy in one file, all together. A config that
+/// reuses a few channel or match blocks copies hundreds.
+pub const MAX_COPIED_NODES: usize = 100_000;
+
+/// Parses one YAML document into a tree (a leading byte-order mark is skipped).
+pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut b = Builder {
+        parser: Parser::new_from_str(text),
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        copied: 0,
+        root: None,
+    };
+    b.run()
+}
+
+/// A collection being built.
+enum Frame {
+    Seq { at: (u32, u32), anchor: usize, items: Vec<Node>, count: usize },
+    Map { at: (u32, u32), anchor: usize, members: Vec<(Key, Node)>, key: Option<Key>, count: usize },
+}
+
+struct Builder<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    stack: Vec<Frame>,
+    /// Finished anchored nodes by anchor id, with their node counts.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes copied for anchors and aliases so far.
+    copied: usize,
+    /// The document's node once complete.
+    root: Option<Node>,
+}
+
+type Result<T, E = SyntaxError> = std::result::Result<T, E>;
+
+/// A parser position (1-based line, 0-based column in characters) as `json` counts: both
+/// 1-based.
+fn one_based(m: &saphyr_parser::Marker) -> (u32, u32) {
+    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    (clamp(m.line()).max(1), clamp(m.col()).saturating_add(1))
+}
+
+fn pos(span: &Span) -> (u32, u32) {
+    one_based(&span.start)
+}
+
+fn error((line, col): (u32, u32), message: impl Into<String>) -> SyntaxError {
+    SyntaxError { line, col, message: message.into() }
+}
+
+fn scan_error(e: &ScanError) -> SyntaxError {
+    let mut message = e.info().to_owned();
+    if message.starts_with("while scanning a block scalar") {
+        // `warn: > 85` starts a folded block scalar.
+        message.push_str(" (a value starting with > or | must be quoted, like warn: \"> 85\")");
+    }
+    error(one_based(e.marker()), message)
+}
+
+impl<'a> Builder<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span)> {
+        match self.parser.next_event() {
+            Some(Ok(event)) => Ok(event),
+            Some(Err(e)) => Err(scan_error(&e)),
+            None => Err(error((1, 1), "unexpected end of the YAML stream")),
+        }
+    }
+
+    fn run(&mut self) -> Result<Node> {
+        let mut documents = 0;
+        loop {
+            let (event, span) = self.next()?;
+            match event {
+                Event::StreamStart | Event::Nothing => {}
+                Event::StreamEnd => break,
+                Event::DocumentStart(_) => {
+                    documents += 1;
+                    if documents > 1 {
+                        return Err(error(
+                            pos(&span),
+                            "a second YAML document starts here (a config is one document)",
+                        ));
+                    }
+                }
+                Event::DocumentEnd => {}
+                Event::Alias(id) => self.alias(id, &span)?,
+                Event::Scalar(text, style, anchor, tag) => {
+                    self.scalar(&text, style, anchor, tag.as_deref(), &span)?;
+                }
+                Event::SequenceStart(anchor, tag) => {
+                    self.open(&span, tag.as_deref(), "seq", "a sequence")?;
+                    let at = pos(&span);
+                    self.stack.push(Frame::Seq { at, anchor, items: Vec::new(), count: 1 });
+                }
+                Event::MappingStart(anchor, tag) => {
+                    self.open(&span, tag.as_deref(), "map", "a mapping")?;
+                    let at = pos(&span);
+                    let members = Vec::new();
+                    self.stack.push(Frame::Map { at, anchor, members, key: None, count: 1 });
+                }
+                Event::SequenceEnd | Event::MappingEnd => self.close()?,
+            }
+        }
+        match self.root.take() {
+            Some(root) => Ok(root),
+            None => Err(error(
+                (1, 1),
+                "the file is empty (expected a YAML mapping; comments alone are no config)",
+            )),
+        }
+    }
+
+    /// Checks a collection's start: not a key, a core tag, within the depth limit.
+    fn open(&self, span: &Span, tag: Option<&Tag>, core: &str, what: &str) -> Result<()> {
+        if let Some(Frame::Map { key: None, .. }) = self.stack.last() {
+            return Err(error(pos(span), format!("a key must be a scalar, not {what}")));
+        }
+        if let Some(tag) = tag
+            && scalar::core_suffix(tag) != Some(core)
+        {
+            return Err(error(
+                pos(span),
+                format!(
+                    "{what} cannot carry the tag {} (the core tags are {})",
+                    scalar::tag_text(tag),
+                    scalar::CORE_TAGS
+                ),
+            ));
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(error(pos(span), format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
+    fn scalar(
+        &mut self,
+        text: &str,
+        style: ScalarStyle,
+        anchor: usize,
+        tag: Option<&Tag>,
+        span: &Span,
+    ) -> Result<()> {
+        let (line, col) = pos(span);
+        if let Some(Frame::Map { members, key: key @ None, .. }) = self.stack.last_mut() {
+            if let Some(tag) = tag.filter(|t| scalar::core_suffix(t) != Some("str")) {
+                return Err(error(
+                    (line, col),
+                    format!("a key must be a string, and its tag is {}", scalar::tag_text(tag)),
+                ));
+            }
+            if text.is_empty() && style == ScalarStyle::Plain {
+                return Err(error((line, col), "a key must not be empty (it would be null)"));
+            }
+            if let Some((first, _)) = members.iter().find(|(k, _)| k.name == text) {
+                return Err(error(
+                    (line, col),
+                    format!(
+                        "duplicate key {:?} (first at line {}:{})",
+                        text, first.line, first.col
+                    ),
+                ));
+            }
+            *key = Some(Key { name: text.to_owned(), line, col });
+            if anchor != 0 {
+                let node = Node { value: NodeValue::String(text.to_owned()), line, col };
+                self.anchors.insert(anchor, (node, 1));
+            }
+            return Ok(());
+        }
+        let value = scalar::resolve(text, style, tag).map_err(|m| error((line, col), m))?;
+        self.finish(Node { value, line, col }, anchor, 1)
+    }
+
+    fn alias(&mut self, id: usize, span: &Span) -> Result<()> {
+        if let Some(Frame::Map { key: None, .. }) = self.stack.last() {
+            return Err(error(pos(span), "a key cannot be an alias (write the key out)"));
+        }
+        let Some(&(_, count)) = self.anchors.get(&id) else {
+            // The parser knows the anchor, but its node is still open: the alias is inside it.
+            return Err(error(pos(span), "an alias inside its own anchor (it would never end)"));
+        };
+        let (line, col) = pos(span);
+        self.copy(count, (line, col))?;
+        let node = Node { line, col, ..self.anchors[&id].0.clone() };
+        self.finish(node, 0, count)
+    }
+
+    /// Counts `count` copied nodes against [`MAX_COPIED_NODES`].
+    fn copy(&mut self, count: usize, at: (u32, u32)) -> Result<()> {
+        self.copied = self.copied.saturating_add(count);
+        if self.copied > MAX_COPIED_NODES {
+            return Err(error(
+                at,
+                format!(
+                    "anchors and aliases copy more than {MAX_COPIED_NODES} nodes here (a \
+                     \"billion laughs\" file?); write the repeated parts out or reuse fewer"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        let (node, anchor, count) = match self.stack.pop() {
+            Some(Frame::Seq { at: (line, col), anchor, items, count }) => {
+                (Node { value: NodeValue::Array(items), line, col }, anchor, count)
+            }
+            Some(Frame::Map { at: (line, col), anchor, members, count, .. }) => {
+                (Node { value: NodeValue::Object(members), line, col }, anchor, count)
+            }
+            None => return Err(error((1, 1), "a collection ends that never started")),
+        };
+        self.finish(node, anchor, count)
+    }
+
+    /// A complete value of `count` nodes: kept for its anchor, put into its parent.
+    fn finish(&mut self, node: Node, anchor: usize, count: usize) -> Result<()> {
+        if anchor != 0 {
+            self.copy(count, (node.line, node.col))?;
+            self.anchors.insert(anchor, (node.clone(), count));
+        }
+        match self.stack.last_mut() {
+            Some(Frame::Seq { items, count: c, .. }) => {
+                items.push(node);
+                *c += count;
+            }
+            Some(Frame::Map { members, key, count: c, .. }) => {
+                let key = key.take().expect("a value follows its key");
+                members.push((key, node));
+                *c += count;
+            }
+            None => self.root = Some(node),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

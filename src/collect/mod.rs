@@ -5,6 +5,10 @@
 //! cannot provide as unsupported. Rates are per second over the monotonic time between two
 //! reads; a counter that went backwards yields no value for that tick. Not the place for
 //! rules or windows.
+//!
+//! `collect.root` (Linux) reads the host's file system where a container mounted it: mounts
+//! under the root are reported by the names the host gives them, pidfiles are read under it;
+//! `/proc` stays `/proc` (the host's with `--pid=host`).
 
 mod filter;
 #[cfg(target_os = "linux")]
@@ -89,9 +93,10 @@ pub fn backend(config: &CollectConfig) -> Box<dyn Backend> {
     let filter = LabelFilter::new(config);
     match config.backend {
         #[cfg(target_os = "linux")]
-        CollectBackend::Auto | CollectBackend::Proc => {
-            Box::new(linux::ProcBackend::new(filter, &config.processes))
-        }
+        CollectBackend::Auto | CollectBackend::Proc => match &config.root {
+            Some(root) => Box::new(linux::ProcBackend::rooted(filter, &config.processes, root)),
+            None => Box::new(linux::ProcBackend::new(filter, &config.processes)),
+        },
         #[cfg(not(target_os = "linux"))]
         CollectBackend::Auto | CollectBackend::Proc => {
             Box::new(portable::SysinfoBackend::new(filter, !config.processes.is_empty()))

@@ -49,6 +49,14 @@ pub fn run(args: &SampleArgs, global_config: Option<&Path>) -> ExitCode {
                 ));
             }
         };
+        if let (CollectBackend::Sysinfo, Some(root)) =
+            (collect_config.backend, &config.collect.root)
+        {
+            return super::usage_error(&format!(
+                "--backend sysinfo: collect.root {} needs the proc backend",
+                root.display()
+            ));
+        }
     }
     let every = match args.every.as_deref().map(|t| super::parse_duration_flag("--every", t)) {
         Some(Err(code)) => return code,

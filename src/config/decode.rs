@@ -68,7 +68,7 @@ const HEARTBEAT_KEYS: &[&str] = &["url", "every", "method", "timeout"];
 /// The heartbeat's default period.
 const DEFAULT_HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
 const DELIVERY_KEYS: &[&str] = &["timeout", "retry_base", "retry_max", "give_up_after", "queue"];
-const COLLECT_KEYS: &[&str] = &["backend", "include", "exclude", "processes"];
+const COLLECT_KEYS: &[&str] = &["backend", "include", "exclude", "processes", "root"];
 const ESCALATION_KEYS: &[&str] = &["remind_every", "critical_after"];
 const ROUTE_KEYS: &[&str] = &["severity", "rule", "match", "channels"];
 const LABEL_NAMES: &[&str] = &["core", "mount", "device", "iface", "name"];
@@ -684,7 +684,36 @@ fn decode_collect(d: &mut Decoder<'_>, node: &Node) -> CollectConfig {
     if let Some((n, path)) = member(members, "collect", "processes") {
         out.processes = super::processes::decode_processes(d, n, &path, out.backend);
     }
+    if let Some((n, path)) = member(members, "collect", "root")
+        && let Some(s) = d.string(n, &path, "\"/host\"")
+    {
+        match collect_root(s, out.backend) {
+            Ok(root) => out.root = root,
+            Err(m) => d.error(n, &path, m),
+        }
+    }
     out
+}
+
+/// `collect.root`: an absolute path to a directory, kept without trailing `/`; `/` is `None`.
+fn collect_root(s: &str, backend: CollectBackend) -> Result<Option<PathBuf>, String> {
+    if !s.starts_with('/') {
+        return Err(format!(
+            "{s:?} is not an absolute path (the host's / as mounted here, like \"/host\")"
+        ));
+    }
+    let trimmed = s.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if !cfg!(target_os = "linux") || backend == CollectBackend::Sysinfo {
+        return Err("a root other than \"/\" needs the proc backend (Linux /proc)".to_owned());
+    }
+    match std::fs::metadata(trimmed) {
+        Ok(m) if m.is_dir() => Ok(Some(PathBuf::from(trimmed))),
+        Ok(_) => Err(format!("{s} is not a directory")),
+        Err(e) => Err(format!("{s}: {e}")),
+    }
 }
 
 fn decode_escalation(d: &mut Decoder<'_>, node: &Node) -> Escalation {

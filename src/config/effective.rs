@@ -44,6 +44,7 @@ impl Config {
             "include": label_globs(&self.collect.include),
             "exclude": label_globs(&self.collect.exclude),
             "processes": self.collect.processes.iter().map(process_json).collect::<Vec<_>>(),
+            "root": self.collect.root.as_deref().map_or("/".into(), |r| r.display().to_string()),
         });
         let mut escalation = Map::new();
         if let Some(d) = self.escalation.remind_every {

@@ -287,6 +287,9 @@ pub struct CollectConfig {
     /// Process groups to watch (`collect.processes`), in file order; empty: `/proc/[pid]` is
     /// never scanned.
     pub processes: Vec<ProcessGroup>,
+    /// Where the host's file system is seen (`collect.root`, for a container with the host's
+    /// `/` mounted at `/host`): absolute, no trailing `/`; `None`: `/`, this process's own.
+    pub root: Option<PathBuf>,
 }
 
 /// One watched process group (`collect.processes[]`): its series are `proc.*{name=…}`.

@@ -485,6 +485,40 @@ fn collect_settings_decode() {
 }
 
 #[test]
+fn collect_root_is_a_directory_kept_without_its_trailing_slash() {
+    let dir = std::env::temp_dir();
+    let dir = dir.to_str().expect("a UTF-8 temp dir").trim_end_matches('/');
+    let c = load_ok(&format!("{{\"collect\": {{\"root\": \"{dir}/\"}}}}"));
+    assert_eq!(c.collect.root.as_deref(), Some(std::path::Path::new(dir)));
+    assert_eq!(c.to_effective_json()["collect"]["root"], dir);
+    let c = load_ok("{\"collect\": {\"root\": \"/\"}}");
+    assert_eq!(c.collect.root, None, "/ is this process's own root");
+    assert_eq!(c.to_effective_json()["collect"]["root"], "/");
+    assert_eq!(
+        one_error("{\"collect\": {\"root\": \"/etc/hostname-no-such\"}}"),
+        "1:22: collect.root: /etc/hostname-no-such: No such file or directory (os error 2)"
+    );
+    let file = tempfile_path();
+    assert_eq!(
+        one_error(&format!("{{\"collect\": {{\"root\": \"{file}\"}}}}")),
+        format!("1:22: collect.root: {file} is not a directory")
+    );
+    assert_eq!(
+        one_error("{\"collect\": {\"root\": \"host\"}}"),
+        "1:22: collect.root: \"host\" is not an absolute path (the host's / as mounted here, like \"/host\")"
+    );
+    assert_eq!(
+        one_error(&format!("{{\"collect\": {{\"backend\": \"sysinfo\", \"root\": \"{dir}\"}}}}")),
+        "1:44: collect.root: a root other than \"/\" needs the proc backend (Linux /proc)"
+    );
+}
+
+/// A regular file that exists while the test runs (this test binary itself).
+fn tempfile_path() -> String {
+    std::env::current_exe().expect("the test binary").to_str().expect("UTF-8").to_owned()
+}
+
+#[test]
 fn silences_decode_with_an_rfc3339_expiry() {
     let c = load_ok(
         "{\"silences\": [{\"rule\": \"disk_*\", \"match\": {\"mount\": \"/data\"}, \"until\": \"2023-11-14T22:13:20Z\", \"comment\": \"swap\"}, {\"id\": \"x\", \"until\": \"2023-11-14T22:13:20Z\"}]}",

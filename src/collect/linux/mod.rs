@@ -26,10 +26,11 @@ mod saved;
 mod track;
 
 use super::{Backend, LabelFilter, Sample, global};
-use crate::config::ProcessGroup;
+use crate::config::{ProcessGroup, ProcessMatcher};
 use crate::metrics::{LabelKey, Metric};
 use crate::series::{Registry, SeriesId};
 use procfile::ProcFile;
+use std::path::Path;
 use std::time::Instant;
 use track::{CounterTable, push_rates};
 
@@ -117,6 +118,25 @@ impl ProcBackend {
             ),
             last: None,
         }
+    }
+
+    /// As [`ProcBackend::new`], for the host's file system mounted at `root` (`collect.root`):
+    /// only mounts under `root` are collected, labelled with their path below it (`root`
+    /// itself is `/`), and pidfiles are read under it.
+    pub fn rooted(filter: LabelFilter, groups: &[ProcessGroup], root: &Path) -> ProcBackend {
+        let groups: Vec<ProcessGroup> = groups
+            .iter()
+            .map(|g| match &g.matcher {
+                ProcessMatcher::Pidfile(p) => ProcessGroup {
+                    name: g.name.clone(),
+                    matcher: ProcessMatcher::Pidfile(root.join(p.strip_prefix("/").unwrap_or(p))),
+                },
+                _ => g.clone(),
+            })
+            .collect();
+        let mut backend = ProcBackend::new(filter, &groups);
+        backend.mounts = mounts::Mounts::under(root);
+        backend
     }
 }
 

@@ -9,6 +9,11 @@
 //! sandboxed service: reporting them would alert three more times when `/` fills); `include`
 //! brings either back. A mount point listed twice keeps its last entry (the one on top).
 //! Not the place for I/O rates (`disk`).
+//!
+//! Under a root (`collect.root`, the host's `/` mounted into a container at `/host`), only
+//! the mounts at or below the root count, each labelled by its path below the root (the name
+//! the host gives it) and measured at its path here; the container's own mounts are not the
+//! host's and are left out.
 
 use super::parse::{label_from_bytes, lines, unescape_octal};
 use super::procfile::ProcFile;
@@ -18,6 +23,8 @@ use crate::metrics::{LabelKey, Metric};
 use crate::series::{Registry, SeriesId};
 use std::ffi::CString;
 use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// One line of `/proc/self/mountinfo`, its fields still escaped (`\040` for a space).
 #[derive(Debug, PartialEq)]
@@ -137,6 +144,8 @@ pub(super) struct Mounts {
     file: ProcFile,
     loaded: bool,
     entries: Vec<Mount>,
+    /// `collect.root` as bytes, without trailing `/`; empty: this process's `/`.
+    root: Vec<u8>,
 }
 
 impl Mounts {
@@ -147,7 +156,16 @@ impl Mounts {
 
     /// Mounts as listed by `path` (a mountinfo file).
     pub(super) fn with_path(path: &'static str) -> Mounts {
-        Mounts { file: ProcFile::new(path), loaded: false, entries: Vec::new() }
+        Mounts { file: ProcFile::new(path), loaded: false, entries: Vec::new(), root: Vec::new() }
+    }
+
+    /// Mounts of this process's mount namespace at or below `root`, named as seen from it.
+    pub(super) fn under(root: &Path) -> Mounts {
+        let mut root = root.as_os_str().as_bytes();
+        while let Some(shorter) = root.strip_suffix(b"/") {
+            root = shorter;
+        }
+        Mounts { root: root.to_vec(), ..Mounts::new() }
     }
 
     /// True when the mount table must be (re-)read: never read, or the kernel flagged a change.
@@ -173,7 +191,7 @@ impl Mounts {
         if self.changed() {
             match self.file.read_logged() {
                 Some(text) => {
-                    reload(&mut self.entries, text, registry, filter);
+                    reload(&mut self.entries, text, &self.root, registry, filter);
                     self.loaded = true;
                 }
                 None => {
@@ -224,12 +242,32 @@ impl Mounts {
     }
 }
 
-fn reload(entries: &mut Vec<Mount>, text: &[u8], registry: &mut Registry, filter: &LabelFilter) {
+/// The name a mount point `here` has below `root` (empty: no root), `None` when it is not at
+/// or below it: `/host` is `/`, `/host/boot` is `/boot`, `/hostile` is not below `/host`.
+fn below_root(here: &[u8], root: &[u8]) -> Option<Vec<u8>> {
+    if root.is_empty() {
+        return Some(here.to_vec());
+    }
+    match here.strip_prefix(root)? {
+        b"" => Some(b"/".to_vec()),
+        rest if rest.starts_with(b"/") => Some(rest.to_vec()),
+        _ => None,
+    }
+}
+
+fn reload(
+    entries: &mut Vec<Mount>,
+    text: &[u8],
+    root: &[u8],
+    registry: &mut Registry,
+    filter: &LabelFilter,
+) {
     for m in entries.iter_mut() {
         m.seen = false;
     }
     parse_mountinfo(text, |line| {
-        let path = unescape_octal(line.mount_point);
+        let here = unescape_octal(line.mount_point);
+        let Some(path) = below_root(&here, root) else { return };
         let subtree = line.root != b"/";
         match entries.iter_mut().find(|m| m.path == path) {
             Some(m) => {
@@ -244,7 +282,7 @@ fn reload(entries: &mut Vec<Mount>, text: &[u8], registry: &mut Registry, filter
                 m.seen = true;
             }
             None => {
-                let Ok(cpath) = CString::new(path.clone()) else { return };
+                let Ok(cpath) = CString::new(here) else { return };
                 entries.push(Mount {
                     path,
                     cpath,
@@ -316,7 +354,7 @@ broken line without separator
     fn duplicate_mount_point_keeps_the_last_and_pseudo_are_excluded() {
         let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
         let mut entries = Vec::new();
-        reload(&mut entries, MOUNTINFO, &mut reg, &filter);
+        reload(&mut entries, MOUNTINFO, b"", &mut reg, &filter);
         let status = |path: &[u8]| entries.iter().find(|m| m.path == path).map(|m| &m.status);
         assert_eq!(entries.len(), 4);
         assert_eq!(status(b"/"), Some(&Status::Allowed(None, None)));
@@ -339,7 +377,7 @@ broken line without separator
     fn subtrees_of_a_filesystem_mounted_whole_are_excluded_unless_included() {
         let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
         let mut entries = Vec::new();
-        reload(&mut entries, SANDBOXED, &mut reg, &filter);
+        reload(&mut entries, SANDBOXED, b"", &mut reg, &filter);
         let allowed: Vec<String> = entries
             .iter()
             .filter(|m| m.status != Status::Excluded)
@@ -355,7 +393,7 @@ broken line without separator
         };
         let (mut reg, filter) = (Registry::new(), LabelFilter::new(&config));
         let mut entries = Vec::new();
-        reload(&mut entries, SANDBOXED, &mut reg, &filter);
+        reload(&mut entries, SANDBOXED, b"", &mut reg, &filter);
         let allowed: Vec<&[u8]> = entries
             .iter()
             .filter(|m| m.status != Status::Excluded)
@@ -368,12 +406,54 @@ broken line without separator
     fn a_subtree_is_decided_again_when_its_filesystem_is_unmounted_whole() {
         let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
         let mut entries = Vec::new();
-        reload(&mut entries, SANDBOXED, &mut reg, &filter);
+        reload(&mut entries, SANDBOXED, b"", &mut reg, &filter);
         let without_root: Vec<u8> =
             SANDBOXED.split_inclusive(|&b| b == b'\n').skip(1).flatten().copied().collect();
-        reload(&mut entries, &without_root, &mut reg, &filter);
+        reload(&mut entries, &without_root, b"", &mut reg, &filter);
         let state = entries.iter().find(|m| m.path == b"/var/lib/hostwatch").unwrap();
         assert_eq!(state.status, Status::Allowed(None, None), "no longer a duplicate");
+    }
+
+    #[test]
+    fn under_a_root_mounts_are_named_as_the_host_names_them() {
+        assert_eq!(below_root(b"/host", b"/host").as_deref(), Some(&b"/"[..]));
+        assert_eq!(below_root(b"/host/boot", b"/host").as_deref(), Some(&b"/boot"[..]));
+        assert_eq!(below_root(b"/hostile", b"/host"), None, "a sibling, not below");
+        assert_eq!(below_root(b"/", b"/host"), None, "the container's own /");
+        assert_eq!(below_root(b"/boot", b"").as_deref(), Some(&b"/boot"[..]));
+        let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
+        let text = br"27 1 254:0 / / rw - overlay overlay rw
+40 27 254:1 / /host ro,relatime - ext4 /dev/vda rw
+41 40 254:2 / /host/srv/data\040x ro - xfs /dev/vdb rw
+42 40 0:21 / /host/proc rw - proc proc rw
+43 27 254:3 / /var/lib/hostwatch rw - ext4 /dev/vdc rw
+44 27 254:4 / /hostile rw - ext4 /dev/vdd rw
+";
+        let mut entries = Vec::new();
+        reload(&mut entries, text, b"/host", &mut reg, &filter);
+        let seen: Vec<_> = entries
+            .iter()
+            .map(|m| (m.path.as_slice(), m.cpath.to_bytes(), m.status == Status::Excluded))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (&b"/"[..], &b"/host"[..], false),
+                (b"/srv/data x", b"/host/srv/data x", false),
+                (b"/proc", b"/host/proc", true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_root_of_slash_is_this_process_own_mount_table() {
+        // "/" (however many slashes) is no root: every mount keeps its own name.
+        let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
+        let mut mounts = Mounts::under(Path::new("//"));
+        assert!(mounts.root.is_empty());
+        let mut out = Sample::default();
+        assert!(mounts.update(&mut reg, &filter, &mut out));
+        assert!(reg.find(Metric::DiskUsedPercent, Some("/")).is_some());
     }
 
     #[test]

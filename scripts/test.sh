@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs the real peers the tests talk to when they are missing
-# (stress-ng, Prometheus, Alertmanager, Chromium, sqlite3, libfaketime, tzdata and systemd from Debian, SMTP and HTTP helpers from PyPI), then
+# (stress-ng, Prometheus, Alertmanager, Chromium, sqlite3, libfaketime, tzdata, systemd, groff, man-db, zsh and fish from Debian, SMTP and HTTP helpers from PyPI), then
 # runs every unit and integration test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,11 @@ have chromium || apt_needed+=(chromium)
 have influxd || apt_needed+=(influxdb)
 have victoria-metrics || apt_needed+=(victoria-metrics)
 have sqlite3 || apt_needed+=(sqlite3)
+# The man page is rendered by groff and man; the completion scripts are run by zsh and fish.
+have groff || apt_needed+=(groff-base)
+have man || apt_needed+=(man-db)
+have zsh || apt_needed+=(zsh)
+have fish || apt_needed+=(fish)
 # tests/systemd_units.rs: systemd-analyze verify and security --offline (no systemd as PID 1
 # needed); verify wants ExecReload's /bin/kill to exist.
 have systemd-analyze || apt_needed+=(systemd)

@@ -1,10 +1,13 @@
-//! Command-line grammar (argh): the global flags and one struct per subcommand.
+//! Command-line grammar (argh): the global flags and one struct per subcommand. The doc
+//! comments here are the one source of every command's text: argh prints them for `--help`,
+//! and `manual` turns the same table (`ArgsInfo`) into the man page and the shell
+//! completions. Not for what a command does (`commands/*`).
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 use std::path::PathBuf;
 
 /// hostwatch watches CPU, memory, disk and network, evaluates rules and notifies.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 pub struct Cli {
     /// config file, JSON or (.yaml, .yml) YAML (default: /etc/hostwatch/config.json, else
     /// /etc/hostwatch/config.yaml, else the embedded default)
@@ -28,7 +31,7 @@ pub struct Cli {
 }
 
 /// The subcommands.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand)]
 pub enum Command {
     /// `hostwatch sample`
@@ -53,11 +56,24 @@ pub enum Command {
     History(HistoryArgs),
     /// `hostwatch report`
     Report(ReportArgs),
+    /// `hostwatch completions`
+    Completions(CompletionsArgs),
+}
+
+/// Print a completion script for a shell (as the packages install it: bash in
+/// /usr/share/bash-completion/completions/hostwatch, zsh as _hostwatch in a $fpath
+/// directory, fish in vendor_completions.d/hostwatch.fish).
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "completions")]
+pub struct CompletionsArgs {
+    /// the shell: bash, zsh or fish
+    #[argh(positional)]
+    pub shell: String,
 }
 
 /// Print the report of a period (metrics from the history file, alerts and delivery failures
 /// from the events log; times in UTC).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "report")]
 pub struct ReportArgs {
     /// the period's start: a duration before --until (default: 24h), an RFC 3339 time or Unix
@@ -84,7 +100,7 @@ pub struct ReportArgs {
 
 /// Print the recorded history (state_dir/history.hwh): per series min/avg/max/last and a
 /// sparkline, or every slot as JSON or CSV. Reads while the daemon writes; needs no lock.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "history")]
 pub struct HistoryArgs {
     /// series keys, metric names or globs (`cpu.*`, `disk.used_percent{mount=/}`); default: all
@@ -116,10 +132,16 @@ pub struct HistoryArgs {
     pub config: Option<PathBuf>,
 }
 
-/// What is wrong now: from the daemon's API, else from the state file; exit 0 OK,
-/// 1 WARNING, 2 CRITICAL, 3 UNKNOWN (as `once`).
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "status")]
+/// What is wrong now: from the daemon's API, else from the state file; exit codes as `once`.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(
+    subcommand,
+    name = "status",
+    error_code(0, "OK: nothing firing"),
+    error_code(1, "WARNING: a warning is firing"),
+    error_code(2, "CRITICAL: a critical alert is firing"),
+    error_code(3, "UNKNOWN: a stalled loop, or a state file that cannot be read or is broken")
+)]
 pub struct StatusArgs {
     /// output format: text or json (default: text)
     #[argh(option, default = "String::from(\"text\")")]
@@ -135,7 +157,7 @@ pub struct StatusArgs {
 }
 
 /// Send a test notification through one channel and print the receiver's answer.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "test-notify")]
 pub struct TestNotifyArgs {
     /// the channel's name in the config
@@ -161,10 +183,15 @@ pub struct TestNotifyArgs {
 }
 
 /// Run rule unit tests: feed each test's input series through the rules and compare the
-/// notifications with the expected ones (exit 0 all passed, 1 a test failed, 2 a file is
-/// invalid).
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "test-rules")]
+/// notifications with the expected ones.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(
+    subcommand,
+    name = "test-rules",
+    error_code(0, "every test passed"),
+    error_code(1, "a test failed"),
+    error_code(2, "a file or the command line is invalid")
+)]
 pub struct TestRulesArgs {
     /// test files (JSON; each names its rules: a config file, inline rules or the defaults)
     #[argh(positional)]
@@ -172,7 +199,7 @@ pub struct TestRulesArgs {
 }
 
 /// Run the monitor: sample every interval, evaluate rules, notify (SIGHUP reloads the config).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "run")]
 pub struct RunArgs {
     /// print each notification as it would be sent and send nothing (the state file is read,
@@ -189,9 +216,17 @@ pub struct RunArgs {
     pub listen: Option<String>,
 }
 
-/// One evaluation for cron; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "once")]
+/// One evaluation for cron, with Nagios exit codes; windows, counters and alert states persist
+/// in the state file between runs.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(
+    subcommand,
+    name = "once",
+    error_code(0, "OK: nothing firing"),
+    error_code(1, "WARNING: the worst firing alert is a warning"),
+    error_code(2, "CRITICAL: a critical alert is firing"),
+    error_code(3, "UNKNOWN: the config, the command line or the sample failed")
+)]
 pub struct OnceArgs {
     /// output format: text, json or nagios (default: text)
     #[argh(option, default = "String::from(\"text\")")]
@@ -215,7 +250,7 @@ pub struct OnceArgs {
 }
 
 /// Feed recorded samples (sample --format jsonl) through the rules; print notifications.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "replay")]
 pub struct ReplayArgs {
     /// the jsonl file (/dev/stdin, or `-- -`, for standard input)
@@ -232,7 +267,7 @@ pub struct ReplayArgs {
 }
 
 /// Add, list or remove silences (kept in state_dir/silences.json).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "silence")]
 pub struct SilenceArgs {
     /// config file (overrides the global --config; gives the state_dir)
@@ -244,7 +279,7 @@ pub struct SilenceArgs {
 }
 
 /// What to do with silences.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand)]
 pub enum SilenceAction {
     /// `silence add`
@@ -256,7 +291,7 @@ pub enum SilenceAction {
 }
 
 /// Silence notifications of matching alerts until an expiry, or in a recurring window.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "add")]
 pub struct SilenceAdd {
     /// rule name glob (default: every rule)
@@ -294,7 +329,7 @@ pub struct SilenceAdd {
 }
 
 /// List the silences in force.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "list")]
 pub struct SilenceList {
     /// print JSON instead of a table
@@ -303,7 +338,7 @@ pub struct SilenceList {
 }
 
 /// Remove a silence by id.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "remove")]
 pub struct SilenceRemove {
     /// the silence's id
@@ -312,7 +347,7 @@ pub struct SilenceRemove {
 }
 
 /// Print every series now (or every interval, to record).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "sample")]
 pub struct SampleArgs {
     /// output format: table, json or jsonl (default: table)
@@ -340,9 +375,14 @@ pub struct SampleArgs {
     pub config: Option<PathBuf>,
 }
 
-/// Validate a config and print it as in effect, secrets redacted (exit 0 valid, 2 invalid).
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "check")]
+/// Validate a config and print it as in effect, secrets redacted.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(
+    subcommand,
+    name = "check",
+    error_code(0, "the config is valid"),
+    error_code(2, "the config is invalid, or a plugin or exec program can never work")
+)]
 pub struct CheckArgs {
     /// config file (overrides the global --config)
     #[argh(option, short = 'c')]

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Status(args)) => commands::status::run(&args, global_config),
         Some(cli::Command::History(args)) => commands::history::run(&args, global_config),
         Some(cli::Command::Report(args)) => commands::report::run(&args, global_config),
+        Some(cli::Command::Completions(args)) => commands::completions::run(&args),
         None => commands::usage_error("no command given; try `hostwatch --help`"),
     }
 }

@@ -1,6 +1,7 @@
 //! The subcommands' bodies and what they share (config loading, exit codes, version text).
 
 pub mod check;
+pub mod completions;
 pub mod history;
 pub mod once;
 pub mod replay;

@@ -455,13 +455,15 @@ impl Daemon {
                     let interval = self.config.interval;
                     self.sd.reloading();
                     let reloaded = self.reload();
-                    self.sd.reloaded(reloaded);
                     if reloaded && self.config.interval != interval {
                         start = Instant::now();
                         k = 0;
                         self.log_watchdog_plan();
                     }
                     k = k.saturating_sub(1);
+                    // The next pass waits for tick k + 1 (before READY=1: the first tick).
+                    let next_tick = start + self.config.interval * (k + 1);
+                    self.sd.reloaded(reloaded, next_tick.saturating_duration_since(Instant::now()));
                     continue;
                 }
                 Wake::Timeout => {}
@@ -533,13 +535,23 @@ const START_MARGIN: Duration = Duration::from_secs(30);
 const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 /// Test builds only: while the file named by `HOSTWATCH_TEST_STALL_FILE` exists, the tick
-/// does not return (a loop stuck on a hung disk, for the `/health` test).
+/// does not return (a loop stuck on a hung disk, for the `/health` and watchdog tests). A
+/// stall that starts creates `<file>.stalled` (tests wait for it rather than guess when the
+/// tick comes) and removes it when it ends.
 #[cfg(debug_assertions)]
 fn stall_for_tests() {
     if let Some(path) = std::env::var_os("HOSTWATCH_TEST_STALL_FILE") {
-        while Path::new(&path).exists() {
+        let path = PathBuf::from(path);
+        if !path.exists() {
+            return;
+        }
+        let mut marker = path.clone().into_os_string();
+        marker.push(".stalled");
+        let _ = std::fs::write(&marker, "");
+        while path.exists() {
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = std::fs::remove_file(&marker);
     }
 }
 

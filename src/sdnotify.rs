@@ -8,8 +8,14 @@
 //! stop (deliveries in progress get their grace, which may be longer than `TimeoutStopSec=`).
 //!
 //! Sending never blocks (a non-blocking socket; a full queue drops the message), never fails
-//! the caller, and a failure is logged once. Without `NOTIFY_SOCKET` every call returns at
-//! once. A steady-state message is written into a buffer kept from the first one: no
+//! the caller, and a failure is logged once. A `READY=1` that was not sent (a full queue, a
+//! socket not there yet) is not taken as said: it is sent again with the next watchdog ping,
+//! after [`READY_RETRY`] at the latest, and with the next tick, until one send succeeds. A
+//! reload before that (SIGHUP during the first interval) says neither `RELOADING=1` nor
+//! `READY=1`, only a status line and the new time to the first tick. The watchdog is pinged
+//! every half `WATCHDOG_USEC`, but never more often than every [`MIN_PING_EVERY`] (a smaller
+//! `WatchdogSec=` is warned about once at start). Without `NOTIFY_SOCKET` every call returns
+//! at once. A steady-state message is written into a buffer kept from the first one: no
 //! allocation per tick.
 //!
 //! Not for: deciding *when* to notify (that is `daemon`'s poll loop, the only caller, so a
@@ -43,10 +49,16 @@ struct Inner {
     addr: SocketAddr,
     /// `NOTIFY_SOCKET` as given, for the one log line a failure gets.
     name: String,
-    /// Half of `WATCHDOG_USEC`: how often to ping, when the watchdog is ours.
+    /// Half of `WATCHDOG_USEC` (at least [`MIN_PING_EVERY`]): how often to ping, when the
+    /// watchdog is ours.
     ping_every: Option<Duration>,
     last_ping: Instant,
+    /// `READY=1` reached the socket (a failed send leaves it false, to be sent again).
     ready: bool,
+    /// A tick completed but its `READY=1` was not sent: when to try again between ticks.
+    ready_retry: Option<Instant>,
+    /// The margin `starting` was given, for the time to the first tick after an early reload.
+    start_margin: Duration,
     /// The last summary, and whether the last reload was refused (kept in the status line
     /// until a reload succeeds).
     summary: Summary,
@@ -59,6 +71,13 @@ struct Inner {
 
 /// Room for the longest message: a status line with three numbers and a suffix.
 const MESSAGE_CAPACITY: usize = 256;
+
+/// The shortest watchdog ping period: a tiny `WATCHDOG_USEC` (`WatchdogSec=1ms`) must not make
+/// the loop spin.
+pub const MIN_PING_EVERY: Duration = Duration::from_millis(100);
+
+/// How soon a `READY=1` whose send failed is tried again when no watchdog ping comes first.
+pub const READY_RETRY: Duration = Duration::from_secs(1);
 
 impl SdNotify {
     /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from the environment.
@@ -87,7 +106,7 @@ impl SdNotify {
                 return SdNotify::default();
             }
         };
-        let ping_every = watchdog_period(watchdog_usec, watchdog_pid, our_pid).map(|p| p / 2);
+        let ping_every = watchdog_period(watchdog_usec, watchdog_pid, our_pid).map(ping_period);
         SdNotify {
             inner: Some(Inner {
                 socket,
@@ -96,6 +115,8 @@ impl SdNotify {
                 ping_every,
                 last_ping: Instant::now(),
                 ready: false,
+                ready_retry: None,
+                start_margin: Duration::ZERO,
                 summary: Summary::default(),
                 reload_failed: false,
                 msg: String::with_capacity(MESSAGE_CAPACITY),
@@ -116,35 +137,48 @@ impl SdNotify {
         self.inner.as_ref().and_then(|i| i.ping_every)
     }
 
-    /// When the next watchdog ping is due (`None`: no watchdog).
+    /// When the loop must wake next to talk to systemd between ticks: the next watchdog ping,
+    /// or the retry of a `READY=1` that was not sent (`None`: neither).
     pub fn next_ping(&self) -> Option<Instant> {
         let i = self.inner.as_ref()?;
-        Some(i.last_ping + i.ping_every?)
+        let ping = i.ping_every.map(|every| i.last_ping + every);
+        match (ping, i.ready_retry) {
+            (Some(p), Some(r)) => Some(p.min(r)),
+            (p, r) => p.or(r),
+        }
     }
 
-    /// Pings the watchdog when a ping is due at `now` (the loop, between ticks).
+    /// Pings the watchdog when a ping is due at `now` (the loop, between ticks), and sends
+    /// again a `READY=1` that did not go out (with the status line) when its retry is due.
     pub fn ping_if_due(&mut self, now: Instant) {
-        if self.next_ping().is_some_and(|due| now >= due)
-            && let Some(i) = self.inner.as_mut()
-        {
-            i.msg.clear();
-            i.msg.push_str("WATCHDOG=1");
-            i.last_ping = now;
-            i.send();
+        let Some(i) = self.inner.as_mut() else { return };
+        let ping_due = i.ping_every.is_some_and(|every| now >= i.last_ping + every);
+        let retry_due = i.ready_retry.is_some_and(|at| now >= at);
+        if !ping_due && !retry_due {
+            return;
         }
+        i.msg.clear();
+        if i.ready_retry.is_some() {
+            i.msg.push_str("READY=1\n");
+        }
+        if i.ping_every.is_some() {
+            i.msg.push_str("WATCHDOG=1\n");
+            i.last_ping = now;
+        }
+        if i.ready_retry.is_some() {
+            i.last_status.clear();
+            i.push_status_if_changed();
+        }
+        i.finish_and_send(now);
     }
 
     /// At start: the first tick is `first_tick_in` away; systemd is asked to wait that long
     /// and `margin` more before it gives up on `READY=1`.
     pub fn starting(&mut self, first_tick_in: Duration, margin: Duration) {
         let Some(i) = self.inner.as_mut() else { return };
+        i.start_margin = margin;
         i.msg.clear();
-        let _ = write!(
-            i.msg,
-            "EXTEND_TIMEOUT_USEC={}\nSTATUS=started; the first tick is due in {:?}",
-            (first_tick_in + margin).as_micros(),
-            first_tick_in
-        );
+        i.push_first_tick_due(first_tick_in);
         i.send();
     }
 
@@ -152,54 +186,60 @@ impl SdNotify {
     /// on, and the status line when it changed.
     pub fn tick_done(&mut self, summary: Summary) {
         let Some(i) = self.inner.as_mut() else { return };
+        let now = Instant::now();
         i.summary = summary;
         i.msg.clear();
         if !i.ready {
             i.msg.push_str("READY=1\n");
-            i.ready = true;
+            // Until a send succeeds: `finish_and_send` clears it.
+            i.ready_retry = Some(now + READY_RETRY);
         }
         if i.ping_every.is_some() {
             i.msg.push_str("WATCHDOG=1\n");
-            i.last_ping = Instant::now();
+            i.last_ping = now;
         }
         i.push_status_if_changed();
-        if i.msg.ends_with('\n') {
-            i.msg.pop();
-        }
-        if !i.msg.is_empty() {
-            i.send();
-        }
+        i.finish_and_send(now);
     }
 
     /// Before a reload: `RELOADING=1` with `MONOTONIC_USEC` (systemd 253 and later want it).
+    /// Before `READY=1` (a SIGHUP during the first interval) only the status line: systemd
+    /// must not hear a reload of a service that never said it was ready.
     pub fn reloading(&mut self) {
         let Some(i) = self.inner.as_mut() else { return };
         i.msg.clear();
-        let _ = write!(
-            i.msg,
-            "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading the config",
-            monotonic_usec()
-        );
+        if i.ready {
+            let _ = write!(i.msg, "RELOADING=1\nMONOTONIC_USEC={}\n", monotonic_usec());
+        }
+        i.msg.push_str("STATUS=reloading the config");
         i.last_status.clear();
         i.send();
     }
 
     /// After a reload (`ok`: the new config is in force; else the running one was kept):
-    /// `READY=1`, a watchdog ping, and the status line.
-    pub fn reloaded(&mut self, ok: bool) {
+    /// `READY=1`, a watchdog ping, and the status line. Before the first tick completed: no
+    /// `READY=1` (that waits for the first tick, `first_tick_in` away now), but the time to it
+    /// (`EXTEND_TIMEOUT_USEC`, as at start) and a watchdog ping.
+    pub fn reloaded(&mut self, ok: bool, first_tick_in: Duration) {
         let Some(i) = self.inner.as_mut() else { return };
+        let now = Instant::now();
+        // A tick completed (its READY=1 may still be waiting for a send that works).
+        let ticked = i.ready || i.ready_retry.is_some();
         i.reload_failed = !ok;
         i.msg.clear();
-        i.msg.push_str("READY=1\n");
+        if ticked {
+            i.msg.push_str("READY=1\n");
+        }
         if i.ping_every.is_some() {
             i.msg.push_str("WATCHDOG=1\n");
-            i.last_ping = Instant::now();
+            i.last_ping = now;
         }
-        i.push_status_if_changed();
-        if i.msg.ends_with('\n') {
-            i.msg.pop();
+        if ticked {
+            i.push_status_if_changed();
+        } else {
+            i.push_first_tick_due(first_tick_in);
         }
-        i.send();
+        i.finish_and_send(now);
     }
 
     /// When stopping: `STOPPING=1`, and time for the stop to take (`grace`: deliveries in
@@ -217,6 +257,40 @@ impl SdNotify {
 }
 
 impl Inner {
+    /// Appends the start's message: time for the first tick (`EXTEND_TIMEOUT_USEC`), status.
+    fn push_first_tick_due(&mut self, first_tick_in: Duration) {
+        let _ = write!(
+            self.msg,
+            "EXTEND_TIMEOUT_USEC={}\nSTATUS=started; the first tick is due in {:?}",
+            (first_tick_in + self.start_margin).as_micros(),
+            first_tick_in
+        );
+        self.last_status.clear();
+    }
+
+    /// Sends `msg` (its last newline cut) unless it is empty. A message with `READY=1` that
+    /// went out makes the service ready; one that did not keeps the retry, and its status
+    /// line is sent again next time.
+    fn finish_and_send(&mut self, now: Instant) {
+        if self.msg.ends_with('\n') {
+            self.msg.pop();
+        }
+        if self.msg.is_empty() {
+            return;
+        }
+        let sent = self.send();
+        let says_ready = self.msg.starts_with("READY=1");
+        if sent && says_ready && !self.ready {
+            self.ready = true;
+            self.ready_retry = None;
+        } else if !sent {
+            self.last_status.clear();
+            if self.ready_retry.is_some() {
+                self.ready_retry = Some(now + READY_RETRY);
+            }
+        }
+    }
+
     /// Appends `STATUS=…\n` when the line differs from the one last sent.
     fn push_status_if_changed(&mut self) {
         let start = self.msg.len();
@@ -239,17 +313,22 @@ impl Inner {
         }
     }
 
-    /// Sends `msg` as one datagram; a failure is logged the first time only.
-    fn send(&mut self) {
-        if let Err(e) = self.socket.send_to_addr(self.msg.as_bytes(), &self.addr)
-            && !self.failure_logged
-        {
-            self.failure_logged = true;
-            log::warn!(
-                "sd_notify: cannot send to NOTIFY_SOCKET {}: {e} (hostwatch goes on; further \
-                 failures are not logged)",
-                self.name
-            );
+    /// Sends `msg` as one datagram; a failure is logged the first time only. True: sent.
+    fn send(&mut self) -> bool {
+        match self.socket.send_to_addr(self.msg.as_bytes(), &self.addr) {
+            Ok(_) => true,
+            Err(e) => {
+                if !self.failure_logged {
+                    self.failure_logged = true;
+                    log::warn!(
+                        "sd_notify: cannot send to NOTIFY_SOCKET {}: {e} (hostwatch goes on; \
+                         READY=1 is sent again until it goes out; further failures are not \
+                         logged)",
+                        self.name
+                    );
+                }
+                false
+            }
         }
     }
 }
@@ -306,6 +385,22 @@ fn watchdog_period(usec: Option<&str>, pid: Option<&str>, our_pid: u32) -> Optio
             None
         }
     }
+}
+
+/// How often to ping for a watchdog `period`: half of it, but not more often than
+/// [`MIN_PING_EVERY`] (said once, at start: systemd will still kill a service whose
+/// `WatchdogSec=` is that short).
+fn ping_period(period: Duration) -> Duration {
+    let half = period / 2;
+    if half < MIN_PING_EVERY {
+        log::warn!(
+            "WATCHDOG_USEC asks for a watchdog ping every {half:?}; hostwatch pings every \
+             {MIN_PING_EVERY:?} at most, so systemd may kill it: raise WatchdogSec= (or set \
+             WatchdogSec=0)"
+        );
+        return MIN_PING_EVERY;
+    }
+    half
 }
 
 /// `CLOCK_MONOTONIC` in microseconds, the clock systemd compares `MONOTONIC_USEC` with.

@@ -8,6 +8,14 @@
 //! each other; the API waits for it a bounded time ([`add_within`], [`remove_within`]: its
 //! one server thread must not hang on whoever holds the lock). The loop only reads and does
 //! not take it.
+//!
+//! The lock file is opened read-only (`flock` needs no write access), and a lock file that
+//! cannot be opened is reported as the permission problem it is, naming the path and the
+//! user, never as held. `silences.json` is written mode 0640 whatever the umask; when root
+//! writes in a state directory that belongs to another user (`hostwatch silence` run as root
+//! on a daemon running as `hostwatch`), the lock file, the temp file and so `silences.json`
+//! are given to that directory's owner and group, so the daemon can still lock, read and
+//! replace them.
 
 use crate::config::Config;
 use crate::silence::Silence;
@@ -83,9 +91,91 @@ pub struct SilencesLock {
     _file: fs::File,
 }
 
+/// The mode `silences.json` is written with, whatever the writer's umask: the daemon's user
+/// and group read it.
+const FILE_MODE: u32 = 0o640;
+
+/// The user and group the files `hostwatch silence` writes in `state_dir` must belong to: when
+/// this process is root and the directory belongs to another user (the daemon's, `hostwatch`
+/// under the systemd unit), that user and the directory's group; otherwise none is set.
+fn hand_over_to(state_dir: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let m = fs::metadata(state_dir).ok()?;
+    (m.uid() != 0).then_some((m.uid(), m.gid()))
+}
+
+/// Gives `file` to `owner` (when set and not already its owner).
+fn chown_to(file: &fs::File, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some((uid, gid)) = owner else { return Ok(()) };
+    let m = file.metadata()?;
+    if (m.uid(), m.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    // SAFETY: fchown on a file descriptor we own.
+    if unsafe { libc::fchown(file.as_raw_fd(), uid, gid) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Opens (creating) the lock file read-only: `flock` needs no write access, so a lock file
+/// another user created stays usable by whoever may read it.
 fn open_lock(state_dir: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     fs::create_dir_all(state_dir)?;
-    fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock_path(state_dir))
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CREAT)
+        .mode(FILE_MODE)
+        .open(lock_path(state_dir))?;
+    chown_to(&file, hand_over_to(state_dir))?;
+    Ok(file)
+}
+
+/// `uid 998 (hostwatch)`, or `uid 998` when the name cannot be found.
+fn user_name(uid: u32) -> String {
+    let mut pw = std::mem::MaybeUninit::<libc::passwd>::uninit();
+    let mut buf = [0 as libc::c_char; 4096];
+    let mut found = std::ptr::null_mut();
+    // SAFETY: getpwuid_r fills `pw` and `buf` (its length given), and sets `found` to `pw`
+    // when it found the user.
+    let rc =
+        unsafe { libc::getpwuid_r(uid, pw.as_mut_ptr(), buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() {
+        return format!("uid {uid}");
+    }
+    // SAFETY: getpwuid_r succeeded, so `pw_name` points at a NUL-terminated string in `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr((*found).pw_name) };
+    format!("uid {uid} ({})", name.to_string_lossy())
+}
+
+/// The message for a lock file that cannot be opened: a permission problem says whose file
+/// it is and who we are, never "held by another process".
+fn open_error(state_dir: &Path, e: &std::io::Error) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let p = lock_path(state_dir);
+    if e.kind() != std::io::ErrorKind::PermissionDenied {
+        return format!("{}: {e}", p.display());
+    }
+    // SAFETY: geteuid has no preconditions.
+    let me = user_name(unsafe { libc::geteuid() });
+    let whose = match fs::metadata(&p) {
+        Ok(m) => format!("it belongs to {}, mode {:04o}", user_name(m.uid()), m.mode() & 0o7777),
+        Err(_) => format!("{} cannot be created in", state_dir.display()),
+    };
+    let owner = fs::metadata(state_dir).map(|m| user_name(m.uid())).unwrap_or_default();
+    format!(
+        "{}: permission denied for {me} ({whose}): the silences lock and silences.json must be \
+         readable by the user hostwatch runs as; give them to the state directory's owner{} \
+         (as root, `hostwatch silence` does that itself)",
+        p.display(),
+        if owner.is_empty() { String::new() } else { format!(", {owner}") }
+    )
 }
 
 /// True when the open lock file is still the file at `silences.lock` (not deleted or
@@ -107,7 +197,7 @@ const LOCK_ATTEMPTS: usize = 16;
 pub fn lock(state_dir: &Path) -> Result<SilencesLock, String> {
     let name = || lock_path(state_dir).display().to_string();
     for _ in 0..LOCK_ATTEMPTS {
-        let file = open_lock(state_dir).map_err(|e| format!("{}: {e}", name()))?;
+        let file = open_lock(state_dir).map_err(|e| open_error(state_dir, &e))?;
         loop {
             // SAFETY: flock on a file descriptor we own.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
@@ -125,20 +215,25 @@ pub fn lock(state_dir: &Path) -> Result<SilencesLock, String> {
     Err(format!("{}: keeps being deleted or replaced; cannot lock it", name()))
 }
 
-/// Takes the silences lock if nobody holds it.
-pub(crate) fn try_lock(state_dir: &Path) -> Option<SilencesLock> {
+/// Takes the silences lock if nobody holds it: `Ok(None)` while somebody does, an error when
+/// the lock file cannot be opened or locked (a permission problem, named as one).
+pub(crate) fn try_lock(state_dir: &Path) -> Result<Option<SilencesLock>, String> {
     for _ in 0..LOCK_ATTEMPTS {
-        let file = open_lock(state_dir).ok()?;
+        let file = open_lock(state_dir).map_err(|e| open_error(state_dir, &e))?;
         // SAFETY: flock on a file descriptor we own.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
-            return None;
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                return Ok(None);
+            }
+            return Err(format!("{}: {e}", lock_path(state_dir).display()));
         }
         if still_at_path(&file, state_dir) {
-            return Some(SilencesLock { _file: file });
+            return Ok(Some(SilencesLock { _file: file }));
         }
     }
-    None
+    Ok(None)
 }
 
 /// Takes the silences lock, waiting at most `wait` for whoever holds it.
@@ -146,7 +241,7 @@ pub(crate) fn try_lock(state_dir: &Path) -> Option<SilencesLock> {
 pub(crate) fn lock_within(state_dir: &Path, wait: Duration) -> Result<SilencesLock, String> {
     let deadline = Instant::now() + wait;
     loop {
-        if let Some(l) = try_lock(state_dir) {
+        if let Some(l) = try_lock(state_dir)? {
             return Ok(l);
         }
         if Instant::now() >= deadline {
@@ -160,8 +255,9 @@ pub(crate) fn lock_within(state_dir: &Path, wait: Duration) -> Result<SilencesLo
     }
 }
 
-/// Writes the silences file atomically; refused when it would be larger than the daemon
-/// reads.
+/// Writes the silences file atomically, mode 0640 and (as root, in a directory of another
+/// user) owned by the directory's owner and group; refused when it would be larger than the
+/// daemon reads.
 pub fn write(state_dir: &Path, file: &SilenceFile) -> Result<(), String> {
     let bytes = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
     let max = crate::localfile::SILENCES_MAX_BYTES;
@@ -172,7 +268,13 @@ pub fn write(state_dir: &Path, file: &SilenceFile) -> Result<(), String> {
             max / (1024 * 1024)
         ));
     }
-    crate::state::write_atomic(&path(state_dir), &bytes).map_err(|e| e.to_string())
+    let owner = hand_over_to(state_dir);
+    crate::state::write_atomic_prepared(&path(state_dir), &bytes, |f| {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+        chown_to(f, owner)
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Adds `silence` (its `id` is ignored) under the silences lock, dropping expired ones, and
@@ -367,6 +469,25 @@ mod tests {
         drop(held);
         let id = add_within(&dir, silence(""), 1e9, Duration::from_millis(100)).unwrap();
         assert_eq!(remove_within(&dir, &id, Duration::from_millis(100)), Ok(true));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_lock_file_that_cannot_be_opened_is_a_permission_problem_not_a_held_lock() {
+        let dir = crate::testutil::tempdir("silences", "eacces");
+        fs::write(lock_path(&dir), b"").unwrap();
+        let e = open_error(&dir, &std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        let start = format!("{}: permission denied for uid ", lock_path(&dir).display());
+        assert!(e.starts_with(&start), "{e}");
+        assert!(e.contains("it belongs to uid ") && !e.contains("held by"), "{e}");
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            // Not root: a lock file that is not ours to read cannot be opened, and says so.
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(lock_path(&dir), fs::Permissions::from_mode(0o200)).unwrap();
+            let e = add_within(&dir, silence(""), 1e9, Duration::from_millis(50)).unwrap_err();
+            assert!(e.contains("permission denied for uid"), "{e}");
+        }
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -280,6 +280,16 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<State, String> {
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new file whole. The
 /// temp file is `<stem>.tmp.<pid>` beside it; an error names the file it is about.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_prepared(path, bytes, |_| Ok(()))
+}
+
+/// [`write_atomic`], calling `prepare` on the temp file (written, not yet renamed): to give it
+/// an owner and a mode.
+pub(crate) fn write_atomic_prepared(
+    path: &Path,
+    bytes: &[u8],
+    prepare: impl FnOnce(&File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| crate::localfile::with_path(dir, e))?;
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
@@ -290,6 +300,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         };
         let mut f = File::create(&tmp).map_err(at(&tmp))?;
         f.write_all(bytes).map_err(at(&tmp))?;
+        prepare(&f).map_err(at(&tmp))?;
         f.sync_all().map_err(at(&tmp))?;
         fs::rename(&tmp, path).map_err(at(path))?;
         File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir))
@@ -409,7 +420,7 @@ pub(crate) fn remove_stale_temp_files(dir: &Path) -> usize {
     let silences_lock = names
         .iter()
         .any(|n| !n.starts_with("state."))
-        .then(|| crate::silence_store::try_lock(dir))
+        .then(|| crate::silence_store::try_lock(dir).ok().flatten())
         .flatten();
     let mut removed = 0;
     for name in names {

@@ -6,7 +6,8 @@
 //! Tolerances, chosen for what can move between the two reads (a few hundred ms apart):
 //! - mem.available and mem.used_percent: within 2 % of total memory; swap.used_percent: 1 point;
 //! - disk.used_percent: 0.5 point; disk.free: 1 % of the filesystem's size, for every mount
-//!   hostwatch reports, and every physical partition psutil lists must be reported;
+//!   hostwatch reports; every physical partition psutil lists must be reported, unless it is
+//!   a subtree (a bind mount) of a filesystem hostwatch reports another mount of;
 //! - load.1: within 1.0 or 30 %, whichever is larger;
 //! - interface rates times the sampling interval never exceed the byte and packet counters
 //!   that moved between two reads of /proc/net/dev around the sample;
@@ -266,35 +267,67 @@ fn disk_space_matches_psutil_for_every_mount() {
             "{mount}: disk.free {ours} vs psutil {free} (±1 % of {total})"
         );
     }
-    // Every physical filesystem psutil knows is reported (except read-only images, always full,
-    // and bind mounts of a subtree of a filesystem also mounted whole, which psutil lists too).
+    // Every physical filesystem psutil knows is reported (except read-only images, always
+    // full), or else it is a subtree (a bind mount) of a device hostwatch does report: a mount
+    // of a whole filesystem is never left out, and what is left out is the same disk again.
+    // Mount points are compared decoded (mountinfo writes a space as \040).
     let pseudo = ["squashfs", "iso9660", "overlay", "tmpfs"];
-    let binds = subtree_duplicates();
+    let table = mount_table();
+    let reported_devs: Vec<&str> =
+        mounts.iter().filter_map(|m| table.get(*m)).map(|(dev, _)| dev.as_str()).collect();
     for part in p["partitions"].as_array().expect("partitions") {
         let (mount, fstype) =
             (part["mountpoint"].as_str().unwrap_or(""), part["fstype"].as_str().unwrap_or(""));
-        if pseudo.contains(&fstype) || binds.iter().any(|b| b == mount) {
+        let mount = unescape_octal(mount);
+        if pseudo.contains(&fstype) || mounts.contains(&mount.as_str()) {
             continue;
         }
+        let Some((dev, root)) = table.get(&mount) else {
+            continue; // unmounted in between
+        };
         assert!(
-            mounts.contains(&mount),
-            "psutil lists {mount} ({fstype}) but hostwatch does not: {mounts:?}"
+            root != "/",
+            "psutil lists {mount} ({fstype}), a whole filesystem, but hostwatch does not: {mounts:?}"
+        );
+        assert!(
+            reported_devs.contains(&dev.as_str()),
+            "psutil lists {mount} ({fstype}, {root} of {dev}) and hostwatch reports no mount of \
+             that filesystem: {mounts:?}"
         );
     }
 }
 
-/// Mount points whose mountinfo root is a subtree of a filesystem (`major:minor`) that is
-/// also mounted whole: hostwatch leaves those out by default.
-fn subtree_duplicates() -> Vec<String> {
+/// This process's mount table: mount point → (`major:minor`, mountinfo root), decoded; a
+/// mount point listed twice keeps the last entry (the one on top), as hostwatch does.
+fn mount_table() -> BTreeMap<String, (String, String)> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
-    let fields: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
-    let whole: Vec<&str> =
-        fields.iter().filter(|f| f.len() > 4 && f[3] == "/").map(|f| f[2]).collect();
-    fields
-        .iter()
-        .filter(|f| f.len() > 4 && f[3] != "/" && whole.contains(&f[2]))
-        .map(|f| f[4].to_string())
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() > 4).then(|| (unescape_octal(f[4]), (f[2].to_string(), unescape_octal(f[3]))))
+        })
         .collect()
+}
+
+/// Decodes the kernel's `\ooo` escapes (`\040` space, `\011` tab, `\012`, `\134` backslash).
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[test]

@@ -601,3 +601,97 @@ fn once_consults_a_schedule_on_the_sample_time_across_the_spring_switch() {
         assert!(silenced.is_empty(), "{outside}: {silenced:?}");
     }
 }
+
+/// uid and gid of `nobody`/`nogroup` as `id` reports them.
+fn nobody_ids() -> Option<(u32, u32)> {
+    let id = |flag: &str| {
+        let o = Command::new("id").args([flag, "nobody"]).output().ok()?;
+        String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().ok()
+    };
+    Some((id("-u")?, id("-g")?))
+}
+
+/// Runs hostwatch as `nobody` (setpriv, util-linux) with `args`.
+fn run_as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", bin()])
+        .args(args)
+        .env_remove("HOSTWATCH_STATE_DIR")
+        .env_remove("HOSTWATCH_INTERVAL")
+        .output()
+        .expect("run setpriv")
+}
+
+#[test]
+fn a_silence_root_adds_stays_usable_by_the_daemons_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("silences: root_and_daemon_user test skipped: needs root (chown, setpriv)");
+        return;
+    }
+    let Some((uid, gid)) = nobody_ids() else {
+        eprintln!("silences: root_and_daemon_user test skipped: no user nobody");
+        return;
+    };
+    let dir = tempdir("silences-owner");
+    let state = dir.join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(uid), Some(gid)).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let cfg = write(
+        &dir,
+        "config.json",
+        &json!({"state_dir": state.display().to_string(), "rules": [
+            {"name": "disk_root", "metric": "disk.used_percent", "match": {"mount": "/"}, "warn": "> 90"}
+        ]})
+        .to_string(),
+    );
+    let cfg = cfg.to_str().unwrap();
+    // Root with a strict umask, as an operator's shell may have.
+    let o = Command::new("sh")
+        .args(["-c", "umask 077; exec \"$0\" \"$@\"", bin(), "silence", "--config", cfg])
+        .args(["add", "--rule", "disk_*", "--for", "1h", "--comment", "by root"])
+        .env_remove("HOSTWATCH_STATE_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    for name in ["silences.lock", "silences.json"] {
+        let m = std::fs::metadata(state.join(name)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (uid, gid), "{name} belongs to the state dir's owner");
+    }
+    let mode = std::fs::metadata(state.join("silences.json")).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o640, "whatever root's umask");
+
+    // The daemon's user can take the lock, read and change the silences.
+    let o = run_as_nobody(&["silence", "--config", cfg, "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&id) && stdout(&o).contains("by root"), "{}", stdout(&o));
+    let o = run_as_nobody(&["silence", "--config", cfg, "add", "--rule", "disk_*", "--for", "1h"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_as_nobody(&["silence", "--config", cfg, "remove", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), format!("removed {id}"));
+    assert_eq!(silences_file(&dir).len(), 1, "the one nobody added is left");
+
+    // A lock file the daemon's user cannot open (left by an older version) is reported as the
+    // permission problem it is.
+    let lock = state.join("silences.lock");
+    std::os::unix::fs::chown(&lock, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = run_as_nobody(&["silence", "--config", cfg, "remove", "s1"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("{}: permission denied for uid {uid} (nobody)", lock.display())),
+        "{e}"
+    );
+    assert!(!e.contains("held by another"), "{e}");
+    // Root's next change gives it back.
+    let o = run(&["silence", "--config", cfg, "remove", "s1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let m = std::fs::metadata(&lock).unwrap();
+    assert_eq!((m.uid(), m.gid()), (uid, gid));
+    let _ = std::fs::remove_dir_all(&dir);
+}

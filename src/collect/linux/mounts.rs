@@ -4,16 +4,26 @@
 //! The mount table is re-read only when it changed: the file stays open and is polled with a
 //! zero timeout each tick (the kernel flags POLLPRI|POLLERR after a mount or unmount). Each
 //! tick then costs one `statvfs` per collected mount. Pseudo filesystems are left out by
-//! default, and so is a bind mount of a subtree of a filesystem that is mounted whole too
-//! (systemd's `StateDirectory=` and `PrivateTmp=` add such mounts of `/` inside a
-//! sandboxed service: reporting them would alert three more times when `/` fills); `include`
-//! brings either back. A mount point listed twice keeps its last entry (the one on top).
+//! default, and so are the bind mounts systemd's sandbox adds inside a service, which are the
+//! same disk again (reporting them would alert several more times when `/` fills): a mount is
+//! such a duplicate only when it is not the mount at `/`, its type is not btrfs or bcachefs
+//! (whose subvolumes are subtrees too, and real), and its source directory, as reached
+//! through a collected mount of the whole filesystem (same device, mountinfo root `/`), is
+//! its own mount point (a directory bound onto itself: `StateDirectory=`, `ReadWritePaths=`,
+//! `ProtectHome=read-only`) or lies under `/tmp/systemd-private-` or
+//! `/var/tmp/systemd-private-` (`PrivateTmp=`). Whole mounts are decided first (filter and
+//! pseudo types), then duplicates against the whole mounts that are collected, so a whole
+//! mount left out (`collect.exclude`, pseudo, remote) hides nothing. Any other subtree
+//! (a bind of another directory, a btrfs subvolume, OSTree's `/` and `/var` under
+//! `/sysroot`) is reported. `include` brings either kind back. A mount point listed twice
+//! keeps its last entry (the one on top).
 //! Not the place for I/O rates (`disk`).
 //!
 //! Under a root (`collect.root`, the host's `/` mounted into a container at `/host`), only
 //! the mounts at or below the root count, each labelled by its path below the root (the name
 //! the host gives it) and measured at its path here; the container's own mounts are not the
-//! host's and are left out.
+//! host's and are left out. A duplicate's source is then reached through the whole mount's
+//! name below the root as well.
 
 use super::parse::{label_from_bytes, lines, unescape_octal};
 use super::procfile::ProcFile;
@@ -119,10 +129,13 @@ struct Mount {
     path: Vec<u8>,
     cpath: CString,
     fstype: Box<[u8]>,
-    /// `major:minor`, and whether this is a subtree (mountinfo's root is not `/`).
+    /// `major:minor` of the filesystem.
     dev: Box<[u8]>,
-    subtree: bool,
-    /// A subtree of a filesystem that is also mounted whole: excluded by default.
+    /// The directory of the filesystem mounted here (mountinfo's root, unescaped): `/` for a
+    /// whole filesystem.
+    root: Box<[u8]>,
+    /// A bind mount systemd's sandbox adds of a filesystem that is collected whole (see the
+    /// module's contract): excluded by default.
     duplicate: bool,
     status: Status,
     seen: bool,
@@ -131,6 +144,18 @@ struct Mount {
 }
 
 impl Mount {
+    /// Mountinfo's root is not `/`: a bind mount of a directory, a btrfs subvolume, an OSTree
+    /// deployment.
+    fn is_subtree(&self) -> bool {
+        *self.root != *b"/"
+    }
+
+    /// Could be a bind mount systemd's sandbox added: a subtree, not the mount at `/`, and not
+    /// of a filesystem whose subvolumes are subtrees (btrfs, bcachefs).
+    fn sandbox_bind_candidate(&self) -> bool {
+        self.is_subtree() && self.path != b"/" && !matches!(&*self.fstype, b"btrfs" | b"bcachefs")
+    }
+
     fn retire(&mut self, registry: &mut Registry) {
         if let Status::Allowed(space, inodes) = self.status {
             space.iter().chain(inodes.iter()).flatten().for_each(|id| registry.retire(*id));
@@ -268,15 +293,15 @@ fn reload(
     parse_mountinfo(text, |line| {
         let here = unescape_octal(line.mount_point);
         let Some(path) = below_root(&here, root) else { return };
-        let subtree = line.root != b"/";
+        let source = unescape_octal(line.root);
         match entries.iter_mut().find(|m| m.path == path) {
             Some(m) => {
-                if &*m.fstype != line.fstype || &*m.dev != line.dev || m.subtree != subtree {
+                if &*m.fstype != line.fstype || &*m.dev != line.dev || *m.root != *source {
                     // Mounted over with another filesystem: decide again.
                     m.retire(registry);
                     m.fstype = line.fstype.into();
                     m.dev = line.dev.into();
-                    m.subtree = subtree;
+                    m.root = source.into();
                     m.status = Status::Pending;
                 }
                 m.seen = true;
@@ -288,7 +313,7 @@ fn reload(
                     cpath,
                     fstype: line.fstype.into(),
                     dev: line.dev.into(),
-                    subtree,
+                    root: source.into(),
                     duplicate: false,
                     status: Status::Pending,
                     seen: true,
@@ -303,11 +328,22 @@ fn reload(
         }
         m.seen
     });
-    // Only when the mount table changed: a list per change is fine.
-    let whole: Vec<Box<[u8]>> =
-        entries.iter().filter(|m| !m.subtree).map(|m| m.dev.clone()).collect();
-    for m in entries.iter_mut() {
-        let duplicate = m.subtree && whole.contains(&m.dev);
+    // Whole mounts first: their status depends on the filter and their type alone.
+    for m in entries.iter_mut().filter(|m| m.status == Status::Pending && !m.is_subtree()) {
+        decide(m, filter);
+    }
+    // Then duplicates, against the whole mounts that are collected. Only when the mount table
+    // changed: a list per change is fine.
+    let whole: Vec<(Box<[u8]>, Vec<u8>)> = entries
+        .iter()
+        .filter(|m| {
+            !m.is_subtree() && !is_pseudo_fs(&m.fstype) && matches!(m.status, Status::Allowed(..))
+        })
+        .map(|m| (m.dev.clone(), m.path.clone()))
+        .collect();
+    for m in entries.iter_mut().filter(|m| m.is_subtree()) {
+        let duplicate = m.sandbox_bind_candidate()
+            && whole.iter().any(|(dev, at)| *dev == m.dev && is_sandbox_bind(at, &m.root, &m.path));
         if duplicate != m.duplicate {
             m.retire(registry);
             m.duplicate = duplicate;
@@ -315,20 +351,37 @@ fn reload(
         }
     }
     for m in entries.iter_mut().filter(|m| m.status == Status::Pending) {
-        let label = label_from_bytes(&m.path);
-        let by_default = is_pseudo_fs(&m.fstype) || m.duplicate;
-        m.status = if filter.allows(LabelKey::Mount, &label, by_default) {
-            Status::Allowed(None, None)
-        } else {
-            Status::Excluded
-        };
+        decide(m, filter);
     }
+}
+
+/// True when the directory `source` of a filesystem mounted whole at `whole_at`, mounted at
+/// `at`, is what systemd's sandbox binds: the directory onto itself (`StateDirectory=`,
+/// `ReadWritePaths=`, `ProtectHome=read-only`), or a `PrivateTmp=` directory.
+fn is_sandbox_bind(whole_at: &[u8], source: &[u8], at: &[u8]) -> bool {
+    let mut seen_at = whole_at.strip_suffix(b"/").unwrap_or(whole_at).to_vec();
+    seen_at.extend_from_slice(source);
+    seen_at == at
+        || seen_at.starts_with(b"/tmp/systemd-private-")
+        || seen_at.starts_with(b"/var/tmp/systemd-private-")
+}
+
+/// Decides a mount by the filter, with pseudo types and duplicates excluded by default.
+fn decide(m: &mut Mount, filter: &LabelFilter) {
+    let label = label_from_bytes(&m.path);
+    let by_default = is_pseudo_fs(&m.fstype) || m.duplicate;
+    m.status = if filter.allows(LabelKey::Mount, &label, by_default) {
+        Status::Allowed(None, None)
+    } else {
+        Status::Excluded
+    };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::CollectConfig;
+    use std::collections::BTreeMap;
 
     const MOUNTINFO: &[u8] = br"22 27 0:21 / /proc rw,relatime - proc proc rw
 27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard
@@ -362,44 +415,145 @@ broken line without separator
         assert_eq!(status(b"/mnt/a b"), Some(&Status::Excluded), "the tmpfs on top wins");
     }
 
-    /// What a service under systemd's sandbox sees: `/` whole, its `StateDirectory=` and
-    /// `PrivateTmp=` directories bound from `/`, and a btrfs with two subvolumes (neither
-    /// mounted whole).
+    /// What a service under systemd's sandbox sees: `/` whole, its `StateDirectory=`,
+    /// `ReadWritePaths=` and `ProtectHome=read-only` directories bound onto themselves, its
+    /// `PrivateTmp=` directories bound from `/`, a bind of another directory (no sandbox
+    /// does that: reported), and a btrfs with two subvolumes (neither mounted whole).
     const SANDBOXED: &[u8] = br"27 1 254:0 / / ro,relatime - ext4 /dev/vda rw
 40 27 254:0 /var/lib/hostwatch /var/lib/hostwatch rw,relatime - ext4 /dev/vda rw
 41 27 254:0 /tmp/systemd-private-ab12-hostwatch.service-Xy/tmp /tmp rw - ext4 /dev/vda rw
+45 27 254:0 /var/tmp/systemd-private-ab12-hostwatch.service-Zw/tmp /var/tmp rw - ext4 /dev/vda rw
+46 27 254:0 /var/log/hooks\040x /var/log/hooks\040x rw - ext4 /dev/vda rw
+47 27 254:0 /root /root ro - ext4 /dev/vda rw
+48 27 254:0 /srv/site /var/www rw - ext4 /dev/vda rw
 42 27 0:40 /@data /data rw - btrfs /dev/vdb rw
 43 27 0:40 /@logs /srv/logs rw - btrfs /dev/vdb rw
 44 27 254:16 / /home ro - ext4 /dev/vdc rw
 ";
 
-    #[test]
-    fn subtrees_of_a_filesystem_mounted_whole_are_excluded_unless_included() {
-        let (mut reg, filter) = (Registry::new(), LabelFilter::new(&CollectConfig::default()));
+    /// The labels of the mounts `text` gives that `config` collects.
+    fn collected(text: &[u8], root: &[u8], config: &CollectConfig) -> Vec<String> {
+        let (mut reg, filter) = (Registry::new(), LabelFilter::new(config));
         let mut entries = Vec::new();
-        reload(&mut entries, SANDBOXED, b"", &mut reg, &filter);
-        let allowed: Vec<String> = entries
+        reload(&mut entries, text, root, &mut reg, &filter);
+        entries
             .iter()
             .filter(|m| m.status != Status::Excluded)
             .map(|m| label_from_bytes(&m.path))
-            .collect();
-        assert_eq!(allowed, ["/", "/data", "/srv/logs", "/home"]);
+            .collect()
+    }
 
-        let config: CollectConfig = CollectConfig {
-            include: [(LabelKey::Mount, vec!["/var/lib/*".to_string(), "/".to_string()])]
-                .into_iter()
-                .collect(),
+    fn globs(key: LabelKey, globs: &[&str]) -> BTreeMap<LabelKey, Vec<String>> {
+        [(key, globs.iter().map(|g| g.to_string()).collect())].into_iter().collect()
+    }
+
+    #[test]
+    fn sandbox_binds_of_a_filesystem_collected_whole_are_excluded_unless_included() {
+        let all = collected(SANDBOXED, b"", &CollectConfig::default());
+        assert_eq!(all, ["/", "/var/www", "/data", "/srv/logs", "/home"]);
+
+        let config = CollectConfig {
+            include: globs(LabelKey::Mount, &["/var/lib/*", "/"]),
             ..CollectConfig::default()
         };
-        let (mut reg, filter) = (Registry::new(), LabelFilter::new(&config));
-        let mut entries = Vec::new();
-        reload(&mut entries, SANDBOXED, b"", &mut reg, &filter);
-        let allowed: Vec<&[u8]> = entries
-            .iter()
-            .filter(|m| m.status != Status::Excluded)
-            .map(|m| m.path.as_slice())
-            .collect();
-        assert_eq!(allowed, [b"/".as_slice(), b"/var/lib/hostwatch"], "include brings it back");
+        assert_eq!(
+            collected(SANDBOXED, b"", &config),
+            ["/", "/var/lib/hostwatch"],
+            "include brings it back"
+        );
+    }
+
+    #[test]
+    fn a_sandbox_bind_of_an_excluded_whole_mount_is_reported() {
+        // `/` excluded: its binds are the only figures of that disk left.
+        let config =
+            CollectConfig { exclude: globs(LabelKey::Mount, &["/"]), ..CollectConfig::default() };
+        let got = collected(SANDBOXED, b"", &config);
+        assert_eq!(
+            got,
+            [
+                "/var/lib/hostwatch",
+                "/tmp",
+                "/var/tmp",
+                "/var/log/hooks x",
+                "/root",
+                "/var/www",
+                "/data",
+                "/srv/logs",
+                "/home"
+            ]
+        );
+        // A whole mount of a pseudo or remote type is not collected either: its binds stay.
+        let text = br"27 1 254:0 / / rw - ext4 /dev/vda rw
+30 27 0:50 / /mnt/nfs rw - nfs4 srv:/export rw
+31 27 0:50 /mnt/nfs/a /mnt/nfs/a rw - nfs4 srv:/export rw
+";
+        let config = CollectConfig {
+            include: globs(LabelKey::Mount, &["/", "/mnt/nfs/a"]),
+            ..CollectConfig::default()
+        };
+        assert_eq!(collected(text, b"", &config), ["/", "/mnt/nfs/a"]);
+    }
+
+    #[test]
+    fn subvolumes_and_ostree_deployments_are_reported() {
+        // btrbk / Timeshift: the btrfs top level mounted whole next to its subvolumes; a
+        // bcachefs subvolume mounted where it sits in the top level.
+        let text = br"27 1 0:40 /@ / rw - btrfs /dev/vda2 rw,subvol=/@
+28 27 0:40 /@home /home rw - btrfs /dev/vda2 rw,subvol=/@home
+29 27 0:40 / /mnt/btr_pool rw - btrfs /dev/vda2 rw,subvolid=5
+30 27 0:40 /@snapshots /mnt/btr_pool/@snapshots rw - btrfs /dev/vda2 rw
+31 27 0:40 / /run/timeshift/backup rw - btrfs /dev/vda2 rw
+32 27 0:41 / /data rw - bcachefs /dev/vdb rw
+33 32 0:41 /vm /data/vm rw - bcachefs /dev/vdb rw
+";
+        assert_eq!(
+            collected(text, b"", &CollectConfig::default()),
+            [
+                "/",
+                "/home",
+                "/mnt/btr_pool",
+                "/mnt/btr_pool/@snapshots",
+                "/run/timeshift/backup",
+                "/data",
+                "/data/vm"
+            ]
+        );
+        // Fedora CoreOS: `/` and `/var` are directories of the filesystem at `/sysroot`.
+        let text = br"27 1 252:4 /ostree/deploy/fedora-coreos/deploy/3c1f.0 / rw - xfs /dev/vda4 rw
+28 27 252:4 / /sysroot ro - xfs /dev/vda4 rw
+29 27 252:4 /ostree/deploy/fedora-coreos/deploy/3c1f.0/usr /usr ro - xfs /dev/vda4 rw
+30 27 252:4 /ostree/deploy/fedora-coreos/var /var rw - xfs /dev/vda4 rw
+31 27 252:3 / /boot ro - ext4 /dev/vda3 rw
+";
+        assert_eq!(
+            collected(text, b"", &CollectConfig::default()),
+            ["/", "/sysroot", "/usr", "/var", "/boot"]
+        );
+    }
+
+    #[test]
+    fn under_a_root_a_sandbox_bind_is_judged_by_the_host_names() {
+        // A container with the host's `/` at /host: the host binds /srv/www onto itself
+        // (left out), binds another directory (reported); the container's own volume is
+        // no host mount.
+        let text = br"27 1 0:50 / / rw - overlay overlay rw
+28 27 254:0 /var/lib/docker/volumes/hw/_data /var/lib/hostwatch rw - ext4 /dev/vda rw
+29 27 254:0 / /host ro - ext4 /dev/vda rw
+30 29 254:0 /srv/www /host/srv/www ro - ext4 /dev/vda rw
+31 29 254:0 /data/export /host/srv/export ro - ext4 /dev/vda rw
+32 29 254:1 / /host/boot ro - ext4 /dev/vdb rw
+";
+        assert_eq!(
+            collected(text, b"/host", &CollectConfig::default()),
+            ["/", "/srv/export", "/boot"]
+        );
+        // Without the root, the container's volume is reported; /host/srv/www, reached through
+        // /host, is still its own mount point.
+        assert_eq!(
+            collected(text, b"", &CollectConfig::default()),
+            ["/var/lib/hostwatch", "/host", "/host/srv/export", "/host/boot"]
+        );
     }
 
     #[test]

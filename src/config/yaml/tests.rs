@@ -131,6 +131,48 @@ fn a_billion_laughs_is_refused_at_the_alias_that_crosses_the_limit() {
     assert_eq!(obj(&n)[3].1.to_value().to_string().matches("lol").count(), 9 * 9 * 9 * 9);
 }
 
+#[test]
+fn a_long_string_aliased_many_times_is_refused_by_its_bytes() {
+    // 120 KB of text that would expand to 500 MB: refused at the alias that crosses
+    // MAX_COPIED_BYTES, before it is copied.
+    let text =
+        format!("host: &a \"{}\"\nx: [{}]\n", "x".repeat(100_000), vec!["*a"; 5_000].join(", "));
+    let per = 100_000 + NODE_BYTES;
+    // The anchor is charged once, then each alias: the k-th alias crosses when (k + 1) × per does.
+    let k = MAX_COPIED_BYTES / per;
+    let col = 5 + 4 * (k - 1);
+    assert_eq!(
+        err(&text),
+        format!(
+            "2:{col}: anchors and aliases copy more than 16 MiB here (a \"billion laughs\" file?); write the repeated parts out or reuse fewer"
+        )
+    );
+    // A few copies are fine.
+    let few =
+        format!("host: &a \"{}\"\nx: [{}]\n", "x".repeat(100_000), vec!["*a"; 100].join(", "));
+    assert!(parse(&few).is_ok());
+    // Keys weigh too: a mapping of long keys, aliased.
+    let keys: Vec<String> = (0..100).map(|i| format!("{i}{}: 1", "k".repeat(10_000))).collect();
+    let text = format!("a: &a {{{}}}\nb: [{}]\n", keys.join(", "), vec!["*a"; 100].join(", "));
+    assert!(err(&text).contains("copy more than 16 MiB"), "{}", err(&text));
+}
+
+#[test]
+fn an_alias_cannot_nest_deeper_than_the_limit() {
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    // 60 levels anchored, pasted 10 levels down: 70 > 64.
+    let text = format!("a: &a {}\nb: [[[[[[[[[*a]]]]]]]]]\n", deep(60));
+    assert_eq!(
+        err(&text),
+        "2:13: nesting deeper than 64 levels (this alias copies 60 levels, nested 10 deep)"
+    );
+    // Pasted where it fits (root mapping + 3 + 60 = 64 levels).
+    let text = format!("a: &a {}\nb: [[[*a]]]\n", deep(60));
+    assert!(parse(&text).is_ok(), "{}", err(&text));
+    let text = format!("a: &a {}\nb: [[[[*a]]]]\n", deep(60));
+    assert!(err(&text).starts_with("2:8: nesting deeper than 64 levels"), "{}", err(&text));
+}
+
 mod properties {
     use super::super::emit::to_yaml;
     use super::parse;

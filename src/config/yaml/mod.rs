@@ -3,7 +3,9 @@
 //! are shared.
 //!
 //! Scalars follow the core schema (`scalar`); positions are 1-based lines and columns in
-//! characters, as `json` counts them (the parser's columns are 0-based). Anchors and aliases
+//! characters, as `json` counts them (the parser's columns are 0-based); a string node says
+//! where its characters are (`TextAt`: plain, quoted, literal block, else only the node), so an
+//! error inside a template points at the field. Anchors and aliases
 //! are expanded, and what they copy is weighed before it is copied: its nodes and its bytes
 //! (key and string lengths plus [`NODE_BYTES`] a node). Past [`MAX_COPIED_NODES`] or
 //! [`MAX_COPIED_BYTES`] the file is refused at the alias (or anchor) that crosses the limit (a
@@ -17,7 +19,7 @@
 pub(crate) mod emit;
 mod scalar;
 
-use super::json::{Key, MAX_DEPTH, Node, NodeValue, SyntaxError};
+use super::json::{Key, MAX_DEPTH, Node, NodeValue, SyntaxError, TextAt};
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
 use std::collections::HashMap;
 
@@ -115,6 +117,20 @@ fn one_based(m: &saphyr_parser::Marker) -> (u32, u32) {
 
 fn pos(span: &Span) -> (u32, u32) {
     one_based(&span.start)
+}
+
+/// Where the characters of a scalar written in `style` over `span` are: the parser puts a
+/// quoted scalar at its opening quote, a plain one at its first character, a literal block
+/// at its text's first character (the line after `|`).
+fn text_at(style: ScalarStyle, span: &Span, text: &str) -> TextAt {
+    let one_line = span.start.line() == span.end.line();
+    match style {
+        ScalarStyle::Plain if one_line => TextAt::Plain,
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted if one_line => TextAt::AfterQuote,
+        // Leading empty lines would put the text's start elsewhere.
+        ScalarStyle::Literal if !text.starts_with('\n') => TextAt::Literal,
+        _ => TextAt::Node,
+    }
 }
 
 fn error((line, col): (u32, u32), message: impl Into<String>) -> SyntaxError {
@@ -238,7 +254,12 @@ impl<'a> Builder<'a> {
             }
             *key = Some(Key { name: text.to_owned(), line, col });
             if anchor != 0 {
-                let node = Node { value: NodeValue::String(text.to_owned()), line, col };
+                let node = Node {
+                    value: NodeValue::String(text.to_owned()),
+                    line,
+                    col,
+                    text: text_at(style, span, text),
+                };
                 let weight = Weight::scalar(text.len());
                 self.copy(weight, (line, col))?;
                 self.anchors.insert(anchor, (node, weight));
@@ -250,7 +271,8 @@ impl<'a> Builder<'a> {
             NodeValue::String(s) => s.len(),
             _ => 0,
         });
-        self.finish(Node { value, line, col }, anchor, weight)
+        let text = text_at(style, span, text);
+        self.finish(Node { value, line, col, text }, anchor, weight)
     }
 
     fn alias(&mut self, id: usize, span: &Span) -> Result<()> {
@@ -275,7 +297,8 @@ impl<'a> Builder<'a> {
             ));
         }
         self.copy(weight, (line, col))?;
-        let node = Node { line, col, ..self.anchors[&id].0.clone() };
+        // The copy is not written here: an error inside its text points at the alias.
+        let node = Node { line, col, text: TextAt::Node, ..self.anchors[&id].0.clone() };
         self.finish(node, 0, weight)
     }
 
@@ -308,12 +331,16 @@ impl<'a> Builder<'a> {
 
     fn close(&mut self) -> Result<()> {
         let (node, anchor, weight) = match self.stack.pop() {
-            Some(Frame::Seq { at: (line, col), anchor, items, weight }) => {
-                (Node { value: NodeValue::Array(items), line, col }, anchor, weight)
-            }
-            Some(Frame::Map { at: (line, col), anchor, members, weight, .. }) => {
-                (Node { value: NodeValue::Object(members), line, col }, anchor, weight)
-            }
+            Some(Frame::Seq { at: (line, col), anchor, items, weight }) => (
+                Node { value: NodeValue::Array(items), line, col, text: TextAt::Node },
+                anchor,
+                weight,
+            ),
+            Some(Frame::Map { at: (line, col), anchor, members, weight, .. }) => (
+                Node { value: NodeValue::Object(members), line, col, text: TextAt::Node },
+                anchor,
+                weight,
+            ),
             None => return Err(error((1, 1), "a collection ends that never started")),
         };
         self.finish(node, anchor, weight)

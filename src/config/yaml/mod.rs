@@ -11,9 +11,13 @@
 //! [`MAX_COPIED_BYTES`] the file is refused at the alias (or anchor) that crosses the limit (a
 //! "billion laughs" file, or one long string aliased many times, stops there, long before
 //! memory runs out). An alias's own node takes the alias's position; what it copies keeps the
-//! positions where its text is written. Refused: a second document, keys that are not scalars
-//! (or are aliases, or empty), duplicate keys, tags other than the core ones, nesting deeper
-//! than `json` allows (an alias counts with the depth of what it copies). YAML 1.1 merge keys (`<<`) are ordinary keys. `emit` writes YAML back.
+//! positions where its text is written. Refused: a second document, a `%YAML` directive for
+//! another version than 1.2, keys that are not scalars (or are aliases, or empty or null
+//! plain scalars), YAML 1.1 merge keys (a plain `<<`), duplicate keys (compared as text, as
+//! written: `1` and `01` are two keys), tags other than the core ones (`!!int`, or verbatim
+//! `!<tag:yaml.org,2002:int>`; the non-specific `!` makes a string), nesting deeper than `json`
+//! allows (an alias counts with the depth of what it copies). A syntax error with a `${`
+//! before it on its line says to quote the value. `emit` writes YAML back.
 //! Not the place for any meaning of the keys: that is `decode`.
 
 pub(crate) mod emit;
@@ -66,6 +70,7 @@ impl Weight {
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut b = Builder {
+        text,
         parser: Parser::new_from_str(text),
         stack: Vec::new(),
         anchors: HashMap::new(),
@@ -94,6 +99,8 @@ enum Frame {
 }
 
 struct Builder<'a> {
+    /// The document's text, for hints in syntax errors.
+    text: &'a str,
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     stack: Vec<Frame>,
     /// Finished anchored nodes by anchor id, with their weights.
@@ -133,15 +140,52 @@ fn text_at(style: ScalarStyle, span: &Span, text: &str) -> TextAt {
     }
 }
 
+/// Refuses a `%YAML` directive for another version than 1.2 (the parser reads the directive
+/// but does not tell which version it names).
+fn version(text: &str) -> Result<()> {
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !line.starts_with('%') {
+            break;
+        }
+        let mut words = line.split_whitespace();
+        if words.next() == Some("%YAML")
+            && let Some(v) = words.next()
+            && v != "1.2"
+        {
+            let at = (u32::try_from(i + 1).unwrap_or(u32::MAX), 1);
+            return Err(error(
+                at,
+                format!(
+                    "%YAML {v}: only YAML 1.2 is read (1.1 reads yes, no, 012 and dates \
+                     otherwise); write %YAML 1.2 or leave the directive out"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn error((line, col): (u32, u32), message: impl Into<String>) -> SyntaxError {
     SyntaxError { line, col, message: message.into() }
 }
 
-fn scan_error(e: &ScanError) -> SyntaxError {
+fn scan_error(e: &ScanError, text: &str) -> SyntaxError {
     let mut message = e.info().to_owned();
     if message.starts_with("while scanning a block scalar") {
         // `warn: > 85` starts a folded block scalar.
         message.push_str(" (a value starting with > or | must be quoted, like warn: \"> 85\")");
+    } else {
+        // `iface: [${IF}]`: the `{` of `${` opens a flow mapping inside the sequence.
+        let m = e.marker();
+        let line = text.lines().nth(m.line().saturating_sub(1)).unwrap_or("");
+        let before: String = line.chars().take(m.col().saturating_add(1)).collect();
+        if before.contains("${") {
+            message.push_str(" (quote a value holding ${…} inside [ ] or { }, like [\"${IF}\"])");
+        }
     }
     error(one_based(e.marker()), message)
 }
@@ -150,12 +194,13 @@ impl<'a> Builder<'a> {
     fn next(&mut self) -> Result<(Event<'a>, Span)> {
         match self.parser.next_event() {
             Some(Ok(event)) => Ok(event),
-            Some(Err(e)) => Err(scan_error(&e)),
+            Some(Err(e)) => Err(scan_error(&e, self.text)),
             None => Err(error((1, 1), "unexpected end of the YAML stream")),
         }
     }
 
     fn run(&mut self) -> Result<Node> {
+        version(self.text)?;
         let mut documents = 0;
         loop {
             let (event, span) = self.next()?;
@@ -208,6 +253,7 @@ impl<'a> Builder<'a> {
         }
         if let Some(tag) = tag
             && scalar::core_suffix(tag) != Some(core)
+            && !scalar::non_specific(tag)
         {
             return Err(error(
                 pos(span),
@@ -234,14 +280,30 @@ impl<'a> Builder<'a> {
     ) -> Result<()> {
         let (line, col) = pos(span);
         if let Some(Frame::Map { members, key: key @ None, .. }) = self.stack.last_mut() {
-            if let Some(tag) = tag.filter(|t| scalar::core_suffix(t) != Some("str")) {
+            if let Some(tag) =
+                tag.filter(|t| scalar::core_suffix(t) != Some("str") && !scalar::non_specific(t))
+            {
                 return Err(error(
                     (line, col),
                     format!("a key must be a string, and its tag is {}", scalar::tag_text(tag)),
                 ));
             }
-            if text.is_empty() && style == ScalarStyle::Plain {
+            if text.is_empty() && style == ScalarStyle::Plain && tag.is_none() {
                 return Err(error((line, col), "a key must not be empty (it would be null)"));
+            }
+            if style == ScalarStyle::Plain && tag.is_none() {
+                if scalar::plain(text) == Ok(NodeValue::Null) {
+                    return Err(error(
+                        (line, col),
+                        format!("a key must not be null ({text}; quote it to mean the text)"),
+                    ));
+                }
+                if text == "<<" {
+                    return Err(error(
+                        (line, col),
+                        "YAML merge keys (<<) are not supported; write the keys out",
+                    ));
+                }
             }
             if let Some((first, _)) = members.iter().find(|(k, _)| k.name == text) {
                 return Err(error(

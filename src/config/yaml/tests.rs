@@ -84,6 +84,16 @@ fn syntax_errors_carry_the_parsers_message_at_one_based_positions() {
     assert_eq!(err("a: 1\n b: 2\n"), "2:3: mapping values are not allowed in this context");
     assert_eq!(err("a: [1, 2\n"), "2:1: while parsing a flow sequence, expected ',' or ']'");
     assert_eq!(err("a: *nope\n"), "1:4: while parsing node, found unknown anchor");
+    for text in ["iface: [${IF}]\n", "x: 1\niface: [a, ${IF}, b]\n", "m: {a: ${X}}\n"] {
+        assert!(
+            err(text)
+                .ends_with(" (quote a value holding ${…} inside [ ] or { }, like [\"${IF}\"])"),
+            "{text}: {}",
+            err(text)
+        );
+    }
+    assert!(parse("iface: [\"${IF}\"]\nx: ${Y}\n").is_ok());
+    assert!(!err("a: [1, 2\n").contains("${"));
     assert_eq!(
         err("warn: > 85\n"),
         "1:7: while scanning a block scalar, did not find expected comment or line break (a value starting with > or | must be quoted, like warn: \"> 85\")"
@@ -91,10 +101,44 @@ fn syntax_errors_carry_the_parsers_message_at_one_based_positions() {
 }
 
 #[test]
-fn merge_keys_are_ordinary_keys() {
-    let n = parse("base: &b {x: 1}\nother:\n  <<: *b\n").unwrap();
-    let other = obj(&obj(&n)[1].1);
-    assert_eq!((other[0].0.name.as_str(), other[0].0.line, other[0].0.col), ("<<", 3, 3));
+fn merge_keys_and_null_keys_are_refused() {
+    assert_eq!(
+        err("base: &b {x: 1}\nother:\n  <<: *b\n"),
+        "3:3: YAML merge keys (<<) are not supported; write the keys out"
+    );
+    assert_eq!(
+        err("channels:\n  c:\n    <<: {type: slack}\n"),
+        "3:5: YAML merge keys (<<) are not supported; write the keys out"
+    );
+    assert_eq!(err("~: 1\n"), "1:1: a key must not be null (~; quote it to mean the text)");
+    assert_eq!(
+        err("a: 1\nnull: 1\n"),
+        "2:1: a key must not be null (null; quote it to mean the text)"
+    );
+    // Quoted, or tagged as text, they are keys like any other; keys are compared as written.
+    let n = parse("\"<<\": 1\n\"~\": 2\n!!str null: 3\n1: a\n01: b\ntrue: c\n").unwrap();
+    let names: Vec<&str> = obj(&n).iter().map(|(k, _)| k.name.as_str()).collect();
+    assert_eq!(names, ["<<", "~", "null", "1", "01", "true"]);
+}
+
+#[test]
+fn verbatim_and_non_specific_tags_and_the_version_directive() {
+    let n = parse("a: !<tag:yaml.org,2002:str> 12\nb: ! true\nc: !<tag:yaml.org,2002:int> \"7\"\nd: !<tag:yaml.org,2002:map> {x: ! [1]}\n! e: 1\n").unwrap();
+    assert_eq!(
+        n.to_value(),
+        serde_json::json!({"a": "12", "b": "true", "c": 7, "d": {"x": [1]}, "e": 1})
+    );
+    assert!(
+        err("a: !<tag:example.com,2026:x> 1\n")
+            .contains("the tag !<tag:example.com,2026:x> is not accepted")
+    );
+    assert!(parse("%YAML 1.2\n---\na: 1\n").is_ok());
+    assert_eq!(
+        err("# c\n%YAML 1.1\n---\na: yes\n"),
+        "2:1: %YAML 1.1: only YAML 1.2 is read (1.1 reads yes, no, 012 and dates otherwise); write %YAML 1.2 or leave the directive out"
+    );
+    // Only a directive at the start counts.
+    assert!(parse("a: |\n  %YAML 1.1\n").is_ok());
 }
 
 #[test]

@@ -66,7 +66,7 @@ fn refuses_what_a_config_cannot_mean() {
     );
     assert_eq!(err("a: !!int 0x1G\n"), "1:4: \"0x1G\" is not an integer, as its tag !!int says");
     assert!(err("a: .inf\n").starts_with("1:4: .inf is not a number a config can hold"));
-    assert_eq!(err("a: 1e400\n"), "1:4: number out of range: 1e400");
+    assert_eq!(err("a: 1e400\n"), "1:4: number out of range");
     assert_eq!(
         err(""),
         "1:1: the file is empty (expected a YAML mapping; comments alone are no config)"

@@ -90,8 +90,8 @@ fn the_service_is_a_notify_service_with_a_watchdog_checked_before_start() {
         ("StateDirectory", "hostwatch"),
         ("User", "hostwatch"),
         ("ExecReload", "/bin/kill -HUP $MAINPID"),
-        ("ExecStart", "/usr/bin/hostwatch --config /etc/hostwatch/config.json run"),
-        ("ExecStartPre", "/usr/bin/hostwatch --config /etc/hostwatch/config.json check"),
+        ("ExecStart", "/usr/bin/hostwatch run"),
+        ("ExecStartPre", "/usr/bin/hostwatch check"),
         ("CapabilityBoundingSet", ""),
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),
@@ -109,6 +109,26 @@ fn the_service_is_a_notify_service_with_a_watchdog_checked_before_start() {
     assert_eq!(value(&once, "SuccessExitStatus"), ["1 2"], "WARNING and CRITICAL are findings");
     let timer = unit("hostwatch-once.timer");
     assert_eq!(value(&timer, "OnCalendar"), ["minutely"]);
+}
+
+#[test]
+fn the_units_do_not_pin_a_config_file() {
+    // Without `--config` hostwatch reads /etc/hostwatch/config.json, else config.yaml: a host
+    // with only a YAML config must start too.
+    for name in ["hostwatch.service", "hostwatch-once.service"] {
+        let text = unit(name);
+        let lines: Vec<&str> =
+            ["ExecStartPre", "ExecStart"].iter().flat_map(|key| value(&text, key)).collect();
+        assert!(!lines.is_empty(), "{name} runs hostwatch");
+        for line in lines {
+            assert!(line.starts_with("/usr/bin/hostwatch "), "{name}: {line}");
+            assert!(!line.contains("--config") && !line.contains("config."), "{name}: {line}");
+        }
+    }
+    assert_eq!(
+        value(&unit("hostwatch-once.service"), "ExecStart"),
+        ["/usr/bin/hostwatch once --format nagios"]
+    );
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub fn run(args: &CheckArgs, global_config: Option<&Path>) -> ExitCode {
                 config.source,
                 config.rules.len(),
                 if config.rules.len() == 1 { "" } else { "s" },
-                config.rule_set.describe()
+                config.rule_set.describe(&config.source)
             );
             log::info!(source = config.source.as_str(), rules = config.rules.len(); "config is valid");
             ExitCode::SUCCESS

@@ -82,7 +82,8 @@ pub fn load_runnable_config(
 ) -> Result<Config, ExitCode> {
     let config = load_config(local, global)?;
     if config.rules.is_empty() {
-        log::warn!(source = config.source.as_str(); "no rules: nothing on this host is monitored (remove \"rules\": [] to use the embedded default rules)");
+        let empty = config::format::Format::of(&config.source).empty_rules();
+        log::warn!(source = config.source.as_str(); "no rules: nothing on this host is monitored (remove {empty} to use the embedded default rules)");
     }
     match crate::notify::preflight::check(&config) {
         Ok(()) => Ok(config),

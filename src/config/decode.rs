@@ -95,16 +95,18 @@ impl<'a> Decoder<'a> {
         self.errors.push(ConfigError::at(self.file, node.line, node.col, path, message));
     }
 
-    /// Reports `message` `columns` characters after the position of `node` (inside a string).
-    pub fn error_after(
+    /// Reports `message` at the character `offset` of the string `node` holds, where the file
+    /// writes it ([`Node::text_position`]: after a JSON string's opening quote, inside a YAML
+    /// plain, quoted or literal scalar, else at the node).
+    pub fn error_in_string(
         &mut self,
         node: &Node,
-        columns: u32,
+        offset: usize,
         path: &str,
         message: impl Into<String>,
     ) {
-        let col = node.col + columns;
-        self.errors.push(ConfigError::at(self.file, node.line, col, path, message));
+        let (line, col) = node.text_position(offset);
+        self.errors.push(ConfigError::at(self.file, line, col, path, message));
     }
 
     /// Reports `message` at the position of `key`.

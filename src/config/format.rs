@@ -18,6 +18,14 @@ pub enum Format {
 }
 
 impl Format {
+    /// An empty rules list as this format writes it (`"rules": []`, `rules: []`).
+    pub fn empty_rules(self) -> &'static str {
+        match self {
+            Format::Json => "\"rules\": []",
+            Format::Yaml => "rules: []",
+        }
+    }
+
     /// The format of the file named `source`, by its extension.
     pub fn of(source: &str) -> Format {
         let ext = std::path::Path::new(source).extension().and_then(|e| e.to_str());
@@ -61,5 +69,10 @@ mod tests {
             "c.json:1:1: unexpected word \"a\" (strings need double quotes; the bare words are true, false and null)"
         );
         assert!(parse("a: 1", "c.yml").is_ok());
+        assert_eq!(Format::of("c.yml").empty_rules(), "rules: []");
+        assert_eq!(Format::of("c.json").empty_rules(), "\"rules\": []");
+        let none = super::super::RuleSet::None;
+        assert_eq!(none.describe("/etc/hostwatch/config.yaml"), "no rules (rules: [])");
+        assert_eq!(none.describe("config.json"), "no rules (\"rules\": [])");
     }
 }

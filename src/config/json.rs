@@ -23,6 +23,26 @@ pub struct Node {
     pub line: u32,
     /// Column of the value's first character.
     pub col: u32,
+    /// Where a string's characters are written, for an error inside it.
+    pub text: TextAt,
+}
+
+/// Where the characters of a string node are written in the file, for an error that points
+/// inside the string (a template's unknown field).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TextAt {
+    /// After the node's opening quote on its line: JSON, and YAML's one-line quoted strings
+    /// (an escape before the character shifts it, by one column or more).
+    #[default]
+    AfterQuote,
+    /// From the node's first column on its line: a one-line plain YAML scalar.
+    Plain,
+    /// A YAML literal block (`|`): its text starts at the node, each of its lines indented
+    /// to the node's column.
+    Literal,
+    /// Not known character by character (an alias, a folded block, a string on several
+    /// lines): the node's own position.
+    Node,
 }
 
 /// An object key with its own position (of its opening quote).
@@ -63,6 +83,23 @@ impl Node {
             NodeValue::String(_) => "a string",
             NodeValue::Array(_) => "an array",
             NodeValue::Object(_) => "an object",
+        }
+    }
+
+    /// The line and column of the character `offset` (0-based, in characters) of the string
+    /// this node holds, as [`TextAt`] knows it.
+    pub fn text_position(&self, offset: usize) -> (u32, u32) {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        match (self.text, self.as_str()) {
+            (TextAt::AfterQuote, _) => (self.line, self.col.saturating_add(clamp(offset) + 1)),
+            (TextAt::Plain, _) => (self.line, self.col.saturating_add(clamp(offset))),
+            (TextAt::Literal, Some(s)) => {
+                let before: String = s.chars().take(offset).collect();
+                let newlines = before.matches('\n').count();
+                let in_line = before.rsplit('\n').next().unwrap_or("").chars().count();
+                (self.line.saturating_add(clamp(newlines)), self.col.saturating_add(clamp(in_line)))
+            }
+            _ => (self.line, self.col),
         }
     }
 
@@ -200,7 +237,7 @@ impl Parser {
                 return Err(self.error(format!("unexpected character {c:?}, expected a value")));
             }
         };
-        Ok(Node { value, line, col })
+        Ok(Node { value, line, col, text: TextAt::AfterQuote })
     }
 
     fn word(&mut self) -> Result<NodeValue> {

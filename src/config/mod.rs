@@ -90,12 +90,13 @@ pub enum RuleSet {
 }
 
 impl RuleSet {
-    /// For people: `embedded default rules`, `the config's rules`, `no rules`.
-    pub fn describe(self) -> &'static str {
+    /// For people: `embedded default rules`, `the config's rules`, `no rules (rules: [])`,
+    /// the empty list written as the file named `source` writes it.
+    pub fn describe(self, source: &str) -> String {
         match self {
-            RuleSet::Embedded => "the embedded default rules",
-            RuleSet::File => "the config's rules",
-            RuleSet::None => "no rules (\"rules\": [])",
+            RuleSet::Embedded => "the embedded default rules".to_owned(),
+            RuleSet::File => "the config's rules".to_owned(),
+            RuleSet::None => format!("no rules ({})", format::Format::of(source).empty_rules()),
         }
     }
 }

@@ -834,6 +834,38 @@ fn channel_templates_compile_at_load_and_errors_point_into_the_string() {
 }
 
 #[test]
+fn yaml_template_errors_point_into_the_scalar_as_it_is_written() {
+    let yaml_errors = |text: &str| -> Vec<String> {
+        let e = load_str(text, "t.yaml", &no_env).expect_err("expected errors");
+        e.0.iter().map(|e| e.to_string().trim_start_matches("t.yaml:").to_owned()).collect()
+    };
+    let head = "channels:\n  e:\n    type: exec\n    command: [x]\n";
+    let rul = "unknown field \"rul\" (did you mean \"rule\"?)";
+    for (body, at) in [
+        // Plain: the text starts at the node.
+        ("    title: ab {{rul}}\n", "5:17"),
+        // Quoted: one column after the quote (an escape before it shifts it, as in JSON).
+        ("    title: \"ab {{rul}}\"\n", "5:18"),
+        ("    title: 'ab {{rul}}'\n", "5:18"),
+        // Literal block: the line and column inside the block, lines kept.
+        ("    title: |\n      first\n        ab {{rul}}\n", "7:14"),
+        ("    title: |-\n      ab {{rul}}\n", "6:12"),
+        // Folded, or plain on two lines: the scalar's own position.
+        ("    title: >\n      first\n      ab {{rul}}\n", "6:7"),
+        ("    title: first\n      ab {{rul}}\n", "5:12"),
+    ] {
+        if at.is_empty() {
+            continue;
+        }
+        let text = format!("{head}{body}");
+        assert_eq!(yaml_errors(&text), [format!("{at}: channels.e.title: {rul}")], "{body}");
+    }
+    // An alias points at the alias.
+    let text = format!("t: &t ab {{{{rul}}}}\n{head}    title: *t\n");
+    assert!(yaml_errors(&text).iter().any(|e| e == &format!("6:12: channels.e.title: {rul}")));
+}
+
+#[test]
 fn json_fixtures_read_as_yaml_give_the_same_errors_at_the_same_positions() {
     // JSON is YAML 1.2 (flow style): both front-ends must put every value at one place.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");

@@ -185,7 +185,11 @@ fn load_config(
     };
     if let Some((interval, node)) = interval {
         let value = NodeValue::String(format_duration(interval));
-        set_member(&mut tree, "interval", Node { value, line: node.line, col: node.col });
+        set_member(
+            &mut tree,
+            "interval",
+            Node { value, line: node.line, col: node.col, text: node.text },
+        );
     }
     drop_delivery(&mut tree);
     config::load_tree(tree, &config_source, &env)

@@ -171,11 +171,9 @@ impl<'n> Fields<'n> {
         let mut one = |key: &str, example: &str| {
             let (n, p) = self.opt(key)?;
             let text = d.string(n, &p, example)?;
-            // The string's text starts one column after its opening quote (a `\` escape
-            // before the problem, rare in a template, shifts it by one column).
-            Template::parse(text)
-                .map_err(|e| d.error_after(n, 1 + e.offset as u32, &p, e.message))
-                .ok()
+            // Where the string's text is written depends on how (a JSON string: after its
+            // quote; a `\` escape before the problem, rare in a template, shifts it).
+            Template::parse(text).map_err(|e| d.error_in_string(n, e.offset, &p, e.message)).ok()
         };
         Templates {
             title: one("title", "\"{{severity}} {{rule}} on {{host}}\""),

@@ -1,12 +1,18 @@
 //! JSON values written as block-style YAML, for `hostwatch check --format yaml`.
 //!
 //! The output reads back (through `yaml::parse`) to the same tree: a string is written plain
-//! only when the core schema reads it back as that string (and YAML 1.1 readers would too:
-//! `yes`, `on`, `no`, `off` are quoted), otherwise double-quoted with escapes for every
-//! character YAML does not print. Not a general YAML writer: no anchors, tags or comments.
+//! only when the core schema reads it back as that string and YAML 1.1 readers (PyYAML) would
+//! too (so `y`, `yes`, `on`, `off`, and anything starting with a digit, `+`, `-` then a digit
+//! or `.`, or `.` then a digit, such as `1_000`, `0b101` or `2026-12-01`, are quoted),
+//! otherwise double-quoted with escapes for every character YAML does not print. A key longer
+//! than YAML's 1024-character limit for implicit keys is written explicitly (`? "key"`, then
+//! `: value`). Not a general YAML writer: no anchors, tags or comments.
 
 use serde_json::Value;
 use std::fmt::Write;
+
+/// The longest key YAML lets a `key: value` line hold, in characters (quotes included).
+const MAX_IMPLICIT_KEY: usize = 1024;
 
 /// `value` as a YAML document (block style, two-space indent), ending in a newline.
 pub(crate) fn to_yaml(value: &Value) -> String {
@@ -34,7 +40,16 @@ fn block(out: &mut String, value: &Value, indent: usize, inline: bool) {
         Value::Object(m) => {
             for (i, (k, v)) in m.iter().enumerate() {
                 pad(out, i == 0);
-                string(out, k);
+                let mut key = String::new();
+                string(&mut key, k);
+                if key.chars().count() > MAX_IMPLICIT_KEY {
+                    out.push_str("? ");
+                    out.push_str(&key);
+                    out.push('\n');
+                    out.push_str(&" ".repeat(indent));
+                } else {
+                    out.push_str(&key);
+                }
                 out.push(':');
                 child(out, v, indent);
             }
@@ -93,13 +108,26 @@ fn plain_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_-./@+=()%$ ".contains(c)
 }
 
-/// True when `s` may be written without quotes and reads back as the same string.
+/// True when `s` may be written without quotes and reads back as the same string, in YAML
+/// 1.2 and in YAML 1.1.
 fn plain_ok(s: &str) -> bool {
-    let Some(first) = s.chars().next() else { return false };
-    (first.is_ascii_alphanumeric() || "/._(".contains(first))
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else { return false };
+    let second = chars.next();
+    // YAML 1.1 numbers and timestamps (`1_000`, `0b101`, `2026-12-01`, `+1`, `-.5`, `.5`)
+    // all start so.
+    let number_like = first.is_ascii_digit()
+        || first == '+'
+        || (first == '-' && second.is_some_and(|c| c.is_ascii_digit() || c == '.'))
+        || (first == '.' && second.is_some_and(|c| c.is_ascii_digit()));
+    (first.is_ascii_alphabetic() || "/._(".contains(first))
+        && !number_like
         && !s.ends_with(' ')
         && s.chars().all(plain_char)
-        && !matches!(s.to_ascii_lowercase().as_str(), "y" | "n" | "yes" | "no" | "on" | "off")
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false"
+        )
         && super::scalar::plain(s).is_ok_and(|v| v == super::NodeValue::String(s.to_owned()))
 }
 
@@ -153,8 +181,65 @@ mod tests {
         let text = to_yaml(&v);
         assert!(text.starts_with("empty: {}\nflags:\n  - true\n"), "{text}");
         assert!(text.contains("host: web-01\n"), "{text}");
-        assert!(text.contains("  - for: 2m\n    name: cpu\n    warn: \"> 85\"\n"), "{text}");
+        assert!(text.contains("  - for: \"2m\"\n    name: cpu\n    warn: \"> 85\"\n"), "{text}");
         assert_eq!(back(&text), v);
+    }
+
+    #[test]
+    fn strings_yaml_1_1_reads_as_numbers_dates_or_booleans_are_quoted() {
+        for s in [
+            "1_000",
+            "0b101",
+            "2026-12-01",
+            "1_000.5",
+            "012",
+            "1:20",
+            "+1",
+            "-1",
+            "-.5",
+            ".5",
+            "1.5e3",
+            "0x_1",
+            "2026-12-01T10:00:00Z",
+            "y",
+            "Y",
+            "n",
+            "N",
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "True",
+            "FALSE",
+            "~",
+            "null",
+            "",
+            "5s",
+            "10MB",
+        ] {
+            let text = to_yaml(&json!({ "k": s }));
+            assert!(text.starts_with("k: \""), "{s}: {text}");
+            assert_eq!(back(&text), json!({ "k": s }));
+        }
+        for s in ["web-01", "a1", ".x", "_1", "/var/lib/hostwatch", "yesterday", "none", "v1.2"] {
+            assert_eq!(to_yaml(&json!({ "k": s })), format!("k: {s}\n"), "{s}");
+        }
+    }
+
+    #[test]
+    fn keys_past_1024_characters_are_written_explicitly() {
+        let long = "k".repeat(1100);
+        let v =
+            json!({ "a": [{ long.clone(): 1, "b": { long.clone(): [1] } }], long.clone(): "x" });
+        let text = to_yaml(&v);
+        assert!(text.contains(&format!("\n? {long}\n: x\n")), "{text}");
+        assert!(text.contains(&format!("\n    ? {long}\n    : 1\n")), "{text}");
+        assert_eq!(to_yaml(&json!([{ long.clone(): 1 }])), format!("- ? {long}\n  : 1\n"));
+        assert_eq!(back(&text), v);
+        // 1022 characters and two quotes fit.
+        let fits = " ".repeat(1022);
+        assert!(to_yaml(&json!({ fits.clone(): 1 })).starts_with('"'));
+        assert_eq!(back(&to_yaml(&json!({ fits: 1 }))).as_object().unwrap().len(), 1);
     }
 
     #[test]

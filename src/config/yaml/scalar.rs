@@ -1,6 +1,7 @@
 //! What a YAML scalar means: the YAML 1.2 core schema's resolution of plain scalars (null,
 //! booleans, integers in decimal, `0o` octal and `0x` hex, floats) and the core tags
-//! (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`) that force a kind.
+//! (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, also written verbatim as
+//! `!<tag:yaml.org,2002:int>`) that force a kind; the non-specific tag `!` makes a string.
 //!
 //! Quoted and block scalars are strings unless a tag says otherwise; YAML 1.1's `yes`, `no`,
 //! `on`, `off` and leading-zero octals are strings and decimals as 1.2 says. Infinite and
@@ -15,7 +16,9 @@ pub(super) const CORE_TAGS: &str = "!!str, !!int, !!float, !!bool, !!null, !!map
 
 /// A tag as the operator wrote it (`!!int`, `!local`, `!<tag:example.com:x>`).
 pub(super) fn tag_text(tag: &Tag) -> String {
-    if tag.is_yaml_core_schema() {
+    if non_specific(tag) {
+        "!".to_owned()
+    } else if tag.is_yaml_core_schema() {
         format!("!!{}", tag.suffix)
     } else if tag.handle == "!" {
         format!("!{}", tag.suffix)
@@ -24,9 +27,22 @@ pub(super) fn tag_text(tag: &Tag) -> String {
     }
 }
 
-/// The core tag's name (`int` for `!!int`), `None` for any other tag.
+/// The core tag's name (`int` for `!!int` and for the verbatim `!<tag:yaml.org,2002:int>`),
+/// `None` for any other tag. The non-specific tag `!` is `None` too: see [`non_specific`].
 pub(super) fn core_suffix(tag: &Tag) -> Option<&str> {
-    tag.is_yaml_core_schema().then_some(tag.suffix.as_str())
+    if tag.is_yaml_core_schema() {
+        Some(tag.suffix.as_str())
+    } else if tag.handle.is_empty() {
+        tag.suffix.strip_prefix("tag:yaml.org,2002:")
+    } else {
+        None
+    }
+}
+
+/// True for the non-specific tag `!`: a scalar carrying it is a string, a collection what it
+/// is.
+pub(super) fn non_specific(tag: &Tag) -> bool {
+    tag.handle.is_empty() && tag.suffix == "!"
 }
 
 /// The value of a scalar written as `text` in `style` with `tag`; the error says why the
@@ -36,7 +52,10 @@ pub(super) fn resolve(
     style: ScalarStyle,
     tag: Option<&Tag>,
 ) -> Result<NodeValue, String> {
-    let Some(tag) = tag else {
+    let Some(tag) = tag.filter(|t| !non_specific(t)) else {
+        if tag.is_some() {
+            return Ok(NodeValue::String(text.to_owned()));
+        }
         return match style {
             ScalarStyle::Plain => plain(text),
             _ => Ok(NodeValue::String(text.to_owned())),
@@ -97,7 +116,7 @@ fn integer(text: &str) -> Option<Result<f64, String>> {
         if d.is_empty() || !d.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        return Some(finite(text, text.parse::<f64>().ok()));
+        return Some(finite(text.parse::<f64>().ok()));
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
@@ -105,7 +124,7 @@ fn integer(text: &str) -> Option<Result<f64, String>> {
     let value = digits.chars().fold(0.0f64, |v, c| {
         v * f64::from(radix) + f64::from(c.to_digit(radix).expect("checked digit"))
     });
-    Some(finite(text, Some(value)))
+    Some(finite(Some(value)))
 }
 
 /// `Some` when `text` is a core-schema float; its value, or why it cannot be one in a config.
@@ -138,13 +157,14 @@ fn float(text: &str) -> Option<Result<f64, String>> {
     if !(mantissa_ok && exponent_ok) {
         return None;
     }
-    Some(finite(text, text.parse::<f64>().ok()))
+    Some(finite(text.parse::<f64>().ok()))
 }
 
-fn finite(text: &str, value: Option<f64>) -> Result<f64, String> {
+fn finite(value: Option<f64>) -> Result<f64, String> {
     match value {
         Some(v) if v.is_finite() => Ok(v),
-        _ => Err(format!("number out of range: {text}")),
+        // As `json` says it.
+        _ => Err("number out of range".to_owned()),
     }
 }
 
@@ -193,7 +213,7 @@ mod tests {
         for s in [".inf", "-.Inf", "+.INF", ".nan", ".NaN"] {
             assert!(plain(s).unwrap_err().contains("no infinity or NaN"), "{s}");
         }
-        assert_eq!(plain("1e999").unwrap_err(), "number out of range: 1e999");
+        assert_eq!(plain("1e999").unwrap_err(), "number out of range");
         assert!(plain(&"9".repeat(400)).unwrap_err().starts_with("number out of range"));
         // `-.nan` is not a core float: a string.
         assert_eq!(num("-.nan"), NodeValue::String("-.nan".into()));
@@ -225,6 +245,18 @@ mod tests {
         assert_eq!(
             resolve("aGk=", ScalarStyle::Plain, Some(&core("binary"))),
             Err(format!("the tag !!binary is not accepted (the core tags are {CORE_TAGS})"))
+        );
+        let verbatim =
+            |s: &str| Tag { handle: String::new(), suffix: format!("tag:yaml.org,2002:{s}") };
+        assert_eq!(resolve("12", dq, Some(&verbatim("int"))), Ok(NodeValue::Number(12.0)));
+        assert_eq!(
+            resolve("12", ScalarStyle::Plain, Some(&verbatim("str"))),
+            Ok(NodeValue::String("12".into()))
+        );
+        let bang = Tag { handle: String::new(), suffix: "!".into() };
+        assert_eq!(
+            resolve("true", ScalarStyle::Plain, Some(&bang)),
+            Ok(NodeValue::String("true".into()))
         );
         let local = Tag { handle: "!".into(), suffix: "env".into() };
         assert!(resolve("X", ScalarStyle::Plain, Some(&local)).unwrap_err().contains("tag !env"));

@@ -41,9 +41,14 @@ for f in /usr/bin/hostwatch /etc/hostwatch/config.json /usr/lib/systemd/system/h
   /usr/lib/systemd/system/hostwatch-once.service /usr/lib/systemd/system/hostwatch-once.timer \
   /usr/share/man/man1/hostwatch.1.gz /usr/share/bash-completion/completions/hostwatch \
   /usr/share/zsh/vendor-completions/_hostwatch /usr/share/fish/vendor_completions.d/hostwatch.fish \
-  /usr/share/doc/hostwatch/README.md; do
+  /usr/share/doc/hostwatch/README.md /usr/share/doc/hostwatch/config.example.json \
+  /usr/share/doc/hostwatch/config.example.yaml; do
   [ -f "$f" ] || fail "dpkg -i did not install $f"
 done
+# The installed config passes the unit's ExecStartPre, run as the unit's user: the service
+# starts as installed.
+setpriv --reuid=hostwatch --regid=hostwatch --clear-groups /usr/bin/hostwatch check >/dev/null \
+  || fail "the installed /etc/hostwatch/config.json fails 'hostwatch check' as user hostwatch"
 [ "$(stat -c '%a %U:%G' /etc/hostwatch/config.json)" = "640 root:hostwatch" ] \
   || fail "/etc/hostwatch/config.json is $(stat -c '%a %U:%G' /etc/hostwatch/config.json), not 640 root:hostwatch"
 [ "$(stat -c '%a %U:%G' /var/lib/hostwatch)" = "750 hostwatch:hostwatch" ] \

@@ -58,7 +58,8 @@ conf_dir=$destdir/etc/hostwatch
 state_dir=$destdir/var/lib/hostwatch
 units=(hostwatch.service hostwatch-once.service hostwatch-once.timer)
 # Every file this installs, but for the config and the state directory.
-files=("$bin_dir/hostwatch" "$man_dir/hostwatch.1" "$doc_dir/README.md" "$bash_dir/hostwatch"
+files=("$bin_dir/hostwatch" "$man_dir/hostwatch.1" "$doc_dir/README.md" "$doc_dir/config.example.json"
+  "$doc_dir/config.example.yaml" "$bash_dir/hostwatch"
   "$zsh_dir/_hostwatch" "$fish_dir/hostwatch.fish")
 for u in "${units[@]}"; do files+=("$unit_dir/$u"); done
 
@@ -120,6 +121,8 @@ fi
 install -D -m 0755 "$binary" "$bin_dir/hostwatch"
 install -D -m 0644 packaging/man/hostwatch.1 "$man_dir/hostwatch.1"
 install -D -m 0644 README.md "$doc_dir/README.md"
+install -D -m 0644 config.json "$doc_dir/config.example.json"
+install -D -m 0644 config.yaml "$doc_dir/config.example.yaml"
 install -D -m 0644 packaging/completions/hostwatch.bash "$bash_dir/hostwatch"
 install -D -m 0644 packaging/completions/_hostwatch "$zsh_dir/_hostwatch"
 install -D -m 0644 packaging/completions/hostwatch.fish "$fish_dir/hostwatch.fish"
@@ -134,12 +137,15 @@ done
 # The config may hold secrets: readable by root and the service's group only.
 install -d -m 0755 "$conf_dir"
 if [ -z "$destdir" ]; then conf_group=(-g "$user"); else conf_group=(); fi
+# The starter config (packaging/config.json: the default rules, notifications in the log
+# only) passes `hostwatch check` on any host; the repository's config.json, which shows every
+# key, goes to the doc directory as config.example.json (and .yaml).
 if [ ! -e "$conf_dir/config.json" ]; then
-  install -m 0640 "${conf_group[@]}" config.json "$conf_dir/config.json"
-elif cmp -s config.json "$conf_dir/config.json"; then
+  install -m 0640 "${conf_group[@]}" packaging/config.json "$conf_dir/config.json"
+elif cmp -s packaging/config.json "$conf_dir/config.json"; then
   rm -f "$conf_dir/config.json.new"
 else
-  install -m 0640 "${conf_group[@]}" config.json "$conf_dir/config.json.new"
+  install -m 0640 "${conf_group[@]}" packaging/config.json "$conf_dir/config.json.new"
   echo "install.sh: kept your /etc/hostwatch/config.json; the new default is /etc/hostwatch/config.json.new"
 fi
 

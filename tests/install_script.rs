@@ -81,6 +81,8 @@ const FILES: &[(&str, u32)] = &[
     ("usr/lib/systemd/system/hostwatch.service", 0o644),
     ("usr/share/bash-completion/completions/hostwatch", 0o644),
     ("usr/share/doc/hostwatch/README.md", 0o644),
+    ("usr/share/doc/hostwatch/config.example.json", 0o644),
+    ("usr/share/doc/hostwatch/config.example.yaml", 0o644),
     ("usr/share/fish/vendor_completions.d/hostwatch.fish", 0o644),
     ("usr/share/man/man1/hostwatch.1", 0o644),
     ("usr/share/zsh/vendor-completions/_hostwatch", 0o644),
@@ -108,6 +110,10 @@ fn installs_the_documented_tree_and_twice_is_the_same() {
     let file = |p: &str| first[p].1.clone().unwrap();
     assert_eq!(
         file("etc/hostwatch/config.json"),
+        std::fs::read(root().join("packaging/config.json")).unwrap()
+    );
+    assert_eq!(
+        file("usr/share/doc/hostwatch/config.example.json"),
         std::fs::read(root().join("config.json")).unwrap()
     );
     assert_eq!(
@@ -140,7 +146,10 @@ fn an_edited_config_survives_a_reinstall_and_uninstall_keeps_it() {
     ));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "{\"host\": \"edited\"}\n");
     let new = d.0.join("etc/hostwatch/config.json.new");
-    assert_eq!(std::fs::read(&new).unwrap(), std::fs::read(root().join("config.json")).unwrap());
+    assert_eq!(
+        std::fs::read(&new).unwrap(),
+        std::fs::read(root().join("packaging/config.json")).unwrap()
+    );
     assert_eq!(std::fs::metadata(&new).unwrap().permissions().mode() & 0o777, 0o640);
     let again = tree(&d.0);
     install(&d.0, &[]);
@@ -184,7 +193,7 @@ fn another_prefix_moves_the_files_and_the_units_paths() {
     let unit = std::fs::read_to_string(d.0.join("usr/local/lib/systemd/system/hostwatch.service"))
         .unwrap();
     assert!(
-        unit.contains("ExecStart=/usr/local/bin/hostwatch --config /etc/hostwatch/config.json run"),
+        unit.contains("ExecStart=/usr/local/bin/hostwatch run"),
         "{unit}"
     );
     assert!(!unit.contains("/usr/bin/hostwatch"));

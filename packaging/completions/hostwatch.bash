@@ -7,7 +7,7 @@ _hostwatch() {
         word=${COMP_WORDS[i]}
         if ((skip)); then skip=0; continue; fi
         case "$path/$word" in
-            /--config|/-c|/--log-level|/--log-format|sample/--format|sample/--every|sample/--count|sample/--over|sample/--backend|sample/--config|sample/-c|check/--config|check/-c|check/--format|run/--config|run/-c|run/--listen|once/--format|once/--max-gap|once/--first-interval|once/--config|once/-c|replay/--config|replay/-c|replay/--state-dir|silence/--config|silence/-c|silence/add/--rule|silence/add/--match|silence/add/--for|silence/add/--every|silence/add/--tz|silence/add/--comment|test-notify/--severity|test-notify/--group|test-notify/--config|test-notify/-c|status/--format|status/--config|status/-c|status/--url|history/--since|history/--until|history/--format|history/--file|history/--config|history/-c|report/--since|report/--until|report/--format|report/--state-dir|report/--config|report/-c) skip=1; opt=$word ;;
+            /--config|/-c|/--log-level|/--log-format|sample/--format|sample/--every|sample/--count|sample/--over|sample/--backend|sample/--config|sample/-c|check/--config|check/-c|check/--format|run/--config|run/-c|run/--listen|once/--format|once/--max-gap|once/--first-interval|once/--config|once/-c|replay/--config|replay/-c|replay/--state-dir|silence/--config|silence/-c|silence/add/--rule|silence/add/--match|silence/add/--for|silence/add/--every|silence/add/--tz|silence/add/--comment|silence/add/--host|test-notify/--severity|test-notify/--group|test-notify/--config|test-notify/-c|status/--format|status/--config|status/-c|status/--url|history/--since|history/--until|history/--format|history/--file|history/--config|history/-c|report/--since|report/--until|report/--format|report/--state-dir|report/--config|report/-c) skip=1; opt=$word ;;
             /sample) path=sample ;;
             /check) path=check ;;
             /run) path=run ;;
@@ -48,7 +48,7 @@ _hostwatch() {
         once) flags="--help --format --dry-run --max-gap --first-interval --config -c" cmds="" args="" ;;
         replay) flags="--help --config -c --state-dir" cmds="" args="" ;;
         silence) flags="--help --config -c" cmds="add list remove" args="" ;;
-        silence/add) flags="--help --rule --match --for --every --tz --comment --force" cmds="" args="" ;;
+        silence/add) flags="--help --rule --match --for --every --tz --comment --host --force" cmds="" args="" ;;
         silence/list) flags="--help --json" cmds="" args="" ;;
         silence/remove) flags="--help" cmds="" args="" ;;
         test-notify) flags="--help --severity --dry-run --group --config -c" cmds="" args="" ;;

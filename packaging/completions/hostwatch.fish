@@ -9,7 +9,7 @@ function __hostwatch_path
             continue
         end
         switch "$path/$word"
-            case '/--config' '/-c' '/--log-level' '/--log-format' 'sample/--format' 'sample/--every' 'sample/--count' 'sample/--over' 'sample/--backend' 'sample/--config' 'sample/-c' 'check/--config' 'check/-c' 'check/--format' 'run/--config' 'run/-c' 'run/--listen' 'once/--format' 'once/--max-gap' 'once/--first-interval' 'once/--config' 'once/-c' 'replay/--config' 'replay/-c' 'replay/--state-dir' 'silence/--config' 'silence/-c' 'silence/add/--rule' 'silence/add/--match' 'silence/add/--for' 'silence/add/--every' 'silence/add/--tz' 'silence/add/--comment' 'test-notify/--severity' 'test-notify/--group' 'test-notify/--config' 'test-notify/-c' 'status/--format' 'status/--config' 'status/-c' 'status/--url' 'history/--since' 'history/--until' 'history/--format' 'history/--file' 'history/--config' 'history/-c' 'report/--since' 'report/--until' 'report/--format' 'report/--state-dir' 'report/--config' 'report/-c'
+            case '/--config' '/-c' '/--log-level' '/--log-format' 'sample/--format' 'sample/--every' 'sample/--count' 'sample/--over' 'sample/--backend' 'sample/--config' 'sample/-c' 'check/--config' 'check/-c' 'check/--format' 'run/--config' 'run/-c' 'run/--listen' 'once/--format' 'once/--max-gap' 'once/--first-interval' 'once/--config' 'once/-c' 'replay/--config' 'replay/-c' 'replay/--state-dir' 'silence/--config' 'silence/-c' 'silence/add/--rule' 'silence/add/--match' 'silence/add/--for' 'silence/add/--every' 'silence/add/--tz' 'silence/add/--comment' 'silence/add/--host' 'test-notify/--severity' 'test-notify/--group' 'test-notify/--config' 'test-notify/-c' 'status/--format' 'status/--config' 'status/-c' 'status/--url' 'history/--since' 'history/--until' 'history/--format' 'history/--file' 'history/--config' 'history/-c' 'report/--since' 'report/--until' 'report/--format' 'report/--state-dir' 'report/--config' 'report/-c'
                 set skip 1
             case '/sample'
                 set path sample
@@ -106,6 +106,7 @@ complete -c hostwatch -n '__hostwatch_at "silence/add"' -l for -r -F -d 'how lon
 complete -c hostwatch -n '__hostwatch_at "silence/add"' -l every -r -F -d 'a recurring window: [DAYS ]HH:MM-HH:MM, e.g. "sun 02:00-04:00", "mon-fri 22:00-06:00"'
 complete -c hostwatch -n '__hostwatch_at "silence/add"' -l tz -r -F -d 'the time zone of --every (default: display.timezone), e.g. Europe/Lisbon'
 complete -c hostwatch -n '__hostwatch_at "silence/add"' -l comment -r -F -d 'why, and who'
+complete -c hostwatch -n '__hostwatch_at "silence/add"' -l host -r -F -d 'host name glob of the agents it applies to, e.g. \'web-*\' (with state.store: shared in Redis, default this host; without: kept locally, applied when this host matches)'
 complete -c hostwatch -n '__hostwatch_at "silence/add"' -l force -d 'add it even when --rule matches no configured rule (with a warning)'
 complete -c hostwatch -n '__hostwatch_at "silence/list"' -l help -d 'display usage information'
 complete -c hostwatch -n '__hostwatch_at "silence/list"' -l json -d 'print JSON instead of a table'

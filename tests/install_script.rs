@@ -192,10 +192,7 @@ fn another_prefix_moves_the_files_and_the_units_paths() {
     assert!(!d.0.join("usr/bin").exists());
     let unit = std::fs::read_to_string(d.0.join("usr/local/lib/systemd/system/hostwatch.service"))
         .unwrap();
-    assert!(
-        unit.contains("ExecStart=/usr/local/bin/hostwatch run"),
-        "{unit}"
-    );
+    assert!(unit.contains("ExecStart=/usr/local/bin/hostwatch run"), "{unit}");
     assert!(!unit.contains("/usr/bin/hostwatch"));
     // The config and the state stay where the units look for them.
     assert!(

@@ -105,7 +105,10 @@ impl Daemon {
         let mut persisted =
             if dry_run { state::peek(&config.state_dir) } else { state::load(&config.state_dir) };
         if let Some(store) = &config.store {
-            crate::store::recover(store, &config.host, &config.state_dir, &mut persisted);
+            crate::store::recover(store, &config.host, &config.state_dir, &mut persisted, !dry_run);
+        }
+        if persisted.lineage.is_empty() {
+            persisted.lineage = state::new_lineage();
         }
         let mut engine = Engine::new(&config, None);
         engine.restore_alerts(std::mem::take(&mut persisted.alerts));

@@ -150,6 +150,100 @@ fn a_restart_without_the_state_dir_takes_the_state_from_redis() {
     assert_eq!(local["alerts"].as_array().map(Vec::len), Some(2), "{local}");
 }
 
+/// Runs `box-1`'s first part: a firing delivered, then a second one pending in Redis while
+/// the receiver fails; the agent killed and its state_dir deleted. Returns the config and
+/// the pending item as Redis holds it.
+fn pending_in_redis_then_lost_state_dir(
+    dir: &Path,
+    redis: &Redis,
+    receiver: &Receiver,
+    host: &str,
+) -> (PathBuf, Value) {
+    let rules = json!([
+        {"name": "at_once", "metric": "mem.used_percent", "warn": ">= 0"},
+        {"name": "later", "metric": "load.1", "warn": ">= 0", "for": "4s"}
+    ]);
+    let cfg = config(dir, host, &redis.url(), &receiver.url("/hook"), rules, json!({}));
+    let d = Daemon::start(&cfg, false);
+    let got_first = wait_until(Duration::from_secs(20), || {
+        accepted(receiver).iter().any(|e| e["rule"] == "at_once")
+    });
+    assert!(got_first, "the first firing was not delivered");
+    receiver.set_default(json!({"status": 503, "body": "down"}));
+    let key = format!("hwtest:{host}:state");
+    let item = |s: &Value| {
+        s["delivery"]["outbox"]
+            .as_array()
+            .and_then(|o| o.iter().find(|i| i["event"]["rule"] == "later").cloned())
+    };
+    let pending = wait_until(Duration::from_secs(20), || {
+        redis.get_json(&key).as_ref().and_then(item).is_some()
+    });
+    assert!(pending, "Redis never held the pending item: {:?}", redis.get_json(&key));
+    d.signal("-KILL");
+    drop(d);
+    let item = redis.get_json(&key).as_ref().and_then(item).unwrap();
+    std::fs::remove_dir_all(state_dir(dir, host)).unwrap();
+    receiver.set_default(json!({"status": 200, "body": "ok"}));
+    (cfg, item)
+}
+
+#[test]
+fn a_start_while_redis_does_not_answer_waits_for_its_copy_and_overwrites_nothing() {
+    let dir = tempdir("redis-frozen");
+    let redis = Redis::start(&dir);
+    let receiver = Receiver::start();
+    let (cfg, item) = pending_in_redis_then_lost_state_dir(&dir, &redis, &receiver, "box-5");
+    redis.pause();
+    let d = Daemon::start(&cfg, false);
+    let retried = d.wait_stderr(Duration::from_secs(20), "reading the state from Redis again");
+    redis.resume();
+    assert!(retried.is_some(), "the agent did not retry the start-up read");
+    let restored = d.wait_stderr(Duration::from_secs(30), "state restored from Redis");
+    assert!(restored.is_some(), "the agent did not take the state from Redis");
+    let delivered = wait_until(Duration::from_secs(20), || {
+        accepted(&receiver).iter().any(|e| e["key"] == item["event"]["key"])
+    });
+    assert!(delivered, "the pending outbox item {item} was not delivered");
+    stop(d, Vec::new());
+    let got = accepted(&receiver);
+    let firings = got.iter().filter(|e| e["rule"] == "at_once" && e["event"] == "firing").count();
+    assert_eq!(firings, 1, "at_once announced {firings} times: {got:?}");
+}
+
+#[test]
+fn a_redis_copy_of_another_lineage_is_kept_aside_and_a_second_writer_is_named() {
+    let dir = tempdir("redis-lineage");
+    let redis = Redis::start(&dir);
+    let receiver = Receiver::start();
+    let rules = json!([{"name": "at_once", "metric": "mem.used_percent", "warn": ">= 0"}]);
+    let cfg = config(&dir, "box-6", &redis.url(), &receiver.url("/hook"), rules, json!({}));
+    let key = "hwtest:box-6:state";
+    let d = Daemon::start(&cfg, false);
+    assert!(wait_until(Duration::from_secs(20), || redis.get_json(key).is_some()));
+    stop(d, Vec::new());
+    let foreign = json!({"version": 1, "saved_at": 1.0, "generation": 1000, "lineage": "0123456789abcdef",
+        "alerts": [], "delivery": {"outbox": [], "next_id": 1}});
+    redis.cli(&["SET", key, &foreign.to_string()]);
+    let d = Daemon::start(&cfg, false);
+    let warned =
+        d.wait_stderr(Duration::from_secs(20), "of another history (lineage 0123456789abcdef)");
+    assert!(warned.is_some(), "the start did not name the other lineage");
+    let kept = d.wait_stderr(Duration::from_secs(20), "not overwritten");
+    assert!(kept.is_some(), "the mirror did not say it kept the other copy");
+    let conflicts = redis.cli(&["KEYS", "hwtest:box-6:state:conflict:*"]);
+    let conflict = conflicts.lines().next().expect("a conflict key");
+    assert_eq!(redis.get_json(conflict), Some(foreign.clone()));
+    // A second writer of the key: named once, never overwritten.
+    redis.cli(&["SET", key, &foreign.to_string()]);
+    let named = d.wait_stderr(Duration::from_secs(20), "another agent writes hwtest:box-6:state");
+    assert!(named.is_some(), "the second writer was not named");
+    let lines = stop(d, Vec::new());
+    assert_eq!(redis.get_json(key), Some(foreign), "the other agent's copy was overwritten");
+    let twice = lines.iter().filter(|l| l.contains("another agent writes")).count();
+    assert_eq!(twice, 0, "named more than once: {lines:#?}");
+}
+
 #[test]
 fn a_redis_outage_loses_nothing_and_redis_is_brought_up_to_date() {
     let dir = tempdir("redis-outage");

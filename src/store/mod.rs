@@ -227,20 +227,19 @@ return out
 /// Silences as Redis holds them: id → JSON, or why the entry is left out.
 pub(crate) type Raw = BTreeMap<String, Result<Vec<u8>, String>>;
 
-/// Parses stored silences, oldest first (ids grow with time); one that cannot be read is
-/// left out with a warning when `warn`.
+/// Parses stored silences, oldest first (ids grow with time); one that cannot be read, or
+/// fails `Silence::shared_error` (no `host` glob, a bad glob, longer than 366 days), is left
+/// out with a warning when `warn`.
 pub(crate) fn parse_silences(raw: &Raw, warn: bool) -> Vec<Silence> {
+    let now = crate::timefmt::now_unix();
     let mut out = Vec::with_capacity(raw.len());
     for (id, bytes) in raw {
         let parsed = bytes
             .clone()
             .and_then(|bytes| serde_json::from_slice::<Silence>(&bytes).map_err(|e| e.to_string()));
-        let parsed = parsed.and_then(|s| {
-            if s.schedule.is_none() && !s.until.is_finite() {
-                Err("it has neither \"until\" nor \"schedule\"".to_owned())
-            } else {
-                Ok(s)
-            }
+        let parsed = parsed.and_then(|s| match s.shared_error(now) {
+            Some(e) => Err(e),
+            None => Ok(s),
         });
         match parsed {
             Ok(mut s) => {
@@ -291,4 +290,30 @@ pub(crate) fn add_silence(
 pub(crate) fn remove_silence(store: &StoreConfig, id: &str) -> Result<bool, String> {
     let mut conn = Conn::open(&store.url)?;
     Ok(conn.hdel(&silences_key(store), &[id])? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_silences_must_name_their_hosts_and_pass_the_api_checks() {
+        let now = crate::timefmt::now_unix();
+        let until = now + 3600.0;
+        let mut raw = Raw::new();
+        let ok = format!(r#"{{"host": "WEB-*", "rule": "disk_*", "until": {until}}}"#);
+        raw.insert("r1".into(), Ok(ok.into_bytes()));
+        let no_host = format!(r#"{{"rule": "disk_*", "until": {until}}}"#);
+        raw.insert("r2".into(), Ok(no_host.into_bytes()));
+        let too_long = format!(r#"{{"host": "*", "until": {}}}"#, now + 400.0 * 86_400.0);
+        raw.insert("r3".into(), Ok(too_long.into_bytes()));
+        let bad_label = format!(r#"{{"host": "*", "match": {{"nope": "x"}}, "until": {until}}}"#);
+        raw.insert("r4".into(), Ok(bad_label.into_bytes()));
+        raw.insert("r5".into(), Err("its id is not UTF-8".into()));
+        raw.insert("r6".into(), Ok(b"{not json".to_vec()));
+        let got = parse_silences(&raw, true);
+        assert_eq!(got.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["r1"]);
+        assert!(got[0].applies_to_host("web-1") && got[0].applies_to_host("Web-2"));
+        assert!(!got[0].applies_to_host("db-1"));
+    }
 }

@@ -297,6 +297,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_adopted_copy_sets_the_journal_aside_and_lineages_round_trip() {
+        let dir = crate::testutil::tempdir("store", "journal-aside");
+        let journal = crate::notify::delivery::journal::journal_path(&dir);
+        std::fs::write(&journal, b"marks of another history\n").unwrap();
+        set_journal_aside(&dir);
+        assert!(!journal.exists());
+        let aside: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("outbox.journal.other-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+        let state = crate::state::State {
+            version: crate::state::STATE_VERSION,
+            lineage: crate::state::new_lineage(),
+            generation: 3,
+            ..Default::default()
+        };
+        let back = crate::state::decode(&crate::state::encode(&state).unwrap()).unwrap();
+        assert_eq!(back.lineage, state.lineage);
+        assert_eq!(back.lineage.len(), 16);
+        let other =
+            crate::state::State { lineage: crate::state::new_lineage(), ..Default::default() };
+        assert!(!crate::state::same_lineage(&back, &other));
+        assert!(crate::state::same_lineage(&back, &crate::state::State::default()));
+    }
+
+    #[test]
     fn shared_silences_must_name_their_hosts_and_pass_the_api_checks() {
         let now = crate::timefmt::now_unix();
         let until = now + 3600.0;

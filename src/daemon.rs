@@ -105,7 +105,10 @@ impl Daemon {
         let mut persisted =
             if dry_run { state::peek(&config.state_dir) } else { state::load(&config.state_dir) };
         if let Some(store) = &config.store {
-            crate::store::recover(store, &config.host, &config.state_dir, &mut persisted);
+            crate::store::recover(store, &config.host, &config.state_dir, &mut persisted, !dry_run);
+        }
+        if persisted.lineage.is_empty() {
+            persisted.lineage = state::new_lineage();
         }
         let mut engine = Engine::new(&config, None);
         engine.restore_alerts(std::mem::take(&mut persisted.alerts));
@@ -391,9 +394,11 @@ impl Daemon {
 
     /// Stops the workers (waiting at most for the longest attempt in progress) and saves.
     pub fn stop(mut self) {
-        // What the stop may take: the longest attempt in progress, the history's last slot.
+        // What the stop may take: the longest attempt in progress, the history's last slot,
+        // the Redis thread's last write.
         let grace = self.dispatcher.as_ref().map_or(Duration::ZERO, Dispatcher::grace)
             + HISTORY_STOP_GRACE
+            + if self.store.is_some() { STORE_STOP_GRACE } else { Duration::ZERO }
             + STOP_MARGIN;
         self.sd.stopping(grace);
         let s = self.snapshot();
@@ -579,6 +584,17 @@ fn load_for_reload(path: Option<&Path>, current: &Config) -> Option<Config> {
     } else {
         c
     };
+    // The Redis keys are named after the host: a new host would split them (the state key
+    // written under the new name, the shared silences matched against it) mid-run.
+    let c = if c.store.is_some() && c.host != current.host {
+        log::warn!(
+            "host changes take effect at the next restart when state.store is set; keeping {}",
+            current.host
+        );
+        Config { host: current.host.clone(), ..c }
+    } else {
+        c
+    };
     if c.state_dir != current.state_dir {
         log::warn!(
             "state_dir changes take effect at the next restart; keeping {}",
@@ -595,5 +611,27 @@ fn make_sinks(config: &Config, dry_run: bool) -> Fanout {
         Fanout(vec![Box::new(LogNotifier), Box::new(DryRunRenderer::new(config))])
     } else {
         Fanout(vec![Box::new(LogNotifier)])
+    }
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_keeps_the_host_while_a_store_is_set() {
+        let dir = crate::testutil::tempdir("daemon", "reload-host");
+        let write = |host: &str| {
+            let path = dir.join("c.json");
+            let cfg = serde_json::json!({
+                "host": host, "state_dir": dir.join("state").display().to_string(),
+                "state": {"store": "redis://127.0.0.1:1/0"}, "rules": []
+            });
+            std::fs::write(&path, cfg.to_string()).unwrap();
+            path
+        };
+        let current = config::load(Some(&write("box-a"))).unwrap();
+        let reloaded = load_for_reload(Some(&write("box-b")), &current).unwrap();
+        assert_eq!(reloaded.host, "box-a");
     }
 }

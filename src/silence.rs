@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 mod schedule;
 
 pub use schedule::Schedule;
+
+/// The longest a silence may last (`POST /silences`, shared silences): 366 days.
+pub(crate) const MAX_SILENCE_S: f64 = 366.0 * 86_400.0;
 pub(crate) use schedule::{EVERY_DAY, parse_days, parse_time};
 
 /// One silence.
@@ -72,9 +75,54 @@ impl Silence {
             && self.schedule.as_ref().is_none_or(|s| s.window_at(now).is_some())
     }
 
-    /// True when it applies to the agent whose `host` is `host` (no glob: every host).
+    /// True when it applies to the agent whose `host` is `host` (no glob: every host; host
+    /// names compare case-insensitively, as DNS names do).
     pub fn applies_to_host(&self, host: &str) -> bool {
-        self.host.as_deref().is_none_or(|g| glob_match(g, host))
+        self.host
+            .as_deref()
+            .is_none_or(|g| glob_match(&g.to_ascii_lowercase(), &host.to_ascii_lowercase()))
+    }
+
+    /// Why a silence read from the shared store may not be applied: it must name its hosts
+    /// (a `host` glob: a shared silence without one would mute every agent of the store),
+    /// and pass the checks the API's `POST /silences` makes (non-empty globs without control
+    /// characters of at most 1024 bytes, known match labels, a known schedule zone, at most
+    /// [`MAX_SILENCE_S`] from `now`, an end or a schedule).
+    pub(crate) fn shared_error(&self, now: f64) -> Option<String> {
+        let glob_error = |what: &str, g: &str| {
+            (g.is_empty() || g.len() > 1024 || g.chars().any(char::is_control)).then(|| {
+                format!("{what}: not a glob of 1 to 1024 bytes without control characters")
+            })
+        };
+        let Some(host) = self.host.as_deref() else {
+            return Some(
+                "it has no \"host\" glob (a shared silence must name its hosts)".to_owned(),
+            );
+        };
+        if let Some(e) = glob_error("host", host) {
+            return Some(e);
+        }
+        if let Some(e) = self.rule.as_deref().and_then(|g| glob_error("rule", g)) {
+            return Some(e);
+        }
+        for (k, g) in &self.matchers {
+            if crate::metrics::LabelKey::parse(k).is_none() {
+                return Some(format!("match: unknown label {k:?}"));
+            }
+            if let Some(e) = glob_error(&format!("match.{k}"), g) {
+                return Some(e);
+            }
+        }
+        if let Some(e) = self.schedule.as_ref().and_then(|s| s.zone_error()) {
+            return Some(format!("schedule.tz: {e}"));
+        }
+        if self.schedule.is_none() && !self.until.is_finite() {
+            return Some("it has neither \"until\" nor \"schedule\"".to_owned());
+        }
+        if self.until.is_nan() || (self.until.is_finite() && self.until - now > MAX_SILENCE_S) {
+            return Some("it lasts more than 366 days".to_owned());
+        }
+        None
     }
 
     /// True while it may still cover something: before `until` (a scheduled silence is in

@@ -35,6 +35,11 @@ pub struct State {
     /// local file, Redis) the higher is newer, whatever the wall clock did.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub generation: u64,
+    /// A random id given to a state when it starts fresh and kept across saves: two copies
+    /// of one lineage are one history (their generations compare), two lineages are not.
+    /// Empty (files from before lineages): unknown, compared by generation alone.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lineage: String,
     /// Alert states that are not ok.
     #[serde(default)]
     pub alerts: Vec<SavedAlert>,
@@ -58,6 +63,29 @@ pub(crate) fn is_newer(other: &State, this: &State) -> bool {
     } else {
         other.saved_at > this.saved_at
     }
+}
+
+/// True when the two copies are of one history as far as can be told (same lineage, or
+/// either's unknown).
+pub(crate) fn same_lineage(a: &State, b: &State) -> bool {
+    a.lineage.is_empty() || b.lineage.is_empty() || a.lineage == b.lineage
+}
+
+/// A new random lineage id (16 hex digits from `/dev/urandom`; the clock and the pid when
+/// it cannot be read).
+pub(crate) fn new_lineage() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    let n = match File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            t ^ (u64::from(std::process::id()) << 40)
+        }
+    };
+    format!("{n:016x}")
 }
 
 /// What `hostwatch once` keeps between cron runs.

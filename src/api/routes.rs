@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::silence::MAX_SILENCE_S;
+
 const JSON: &str = "application/json";
 /// The Prometheus text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
-/// The longest silence the API creates (a forgotten silence must not hide a host for ever).
-const MAX_SILENCE_S: f64 = 366.0 * 86_400.0;
 /// How long a mutation waits for the silences lock (`hostwatch silence` holds it for a
 /// moment; anyone holding it longer must not hang the one server thread).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -102,6 +102,11 @@ pub fn run(args: &SilenceArgs, global_config: Option<&Path>) -> ExitCode {
                 schedule,
                 comment: add.comment.clone(),
             };
+            if config.store.is_some()
+                && let Some(e) = silence.shared_error(now)
+            {
+                return super::usage_error(&format!("the shared silence would be skipped: {e}"));
+            }
             let added = match &config.store {
                 Some(store) => crate::store::add_silence(store, silence, now),
                 None => silence_store::add(dir, silence, now),

@@ -8,7 +8,6 @@
 //! a store is refused before it gets here).
 
 use crate::config::Secret;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The longest a connection (TCP, `AUTH`, `SELECT`) may take.
@@ -52,14 +51,39 @@ impl Conn {
         self.query(redis::cmd("GET").arg(key))
     }
 
-    /// `SET key value`.
-    pub(crate) fn set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        self.query(redis::cmd("SET").arg(key).arg(value))
+    /// `STRLEN key` (0 when missing).
+    pub(crate) fn strlen(&mut self, key: &str) -> Result<u64, String> {
+        self.query(redis::cmd("STRLEN").arg(key))
     }
 
-    /// `HGETALL key`, fields in order.
-    pub(crate) fn hgetall(&mut self, key: &str) -> Result<BTreeMap<String, Vec<u8>>, String> {
-        self.query(redis::cmd("HGETALL").arg(key))
+    /// `EVAL script keys… args…`, answered by a list of strings.
+    pub(crate) fn eval(
+        &mut self,
+        script: &str,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> Result<Vec<String>, String> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(keys.len()).arg(keys);
+        for a in args {
+            cmd.arg(*a);
+        }
+        self.query(&cmd)
+    }
+
+    /// `EVAL script keys… args…`, answered by a list of byte strings.
+    pub(crate) fn eval_bytes(
+        &mut self,
+        script: &str,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(keys.len()).arg(keys);
+        for a in args {
+            cmd.arg(*a);
+        }
+        self.query(&cmd)
     }
 
     /// `HSETNX key field value`: true when the field was new.
@@ -87,11 +111,25 @@ impl Conn {
         match self.0 {}
     }
 
-    pub(crate) fn set(&mut self, _key: &str, _value: &[u8]) -> Result<(), String> {
+    pub(crate) fn strlen(&mut self, _key: &str) -> Result<u64, String> {
         match self.0 {}
     }
 
-    pub(crate) fn hgetall(&mut self, _key: &str) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    pub(crate) fn eval(
+        &mut self,
+        _s: &str,
+        _k: &[&str],
+        _a: &[&[u8]],
+    ) -> Result<Vec<String>, String> {
+        match self.0 {}
+    }
+
+    pub(crate) fn eval_bytes(
+        &mut self,
+        _s: &str,
+        _k: &[&str],
+        _a: &[&[u8]],
+    ) -> Result<Vec<Vec<u8>>, String> {
         match self.0 {}
     }
 

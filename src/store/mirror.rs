@@ -10,6 +10,16 @@
 //! starts and once when Redis took the newest state again ("brought up to date"). The
 //! silences last read stay in force while Redis is away.
 //!
+//! Every write is conditional (one Lua `EVAL`, atomic): the state is set when the key is
+//! missing, or holds a copy of our lineage (or an unknown one; before the first write only
+//! one with a generation) whose generation is not above ours. Anything else is never overwritten blindly: before this thread's first
+//! successful write, the copy found is renamed `{key}:conflict:{unix}` (kept, with an error
+//! naming both lineages) and ours written; after it, a foreign copy means another agent
+//! writes the key: an error is logged once ("two agents share host …?"), the key is left
+//! to it and this agent's state stays in its local file only (until restart). Shared
+//! silences a hash refuses (too many) or that cannot be read one by one are content
+//! errors: warned about, never an outage.
+//!
 //! Not for: deciding what the state is (`crate::notify::delivery::outbox` commits it to the
 //! local file first) or the keys and calls (`super`, `super::client`).
 
@@ -97,6 +107,10 @@ impl Mirror {
         let mut worker = Worker {
             store: store.clone(),
             key: super::state_key(store, host),
+            host: host.to_owned(),
+            owned: false,
+            foreign: false,
+            refused: None,
             shared: shared.clone(),
             silences: silences.clone(),
             poll_every: poll_every.max(Duration::from_secs(1)),
@@ -141,10 +155,58 @@ impl Mirror {
     }
 }
 
+/// The conditional write (see the module doc). KEYS: the state key, the conflict key;
+/// ARGV: the state, our lineage, our generation, "1" when a foreign copy may be renamed.
+/// Answers `{outcome, their lineage, their generation}`: `set`, `renamed` or `kept`.
+const WRITE_SCRIPT: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return {'set', '', ''}
+end
+local ok, doc = pcall(cjson.decode, cur)
+local lin, gen = '?', -1
+if ok and type(doc) == 'table' then
+  lin = doc['lineage']
+  if type(lin) ~= 'string' then lin = '' end
+  gen = tonumber(doc['generation']) or 0
+end
+local same = lin == ARGV[2] and lin ~= ''
+-- Before our first write, a copy of unknown lineage is ours only when it has a generation.
+local unknown = (lin == '' or ARGV[2] == '') and (ARGV[4] ~= '1' or gen > 0)
+if gen >= 0 and (same or unknown) and gen <= tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return {'set', lin, tostring(gen)}
+end
+if ARGV[4] ~= '1' then return {'kept', lin, tostring(gen)} end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1])
+return {'renamed', lin, tostring(gen)}
+"#;
+
+/// The lineage and generation of a state's bytes (empty and 0 when they cannot be read).
+fn lineage_of(bytes: &[u8]) -> (String, u64) {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(default)]
+        lineage: String,
+        #[serde(default)]
+        generation: u64,
+    }
+    serde_json::from_slice::<Meta>(bytes).map_or((String::new(), 0), |m| (m.lineage, m.generation))
+}
+
 /// The thread's side.
 struct Worker {
     store: StoreConfig,
     key: String,
+    host: String,
+    /// This thread wrote the key at least once: a foreign copy found later is another agent.
+    owned: bool,
+    /// Another agent writes the key: this one no longer does.
+    foreign: bool,
+    /// The last refusal of the silences hash, warned once.
+    refused: Option<String>,
     shared: Arc<Shared>,
     silences: SharedSilences,
     poll_every: Duration,
@@ -210,9 +272,36 @@ impl Worker {
     }
 
     fn write(&mut self, bytes: Vec<u8>, stopping: bool) {
+        if self.foreign {
+            return;
+        }
         let key = self.key.clone();
-        match self.conn().and_then(|c| c.set(&key, &bytes)) {
-            Ok(()) => {
+        let (lineage, generation) = lineage_of(&bytes);
+        let conflict = format!("{key}:conflict:{}", crate::timefmt::now_unix() as u64);
+        let rename: &[u8] = if self.owned { b"0" } else { b"1" };
+        let generation_text = generation.to_string();
+        let args: [&[u8]; 4] = [&bytes, lineage.as_bytes(), generation_text.as_bytes(), rename];
+        match self.conn().and_then(|c| c.eval(WRITE_SCRIPT, &[&key, &conflict], &args)) {
+            Ok(answer) => {
+                let theirs = answer.get(1).map_or("?", String::as_str);
+                let their_gen = answer.get(2).map_or("?", String::as_str);
+                match answer.first().map(String::as_str) {
+                    Some("kept") => {
+                        log::error!(key = key.as_str(), ours = lineage.as_str(), theirs;
+                            "another agent writes {key}: two agents share host {}? (its state has lineage {theirs}, generation {their_gen}; ours {lineage}, {generation}); this agent's state stays in its local state file only",
+                            self.host);
+                        self.foreign = true;
+                        lock(&self.shared.slot).pending = None;
+                    }
+                    Some("renamed") => {
+                        log::error!(key = key.as_str(), conflict = conflict.as_str();
+                            "the state in Redis was of another history (lineage {theirs}, generation {their_gen}; ours {lineage}, {generation}): kept as {conflict}, not overwritten");
+                    }
+                    _ => {}
+                }
+                if !self.foreign {
+                    self.owned = true;
+                }
                 if self.down {
                     log::info!(key = key.as_str(); "Redis is reachable again: brought up to date with the newest state");
                     self.down = false;
@@ -250,7 +339,14 @@ impl Worker {
         let store = self.store.clone();
         let read = self.conn().and_then(|c| super::read_raw_silences(c, &store));
         match read {
-            Ok(raw) => {
+            Ok(Err(refused)) => {
+                if self.refused.as_ref() != Some(&refused) {
+                    log::warn!("{refused}; the shared silences last read stay in force");
+                    self.refused = Some(refused);
+                }
+            }
+            Ok(Ok(raw)) => {
+                self.refused = None;
                 if self.down {
                     // Back, perhaps empty: the newest state is written at once (the one
                     // waiting, else the last one written).

@@ -52,6 +52,24 @@ impl Redis {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections open, commands time out.
+    #[allow(dead_code)]
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT), with what it held.
+    #[allow(dead_code)]
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("redis-server runs").id().to_string();
+        let ok = Command::new("kill").args([sig, &pid]).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid} failed");
+    }
+
     /// Starts the server again on the same port (empty: nothing was saved).
     pub fn restart(&mut self) {
         self.kill();

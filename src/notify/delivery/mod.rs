@@ -22,7 +22,7 @@
 
 mod clock;
 mod dry_run;
-mod journal;
+pub(crate) mod journal;
 mod outbox;
 mod rate;
 mod worker;

@@ -5,7 +5,9 @@
 # `plugins` feature (dlopen() from a static glibc binary is unsupported: it crashes; exec
 # hooks still work), the `sqlite` history sink (+1.05 MiB; the built-in history file and
 # InfluxDB stay) and the `redis` state store (+393 KiB, over the limit: a container that keeps
-# its state in Redis takes `STATIC_SIZE_LIMIT=6000000 scripts/build-static.sh --features redis`). The `static` cargo profile is release with opt-level "z" (Cargo.toml).
+# its state in Redis takes `STATIC_SIZE_LIMIT=6000000 scripts/build-static.sh --features redis`)
+# and `completions` (argh's command table for `hostwatch completions` and the man page: the
+# committed scripts in packaging/completions serve a static install). The `static` cargo profile is release with opt-level "z" (Cargo.toml).
 # Usage: scripts/build-static.sh [extra cargo args]   Output: path of the binary on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +20,7 @@ esac
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
   cargo build --profile static --locked --target "$target" --no-default-features \
   --features slack,teams,email,webhook,api "$@" >&2
-bin="target/$target/static/hostwatch"
+bin="${CARGO_TARGET_DIR:-target}/$target/static/hostwatch"
 if readelf -d "$bin" 2>/dev/null | grep -q NEEDED; then
   echo "build-static: $bin still needs shared libraries:" >&2
   readelf -d "$bin" | grep NEEDED >&2

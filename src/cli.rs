@@ -1,13 +1,16 @@
 //! Command-line grammar (argh): the global flags and one struct per subcommand. The doc
 //! comments here are the one source of every command's text: argh prints them for `--help`,
-//! and `manual` turns the same table (`ArgsInfo`) into the man page and the shell
-//! completions. Not for what a command does (`commands/*`).
+//! and `manual` turns the same table (`ArgsInfo`, derived with the `completions` feature) into
+//! the man page and the shell completions. Not for what a command does (`commands/*`).
 
-use argh::{ArgsInfo, FromArgs};
+#[cfg(feature = "completions")]
+use argh::ArgsInfo;
+use argh::FromArgs;
 use std::path::PathBuf;
 
 /// hostwatch watches CPU, memory, disk and network, evaluates rules and notifies.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 pub struct Cli {
     /// config file, JSON or (.yaml, .yml) YAML (default: /etc/hostwatch/config.json, else
     /// /etc/hostwatch/config.yaml, else the embedded default)
@@ -31,7 +34,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand)]
 pub enum Command {
     /// `hostwatch sample`
@@ -63,7 +67,8 @@ pub enum Command {
 /// Print a completion script for a shell (as the packages install it: bash in
 /// /usr/share/bash-completion/completions/hostwatch, zsh as _hostwatch in a $fpath
 /// directory, fish in vendor_completions.d/hostwatch.fish).
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "completions")]
 pub struct CompletionsArgs {
     /// the shell: bash, zsh or fish
@@ -73,7 +78,8 @@ pub struct CompletionsArgs {
 
 /// Print the report of a period (metrics from the history file, alerts and delivery failures
 /// from the events log; times in UTC).
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "report")]
 pub struct ReportArgs {
     /// the period's start: a duration before --until (default: 24h), an RFC 3339 time or Unix
@@ -100,7 +106,8 @@ pub struct ReportArgs {
 
 /// Print the recorded history (state_dir/history.hwh): per series min/avg/max/last and a
 /// sparkline, or every slot as JSON or CSV. Reads while the daemon writes; needs no lock.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "history")]
 pub struct HistoryArgs {
     /// series keys, metric names or globs (`cpu.*`, `disk.used_percent{mount=/}`); default: all
@@ -133,7 +140,8 @@ pub struct HistoryArgs {
 }
 
 /// What is wrong now: from the daemon's API, else from the state file; exit codes as `once`.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(
     subcommand,
     name = "status",
@@ -157,7 +165,8 @@ pub struct StatusArgs {
 }
 
 /// Send a test notification through one channel and print the receiver's answer.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "test-notify")]
 pub struct TestNotifyArgs {
     /// the channel's name in the config
@@ -184,7 +193,8 @@ pub struct TestNotifyArgs {
 
 /// Run rule unit tests: feed each test's input series through the rules and compare the
 /// notifications with the expected ones.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(
     subcommand,
     name = "test-rules",
@@ -199,7 +209,8 @@ pub struct TestRulesArgs {
 }
 
 /// Run the monitor: sample every interval, evaluate rules, notify (SIGHUP reloads the config).
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "run")]
 pub struct RunArgs {
     /// print each notification as it would be sent and send nothing (the state file is read,
@@ -218,7 +229,8 @@ pub struct RunArgs {
 
 /// One evaluation for cron, with Nagios exit codes; windows, counters and alert states persist
 /// in the state file between runs.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(
     subcommand,
     name = "once",
@@ -250,7 +262,8 @@ pub struct OnceArgs {
 }
 
 /// Feed recorded samples (sample --format jsonl) through the rules; print notifications.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "replay")]
 pub struct ReplayArgs {
     /// the jsonl file (/dev/stdin, or `-- -`, for standard input)
@@ -267,7 +280,8 @@ pub struct ReplayArgs {
 }
 
 /// Add, list or remove silences (kept in state_dir/silences.json).
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "silence")]
 pub struct SilenceArgs {
     /// config file (overrides the global --config; gives the state_dir)
@@ -279,7 +293,8 @@ pub struct SilenceArgs {
 }
 
 /// What to do with silences.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand)]
 pub enum SilenceAction {
     /// `silence add`
@@ -291,7 +306,8 @@ pub enum SilenceAction {
 }
 
 /// Silence notifications of matching alerts until an expiry, or in a recurring window.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "add")]
 pub struct SilenceAdd {
     /// rule name glob (default: every rule)
@@ -329,7 +345,8 @@ pub struct SilenceAdd {
 }
 
 /// List the silences in force.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "list")]
 pub struct SilenceList {
     /// print JSON instead of a table
@@ -338,7 +355,8 @@ pub struct SilenceList {
 }
 
 /// Remove a silence by id.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "remove")]
 pub struct SilenceRemove {
     /// the silence's id
@@ -347,7 +365,8 @@ pub struct SilenceRemove {
 }
 
 /// Print every series now (or every interval, to record).
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(subcommand, name = "sample")]
 pub struct SampleArgs {
     /// output format: table, json or jsonl (default: table)
@@ -376,7 +395,8 @@ pub struct SampleArgs {
 }
 
 /// Validate a config and print it as in effect, secrets redacted.
-#[derive(FromArgs, ArgsInfo, Debug)]
+#[derive(FromArgs, Debug)]
+#[cfg_attr(feature = "completions", derive(ArgsInfo))]
 #[argh(
     subcommand,
     name = "check",

@@ -17,6 +17,7 @@ pub(crate) mod history;
 pub(crate) mod humanize;
 pub(crate) mod localfile;
 pub mod logging;
+#[cfg(feature = "completions")]
 pub mod manual;
 pub mod metrics;
 pub mod notify;

@@ -4,6 +4,7 @@
 //! fish really complete with it (bash: the function called with COMP_WORDS/COMP_CWORD set, its
 //! COMPREPLY read; fish: `complete -C`). zsh is checked for syntax only (its completion
 //! system needs a terminal).
+#![cfg(feature = "completions")]
 
 use std::process::Command;
 

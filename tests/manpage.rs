@@ -1,6 +1,7 @@
 //! The man page: the committed `packaging/man/hostwatch.1` is what the command table renders
 //! (regenerate with `HOSTWATCH_BLESS=1 cargo test --test manpage`), says what the binary's
 //! `--help` says for every command, and renders in groff and man without a warning.
+#![cfg(feature = "completions")]
 
 use std::path::PathBuf;
 use std::process::Command;

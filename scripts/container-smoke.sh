@@ -46,9 +46,10 @@ files=$(cd "$root" && find . -type f | sort | tr '\n' ' ')
   || fail "the image holds other files than the binary and the CA bundle: $files"
 cmp -s "$root/hostwatch" "$bin" || fail "the image's /hostwatch is not $bin"
 
-# A mount of the host below / (a directory bound onto itself), to be named as the host names it.
+# A mount of the host below / (another directory bound there: a directory bound onto itself
+# is what systemd's sandbox adds, left out by default), to be named as the host names it.
 data=$work/data
-mkdir "$data" "$root/etc/hostwatch"
+mkdir "$data" "$work/data-src" "$root/etc/hostwatch"
 printf '{"collect": {"root": "/host"}}\n' >"$root/etc/hostwatch/host.json"
 
 unshare --mount --propagation private -- bash -s "$root" "$data" "$work" <<'INNER'
@@ -59,7 +60,7 @@ trap 'umount -R "$root" 2>/dev/null; umount "$data" 2>/dev/null' EXIT
 mount --bind "$root" "$root"          # the image read-only (docker run --read-only),
 mount -o remount,bind,ro "$root"
 mount --bind "$work/state" "$root/var/lib/hostwatch" # but for its VOLUME
-mount --bind "$data" "$data"
+mount --bind "$work/data-src" "$data"
 mount --bind / "$root/host"          # what -v /:/host:ro,rslave gives: the host's /,
 mount -o remount,bind,ro "$root/host"
 mount --bind "$data" "$root/host$data" # and a mount below it, where the host has one

@@ -133,6 +133,12 @@ struct Proc {
 }
 
 impl Proc {
+    /// A process seen for the first time: young, nothing read, no descriptor.
+    fn new(pid: u32, ino: u64) -> Proc {
+        let (comm, cmdline, prev) = (None, None, None);
+        Proc { pid, ino, age: 0, matched: false, comm, cmdline, prev }
+    }
+
     /// The descriptors it holds.
     fn kept(&self) -> usize {
         usize::from(self.comm.is_some()) + usize::from(self.cmdline.is_some())
@@ -347,8 +353,7 @@ impl Procs {
             let Some(ino) = process_inode(dir, pid, &mut self.buf) else {
                 continue;
             };
-            let fresh =
-                Proc { pid, ino, age: 0, matched: false, comm: None, cmdline: None, prev: None };
+            let fresh = Proc::new(pid, ino);
             match self.table.get_mut(at) {
                 Some(p) if p.pid == pid && p.ino == ino => {}
                 Some(p) if p.pid == pid => {
@@ -413,8 +418,7 @@ impl Procs {
                     if let Some(gone) = reused {
                         *kept -= gone.kept();
                     }
-                    let (comm, cmdline, prev) = (None, None, None);
-                    next.push(Proc { pid, ino, age: 0, matched: false, comm, cmdline, prev });
+                    next.push(Proc::new(pid, ino));
                 }
             }
         }
